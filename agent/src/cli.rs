@@ -1,0 +1,390 @@
+//! The command line: `run` (the default), `certs`, `secret`, `token`, `healthcheck`.
+//!
+//! Every setting has an environment twin so that a container needs no arguments. Bad
+//! flags and unreadable files end in one line naming the flag, and exit code 2.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{self, Scope, TrustedKey};
+use crate::config::AgentConfig;
+use crate::engine::EngineAddr;
+use crate::secret::Secret;
+use crate::server::Agent;
+use crate::telemetry::{self, LogFormat};
+use crate::tls::pki::{self, Ca};
+
+/// Exit code for a usage or configuration error (clap uses the same).
+const USAGE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "bosun-agent",
+    version,
+    about = "Serves the Docker Engine API of this node over TLS to authenticated clients",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the engine's API (the default).
+    Run(RunArgs),
+    /// Make the cluster CA and client certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Write a new random cluster secret.
+    Secret {
+        /// File to create (mode 0600); an existing one is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a bearer token signed with the cluster secret.
+    Token(TokenArgs),
+    /// Exit 0 when the local agent is healthy, 1 otherwise.
+    Healthcheck {
+        /// The agent's health URL.
+        #[arg(long, env = "AGENT_HEALTHCHECK_URL")]
+        url: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CertsCommand {
+    /// Write a new cluster CA: DIR/ca.pem and DIR/ca-key.pem (0600).
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Write a client bundle for DOCKER_CERT_PATH: OUT/ca.pem, OUT/cert.pem, OUT/key.pem.
+    Client {
+        /// Directory holding the cluster CA.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The client's identity (the certificate's common name).
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        days: u32,
+    },
+}
+
+#[derive(Args, Debug)]
+struct TokenArgs {
+    #[arg(long, env = "AGENT_SECRET_FILE")]
+    secret_file: PathBuf,
+    /// Who the token speaks for.
+    #[arg(long)]
+    subject: String,
+    /// Lifetime: 90s, 30m, 1h, 7d.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    ttl: Duration,
+    #[arg(long, default_value = "admin", value_parser = ["read", "admin"])]
+    scope: String,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Address to listen on [default: AGENT_HOST:AGENT_PORT, else 0.0.0.0:9001].
+    #[arg(long, env = "AGENT_LISTEN")]
+    listen: Option<String>,
+    /// The engine: unix:///path or tcp://host:port.
+    #[arg(
+        long,
+        env = "DOCKER_HOST",
+        default_value = "unix:///var/run/docker.sock"
+    )]
+    docker_host: String,
+    /// File holding the cluster secret.
+    #[arg(long, env = "AGENT_SECRET_FILE")]
+    secret_file: Option<PathBuf>,
+    /// Directory holding the cluster CA (ca.pem, ca-key.pem).
+    #[arg(long, env = "AGENT_TLS_DIR")]
+    tls_dir: Option<PathBuf>,
+    /// Server certificate (PEM chain) to present instead of an issued one.
+    #[arg(long, env = "AGENT_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key of --tls-cert.
+    #[arg(long, env = "AGENT_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Public key (PEM, Ed25519 or P-256) trusted to sign tokens; repeatable.
+    #[arg(
+        long = "jwt-public-key",
+        env = "AGENT_JWT_PUBLIC_KEYS",
+        value_delimiter = ','
+    )]
+    jwt_public_keys: Vec<PathBuf>,
+    /// Directory for the agent's state.
+    #[arg(long, env = "AGENT_DATA_DIR", default_value = "/var/lib/bosun")]
+    data_dir: PathBuf,
+    /// This node's name [default: the engine's name].
+    #[arg(long, env = "AGENT_NODE_NAME")]
+    node_name: Option<String>,
+    /// How long in-flight requests may finish after SIGTERM: 10s, 1m.
+    #[arg(long, env = "AGENT_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    shutdown_grace: Duration,
+    /// Log level or filter (info, debug, bosun_agent=debug).
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    log_level: String,
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
+    log_format: LogFormat,
+}
+
+/// A configuration error: printed on one line, exit code 2.
+struct UsageError(String);
+
+impl<E: std::fmt::Display> From<E> for UsageError {
+    fn from(e: E) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => run(cli.run),
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Certs(cmd)) => certs(cmd),
+        Some(Command::Secret { out }) => secret(&out),
+        Some(Command::Token(args)) => token(args),
+        Some(Command::Healthcheck { url }) => return healthcheck(url),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(UsageError(message)) => {
+            eprintln!("bosun-agent: {message}");
+            ExitCode::from(USAGE)
+        }
+    }
+}
+
+fn listen_addr(args: &RunArgs) -> Result<SocketAddr, UsageError> {
+    let (flag, text) = match &args.listen {
+        Some(l) => ("--listen", l.clone()),
+        None => {
+            let host = std::env::var("AGENT_HOST").unwrap_or_else(|_| "0.0.0.0".into());
+            let port = std::env::var("AGENT_PORT").unwrap_or_else(|_| "9001".into());
+            let host = if host.contains(':') && !host.starts_with('[') {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            ("AGENT_HOST/AGENT_PORT", format!("{host}:{port}"))
+        }
+    };
+    text.parse()
+        .map_err(|e| UsageError(format!("{flag} {text:?}: {e} (expected IP:PORT)")))
+}
+
+fn agent_config(args: &RunArgs) -> Result<AgentConfig, UsageError> {
+    let listen = listen_addr(args)?;
+    let engine = EngineAddr::parse(&args.docker_host)
+        .map_err(|e| UsageError(format!("--docker-host {e}")))?;
+    let mut config = AgentConfig::new(listen, engine, args.data_dir.clone());
+    config.node_name = args.node_name.clone().filter(|n| !n.trim().is_empty());
+    config.secret = match (&args.secret_file, std::env::var("AGENT_SECRET")) {
+        (Some(path), _) => {
+            Some(Secret::read(path).map_err(|e| UsageError(format!("--secret-file {e}")))?)
+        }
+        (None, Ok(value)) => {
+            Some(Secret::from_text(&value).map_err(|e| UsageError(format!("AGENT_SECRET: {e}")))?)
+        }
+        (None, Err(_)) => None,
+    };
+    if let Some(dir) = &args.tls_dir {
+        // Checked now so that the error names the flag.
+        Ca::load_dir(dir).map_err(|e| UsageError(format!("--tls-dir {e}")))?;
+        config.ca_dir = Some(dir.clone());
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        pki::load_certs(cert).map_err(|e| UsageError(format!("--tls-cert {e}")))?;
+        pki::load_key(key).map_err(|e| UsageError(format!("--tls-key {e}")))?;
+        config.server_cert = Some((cert.clone(), key.clone()));
+    }
+    config.trusted_keys = args
+        .jwt_public_keys
+        .iter()
+        .map(|p| TrustedKey::read(p).map_err(|e| UsageError(format!("--jwt-public-key {e}"))))
+        .collect::<Result<_, _>>()?;
+    config.shutdown_grace = args.shutdown_grace;
+    if config.secret.is_none() && config.ca_dir.is_none() {
+        return Err(UsageError(
+            crate::server::StartError::NoCredentials.to_string(),
+        ));
+    }
+    Ok(config)
+}
+
+fn run(args: RunArgs) -> Result<(), UsageError> {
+    crate::tls::install_crypto_provider();
+    let config = agent_config(&args)?;
+    telemetry::init(&args.log_level, args.log_format)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let agent = Agent::bind(config).await?;
+        let addr = agent.local_addr()?;
+        tracing::info!(addr = %addr, node = agent.node_name(), version = crate::VERSION, "listening");
+        let shutdown = CancellationToken::new();
+        tokio::spawn(on_signal(shutdown.clone()));
+        agent.run(shutdown).await;
+        Ok::<(), UsageError>(())
+    })
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT.
+async fn on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot listen for signals; stop the agent with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = int.recv() => tracing::info!("SIGINT"),
+    }
+    shutdown.cancel();
+}
+
+fn certs(cmd: CertsCommand) -> Result<(), UsageError> {
+    crate::tls::install_crypto_provider();
+    match cmd {
+        CertsCommand::Init { dir } => {
+            Ca::init_dir(&dir).map_err(|e| UsageError(format!("--dir {e}")))?;
+            println!(
+                "wrote {} and {}",
+                dir.join(pki::CA_CERT_FILE).display(),
+                dir.join(pki::CA_KEY_FILE).display()
+            );
+        }
+        CertsCommand::Client {
+            dir,
+            name,
+            out,
+            days,
+        } => {
+            let ca = Ca::load_dir(&dir).map_err(|e| UsageError(format!("--dir {e}")))?;
+            let client = ca.issue_client(&name, i64::from(days))?;
+            pki::write_client_bundle(&out, &ca, &client)
+                .map_err(|e| UsageError(format!("--out {e}")))?;
+            println!(
+                "wrote {0}/ca.pem, {0}/cert.pem and {0}/key.pem for {name:?}: DOCKER_CERT_PATH={0}",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn secret(out: &std::path::Path) -> Result<(), UsageError> {
+    Secret::generate()?
+        .write_new(out)
+        .map_err(|e| UsageError(format!("--out {e}")))?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+fn token(args: TokenArgs) -> Result<(), UsageError> {
+    let secret =
+        Secret::read(&args.secret_file).map_err(|e| UsageError(format!("--secret-file {e}")))?;
+    let scope: Scope = args.scope.parse()?;
+    let token = auth::mint_token(&secret, &args.subject, scope, args.ttl.as_secs())?;
+    println!("{token}");
+    Ok(())
+}
+
+fn healthcheck(url: Option<String>) -> ExitCode {
+    crate::tls::install_crypto_provider();
+    let url = url.unwrap_or_else(default_health_url);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bosun-agent: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::health::probe(&url, Duration::from_secs(5))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bosun-agent: unhealthy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The local agent's health URL, from the same environment `run` reads.
+fn default_health_url() -> String {
+    let port = std::env::var("AGENT_LISTEN")
+        .ok()
+        .and_then(|l| l.rsplit_once(':').map(|(_, p)| p.to_owned()))
+        .or_else(|| std::env::var("AGENT_PORT").ok())
+        .unwrap_or_else(|| "9001".into());
+    format!("https://127.0.0.1:{port}/agent/v1/health")
+}
+
+/// `90s`, `30m`, `1h`, `7d`, or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 30m, 1h or 7d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{s:?}: unit must be s, m, h or d")),
+    };
+    if secs == 0 {
+        return Err("a duration must be more than zero".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert!(parse_duration("1w").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,285 @@
+//! The local Docker Engine: where it is, and a pool of kept-alive HTTP/1.1 connections to
+//! it. Each connection is its own hyper handshake, so an upgraded one (attach, exec) simply
+//! leaves the pool.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpStream, UnixStream};
+
+use crate::body::{self, Body};
+
+/// Idle connections kept for reuse; more are closed once their response is done.
+const MAX_IDLE: usize = 32;
+
+/// Where the engine listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineAddr {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+impl EngineAddr {
+    /// Parses `DOCKER_HOST` forms: `unix:///path`, `tcp://host:port`, or a bare socket path.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if let Some(path) = s.strip_prefix("unix://") {
+            if path.is_empty() {
+                return Err(format!("{s}: no socket path"));
+            }
+            return Ok(Self::Unix(PathBuf::from(path)));
+        }
+        if let Some(rest) = s.strip_prefix("tcp://") {
+            let hostport = rest.trim_end_matches('/');
+            if hostport.is_empty() {
+                return Err(format!("{s}: no host"));
+            }
+            let hostport = if hostport
+                .rsplit_once(':')
+                .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+            {
+                hostport.to_owned()
+            } else {
+                format!("{hostport}:2375")
+            };
+            return Ok(Self::Tcp(hostport));
+        }
+        if s.starts_with('/') {
+            return Ok(Self::Unix(PathBuf::from(s)));
+        }
+        Err(format!(
+            "{s}: not a Docker host URL (unix:///var/run/docker.sock or tcp://HOST:PORT)"
+        ))
+    }
+}
+
+impl std::fmt::Display for EngineAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unix(p) => write!(f, "unix://{}", p.display()),
+            Self::Tcp(h) => write!(f, "tcp://{h}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "Cannot connect to the Docker daemon at {addr}. Is the docker daemon running? ({source})"
+    )]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("the Docker daemon at {addr} failed the request: {source}")]
+    Http { addr: String, source: hyper::Error },
+    #[error("the Docker daemon at {addr} did not answer within {secs} s")]
+    Timeout { addr: String, secs: u64 },
+    #[error("the Docker daemon at {addr} answered {status}: {message}")]
+    Status {
+        addr: String,
+        status: u16,
+        message: String,
+    },
+    #[error("the Docker daemon at {addr} sent JSON that could not be read: {reason}")]
+    Json { addr: String, reason: String },
+}
+
+/// A client for one engine, cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    addr: EngineAddr,
+    idle: Mutex<Vec<SendRequest<Body>>>,
+}
+
+impl Engine {
+    pub fn new(addr: EngineAddr) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                addr,
+                idle: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    pub fn addr(&self) -> &EngineAddr {
+        &self.inner.addr
+    }
+
+    /// Sends a request, on an idle connection when there is one. Returns as soon as the
+    /// response head arrives; the body streams afterwards.
+    pub async fn send(&self, mut req: Request<Body>) -> Result<Response<Incoming>, EngineError> {
+        // A pooled connection the engine has closed in the meantime hands the request
+        // back untouched; it then goes out on a fresh one.
+        while let Some(mut sender) = self.take_idle() {
+            match sender.try_send_request(req).await {
+                Ok(resp) => {
+                    self.recycle(sender);
+                    return Ok(resp);
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(back) => req = back,
+                    None => return Err(self.http_error(e.into_error())),
+                },
+            }
+        }
+        let mut sender = self.connect().await?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| self.http_error(e))?;
+        self.recycle(sender);
+        Ok(resp)
+    }
+
+    fn take_idle(&self) -> Option<SendRequest<Body>> {
+        let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(sender) = idle.pop() {
+            if sender.is_ready() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// Returns the connection to the pool once its response has been read to the end.
+    fn recycle(&self, mut sender: SendRequest<Body>) {
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            if sender.ready().await.is_ok() {
+                let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+                if idle.len() < MAX_IDLE {
+                    idle.push(sender);
+                }
+            }
+        });
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Body>, EngineError> {
+        let connect_err = |source| EngineError::Connect {
+            addr: self.inner.addr.to_string(),
+            source,
+        };
+        let builder = http1::Builder::new();
+        let sender = match &self.inner.addr {
+            EngineAddr::Unix(path) => {
+                let stream = UnixStream::connect(path).await.map_err(connect_err)?;
+                let (sender, conn) = builder
+                    .handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(|e| self.http_error(e))?;
+                tokio::spawn(conn.with_upgrades());
+                sender
+            }
+            EngineAddr::Tcp(hostport) => {
+                let stream = TcpStream::connect(hostport).await.map_err(connect_err)?;
+                let _ = stream.set_nodelay(true);
+                let (sender, conn) = builder
+                    .handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(|e| self.http_error(e))?;
+                tokio::spawn(conn.with_upgrades());
+                sender
+            }
+        };
+        Ok(sender)
+    }
+
+    fn http_error(&self, source: hyper::Error) -> EngineError {
+        EngineError::Http {
+            addr: self.inner.addr.to_string(),
+            source,
+        }
+    }
+
+    /// A `GET` whose answer the agent reads itself, bounded by `timeout`; a status other
+    /// than 2xx is an error carrying the engine's message.
+    pub async fn get(&self, path: &str, timeout: Duration) -> Result<Bytes, EngineError> {
+        let addr = || self.inner.addr.to_string();
+        let fetch = async {
+            let req = Request::get(path)
+                .header(header::HOST, "docker")
+                .body(body::empty())
+                .map_err(|e| EngineError::Json {
+                    addr: addr(),
+                    reason: e.to_string(),
+                })?;
+            let resp = self.send(req).await?;
+            let status = resp.status();
+            let bytes: Bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| self.http_error(e))?
+                .to_bytes();
+            if !status.is_success() {
+                let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v["message"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
+                return Err(EngineError::Status {
+                    addr: addr(),
+                    status: status.as_u16(),
+                    message,
+                });
+            }
+            Ok(bytes)
+        };
+        tokio::time::timeout(timeout, fetch)
+            .await
+            .map_err(|_| EngineError::Timeout {
+                addr: addr(),
+                secs: timeout.as_secs(),
+            })?
+    }
+
+    /// [`Engine::get`], read as JSON.
+    pub async fn get_json(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, EngineError> {
+        let bytes = self.get(path, timeout).await?;
+        serde_json::from_slice(&bytes).map_err(|e| EngineError::Json {
+            addr: self.inner.addr.to_string(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_host_forms_parse() {
+        assert_eq!(
+            EngineAddr::parse("unix:///var/run/docker.sock"),
+            Ok(EngineAddr::Unix("/var/run/docker.sock".into()))
+        );
+        assert_eq!(
+            EngineAddr::parse("tcp://10.0.0.1:2376"),
+            Ok(EngineAddr::Tcp("10.0.0.1:2376".into()))
+        );
+        assert_eq!(
+            EngineAddr::parse("tcp://engine"),
+            Ok(EngineAddr::Tcp("engine:2375".into()))
+        );
+        assert_eq!(
+            EngineAddr::parse("/run/docker.sock"),
+            Ok(EngineAddr::Unix("/run/docker.sock".into()))
+        );
+        assert!(EngineAddr::parse("http://x").is_err());
+        assert!(EngineAddr::parse("unix://").is_err());
+    }
+}

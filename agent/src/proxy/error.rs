@@ -1,0 +1,90 @@
+//! The agent's own failures, each knowing its status, answered in Docker's error shape so
+//! that every Docker client prints the message.
+
+use http::{header, HeaderValue, Response, StatusCode};
+
+use crate::auth::AuthError;
+use crate::body::{self, Body};
+use crate::engine::EngineError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The client did not prove who it is.
+    #[error(transparent)]
+    Unauthenticated(#[from] AuthError),
+    /// The client is known but may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    /// The engine could not be reached or broke off.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The engine answered something the agent cannot pass on.
+    #[error("{0}")]
+    BadUpstream(String),
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Engine(EngineError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Engine(_) | Self::BadUpstream(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        let mut resp = json_error(status, &self.to_string());
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"bosun\""),
+            );
+        }
+        resp
+    }
+}
+
+/// `{"message": ...}` with `Content-Type: application/json` exactly: the CLI parses the
+/// message only for that type.
+pub fn json_error(status: StatusCode, message: &str) -> Response<Body> {
+    json_response(status, &serde_json::json!({ "message": message }))
+}
+
+pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    bytes.push(b'\n');
+    let mut resp = Response::new(body::full(bytes));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn errors_have_dockers_shape() {
+        let resp = ProxyError::Unauthenticated(AuthError::Missing).into_response();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        assert!(v["message"]
+            .as_str()
+            .expect("message")
+            .starts_with("authentication required"));
+    }
+}

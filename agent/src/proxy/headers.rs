@@ -1,0 +1,166 @@
+//! Headers between client and engine: hop-by-hop ones stay on their hop, credentials and
+//! the agent's own routing headers never reach the engine, everything else passes as is.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Routing headers the agent reads itself.
+pub const TARGET: &str = "x-agent-target";
+pub const TARGET_ALIAS: &str = "x-portaineragent-target";
+pub const STRICT: &str = "x-agent-strict";
+pub const MANAGER_OPERATION: &str = "x-agent-manager-operation";
+
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// Removes the hop-by-hop headers, those the `Connection` header names included.
+/// `Upgrade` goes too: the caller sets it again where a switch is wanted.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(header::UPGRADE);
+}
+
+/// Makes a client's request headers fit for the engine. `upgrade` is the protocol to ask
+/// the engine to switch to, for hijacks and upgrades.
+pub fn for_engine(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
+    strip_hop_by_hop(headers);
+    headers.remove(header::AUTHORIZATION);
+    for name in [TARGET, TARGET_ALIAS, STRICT, MANAGER_OPERATION] {
+        headers.remove(name);
+    }
+    // Go's server refuses an HTTP/1.1 request without a Host header; an empty one (as
+    // BuildKit sends) is fine and kept.
+    if !headers.contains_key(header::HOST) {
+        headers.insert(header::HOST, HeaderValue::from_static("docker"));
+    }
+    if let Some(protocol) = upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(header::UPGRADE, protocol);
+    }
+}
+
+/// The engine's response headers, fit for the client. `Content-Type` and every custom
+/// header are kept exactly.
+pub fn for_client(headers: &mut HeaderMap) {
+    strip_hop_by_hop(headers);
+}
+
+/// The protocol a client asked to switch to, if it asked.
+pub fn requested_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
+    let asks = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    if asks {
+        headers.get(header::UPGRADE).cloned()
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn hop_by_hop_and_credentials_stay_behind() {
+        let mut h = map(&[
+            ("connection", "keep-alive, x-private"),
+            ("keep-alive", "timeout=5"),
+            ("x-private", "1"),
+            ("transfer-encoding", "chunked"),
+            ("authorization", "Bearer abc"),
+            ("x-agent-target", "node-2"),
+            ("x-portaineragent-target", "node-2"),
+            ("x-registry-auth", "eyJ9"),
+            ("content-type", "application/x-tar"),
+            ("host", "example:9001"),
+        ]);
+        for_engine(&mut h, None);
+        let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert_eq!(h["x-registry-auth"], "eyJ9");
+        assert_eq!(h["content-type"], "application/x-tar");
+        assert_eq!(h["host"], "example:9001");
+    }
+
+    #[test]
+    fn upgrades_are_asked_for_explicitly() {
+        let mut h = map(&[("content-type", "application/json")]);
+        for_engine(&mut h, Some(HeaderValue::from_static("tcp")));
+        assert_eq!(h["connection"], "Upgrade");
+        assert_eq!(h["upgrade"], "tcp");
+        assert_eq!(h["host"], "docker");
+    }
+
+    #[test]
+    fn an_empty_host_is_kept() {
+        let mut h = map(&[("host", "")]);
+        for_engine(&mut h, None);
+        assert_eq!(h["host"], "");
+    }
+
+    #[test]
+    fn response_headers_keep_content_type_and_custom_ones() {
+        let mut h = map(&[
+            ("content-type", "application/vnd.docker.multiplexed-stream"),
+            ("x-docker-container-path-stat", "eyJ9"),
+            ("connection", "Upgrade"),
+            ("upgrade", "tcp"),
+        ]);
+        for_client(&mut h);
+        assert_eq!(h.len(), 2);
+        assert_eq!(
+            h["content-type"],
+            "application/vnd.docker.multiplexed-stream"
+        );
+    }
+
+    #[test]
+    fn upgrade_requests_are_recognised() {
+        assert_eq!(
+            requested_upgrade(&map(&[("connection", "Upgrade"), ("upgrade", "tcp")])),
+            Some(HeaderValue::from_static("tcp"))
+        );
+        assert_eq!(
+            requested_upgrade(&map(&[
+                ("connection", "keep-alive, upgrade"),
+                ("upgrade", "h2c")
+            ])),
+            Some(HeaderValue::from_static("h2c"))
+        );
+        assert_eq!(requested_upgrade(&map(&[("upgrade", "tcp")])), None);
+    }
+}

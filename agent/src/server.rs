@@ -1,0 +1,299 @@
+//! The listening side: TLS on every connection, HTTP/1.1 with upgrades, and a shutdown that
+//! stops accepting, lets in-flight work finish for a grace period, then closes streams.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Authenticator;
+use crate::config::AgentConfig;
+use crate::engine::Engine;
+use crate::proxy::{ConnInfo, Proxy};
+use crate::tls::pki::{self, Ca, PkiError};
+use crate::tls::server::TlsSetupError;
+use crate::tls::ServerTls;
+
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for a request head to arrive; a stalled client is closed, a stream never.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+const SERVER_CERT_DAYS: i64 = 365;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("no credentials configured: give a cluster secret (--secret-file, made by `bosun-agent secret --out FILE`) or a cluster CA (--tls-dir, made by `bosun-agent certs init --dir DIR`)")]
+    NoCredentials,
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    #[error("--listen {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("--data-dir {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// A bound agent, ready to serve.
+pub struct Agent {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    tls: ServerTls,
+    proxy: Arc<Proxy>,
+    grace: Duration,
+}
+
+impl Agent {
+    /// Loads credentials, learns the node's name from the engine, and binds the listener.
+    pub async fn bind(config: AgentConfig) -> Result<Self, StartError> {
+        crate::tls::install_crypto_provider();
+        if config.secret.is_none() && config.ca_dir.is_none() {
+            return Err(StartError::NoCredentials);
+        }
+        let engine = Engine::new(config.engine.clone());
+        let node_name = match &config.node_name {
+            Some(name) => name.clone(),
+            None => engine_name(&engine).await,
+        };
+        let ca = config.ca_dir.as_deref().map(Ca::load_dir).transpose()?;
+        let (chain, key) = server_certificate(&config, ca.as_ref(), &node_name)?;
+        let client_ca = ca.as_ref().map(Ca::cert_der).transpose()?;
+        let tls = ServerTls::new(chain, key, client_ca)?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let proxy = Arc::new(Proxy {
+            engine,
+            auth: Authenticator::new(config.secret.as_ref(), config.trusted_keys.clone()),
+            node_name,
+            started: Instant::now(),
+            relays: TaskTracker::new(),
+            hard_stop: CancellationToken::new(),
+        });
+        Ok(Self {
+            listener,
+            acceptor: TlsAcceptor::from(Arc::clone(&tls.config)),
+            tls,
+            proxy,
+            grace: config.shutdown_grace,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn node_name(&self) -> &str {
+        &self.proxy.node_name
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let conns = TaskTracker::new();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        conns.spawn(serve_connection(
+                            stream,
+                            peer,
+                            self.acceptor.clone(),
+                            self.tls.clone(),
+                            Arc::clone(&self.proxy),
+                            shutdown.clone(),
+                        ));
+                    }
+                    Err(e) => {
+                        // Out of descriptors, usually: wait rather than spin.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+            }
+        }
+        drop(self.listener);
+        tracing::info!(
+            grace_secs = self.grace.as_secs(),
+            "shutting down: no new connections, in-flight requests may finish"
+        );
+        conns.close();
+        self.proxy.relays.close();
+        let drained = tokio::time::timeout(self.grace, async {
+            conns.wait().await;
+            self.proxy.relays.wait().await;
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("grace period over: closing the remaining streams");
+            self.proxy.hard_stop.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                conns.wait().await;
+                self.proxy.relays.wait().await;
+            })
+            .await;
+        }
+        tracing::info!("stopped");
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    tls: ServerTls,
+    proxy: Arc<Proxy>,
+    shutdown: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let client_cert = tls.client_cert(stream.get_ref().1.peer_certificates());
+    let info = Arc::new(ConnInfo { peer, client_cert });
+    let hard_stop = proxy.hard_stop.clone();
+    let service = service_fn(move |req| {
+        let proxy = Arc::clone(&proxy);
+        let info = Arc::clone(&info);
+        async move { Ok::<_, Infallible>(proxy.handle(info, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => log_end(peer, result),
+        _ = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            tokio::select! {
+                result = conn.as_mut() => log_end(peer, result),
+                _ = hard_stop.cancelled() => {}
+            }
+        }
+    }
+}
+
+fn log_end(peer: SocketAddr, result: Result<(), hyper::Error>) {
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// The node's name: the engine's, or this host's when the engine does not answer yet.
+async fn engine_name(engine: &Engine) -> String {
+    match engine.get_json("/info", Duration::from_secs(5)).await {
+        Ok(info) => match info["Name"].as_str() {
+            Some(name) if !name.is_empty() => return name.to_owned(),
+            _ => tracing::warn!("the engine's /info has no Name; using the host name"),
+        },
+        Err(e) => tracing::warn!(error = %e, "cannot ask the engine its name; using the host name"),
+    }
+    host_name()
+}
+
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Every name and address the agent may be reached by.
+fn server_names(config: &AgentConfig, node_name: &str) -> (Vec<String>, Vec<IpAddr>) {
+    let mut names = vec![host_name(), node_name.to_owned(), "localhost".to_owned()];
+    names.sort();
+    names.dedup();
+    let mut ips: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .map(|ifs| ifs.into_iter().map(|i| i.ip()).collect())
+        .unwrap_or_default();
+    ips.push(IpAddr::from([127, 0, 0, 1]));
+    ips.push(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
+    if !config.listen.ip().is_unspecified() {
+        ips.push(config.listen.ip());
+    }
+    ips.sort();
+    ips.dedup();
+    (names, ips)
+}
+
+type CertAndKey = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+fn server_certificate(
+    config: &AgentConfig,
+    ca: Option<&Ca>,
+    node_name: &str,
+) -> Result<CertAndKey, StartError> {
+    if let Some((cert, key)) = &config.server_cert {
+        return Ok((pki::load_certs(cert)?, pki::load_key(key)?));
+    }
+    let (names, ips) = server_names(config, node_name);
+    if let Some(ca) = ca {
+        let issued = ca.issue_server(node_name, &names, &ips, SERVER_CERT_DAYS)?;
+        return Ok(from_pem(&issued.cert_pem, &issued.key_pem)?);
+    }
+    self_signed(&config.data_dir, &names, &ips)
+}
+
+/// The self-signed certificate kept in the data directory, made on first use.
+fn self_signed(dir: &Path, names: &[String], ips: &[IpAddr]) -> Result<CertAndKey, StartError> {
+    let cert_path = dir.join("server-cert.pem");
+    let key_path = dir.join("server-key.pem");
+    if cert_path.exists() && key_path.exists() {
+        tracing::warn!(cert = %cert_path.display(), "no cluster CA: serving the self-signed certificate kept in the data directory; clients cannot verify it (use --tls-dir)");
+        return Ok((pki::load_certs(&cert_path)?, pki::load_key(&key_path)?));
+    }
+    let data_dir_err = |source| StartError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(data_dir_err)?;
+    let issued = pki::self_signed_server(names, ips)?;
+    crate::secret::write_private_file(&key_path, issued.key_pem.as_bytes())
+        .map_err(data_dir_err)?;
+    std::fs::write(&cert_path, issued.cert_pem.as_bytes()).map_err(data_dir_err)?;
+    tracing::warn!(cert = %cert_path.display(), "no cluster CA: made a self-signed certificate; clients cannot verify it (use --tls-dir)");
+    Ok(from_pem(&issued.cert_pem, &issued.key_pem)?)
+}
+
+fn from_pem(cert: &str, key: &str) -> Result<CertAndKey, PkiError> {
+    let bad = |what: &'static str| {
+        move |e: rustls_pki_types::pem::Error| PkiError::BadPem {
+            path: "issued certificate".into(),
+            what,
+            reason: e.to_string(),
+        }
+    };
+    let chain = vec![CertificateDer::from_pem_slice(cert.as_bytes()).map_err(bad("certificate"))?];
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(bad("private key"))?;
+    Ok((chain, key))
+}

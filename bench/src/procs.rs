@@ -1,0 +1,342 @@
+//! The child processes under test (HAProxy and the agent), their scratch directory, and the agent's memory readings.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use rustls_pki_types::ServerName;
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+
+use crate::client::{tls_connector, Dial};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A private temporary directory, removed on drop (also when the run fails).
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new() -> Result<Self> {
+        let path = std::env::temp_dir().join(format!("bosun-bench-{}", std::process::id()));
+        if path.exists() {
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("clearing {}", path.display()))?;
+        }
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        // The directory holds the CA key and the client key.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
+        Ok(Self(path))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A loopback port that was free a moment ago; the child binds it right after.
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// A started child; killed if dropped without [`Service::stop`], so an error or Ctrl-C leaves nothing behind.
+pub struct Service {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Service {
+    fn spawn(name: &'static str, command: &mut Command, log: PathBuf) -> Result<Self> {
+        let out =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let err = out.try_clone()?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        Ok(Self { name, child, log })
+    }
+
+    pub fn pid(&self) -> Result<u32> {
+        self.child
+            .id()
+            .ok_or_else(|| anyhow!("{} has exited", self.name))
+    }
+
+    /// Polls `probe` until it succeeds, failing early with the child's output if the child exits.
+    async fn wait_ready<F, Fut>(&mut self, mut probe: F) -> Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "{} exited during startup ({status}):\n{}",
+                    self.name,
+                    self.log_tail()
+                );
+            }
+            let attempt = probe().await;
+            match attempt {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() > deadline => {
+                    bail!(
+                        "{} not ready after {READY_TIMEOUT:?}: {e:#}\n{}",
+                        self.name,
+                        self.log_tail()
+                    )
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// SIGTERM, then SIGKILL after a grace period.
+    pub async fn stop(mut self) -> Result<()> {
+        if let Some(pid) = self.child.id() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status()
+                .await;
+            if tokio::time::timeout(STOP_GRACE, self.child.wait())
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
+        self.child
+            .kill()
+            .await
+            .with_context(|| format!("killing {}", self.name))
+    }
+}
+
+pub struct Haproxy {
+    pub service: Service,
+    pub dial: Dial,
+    pub version: String,
+}
+
+/// HAProxy in HTTP mode in front of the engine's socket, as docker-socket-proxy runs it, without its path rules.
+pub async fn start_haproxy(bin: &str, scratch: &Path, socket: &Path) -> Result<Haproxy> {
+    let version = helper(Command::new(bin).arg("-v")).await.with_context(|| {
+        format!("{bin} is not usable (scripts/bench.sh installs Debian's haproxy)")
+    })?;
+    let version = version
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(2))
+        .unwrap_or("unknown")
+        .to_owned();
+
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
+    let config = format!(
+        "\
+global
+    maxconn 4096
+
+defaults
+    mode http
+    timeout connect 5s
+    # A 500 MB log stream must not be cut: client/server timeouts only fire on inactivity,
+    # and the tunnel timeout covers upgraded or streamed exchanges.
+    timeout client 10m
+    timeout server 10m
+    timeout tunnel 1h
+    timeout http-keep-alive 1m
+
+frontend docker
+    bind {addr}
+    default_backend engine
+
+backend engine
+    server engine {socket}
+",
+        socket = socket.display()
+    );
+    let config_path = scratch.join("haproxy.cfg");
+    std::fs::write(&config_path, config).context("writing haproxy.cfg")?;
+
+    let mut service = Service::spawn(
+        "haproxy",
+        Command::new(bin).arg("-f").arg(&config_path).arg("-db"),
+        scratch.join("haproxy.log"),
+    )?;
+    let dial = Dial::Tcp(addr);
+    service
+        .wait_ready(|| async { dial.connect().await?.get_ok("/_ping").await.map(drop) })
+        .await?;
+    Ok(Haproxy {
+        service,
+        dial,
+        version,
+    })
+}
+
+pub struct Agent {
+    pub service: Service,
+    pub dial: Dial,
+}
+
+/// Sets up a CA, a client certificate and a secret with the agent's own commands, then runs it.
+pub async fn start_agent(bin: &Path, scratch: &Path) -> Result<Agent> {
+    let ca = scratch.join("ca");
+    let client = scratch.join("client");
+    let secret = scratch.join("secret");
+    let data = scratch.join("data");
+    std::fs::create_dir_all(&data)?;
+    helper(Command::new(bin).args(["certs", "init", "--dir"]).arg(&ca)).await?;
+    helper(
+        Command::new(bin)
+            .args(["certs", "client", "--dir"])
+            .arg(&ca)
+            .args(["--name", "bosun-bench", "--out"])
+            .arg(&client),
+    )
+    .await?;
+    helper(Command::new(bin).args(["secret", "--out"]).arg(&secret)).await?;
+
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
+    let mut service = Service::spawn(
+        "bosun-agent",
+        Command::new(bin)
+            .arg("run")
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--tls-dir")
+            .arg(&ca)
+            .arg("--secret-file")
+            .arg(&secret)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--log-level", "warn"]),
+        scratch.join("agent.log"),
+    )?;
+    let dial = Dial::Tls {
+        addr,
+        connector: tls_connector(&client)?,
+        name: ServerName::try_from("localhost")?,
+    };
+    service
+        .wait_ready(|| async {
+            dial.connect()
+                .await?
+                .get_ok("/agent/v1/health")
+                .await
+                .map(drop)
+        })
+        .await?;
+    Ok(Agent { service, dial })
+}
+
+/// Runs a short command to completion and returns its stdout.
+async fn helper(command: &mut Command) -> Result<String> {
+    let shown = format!("{:?}", command.as_std());
+    let output = tokio::time::timeout(
+        HELPER_TIMEOUT,
+        command.stdin(Stdio::null()).kill_on_drop(true).output(),
+    )
+    .await
+    .with_context(|| format!("{shown} timed out"))?
+    .with_context(|| format!("running {shown}"))?;
+    if !output.status.success() {
+        bail!(
+            "{shown} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Resident and peak resident memory, in bytes.
+#[derive(Clone, Copy)]
+pub struct Memory {
+    pub rss: u64,
+    pub hwm: u64,
+}
+
+pub fn memory(pid: u32) -> Result<Memory> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let field = |name: &str| -> Result<u64> {
+        let line = status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .ok_or_else(|| anyhow!("{path} has no {name}"))?;
+        let kb: u64 = line
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .with_context(|| format!("parsing {name} in {path}"))?;
+        Ok(kb * 1024)
+    };
+    Ok(Memory {
+        rss: field("VmRSS:")?,
+        hwm: field("VmHWM:")?,
+    })
+}
+
+/// Samples the agent's RSS in the background and keeps the largest value seen.
+pub struct RssSampler {
+    peak: Arc<AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+impl RssSampler {
+    pub fn start(pid: u32) -> Self {
+        let peak = Arc::new(AtomicU64::new(0));
+        let seen = peak.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            loop {
+                tick.tick().await;
+                match memory(pid) {
+                    Ok(m) => {
+                        seen.fetch_max(m.rss, Ordering::Relaxed);
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        Self { peak, task }
+    }
+
+    pub fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for RssSampler {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

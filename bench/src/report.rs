@@ -1,0 +1,213 @@
+//! The side-by-side table with ratios and the targets, as plain text and as Markdown.
+
+use std::fmt::Write as _;
+
+/// Columns, in the order they are measured and printed.
+pub const COLUMNS: [&str; 3] = ["direct", "haproxy", "agent"];
+pub const DIRECT: usize = 0;
+pub const HAPROXY: usize = 1;
+pub const AGENT: usize = 2;
+
+#[derive(Clone, Copy)]
+pub enum Unit {
+    Millis,
+    PerSecond,
+    MegabytesPerSecond,
+    Megabytes,
+}
+
+impl Unit {
+    fn format(self, value: f64) -> String {
+        match self {
+            Unit::Millis => format!("{value:.3}"),
+            Unit::PerSecond => format!("{value:.0}"),
+            Unit::MegabytesPerSecond | Unit::Megabytes => format!("{value:.1}"),
+        }
+    }
+}
+
+pub struct Row {
+    pub label: String,
+    pub unit: Unit,
+    pub values: [Option<f64>; 3],
+}
+
+impl Row {
+    pub fn new(label: impl Into<String>, unit: Unit) -> Self {
+        Self {
+            label: label.into(),
+            unit,
+            values: [None; 3],
+        }
+    }
+
+    pub fn ratio(&self, top: usize, bottom: usize) -> Option<f64> {
+        match (self.values[top], self.values[bottom]) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        }
+    }
+}
+
+const RATIOS: [(&str, usize, usize); 3] = [
+    ("agent/direct", AGENT, DIRECT),
+    ("haproxy/direct", HAPROXY, DIRECT),
+    ("agent/haproxy", AGENT, HAPROXY),
+];
+
+pub enum Goal {
+    AtMost(f64),
+    AtLeast(f64),
+}
+
+pub struct Target {
+    pub label: &'static str,
+    pub measured: Option<f64>,
+    pub goal: Goal,
+    pub unit: &'static str,
+}
+
+impl Target {
+    fn verdict(&self) -> &'static str {
+        match (self.measured, &self.goal) {
+            (None, _) => "not measured",
+            (Some(v), Goal::AtMost(limit)) if v <= *limit => "met",
+            (Some(v), Goal::AtLeast(limit)) if v >= *limit => "met",
+            (Some(_), _) => "NOT MET",
+        }
+    }
+
+    fn measured_text(&self) -> String {
+        match self.measured {
+            Some(v) => format!("{v:.2}{}", self.unit),
+            None => "n/m".to_owned(),
+        }
+    }
+
+    fn goal_text(&self) -> String {
+        match self.goal {
+            Goal::AtMost(v) => format!("<= {v:.2}{}", self.unit),
+            Goal::AtLeast(v) => format!(">= {v:.2}{}", self.unit),
+        }
+    }
+}
+
+pub struct Report {
+    pub context: Vec<String>,
+    pub rows: Vec<Row>,
+    pub targets: Vec<Target>,
+    pub notes: Vec<String>,
+}
+
+fn cell(value: Option<f64>, format: impl Fn(f64) -> String) -> String {
+    value.map(format).unwrap_or_else(|| "n/m".to_owned())
+}
+
+fn ratio_text(value: f64) -> String {
+    format!("{value:.2}x")
+}
+
+impl Report {
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for line in &self.context {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = writeln!(out);
+        let width = self
+            .rows
+            .iter()
+            .map(|r| r.label.len())
+            .max()
+            .unwrap_or(0)
+            .max(6);
+        let _ = write!(out, "{:<width$}", "");
+        for name in COLUMNS {
+            let _ = write!(out, " {name:>10}");
+        }
+        for (name, _, _) in RATIOS {
+            let _ = write!(out, " {name:>14}");
+        }
+        let _ = writeln!(out);
+        for row in &self.rows {
+            let _ = write!(out, "{:<width$}", row.label);
+            for value in row.values {
+                let _ = write!(out, " {:>10}", cell(value, |v| row.unit.format(v)));
+            }
+            for (_, top, bottom) in RATIOS {
+                let _ = write!(out, " {:>14}", cell(row.ratio(top, bottom), ratio_text));
+            }
+            let _ = writeln!(out);
+        }
+        let _ = writeln!(out, "\nn/m: not measured or not applicable. Latency ratios above 1 mean slower; throughput ratios above 1 mean faster.");
+
+        let _ = writeln!(out, "\nTargets");
+        let width = self
+            .targets
+            .iter()
+            .map(|t| t.label.len())
+            .max()
+            .unwrap_or(0);
+        for t in &self.targets {
+            let _ = writeln!(
+                out,
+                "  {:<width$}  {:>9}  {:>10}  {}",
+                t.label,
+                t.measured_text(),
+                t.goal_text(),
+                t.verdict()
+            );
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(out);
+            for note in &self.notes {
+                let _ = writeln!(out, "note: {note}");
+            }
+        }
+        out
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        for line in &self.context {
+            let _ = writeln!(out, "- {line}");
+        }
+        let _ = writeln!(out);
+        let _ = write!(out, "| |");
+        for name in COLUMNS {
+            let _ = write!(out, " {name} |");
+        }
+        for (name, _, _) in RATIOS {
+            let _ = write!(out, " {name} |");
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "|---|{}", "---:|".repeat(COLUMNS.len() + RATIOS.len()));
+        for row in &self.rows {
+            let _ = write!(out, "| {} |", row.label);
+            for value in row.values {
+                let _ = write!(out, " {} |", cell(value, |v| row.unit.format(v)));
+            }
+            for (_, top, bottom) in RATIOS {
+                let _ = write!(out, " {} |", cell(row.ratio(top, bottom), ratio_text));
+            }
+            let _ = writeln!(out);
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "| Target | Measured | Goal | Result |");
+        let _ = writeln!(out, "|---|---:|---:|---|");
+        for t in &self.targets {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                t.label,
+                t.measured_text(),
+                t.goal_text(),
+                t.verdict()
+            );
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "\nNote: {note}");
+        }
+        out
+    }
+}
