@@ -248,16 +248,23 @@ pub fn mint_token(
     ttl_secs: u64,
 ) -> Result<String, jsonwebtoken::errors::Error> {
     let now = now_secs();
-    let claims = Claims {
-        sub: subject.to_owned(),
-        exp: now + ttl_secs,
-        iat: Some(now),
-        nbf: None,
-        scope,
-    };
+    sign(
+        secret,
+        &Claims {
+            sub: subject.to_owned(),
+            exp: now + ttl_secs,
+            iat: Some(now),
+            nbf: None,
+            scope,
+        },
+    )
+}
+
+/// Signs any claims with the cluster secret (HS256).
+pub fn sign(secret: &Secret, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
-        &claims,
+        claims,
         &EncodingKey::from_secret(secret.as_bytes()),
     )
 }

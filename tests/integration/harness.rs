@@ -1,0 +1,368 @@
+//! What the integration tests share: a cluster CA and secret made by the agent's own
+//! commands, a running agent process on a free port, and the docker CLI pointed at it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+/// The image every test container runs; built from scratch by the project's script.
+pub const IMAGE: &str = "bosun-test:latest";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_bosun-agent")
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Builds the test image unless it exists. Serialised across test processes by a lock
+/// file, since nextest runs each test in its own process.
+pub fn ensure_image() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let script = repo_root().join("scripts/build-test-image.sh");
+        let out = Command::new("flock")
+            .arg("/tmp/bosun-test-image.lock")
+            .arg(&script)
+            .output()
+            .expect("flock and scripts/build-test-image.sh must be runnable");
+        assert!(
+            out.status.success(),
+            "building the test image failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+/// Runs `bosun-agent ARGS` to completion.
+pub fn agent_cmd(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .env_remove("AGENT_SECRET")
+        .env_remove("AGENT_SECRET_FILE")
+        .env_remove("AGENT_TLS_DIR")
+        .output()
+        .expect("run bosun-agent")
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A cluster's credentials, made with the agent's own commands.
+pub struct Pki {
+    pub dir: TempDir,
+    pub ca_dir: PathBuf,
+    pub secret: PathBuf,
+    /// A client bundle (`ca.pem`, `cert.pem`, `key.pem`) for `DOCKER_CERT_PATH`.
+    pub client: PathBuf,
+    /// Just `ca.pem`: a client that verifies the agent but has no certificate.
+    pub ca_only: PathBuf,
+}
+
+impl Pki {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca_dir = dir.path().join("ca");
+        let secret = dir.path().join("secret");
+        let client = dir.path().join("client");
+        let ca_only = dir.path().join("ca-only");
+        let s = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+        ok(
+            agent_cmd(&["certs", "init", "--dir", &s(&ca_dir)]),
+            "certs init",
+        );
+        ok(agent_cmd(&["secret", "--out", &s(&secret)]), "secret");
+        ok(
+            agent_cmd(&[
+                "certs",
+                "client",
+                "--dir",
+                &s(&ca_dir),
+                "--name",
+                "tester",
+                "--out",
+                &s(&client),
+            ]),
+            "certs client",
+        );
+        std::fs::create_dir_all(&ca_only).expect("mkdir");
+        std::fs::copy(client.join("ca.pem"), ca_only.join("ca.pem")).expect("copy ca");
+        Self {
+            dir,
+            ca_dir,
+            secret,
+            client,
+            ca_only,
+        }
+    }
+
+    /// A token from `bosun-agent token`.
+    pub fn token(&self, subject: &str, scope: &str) -> String {
+        let out = agent_cmd(&[
+            "token",
+            "--secret-file",
+            self.secret.to_str().expect("utf-8"),
+            "--subject",
+            subject,
+            "--scope",
+            scope,
+            "--ttl",
+            "10m",
+        ]);
+        ok(out, "token").trim().to_owned()
+    }
+
+    /// The standard run flags for an agent of this cluster.
+    pub fn run_args(&self) -> Vec<String> {
+        vec![
+            "--tls-dir".into(),
+            self.ca_dir.display().to_string(),
+            "--secret-file".into(),
+            self.secret.display().to_string(),
+            "--data-dir".into(),
+            self.dir.path().join("data").display().to_string(),
+        ]
+    }
+}
+
+/// A running `bosun-agent run`, killed when dropped.
+pub struct Agent {
+    child: Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl Agent {
+    /// An agent of `pki`'s cluster in front of the machine's engine.
+    pub fn start(pki: &Pki) -> Self {
+        Self::start_with(&pki.run_args())
+    }
+
+    /// `bosun-agent run --listen 127.0.0.1:0 --log-format json ARGS`.
+    pub fn start_with(args: &[String]) -> Self {
+        let mut child = Command::new(bin())
+            .arg("run")
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--log-level",
+                "info",
+            ])
+            .args(args)
+            .env_remove("DOCKER_HOST")
+            .env_remove("AGENT_SECRET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bosun-agent");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if v["message"] == "listening" {
+                        if let Some(addr) = v["addr"].as_str().and_then(|a| a.parse().ok()) {
+                            let _ = tx.send(addr);
+                        }
+                    }
+                }
+                let mut log = sink.lock().unwrap_or_else(|p| p.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the agent did not start listening within 30 s; its log:\n{}",
+                    log.lock().unwrap_or_else(|p| p.into_inner())
+                );
+            }
+        };
+        Self { child, addr, log }
+    }
+
+    pub fn docker_host(&self) -> String {
+        format!("tcp://{}", self.addr)
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to end, up to `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How a docker CLI client proves itself to the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cred {
+    /// A client certificate from the cluster CA.
+    Mtls,
+    /// An admin bearer token in `config.json`'s `HttpHeaders`.
+    Jwt,
+}
+
+pub const BOTH: [Cred; 2] = [Cred::Mtls, Cred::Jwt];
+
+/// The docker CLI pointed at an agent, with its own `DOCKER_CONFIG`.
+pub struct Docker {
+    envs: Vec<(String, String)>,
+    config: TempDir,
+}
+
+impl Docker {
+    pub fn new(agent: &Agent, pki: &Pki, cred: Cred) -> Self {
+        match cred {
+            Cred::Mtls => Self::with_cert_path(agent, &pki.client, None),
+            Cred::Jwt => {
+                Self::with_cert_path(agent, &pki.ca_only, Some(&pki.token("tester", "admin")))
+            }
+        }
+    }
+
+    /// A client verifying the agent with `cert_path` and sending `token` if given.
+    pub fn with_cert_path(agent: &Agent, cert_path: &Path, token: Option<&str>) -> Self {
+        let config = tempfile::tempdir().expect("tempdir");
+        let mut cfg = serde_json::json!({});
+        if let Some(token) = token {
+            cfg["HttpHeaders"] = serde_json::json!({ "Authorization": format!("Bearer {token}") });
+        }
+        std::fs::write(config.path().join("config.json"), cfg.to_string()).expect("config.json");
+        let envs = vec![
+            ("DOCKER_HOST".into(), agent.docker_host()),
+            ("DOCKER_TLS_VERIFY".into(), "1".into()),
+            ("DOCKER_CERT_PATH".into(), cert_path.display().to_string()),
+            ("DOCKER_CONFIG".into(), config.path().display().to_string()),
+        ];
+        Self { envs, config }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("timeout");
+        cmd.arg("120").arg("docker").args(args);
+        cmd.env_remove("DOCKER_CONTEXT");
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run docker")
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        ok(out, &format!("docker {}", args.join(" ")))
+    }
+
+    /// Runs and asserts failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "docker {} should have failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+/// The docker CLI talking to the engine directly: the ground truth.
+pub fn engine(args: &[&str]) -> Output {
+    Command::new("timeout")
+        .arg("120")
+        .arg("docker")
+        .args(args)
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_CERT_PATH")
+        .env_remove("DOCKER_CONTEXT")
+        .output()
+        .expect("run docker")
+}
+
+/// Whether the engine has a container of that name.
+pub fn engine_has_container(name: &str) -> bool {
+    let out = engine(&["ps", "-a", "-q", "--filter", &format!("name=^/{name}$")]);
+    !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+}
+
+/// A unique container name, removed from the engine when dropped.
+pub struct Name(pub String);
+
+impl Name {
+    pub fn new(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(format!("bosun-it-{tag}-{}-{n}", std::process::id()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for Name {
+    fn drop(&mut self) {
+        let _ = engine(&["rm", "-f", &self.0]);
+    }
+}
