@@ -17,7 +17,7 @@ use tokio::net::{TcpStream, UnixStream};
 use crate::body::{self, Body};
 
 /// Idle connections kept for reuse; more are closed once their response is done.
-const MAX_IDLE: usize = 32;
+const MAX_IDLE: usize = 64;
 
 /// Where the engine listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
