@@ -1,9 +1,9 @@
-//! The agent's own API under `/agent/v1/`: health (open to all, for probes) and info.
+//! The agent's own API under `/agent/v1/`: health (open to all, for probes), info and the
+//! cluster's members.
 
 use std::time::Duration;
 
 use http::{Method, Request, StatusCode};
-use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::auth::Identity;
@@ -17,7 +17,7 @@ pub async fn health(proxy: &Proxy) -> http::Response<Body> {
     match proxy.engine.get("/_ping", ENGINE_QUERY_TIMEOUT).await {
         Ok(_) => json_response(
             StatusCode::OK,
-            &json!({ "status": "ok", "node": proxy.node_name }),
+            &json!({ "status": "ok", "node": proxy.node_name() }),
         ),
         Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
@@ -27,17 +27,18 @@ pub async fn health(proxy: &Proxy) -> http::Response<Body> {
 pub async fn handle(
     proxy: &Proxy,
     _identity: &Identity,
-    req: &Request<Incoming>,
+    req: &Request<Body>,
 ) -> http::Response<Body> {
     let path = crate::proxy::path::strip_version(req.uri().path());
     match (req.method(), path) {
         (&Method::GET, "/agent/v1/info") => info(proxy).await,
-        (_, "/agent/v1/info" | "/agent/v1/health") => {
+        (&Method::GET, "/agent/v1/members") => json_response(StatusCode::OK, &proxy.cluster.members_json()),
+        (_, "/agent/v1/info" | "/agent/v1/health" | "/agent/v1/members") => {
             json_error(StatusCode::METHOD_NOT_ALLOWED, "only GET is allowed here")
         }
         _ => json_error(
             StatusCode::NOT_FOUND,
-            &format!("no agent API at {path} (try /agent/v1/info or /agent/v1/health)"),
+            &format!("no agent API at {path} (try /agent/v1/info, /agent/v1/members or /agent/v1/health)"),
         ),
     }
 }
@@ -52,7 +53,7 @@ async fn info(proxy: &Proxy) -> http::Response<Body> {
         Ok(version) => json_response(
             StatusCode::OK,
             &json!({
-                "NodeName": proxy.node_name,
+                "NodeName": proxy.node_name(),
                 "AgentVersion": crate::VERSION,
                 "EngineVersion": version["Version"],
                 "ApiVersion": version["ApiVersion"],

@@ -47,6 +47,8 @@ impl std::str::FromStr for Scope {
 pub enum Credential {
     Certificate,
     Token,
+    /// Forwarded by another agent of the cluster, on behalf of the client named.
+    Forwarded,
 }
 
 /// An authenticated client.

@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{self, Scope, TrustedKey};
+use crate::cluster::{ClusterConfig, Discovery};
 use crate::config::AgentConfig;
 use crate::engine::EngineAddr;
 use crate::secret::Secret;
@@ -39,7 +40,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve the engine's API (the default).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Make the cluster CA and client certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -136,6 +137,29 @@ struct RunArgs {
     /// How long in-flight requests may finish after SIGTERM: 10s, 1m.
     #[arg(long, env = "AGENT_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     shutdown_grace: Duration,
+    /// Where to gossip with the other agents (UDP) [default: 0.0.0.0:7946 when --join or
+    /// --cluster-addr is given; otherwise the agent is standalone].
+    #[arg(long, env = "AGENT_GOSSIP_LISTEN")]
+    gossip_listen: Option<String>,
+    /// The address other agents reach this one at [default: found from the interfaces].
+    #[arg(long, env = "AGENT_ADVERTISE_ADDR")]
+    advertise_addr: Option<std::net::IpAddr>,
+    /// DNS name listing every agent (in a Swarm: tasks.<service>), re-resolved for as long
+    /// as the agent runs.
+    #[arg(long, env = "AGENT_CLUSTER_ADDR")]
+    cluster_addr: Option<String>,
+    /// Static peers' gossip addresses, HOST:PORT, comma-separated.
+    #[arg(long, env = "AGENT_JOIN", value_delimiter = ',')]
+    join: Vec<String>,
+    /// DNS server for discovery, IP:PORT [default: the system's].
+    #[arg(long, env = "AGENT_DNS_SERVER")]
+    dns_server: Option<SocketAddr>,
+    /// How often discovery looks for new peers.
+    #[arg(long, env = "AGENT_DISCOVERY_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    discovery_interval: Duration,
+    /// How long a cluster-wide list waits for the slowest node.
+    #[arg(long, env = "AGENT_FANOUT_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    fanout_deadline: Duration,
     /// Log level or filter (info, debug, bosun_agent=debug).
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     log_level: String,
@@ -157,7 +181,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         None => run(cli.run),
-        Some(Command::Run(args)) => run(args),
+        Some(Command::Run(args)) => run(*args),
         Some(Command::Certs(cmd)) => certs(cmd),
         Some(Command::Secret { out }) => secret(&out),
         Some(Command::Token(args)) => token(args),
@@ -221,12 +245,56 @@ fn agent_config(args: &RunArgs) -> Result<AgentConfig, UsageError> {
         .map(|p| TrustedKey::read(p).map_err(|e| UsageError(format!("--jwt-public-key {e}"))))
         .collect::<Result<_, _>>()?;
     config.shutdown_grace = args.shutdown_grace;
+    config.fanout_deadline = args.fanout_deadline;
+    config.cluster = cluster_config(args)?;
+    if config.cluster.is_some() && config.secret.is_none() {
+        return Err(UsageError(
+            crate::cluster::ClusterError::NoSecret.to_string(),
+        ));
+    }
     if config.secret.is_none() && config.ca_dir.is_none() {
         return Err(UsageError(
             crate::server::StartError::NoCredentials.to_string(),
         ));
     }
     Ok(config)
+}
+
+/// Gossip runs when there is somewhere to gossip: a discovery source, or an explicit
+/// gossip address for others to join.
+fn cluster_config(args: &RunArgs) -> Result<Option<ClusterConfig>, UsageError> {
+    let discovery = Discovery {
+        cluster_addr: args.cluster_addr.clone().filter(|a| !a.trim().is_empty()),
+        join: args
+            .join
+            .iter()
+            .map(|j| j.trim().to_owned())
+            .filter(|j| !j.is_empty())
+            .collect(),
+        dns_server: args.dns_server,
+        interval: args.discovery_interval,
+    };
+    for peer in &discovery.join {
+        if peer
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+        {
+            return Err(UsageError(format!("--join {peer:?}: expected HOST:PORT")));
+        }
+    }
+    let gossip_listen = match &args.gossip_listen {
+        Some(text) => text
+            .parse()
+            .map_err(|e| UsageError(format!("--gossip-listen {text:?}: {e} (expected IP:PORT)")))?,
+        None if !discovery.is_empty() => SocketAddr::from(([0, 0, 0, 0], 7946)),
+        None => return Ok(None),
+    };
+    Ok(Some(ClusterConfig {
+        gossip_listen,
+        advertise: args.advertise_addr,
+        discovery,
+    }))
 }
 
 fn run(args: RunArgs) -> Result<(), UsageError> {
@@ -239,7 +307,8 @@ fn run(args: RunArgs) -> Result<(), UsageError> {
     runtime.block_on(async {
         let agent = Agent::bind(config).await?;
         let addr = agent.local_addr()?;
-        tracing::info!(addr = %addr, node = agent.node_name(), version = crate::VERSION, "listening");
+        let gossip = agent.gossip_addr().map(|a| a.to_string()).unwrap_or_default();
+        tracing::info!(addr = %addr, gossip = %gossip, node = %agent.node_name(), version = crate::VERSION, "listening");
         let shutdown = CancellationToken::new();
         tokio::spawn(on_signal(shutdown.clone()));
         agent.run(shutdown).await;
@@ -343,8 +412,14 @@ fn default_health_url() -> String {
     format!("https://127.0.0.1:{port}/agent/v1/health")
 }
 
-/// `90s`, `30m`, `1h`, `7d`, or plain seconds.
+/// `500ms`, `90s`, `30m`, `1h`, `7d`, or plain seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Some(ms) = s.trim().strip_suffix("ms") {
+        return match ms.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Duration::from_millis(n)),
+            _ => Err(format!("{s:?} is not a duration like 500ms")),
+        };
+    }
     let s = s.trim();
     let (number, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => s.split_at(i),
@@ -377,6 +452,8 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
         assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("0ms").is_err());
         assert!(parse_duration("1w").is_err());
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("0s").is_err());

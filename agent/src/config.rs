@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::TrustedKey;
+use crate::cluster::ClusterConfig;
 use crate::engine::EngineAddr;
 use crate::secret::Secret;
 
@@ -26,6 +27,10 @@ pub struct AgentConfig {
     pub data_dir: PathBuf,
     /// How long in-flight requests and streams may run on after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Gossip and discovery; `None`: standalone.
+    pub cluster: Option<ClusterConfig>,
+    /// How long a fan-out waits for the slowest node.
+    pub fanout_deadline: Duration,
 }
 
 impl AgentConfig {
@@ -42,6 +47,8 @@ impl AgentConfig {
             trusted_keys: Vec::new(),
             data_dir,
             shutdown_grace: Duration::from_secs(10),
+            cluster: None,
+            fanout_deadline: Duration::from_secs(10),
         }
     }
 }

@@ -1,6 +1,6 @@
-//! The local Docker Engine: where it is, and a pool of kept-alive HTTP/1.1 connections to
-//! it. Each connection is its own hyper handshake, so an upgraded one (attach, exec) simply
-//! leaves the pool.
+//! Upstreams: the local Docker Engine and the other nodes' agents, each reached through a
+//! pool of kept-alive HTTP/1.1 connections. Each connection is its own hyper handshake, so
+//! an upgraded one (attach, exec) simply leaves the pool.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -12,7 +12,9 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
 use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::TlsConnector;
 
 use crate::body::{self, Body};
 
@@ -68,6 +70,19 @@ impl std::fmt::Display for EngineAddr {
     }
 }
 
+/// Where an upstream connection goes, and how.
+#[derive(Clone)]
+pub enum Dialer {
+    Unix(PathBuf),
+    Tcp(String),
+    /// Another node's agent, over TLS.
+    Tls {
+        addr: std::net::SocketAddr,
+        connector: TlsConnector,
+        server_name: ServerName<'static>,
+    },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(
@@ -77,48 +92,83 @@ pub enum EngineError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("the Docker daemon at {addr} failed the request: {source}")]
+    #[error("cannot reach {addr}: {source}")]
+    PeerConnect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{addr} failed the request: {source}")]
     Http { addr: String, source: hyper::Error },
-    #[error("the Docker daemon at {addr} did not answer within {secs} s")]
+    #[error("{addr} did not answer within {secs} s")]
     Timeout { addr: String, secs: u64 },
-    #[error("the Docker daemon at {addr} answered {status}: {message}")]
+    #[error("{addr} answered {status}: {message}")]
     Status {
         addr: String,
         status: u16,
         message: String,
     },
-    #[error("the Docker daemon at {addr} sent JSON that could not be read: {reason}")]
+    #[error("{addr} sent JSON that could not be read: {reason}")]
     Json { addr: String, reason: String },
 }
 
-/// A client for one engine, cheap to clone.
+impl EngineError {
+    /// Whether the request never reached the upstream, so another may be tried.
+    pub fn is_connect(&self) -> bool {
+        matches!(self, Self::Connect { .. } | Self::PeerConnect { .. })
+    }
+}
+
+/// A client for one upstream (an engine or a peer agent), cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    addr: EngineAddr,
+    dialer: Dialer,
+    /// How errors name this upstream: "the Docker daemon at unix://...", "agent node-2 at ...".
+    label: String,
     idle: Mutex<Vec<SendRequest<Body>>>,
 }
 
 impl Engine {
+    /// The local engine.
     pub fn new(addr: EngineAddr) -> Self {
+        let label = format!("the Docker daemon at {addr}");
+        let dialer = match addr {
+            EngineAddr::Unix(path) => Dialer::Unix(path),
+            EngineAddr::Tcp(hostport) => Dialer::Tcp(hostport),
+        };
+        Self::with_dialer(dialer, label)
+    }
+
+    pub fn with_dialer(dialer: Dialer, label: String) -> Self {
         Self {
             inner: Arc::new(Inner {
-                addr,
+                dialer,
+                label,
                 idle: Mutex::new(Vec::new()),
             }),
         }
     }
 
-    pub fn addr(&self) -> &EngineAddr {
-        &self.inner.addr
+    /// What errors call this upstream.
+    pub fn label(&self) -> &str {
+        &self.inner.label
     }
 
     /// Sends a request, on an idle connection when there is one. Returns as soon as the
     /// response head arrives; the body streams afterwards.
-    pub async fn send(&self, mut req: Request<Body>) -> Result<Response<Incoming>, EngineError> {
+    pub async fn send(&self, req: Request<Body>) -> Result<Response<Incoming>, EngineError> {
+        self.try_send(req).await.map_err(|(e, _)| e)
+    }
+
+    /// [`Engine::send`], except that when the upstream cannot be reached the request comes
+    /// back unsent (its body untouched), so that it can go elsewhere.
+    pub async fn try_send(
+        &self,
+        mut req: Request<Body>,
+    ) -> Result<Response<Incoming>, (EngineError, Option<Request<Body>>)> {
         // A pooled connection the engine has closed in the meantime hands the request
         // back untouched; it then goes out on a fresh one.
         while let Some(mut sender) = self.take_idle() {
@@ -129,15 +179,18 @@ impl Engine {
                 }
                 Err(mut e) => match e.take_message() {
                     Some(back) => req = back,
-                    None => return Err(self.http_error(e.into_error())),
+                    None => return Err((self.http_error(e.into_error()), None)),
                 },
             }
         }
-        let mut sender = self.connect().await?;
+        let mut sender = match self.connect().await {
+            Ok(sender) => sender,
+            Err(e) => return Err((e, Some(req))),
+        };
         let resp = sender
             .send_request(req)
             .await
-            .map_err(|e| self.http_error(e))?;
+            .map_err(|e| (self.http_error(e), None))?;
         self.recycle(sender);
         Ok(resp)
     }
@@ -166,38 +219,63 @@ impl Engine {
     }
 
     async fn connect(&self) -> Result<SendRequest<Body>, EngineError> {
-        let connect_err = |source| EngineError::Connect {
-            addr: self.inner.addr.to_string(),
-            source,
-        };
-        let builder = http1::Builder::new();
-        let sender = match &self.inner.addr {
-            EngineAddr::Unix(path) => {
-                let stream = UnixStream::connect(path).await.map_err(connect_err)?;
-                let (sender, conn) = builder
-                    .handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(|e| self.http_error(e))?;
-                tokio::spawn(conn.with_upgrades());
-                sender
+        match &self.inner.dialer {
+            Dialer::Unix(path) => {
+                let stream =
+                    UnixStream::connect(path)
+                        .await
+                        .map_err(|source| EngineError::Connect {
+                            addr: format!("unix://{}", path.display()),
+                            source,
+                        })?;
+                self.handshake(stream).await
             }
-            EngineAddr::Tcp(hostport) => {
-                let stream = TcpStream::connect(hostport).await.map_err(connect_err)?;
+            Dialer::Tcp(hostport) => {
+                let stream =
+                    TcpStream::connect(hostport)
+                        .await
+                        .map_err(|source| EngineError::Connect {
+                            addr: format!("tcp://{hostport}"),
+                            source,
+                        })?;
                 let _ = stream.set_nodelay(true);
-                let (sender, conn) = builder
-                    .handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(|e| self.http_error(e))?;
-                tokio::spawn(conn.with_upgrades());
-                sender
+                self.handshake(stream).await
             }
-        };
+            Dialer::Tls {
+                addr,
+                connector,
+                server_name,
+            } => {
+                let peer_err = |source| EngineError::PeerConnect {
+                    addr: self.inner.label.clone(),
+                    source,
+                };
+                let stream = TcpStream::connect(addr).await.map_err(peer_err)?;
+                let _ = stream.set_nodelay(true);
+                let stream = connector
+                    .connect(server_name.clone(), stream)
+                    .await
+                    .map_err(peer_err)?;
+                self.handshake(stream).await
+            }
+        }
+    }
+
+    async fn handshake<S>(&self, stream: S) -> Result<SendRequest<Body>, EngineError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let (sender, conn) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| self.http_error(e))?;
+        tokio::spawn(conn.with_upgrades());
         Ok(sender)
     }
 
     fn http_error(&self, source: hyper::Error) -> EngineError {
         EngineError::Http {
-            addr: self.inner.addr.to_string(),
+            addr: self.inner.label.clone(),
             source,
         }
     }
@@ -205,15 +283,26 @@ impl Engine {
     /// A `GET` whose answer the agent reads itself, bounded by `timeout`; a status other
     /// than 2xx is an error carrying the engine's message.
     pub async fn get(&self, path: &str, timeout: Duration) -> Result<Bytes, EngineError> {
-        let addr = || self.inner.addr.to_string();
+        self.get_with(path, &[], timeout).await
+    }
+
+    /// [`Engine::get`] with extra request headers.
+    pub async fn get_with(
+        &self,
+        path: &str,
+        headers: &[(&'static str, String)],
+        timeout: Duration,
+    ) -> Result<Bytes, EngineError> {
+        let addr = || self.inner.label.clone();
         let fetch = async {
-            let req = Request::get(path)
-                .header(header::HOST, "docker")
-                .body(body::empty())
-                .map_err(|e| EngineError::Json {
-                    addr: addr(),
-                    reason: e.to_string(),
-                })?;
+            let mut builder = Request::get(path).header(header::HOST, "docker");
+            for (name, value) in headers {
+                builder = builder.header(*name, value.as_str());
+            }
+            let req = builder.body(body::empty()).map_err(|e| EngineError::Json {
+                addr: addr(),
+                reason: e.to_string(),
+            })?;
             let resp = self.send(req).await?;
             let status = resp.status();
             let bytes: Bytes = resp
@@ -251,7 +340,7 @@ impl Engine {
     ) -> Result<serde_json::Value, EngineError> {
         let bytes = self.get(path, timeout).await?;
         serde_json::from_slice(&bytes).map_err(|e| EngineError::Json {
-            addr: self.inner.addr.to_string(),
+            addr: self.inner.label.clone(),
             reason: e.to_string(),
         })
     }

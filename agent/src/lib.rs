@@ -4,13 +4,16 @@
 //! on port 0 with the same code paths.
 #![forbid(unsafe_code)]
 
+pub mod aggregate;
 pub mod api;
 pub mod auth;
 pub mod body;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod health;
+pub mod locate;
 pub mod proxy;
 pub mod route;
 pub mod secret;

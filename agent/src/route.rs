@@ -1,23 +1,63 @@
-//! Where a request runs, decided once per request, in one place.
+//! Where a request runs, decided once per request, in one place, in the order of the
+//! routing table (`docs/routing.md`).
 
-use http::HeaderMap;
+use http::{HeaderMap, Method};
 
-use crate::proxy::headers::{TARGET, TARGET_ALIAS};
+use crate::proxy::headers::{MANAGER_OPERATION, TARGET, TARGET_ALIAS};
+
+/// The lists every node answers and the agent merges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FanOut {
+    Containers,
+    Images,
+    Volumes,
+    Networks,
+    SystemDf,
+    Events,
+}
+
+/// An object that lives on one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Object {
+    Container(String),
+    Exec(String),
+}
 
 /// The answer to "where does this request run?".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placement {
     /// The agent's own API (`/agent/v1/...`).
     Agent,
+    /// `X-Agent-Target` named this node.
+    Node(String),
+    /// `X-Agent-Target` named a node this agent does not know.
+    UnknownNode {
+        name: String,
+        known: Vec<String>,
+    },
+    /// A Swarm manager's business: the leader, else any reachable manager.
+    Manager,
+    /// A network request that is a manager's only if the network is swarm-scoped.
+    NetworkScoped(String),
+    /// Creating a network: a manager's if it is an overlay (known from the body).
+    NetworkCreate,
+    FanOut(FanOut),
+    /// On the node that holds the object.
+    Owner(Object),
     /// The engine behind this agent.
     Local,
-    /// `X-Agent-Target` named a node this agent does not know.
-    UnknownNode { name: String, known: Vec<String> },
 }
 
-/// Places a request by its version-less path and headers. `nodes` are the names of the
-/// nodes this agent can reach, its own first.
-pub fn place(api_path: &str, headers: &HeaderMap, nodes: &[&str]) -> Placement {
+/// Places a request by method, version-less path and headers. `nodes` are the names of
+/// the nodes this agent can reach, its own first; `clustered` says whether there are
+/// other nodes to consider at all.
+pub fn place(
+    method: &Method,
+    api_path: &str,
+    headers: &HeaderMap,
+    nodes: &[&str],
+    clustered: bool,
+) -> Placement {
     if api_path == "/agent" || api_path.starts_with("/agent/") {
         return Placement::Agent;
     }
@@ -27,12 +67,63 @@ pub fn place(api_path: &str, headers: &HeaderMap, nodes: &[&str]) -> Placement {
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|t| !t.is_empty());
-    match target {
-        Some(name) if !nodes.contains(&name) => Placement::UnknownNode {
-            name: name.to_owned(),
-            known: nodes.iter().map(|n| (*n).to_owned()).collect(),
-        },
+    if let Some(name) = target {
+        return if nodes.contains(&name) {
+            Placement::Node(name.to_owned())
+        } else {
+            Placement::UnknownNode {
+                name: name.to_owned(),
+                known: nodes.iter().map(|n| (*n).to_owned()).collect(),
+            }
+        };
+    }
+    if !clustered {
+        return Placement::Local;
+    }
+    if headers.contains_key(MANAGER_OPERATION) || is_manager_path(api_path) {
+        return Placement::Manager;
+    }
+    let segments: Vec<&str> = api_path.trim_matches('/').split('/').collect();
+    if method == Method::GET {
+        let fan_out = match segments.as_slice() {
+            ["containers", "json"] => Some(FanOut::Containers),
+            ["images", "json"] => Some(FanOut::Images),
+            ["volumes"] => Some(FanOut::Volumes),
+            ["networks"] => Some(FanOut::Networks),
+            ["system", "df"] => Some(FanOut::SystemDf),
+            ["events"] => Some(FanOut::Events),
+            _ => None,
+        };
+        if let Some(kind) = fan_out {
+            return Placement::FanOut(kind);
+        }
+    }
+    match segments.as_slice() {
+        ["networks", "create"] if method == Method::POST => Placement::NetworkCreate,
+        ["networks", "prune"] => Placement::Local,
+        ["networks", id, ..] if method == Method::DELETE || method == Method::GET => {
+            Placement::NetworkScoped((*id).to_owned())
+        }
+        ["containers", "create" | "prune" | "json"] => Placement::Local,
+        ["containers", id, ..] if !id.is_empty() => {
+            Placement::Owner(Object::Container((*id).to_owned()))
+        }
+        ["exec", id, ..] if !id.is_empty() => Placement::Owner(Object::Exec((*id).to_owned())),
         _ => Placement::Local,
+    }
+}
+
+/// Swarm-wide state: only a manager can answer, and any manager answers for all.
+fn is_manager_path(api_path: &str) -> bool {
+    let first = api_path.trim_matches('/').split('/').next().unwrap_or("");
+    match first {
+        "services" | "tasks" | "nodes" | "secrets" | "configs" => true,
+        // Joining, leaving, creating and unlocking a swarm are the node's own acts.
+        "swarm" => !matches!(
+            api_path.trim_end_matches('/'),
+            "/swarm/init" | "/swarm/join" | "/swarm/leave" | "/swarm/unlock"
+        ),
+        _ => false,
     }
 }
 
@@ -41,7 +132,7 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    fn with_target(name: &str, value: &str) -> HeaderMap {
+    fn with(name: &str, value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(
             http::header::HeaderName::from_bytes(name.as_bytes()).expect("name"),
@@ -50,37 +141,158 @@ mod tests {
         h
     }
 
+    fn clustered(method: Method, path: &str) -> Placement {
+        place(&method, path, &HeaderMap::new(), &["a", "b"], true)
+    }
+
     #[test]
     fn the_agent_api_is_the_agents() {
+        assert_eq!(clustered(Method::GET, "/agent/v1/info"), Placement::Agent);
+        assert_eq!(clustered(Method::GET, "/agentx"), Placement::Local);
+    }
+
+    #[test]
+    fn targets_are_checked_against_known_nodes() {
+        let nodes = ["a", "b"];
+        let get = Method::GET;
         assert_eq!(
-            place("/agent/v1/info", &HeaderMap::new(), &["a"]),
-            Placement::Agent
+            place(&get, "/containers/json", &with(TARGET, "b"), &nodes, true),
+            Placement::Node("b".into())
         );
         assert_eq!(
-            place("/agentx", &HeaderMap::new(), &["a"]),
+            place(&get, "/services", &with(TARGET_ALIAS, "a"), &nodes, false),
+            Placement::Node("a".into())
+        );
+        assert_eq!(
+            place(&get, "/containers/json", &with(TARGET, "zz"), &nodes, true),
+            Placement::UnknownNode {
+                name: "zz".into(),
+                known: vec!["a".into(), "b".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn standalone_runs_everything_locally() {
+        let h = HeaderMap::new();
+        for path in [
+            "/containers/json",
+            "/services",
+            "/containers/x/logs",
+            "/events",
+        ] {
+            assert_eq!(
+                place(&Method::GET, path, &h, &["a"], false),
+                Placement::Local,
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn manager_operations() {
+        for path in [
+            "/services",
+            "/services/create",
+            "/tasks",
+            "/nodes/x",
+            "/secrets",
+            "/configs/y",
+            "/swarm",
+            "/swarm/update",
+            "/swarm/unlockkey",
+        ] {
+            assert_eq!(clustered(Method::POST, path), Placement::Manager, "{path}");
+        }
+        for path in [
+            "/swarm/init",
+            "/swarm/join",
+            "/swarm/leave",
+            "/swarm/unlock",
+        ] {
+            assert_eq!(clustered(Method::POST, path), Placement::Local, "{path}");
+        }
+        assert_eq!(
+            place(
+                &Method::POST,
+                "/containers/create",
+                &with(MANAGER_OPERATION, "1"),
+                &["a"],
+                true
+            ),
+            Placement::Manager
+        );
+    }
+
+    #[test]
+    fn lists_fan_out() {
+        assert_eq!(
+            clustered(Method::GET, "/containers/json"),
+            Placement::FanOut(FanOut::Containers)
+        );
+        assert_eq!(
+            clustered(Method::GET, "/images/json"),
+            Placement::FanOut(FanOut::Images)
+        );
+        assert_eq!(
+            clustered(Method::GET, "/volumes"),
+            Placement::FanOut(FanOut::Volumes)
+        );
+        assert_eq!(
+            clustered(Method::GET, "/networks"),
+            Placement::FanOut(FanOut::Networks)
+        );
+        assert_eq!(
+            clustered(Method::GET, "/system/df"),
+            Placement::FanOut(FanOut::SystemDf)
+        );
+        assert_eq!(
+            clustered(Method::GET, "/events"),
+            Placement::FanOut(FanOut::Events)
+        );
+        assert_eq!(clustered(Method::POST, "/volumes/create"), Placement::Local);
+    }
+
+    #[test]
+    fn objects_go_to_their_owner() {
+        assert_eq!(
+            clustered(Method::GET, "/containers/abc/logs"),
+            Placement::Owner(Object::Container("abc".into()))
+        );
+        assert_eq!(
+            clustered(Method::POST, "/containers/abc/attach"),
+            Placement::Owner(Object::Container("abc".into()))
+        );
+        assert_eq!(
+            clustered(Method::DELETE, "/containers/abc"),
+            Placement::Owner(Object::Container("abc".into()))
+        );
+        assert_eq!(
+            clustered(Method::POST, "/exec/e1/start"),
+            Placement::Owner(Object::Exec("e1".into()))
+        );
+        assert_eq!(
+            clustered(Method::POST, "/containers/create"),
+            Placement::Local
+        );
+        assert_eq!(
+            clustered(Method::POST, "/containers/prune"),
             Placement::Local
         );
     }
 
     #[test]
-    fn targets_are_checked_against_known_nodes() {
+    fn networks_depend_on_their_scope() {
         assert_eq!(
-            place("/containers/json", &with_target(TARGET, "a"), &["a"]),
-            Placement::Local
+            clustered(Method::POST, "/networks/create"),
+            Placement::NetworkCreate
         );
         assert_eq!(
-            place("/containers/json", &with_target(TARGET_ALIAS, "a"), &["a"]),
-            Placement::Local
+            clustered(Method::DELETE, "/networks/n1"),
+            Placement::NetworkScoped("n1".into())
         );
         assert_eq!(
-            place("/containers/json", &with_target(TARGET, "zz"), &["a"]),
-            Placement::UnknownNode {
-                name: "zz".into(),
-                known: vec!["a".into()]
-            }
-        );
-        assert_eq!(
-            place("/containers/json", &HeaderMap::new(), &["a"]),
+            clustered(Method::POST, "/networks/n1/connect"),
             Placement::Local
         );
     }

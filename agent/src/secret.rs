@@ -62,6 +62,18 @@ impl Secret {
         &self.0
     }
 
+    /// A 32-byte key for one purpose (`purpose` names it), derived so that a key for one
+    /// use (sealing gossip, signing agent tokens) is useless for another, and none of them
+    /// reveals the secret.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use aws_lc_rs::hmac;
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.0);
+        let tag = hmac::sign(&key, format!("bosun/v1/{purpose}").as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
     /// Writes the secret to a new file readable by its owner only; never overwrites.
     pub fn write_new(&self, path: &Path) -> Result<(), SecretError> {
         let mut text = self.0.clone();
@@ -109,6 +121,15 @@ mod tests {
         let b = Secret::generate().expect("random");
         assert_eq!(a.as_bytes().len(), 64);
         assert_ne!(a.as_bytes(), b.as_bytes());
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_secret() {
+        let a = Secret::from_text("0123456789abcdef0123").expect("secret");
+        let b = Secret::from_text("0123456789abcdef0124").expect("secret");
+        assert_eq!(a.derive("gossip"), a.derive("gossip"));
+        assert_ne!(a.derive("gossip"), a.derive("agent-token"));
+        assert_ne!(a.derive("gossip"), b.derive("gossip"));
     }
 
     #[test]

@@ -17,8 +17,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::Authenticator;
+use crate::cluster::Cluster;
 use crate::config::AgentConfig;
 use crate::engine::Engine;
+use crate::locate::Index;
 use crate::proxy::{ConnInfo, Proxy};
 use crate::tls::pki::{self, Ca, PkiError};
 use crate::tls::server::TlsSetupError;
@@ -42,6 +44,8 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("--data-dir {path}: {source}")]
     DataDir {
         path: String,
@@ -56,6 +60,8 @@ pub struct Agent {
     tls: ServerTls,
     proxy: Arc<Proxy>,
     grace: Duration,
+    /// Gossip, discovery and metadata refresh; stopped after the drain.
+    background: CancellationToken,
 }
 
 impl Agent {
@@ -66,12 +72,17 @@ impl Agent {
             return Err(StartError::NoCredentials);
         }
         let engine = Engine::new(config.engine.clone());
-        let node_name = match &config.node_name {
+        // The certificate names the node; the engine's name is the node's unless overridden.
+        let cert_name = match &config.node_name {
             Some(name) => name.clone(),
             None => engine_name(&engine).await,
         };
         let ca = config.ca_dir.as_deref().map(Ca::load_dir).transpose()?;
-        let (chain, key) = server_certificate(&config, ca.as_ref(), &node_name)?;
+        let (chain, key) = server_certificate(&config, ca.as_ref(), &cert_name)?;
+        let cert_sha256 = chain
+            .first()
+            .map(crate::cluster::peers::fingerprint)
+            .unwrap_or([0; 32]);
         let client_ca = ca.as_ref().map(Ca::cert_der).transpose()?;
         let tls = ServerTls::new(chain, key, client_ca)?;
         let listener =
@@ -81,10 +92,27 @@ impl Agent {
                     addr: config.listen,
                     source,
                 })?;
+        let api_listen = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let background = CancellationToken::new();
+        let cluster = Cluster::start(
+            config.cluster.clone(),
+            &engine,
+            config.node_name.clone(),
+            api_listen,
+            cert_sha256,
+            config.secret.as_ref(),
+            background.clone(),
+        )
+        .await?;
         let proxy = Arc::new(Proxy {
             engine,
             auth: Authenticator::new(config.secret.as_ref(), config.trusted_keys.clone()),
-            node_name,
+            cluster,
+            index: Index::default(),
+            fanout_deadline: config.fanout_deadline,
             started: Instant::now(),
             relays: TaskTracker::new(),
             hard_stop: CancellationToken::new(),
@@ -95,6 +123,7 @@ impl Agent {
             tls,
             proxy,
             grace: config.shutdown_grace,
+            background,
         })
     }
 
@@ -102,8 +131,13 @@ impl Agent {
         self.listener.local_addr()
     }
 
-    pub fn node_name(&self) -> &str {
-        &self.proxy.node_name
+    pub fn node_name(&self) -> String {
+        self.proxy.node_name()
+    }
+
+    /// The bound gossip socket, when the agent is part of a cluster.
+    pub fn gossip_addr(&self) -> Option<SocketAddr> {
+        self.proxy.cluster.gossip_addr()
     }
 
     /// Serves until `shutdown` is cancelled, then drains.
@@ -152,6 +186,9 @@ impl Agent {
             })
             .await;
         }
+        // Leaving last lets the others learn at once that this node is gone.
+        self.background.cancel();
+        tokio::time::sleep(Duration::from_millis(100)).await;
         tracing::info!("stopped");
     }
 }

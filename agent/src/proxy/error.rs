@@ -19,6 +19,15 @@ pub enum ProxyError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// The name fits objects on several nodes.
+    #[error("{0}")]
+    Conflict(String),
+    /// No node that could serve this is reachable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Some nodes failed and the client asked for all or nothing.
+    #[error("{0}")]
+    Partial(String),
     /// The engine could not be reached or broke off.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -34,6 +43,9 @@ impl ProxyError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Partial(_) => StatusCode::BAD_GATEWAY,
             Self::Engine(EngineError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             Self::Engine(_) | Self::BadUpstream(_) => StatusCode::BAD_GATEWAY,
         }

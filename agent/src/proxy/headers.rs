@@ -44,7 +44,13 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 pub fn for_engine(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     strip_hop_by_hop(headers);
     headers.remove(header::AUTHORIZATION);
-    for name in [TARGET, TARGET_ALIAS, STRICT, MANAGER_OPERATION] {
+    for name in [
+        TARGET,
+        TARGET_ALIAS,
+        STRICT,
+        MANAGER_OPERATION,
+        crate::cluster::token::HEADER,
+    ] {
         headers.remove(name);
     }
     // Go's server refuses an HTTP/1.1 request without a Host header; an empty one (as

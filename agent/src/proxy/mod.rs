@@ -1,5 +1,6 @@
-//! The Docker API proxy: authenticates each request, places it, and relays it to the
-//! engine and back without buffering, upgrades and hijacks included.
+//! The Docker API proxy: authenticates each request, places it (`route`), and relays it to
+//! the right engine, directly or through the agent of another node, without buffering,
+//! upgrades and hijacks included.
 
 pub mod error;
 pub mod headers;
@@ -7,26 +8,39 @@ pub mod path;
 mod relay;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{self, Authenticator, Identity, Scope};
-use crate::body::{Body, Either};
-use crate::engine::Engine;
-use crate::route::{self, Placement};
+use crate::body::{self, Body};
+use crate::cluster::token::HEADER as AGENT_TOKEN;
+use crate::cluster::{Cluster, Node, Role, View};
+use crate::engine::{Engine, EngineError};
+use crate::locate::Index;
+use crate::route::{self, Object, Placement};
 use crate::tls::ClientCert;
 
 pub use error::{json_error, json_response, ProxyError};
+
+/// Docker's own words when no manager can be reached.
+pub const NOT_A_MANAGER: &str = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
+/// Bodies the agent must read to place a request (network creation) are small JSON.
+const MAX_PEEKED_BODY: usize = 1 << 20;
 
 /// Everything a request needs, shared by all connections.
 pub struct Proxy {
     pub engine: Engine,
     pub auth: Authenticator,
-    pub node_name: String,
+    pub cluster: Cluster,
+    pub index: Index,
+    /// How long a fan-out waits for the slowest node.
+    pub fanout_deadline: Duration,
     pub started: Instant,
     /// Upgraded streams (attach, exec, BuildKit) outlive their HTTP exchange; shutdown
     /// waits for them here.
@@ -42,7 +56,17 @@ pub struct ConnInfo {
     pub client_cert: ClientCert,
 }
 
+/// Where a request goes once placed.
+pub enum Upstream<'a> {
+    Local,
+    Peer(&'a Node),
+}
+
 impl Proxy {
+    pub fn node_name(&self) -> String {
+        self.cluster.view().me.meta.node_name.clone()
+    }
+
     /// Serves one request. Never fails: errors become Docker-shaped responses.
     pub async fn handle(
         self: Arc<Self>,
@@ -73,9 +97,76 @@ impl Proxy {
         conn: &ConnInfo,
         req: Request<Incoming>,
     ) -> Result<Response<Body>, ProxyError> {
-        let api_path = path::strip_version(req.uri().path());
+        let api_path = path::strip_version(req.uri().path()).to_owned();
         if api_path == "/agent/v1/health" && req.method() == http::Method::GET {
             return Ok(crate::api::health(self).await);
+        }
+        let (identity, forwarded) = self.identify(conn, &req)?;
+        let upgrade = upgrade_protocol(&req, &api_path);
+        authorize(&identity, req.method(), upgrade.is_some())?;
+        let req = req.map(Body::Incoming);
+        let view = self.cluster.view();
+        let nodes = view.nodes();
+        let names: Vec<&str> = nodes.iter().map(|n| n.meta.node_name.as_str()).collect();
+        // A request another agent forwarded was placed there: it runs here.
+        let clustered = self.cluster.is_clustered() && !forwarded;
+        let placement = route::place(req.method(), &api_path, req.headers(), &names, clustered);
+        let placement = match placement {
+            Placement::Node(_) | Placement::UnknownNode { .. } if forwarded => Placement::Local,
+            other => other,
+        };
+        match placement {
+            Placement::Agent => Ok(crate::api::handle(self, &identity, &req).await),
+            Placement::UnknownNode { name, known } => Err(ProxyError::NotFound(format!(
+                "no node named {name:?} in this cluster (known nodes: {})",
+                known.join(", ")
+            ))),
+            Placement::Node(name) => {
+                let node = nodes.iter().find(|n| n.meta.node_name == name);
+                match node {
+                    Some(node) => self.to_node(node, &identity, req, upgrade).await,
+                    None => Err(ProxyError::NotFound(format!("no node named {name:?}"))),
+                }
+            }
+            Placement::Manager => self.to_manager(&view, &identity, req, upgrade).await,
+            Placement::NetworkScoped(id) => {
+                self.network_scoped(&view, &identity, &id, req, upgrade)
+                    .await
+            }
+            Placement::NetworkCreate => self.network_create(&view, &identity, req).await,
+            Placement::FanOut(kind) => {
+                crate::aggregate::fan_out(self, &nodes, kind, &identity, req).await
+            }
+            Placement::Owner(object) => {
+                let node = self.locate(&nodes, &identity, &object).await?;
+                self.to_node(&node, &identity, req, upgrade).await
+            }
+            Placement::Local if clustered && is_swarm_presentation(&api_path) => {
+                self.present_cluster(&view, &identity, &api_path, req, upgrade)
+                    .await
+            }
+            Placement::Local => self.forward(Upstream::Local, &identity, req, upgrade).await,
+        }
+    }
+
+    /// Who the client is, and whether another agent forwarded the request on its behalf.
+    fn identify(
+        &self,
+        conn: &ConnInfo,
+        req: &Request<Incoming>,
+    ) -> Result<(Identity, bool), ProxyError> {
+        if let Some(token) = req.headers().get(AGENT_TOKEN) {
+            let tokens = self.cluster.tokens().ok_or_else(|| {
+                ProxyError::Unauthenticated(auth::AuthError::Token(
+                    "this agent has no cluster secret and accepts no forwarded requests".into(),
+                ))
+            })?;
+            let token = token.to_str().map_err(|_| {
+                ProxyError::Unauthenticated(auth::AuthError::Token(
+                    "agent token is not text".into(),
+                ))
+            })?;
+            return Ok((tokens.verify(token)?, true));
         }
         let identity = self.auth.authenticate(
             req.headers()
@@ -83,35 +174,109 @@ impl Proxy {
                 .map(HeaderValue::as_bytes),
             &conn.client_cert,
         )?;
-        let upgrade = upgrade_protocol(&req, api_path);
-        authorize(&identity, req.method(), upgrade.is_some())?;
-        match route::place(api_path, req.headers(), &[self.node_name.as_str()]) {
-            Placement::Agent => Ok(crate::api::handle(self, &identity, &req).await),
-            Placement::UnknownNode { name, known } => Err(ProxyError::NotFound(format!(
-                "no node named {name:?} in this cluster (known nodes: {})",
-                known.join(", ")
-            ))),
-            Placement::Local => self.forward(req, upgrade).await,
+        Ok((identity, false))
+    }
+
+    /// The agent token that carries `identity` to a peer.
+    pub fn agent_token(&self, identity: &Identity) -> Result<HeaderValue, ProxyError> {
+        let tokens = self.cluster.tokens().ok_or_else(|| {
+            ProxyError::BadUpstream(
+                "this agent has no cluster secret to reach other nodes with".into(),
+            )
+        })?;
+        let token = tokens
+            .mint(identity, &self.node_name())
+            .map_err(|e| ProxyError::BadUpstream(format!("cannot sign an agent token: {e}")))?;
+        HeaderValue::from_str(&token).map_err(|e| ProxyError::BadUpstream(e.to_string()))
+    }
+
+    /// The connection pool of a node: the local engine, or that node's agent.
+    pub fn upstream_of(&self, node: &Node) -> Engine {
+        if node.local {
+            self.engine.clone()
+        } else {
+            self.cluster.peers.get(&node.meta)
         }
     }
 
-    /// Relays a request to the local engine and its answer back.
-    async fn forward(
+    async fn to_node(
         &self,
-        mut req: Request<Incoming>,
+        node: &Node,
+        identity: &Identity,
+        req: Request<Body>,
         upgrade: Option<HeaderValue>,
     ) -> Result<Response<Body>, ProxyError> {
-        let client_asked = headers::requested_upgrade(req.headers()).is_some();
-        // Taken before the request is handed on: it is the client's side of a switch.
-        let client_upgrade = client_asked.then(|| hyper::upgrade::on(&mut req));
-        let (mut parts, body) = req.into_parts();
-        headers::for_engine(&mut parts.headers, upgrade);
-        parts.uri = origin_form(&parts.uri);
-        let mut resp = self
-            .engine
-            .send(Request::from_parts(parts, Either::Left(body)))
-            .await?;
+        let upstream = if node.local {
+            Upstream::Local
+        } else {
+            Upstream::Peer(node)
+        };
+        self.forward(upstream, identity, req, upgrade).await
+    }
 
+    /// Relays a request to one upstream and its answer back.
+    pub async fn forward(
+        &self,
+        upstream: Upstream<'_>,
+        identity: &Identity,
+        req: Request<Body>,
+        upgrade: Option<HeaderValue>,
+    ) -> Result<Response<Body>, ProxyError> {
+        let (mut req, client_upgrade) = prepare(req, upgrade);
+        let pool = match upstream {
+            Upstream::Local => self.engine.clone(),
+            Upstream::Peer(node) => {
+                req.headers_mut()
+                    .insert(AGENT_TOKEN, self.agent_token(identity)?);
+                self.upstream_of(node)
+            }
+        };
+        let resp = pool.send(req).await?;
+        self.complete(resp, client_upgrade)
+    }
+
+    /// Sends to the first of `candidates` that can be reached; the request goes to the next
+    /// only when it could not be delivered at all.
+    async fn forward_first(
+        &self,
+        candidates: &[Node],
+        identity: &Identity,
+        req: Request<Body>,
+        upgrade: Option<HeaderValue>,
+    ) -> Result<Response<Body>, ProxyError> {
+        let (mut req, client_upgrade) = prepare(req, upgrade);
+        let mut last: Option<EngineError> = None;
+        for node in candidates {
+            if node.local {
+                req.headers_mut().remove(AGENT_TOKEN);
+            } else {
+                req.headers_mut()
+                    .insert(AGENT_TOKEN, self.agent_token(identity)?);
+            }
+            match self.upstream_of(node).try_send(req).await {
+                Ok(resp) => return self.complete(resp, client_upgrade),
+                Err((e, Some(back))) => {
+                    tracing::warn!(node = %node.meta.node_name, error = %e, "manager unreachable; trying the next");
+                    last = Some(e);
+                    req = back;
+                }
+                Err((e, None)) => return Err(e.into()),
+            }
+        }
+        match last {
+            Some(e) => Err(ProxyError::Unavailable(format!(
+                "{NOT_A_MANAGER} (no manager could be reached: {e})"
+            ))),
+            None => Err(ProxyError::Unavailable(NOT_A_MANAGER.into())),
+        }
+    }
+
+    /// Turns the upstream's answer into the client's, switching protocols when both asked.
+    fn complete(
+        &self,
+        mut resp: Response<Incoming>,
+        client_upgrade: Option<OnUpgrade>,
+    ) -> Result<Response<Body>, ProxyError> {
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             let Some(client_upgrade) = client_upgrade else {
                 return Err(ProxyError::BadRequest(
@@ -136,13 +301,207 @@ impl Proxy {
                 client_upgrade,
                 engine_upgrade,
             );
-            return Ok(Response::from_parts(parts, crate::body::empty()));
+            return Ok(Response::from_parts(parts, body::empty()));
         }
-
         let (mut parts, body) = resp.into_parts();
         headers::for_client(&mut parts.headers);
-        Ok(Response::from_parts(parts, Either::Left(body)))
+        Ok(Response::from_parts(parts, Body::Incoming(body)))
     }
+
+    /// A manager operation: run here when this node is a manager, else on the leader, else
+    /// on any reachable manager. A cluster without managers lets the local engine answer.
+    async fn to_manager(
+        &self,
+        view: &View,
+        identity: &Identity,
+        req: Request<Body>,
+        upgrade: Option<HeaderValue>,
+    ) -> Result<Response<Body>, ProxyError> {
+        if view.me.meta.role == Role::Manager {
+            return self.forward(Upstream::Local, identity, req, upgrade).await;
+        }
+        let managers = view.managers();
+        if managers.is_empty() {
+            let in_swarm = view.nodes().iter().any(|n| n.meta.role != Role::Standalone);
+            if in_swarm {
+                return Err(ProxyError::Unavailable(NOT_A_MANAGER.into()));
+            }
+            return self.forward(Upstream::Local, identity, req, upgrade).await;
+        }
+        self.forward_first(&managers, identity, req, upgrade).await
+    }
+
+    /// A request on one network: a swarm-scoped network is a manager's business, a local one
+    /// the local engine's.
+    async fn network_scoped(
+        &self,
+        view: &View,
+        identity: &Identity,
+        id: &str,
+        req: Request<Body>,
+        upgrade: Option<HeaderValue>,
+    ) -> Result<Response<Body>, ProxyError> {
+        if view.me.meta.role == Role::Manager || view.managers().is_empty() {
+            return self.forward(Upstream::Local, identity, req, upgrade).await;
+        }
+        let scope = match self
+            .engine
+            .get_json(&format!("/networks/{id}"), Duration::from_secs(5))
+            .await
+        {
+            Ok(network) => network["Scope"].as_str().map(str::to_owned),
+            Err(_) => None,
+        };
+        match scope.as_deref() {
+            Some("swarm") | None => self.to_manager(view, identity, req, upgrade).await,
+            Some(_) => self.forward(Upstream::Local, identity, req, upgrade).await,
+        }
+    }
+
+    /// `POST /networks/create`: an overlay network is created by a manager.
+    async fn network_create(
+        &self,
+        view: &View,
+        identity: &Identity,
+        req: Request<Body>,
+    ) -> Result<Response<Body>, ProxyError> {
+        let (parts, body) = req.into_parts();
+        let bytes = Limited::new(body, MAX_PEEKED_BODY)
+            .collect()
+            .await
+            .map_err(|e| ProxyError::BadRequest(format!("network create body: {e}")))?
+            .to_bytes();
+        let driver = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v["Driver"].as_str().map(str::to_owned));
+        let req = Request::from_parts(parts, body::full(bytes));
+        if driver.as_deref() == Some("overlay") {
+            self.to_manager(view, identity, req, None).await
+        } else {
+            self.forward(Upstream::Local, identity, req, None).await
+        }
+    }
+
+    /// The node that holds a container or exec instance.
+    async fn locate(
+        &self,
+        nodes: &[Node],
+        identity: &Identity,
+        object: &Object,
+    ) -> Result<Node, ProxyError> {
+        let local = || nodes[0].clone();
+        if nodes.len() == 1 {
+            return Ok(local());
+        }
+        let (reference, known, kind) = match object {
+            Object::Container(r) => (r, self.index.container_node(r), "containers"),
+            Object::Exec(r) => (r, self.index.exec_node(r), "exec"),
+        };
+        if let Some(name) = known {
+            if let Some(node) = nodes.iter().find(|n| n.meta.node_name == name) {
+                return Ok(node.clone());
+            }
+        }
+        let path = format!("/{kind}/{reference}/json");
+        let found = crate::aggregate::look_up(self, nodes, identity, &path).await;
+        let holders: Vec<(&Node, String)> = found
+            .iter()
+            .filter_map(|(i, body)| {
+                let id = serde_json::from_slice::<serde_json::Value>(body)
+                    .ok()
+                    .and_then(|v| v["Id"].as_str().or(v["ID"].as_str()).map(str::to_owned))
+                    .unwrap_or_default();
+                nodes.get(*i).map(|n| (n, id))
+            })
+            .collect();
+        match holders.as_slice() {
+            // Unknown everywhere: the local engine gives the authentic "No such ..." answer.
+            [] => Ok(local()),
+            [(node, id)] => {
+                match object {
+                    Object::Container(_) => self.index.remember_container(id, &node.meta.node_name),
+                    Object::Exec(_) => self.index.remember_exec(id, &node.meta.node_name),
+                }
+                Ok((*node).clone())
+            }
+            many => {
+                let names: Vec<&str> = many
+                    .iter()
+                    .map(|(n, _)| n.meta.node_name.as_str())
+                    .collect();
+                Err(ProxyError::Conflict(format!(
+                    "{reference:?} names a {} on several nodes ({}); choose one with the X-Agent-Target header",
+                    if kind == "exec" { "exec instance" } else { "container" },
+                    names.join(", ")
+                )))
+            }
+        }
+    }
+
+    /// `/_ping` and `/info` through a worker's agent: the cluster has managers, so the
+    /// endpoint presents itself as one, as `docker stack deploy` and `docker service`
+    /// require; their requests are then sent to a manager.
+    async fn present_cluster(
+        &self,
+        view: &View,
+        identity: &Identity,
+        api_path: &str,
+        req: Request<Body>,
+        upgrade: Option<HeaderValue>,
+    ) -> Result<Response<Body>, ProxyError> {
+        let managers = view.managers();
+        if view.me.meta.role == Role::Manager || managers.is_empty() {
+            return self.forward(Upstream::Local, identity, req, upgrade).await;
+        }
+        if api_path == "/_ping" {
+            let mut resp = self
+                .forward(Upstream::Local, identity, req, upgrade)
+                .await?;
+            if resp.headers().contains_key("swarm") {
+                resp.headers_mut()
+                    .insert("swarm", HeaderValue::from_static("active/manager"));
+            }
+            return Ok(resp);
+        }
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/info".into());
+        let local = self.engine.get_json(&path, Duration::from_secs(10)).await?;
+        let manager = crate::aggregate::look_up(self, &managers, identity, &path).await;
+        let mut info = local;
+        if let Some((_, body)) = manager.first() {
+            if let Ok(manager_info) = serde_json::from_slice::<serde_json::Value>(body) {
+                let swarm = &mut info["Swarm"];
+                swarm["ControlAvailable"] = serde_json::Value::Bool(true);
+                for key in ["Cluster", "Managers", "Nodes", "RemoteManagers"] {
+                    if !manager_info["Swarm"][key].is_null() {
+                        swarm[key] = manager_info["Swarm"][key].clone();
+                    }
+                }
+            }
+        }
+        Ok(json_response(StatusCode::OK, &info))
+    }
+}
+
+/// Makes a client's request fit for an upstream; returns the client's side of a protocol
+/// switch, taken before the request is handed on.
+fn prepare(
+    mut req: Request<Body>,
+    upgrade: Option<HeaderValue>,
+) -> (Request<Body>, Option<OnUpgrade>) {
+    let client_asked = headers::requested_upgrade(req.headers()).is_some();
+    let client_upgrade = client_asked.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    headers::for_engine(&mut parts.headers, upgrade);
+    parts.uri = origin_form(&parts.uri);
+    (Request::from_parts(parts, body), client_upgrade)
+}
+
+fn is_swarm_presentation(api_path: &str) -> bool {
+    api_path == "/_ping" || api_path == "/info"
 }
 
 /// The protocol to ask the engine to switch to: the client's own, or `tcp` for a hijack

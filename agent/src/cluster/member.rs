@@ -1,0 +1,263 @@
+//! What the cluster knows about each agent: its gossip identity, which carries the node's
+//! metadata, and the view of all members the rest of the agent reads.
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// A node's part in a Swarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// Not in a Swarm.
+    Standalone,
+    Worker,
+    Manager,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Standalone => "standalone",
+            Role::Worker => "worker",
+            Role::Manager => "manager",
+        }
+    }
+}
+
+/// Everything other agents need to know about a node, spread with its gossip identity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NodeMeta {
+    pub node_name: String,
+    /// The engine's `ID`: two agents in front of one engine are one node.
+    pub engine_id: String,
+    /// The Swarm node ID; empty when not in a Swarm.
+    pub swarm_node_id: String,
+    pub role: Role,
+    pub leader: bool,
+    pub engine_api_version: String,
+    pub agent_version: String,
+    /// Where the agent serves its HTTPS API.
+    pub api_addr: SocketAddr,
+    /// SHA-256 of the agent's server certificate: peers pin it, and since gossip is sealed
+    /// with the cluster secret, the pin is as trustworthy as the secret.
+    pub cert_sha256: [u8; 32],
+}
+
+/// The gossip identity: where an agent gossips, a counter that makes a newer identity win,
+/// and the node's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AgentId {
+    pub gossip: SocketAddr,
+    pub bump: u64,
+    pub meta: NodeMeta,
+}
+
+impl AgentId {
+    /// A stand-in for an agent known only by its address, to announce ourselves to it.
+    pub fn placeholder(gossip: SocketAddr) -> Self {
+        Self {
+            gossip,
+            bump: 0,
+            meta: NodeMeta {
+                node_name: String::new(),
+                engine_id: String::new(),
+                swarm_node_id: String::new(),
+                role: Role::Standalone,
+                leader: false,
+                engine_api_version: String::new(),
+                agent_version: String::new(),
+                api_addr: gossip,
+                cert_sha256: [0; 32],
+            },
+        }
+    }
+}
+
+impl foca::Identity for AgentId {
+    type Addr = SocketAddr;
+
+    fn renew(&self) -> Option<Self> {
+        Some(Self {
+            bump: self.bump.wrapping_add(1),
+            ..self.clone()
+        })
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.gossip
+    }
+
+    fn win_addr_conflict(&self, adversary: &Self) -> bool {
+        self.bump > adversary.bump
+    }
+}
+
+/// A member's liveness as this agent sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberState {
+    Alive,
+    Suspect,
+    Down,
+}
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub id: AgentId,
+    pub state: MemberState,
+    pub last_seen: SystemTime,
+}
+
+/// One node of the cluster, as requests are routed to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub meta: NodeMeta,
+    /// This agent's own node: requests for it go to the local engine.
+    pub local: bool,
+}
+
+/// The cluster as this agent sees it at one moment.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub me: AgentId,
+    pub members: Vec<Member>,
+}
+
+impl View {
+    pub fn standalone(me: AgentId) -> Self {
+        Self {
+            me,
+            members: Vec::new(),
+        }
+    }
+
+    /// The reachable nodes, this one first, then by name; one per engine, however many
+    /// agents stand in front of it.
+    pub fn nodes(&self) -> Vec<Node> {
+        let mut nodes = vec![Node {
+            meta: self.me.meta.clone(),
+            local: true,
+        }];
+        let mut others: Vec<&Member> = self
+            .members
+            .iter()
+            .filter(|m| m.state != MemberState::Down)
+            .filter(|m| m.id.meta.engine_id != self.me.meta.engine_id)
+            .collect();
+        // Of two agents in front of one engine, the one with the lower API address serves
+        // it, so that every agent picks the same one.
+        others.sort_by(|a, b| {
+            (&a.id.meta.engine_id, a.id.meta.api_addr)
+                .cmp(&(&b.id.meta.engine_id, b.id.meta.api_addr))
+        });
+        others.dedup_by(|a, b| a.id.meta.engine_id == b.id.meta.engine_id);
+        others.sort_by(|a, b| a.id.meta.node_name.cmp(&b.id.meta.node_name));
+        nodes.extend(others.into_iter().map(|m| Node {
+            meta: m.id.meta.clone(),
+            local: false,
+        }));
+        nodes
+    }
+
+    pub fn node(&self, name: &str) -> Option<Node> {
+        self.nodes().into_iter().find(|n| n.meta.node_name == name)
+    }
+
+    /// Managers to send a manager operation to: the leader first, then the others, the
+    /// local node before remote ones among equals.
+    pub fn managers(&self) -> Vec<Node> {
+        let mut managers: Vec<Node> = self
+            .nodes()
+            .into_iter()
+            .filter(|n| n.meta.role == Role::Manager)
+            .collect();
+        managers.sort_by_key(|n| (!n.meta.leader, !n.local));
+        managers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(name: &str, engine: &str, port: u16, role: Role, leader: bool) -> NodeMeta {
+        NodeMeta {
+            node_name: name.into(),
+            engine_id: engine.into(),
+            swarm_node_id: String::new(),
+            role,
+            leader,
+            engine_api_version: "1.41".into(),
+            agent_version: "0".into(),
+            api_addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            cert_sha256: [0; 32],
+        }
+    }
+
+    fn member(meta: NodeMeta, state: MemberState) -> Member {
+        Member {
+            id: AgentId {
+                gossip: meta.api_addr,
+                bump: 0,
+                meta,
+            },
+            state,
+            last_seen: SystemTime::now(),
+        }
+    }
+
+    #[test]
+    fn one_node_per_engine_and_no_down_nodes() {
+        let me = AgentId::placeholder(SocketAddr::from(([127, 0, 0, 1], 1)));
+        let mut me = me;
+        me.meta = meta("a", "E1", 1, Role::Worker, false);
+        let view = View {
+            me,
+            members: vec![
+                member(meta("b", "E2", 3, Role::Worker, false), MemberState::Alive),
+                member(
+                    meta("b", "E2", 2, Role::Worker, false),
+                    MemberState::Suspect,
+                ),
+                member(
+                    meta("a-twin", "E1", 4, Role::Worker, false),
+                    MemberState::Alive,
+                ),
+                member(meta("c", "E3", 5, Role::Worker, false), MemberState::Down),
+            ],
+        };
+        let nodes = view.nodes();
+        let names: Vec<&str> = nodes.iter().map(|n| n.meta.node_name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(nodes[0].local);
+        assert_eq!(
+            nodes[1].meta.api_addr.port(),
+            2,
+            "the lower address serves the engine"
+        );
+        assert!(view.node("c").is_none());
+    }
+
+    #[test]
+    fn the_leader_comes_first() {
+        let mut me = AgentId::placeholder(SocketAddr::from(([127, 0, 0, 1], 1)));
+        me.meta = meta("w", "E1", 1, Role::Worker, false);
+        let view = View {
+            me,
+            members: vec![
+                member(
+                    meta("m1", "E2", 2, Role::Manager, false),
+                    MemberState::Alive,
+                ),
+                member(meta("m2", "E3", 3, Role::Manager, true), MemberState::Alive),
+            ],
+        };
+        let names: Vec<String> = view
+            .managers()
+            .into_iter()
+            .map(|n| n.meta.node_name)
+            .collect();
+        assert_eq!(names, ["m2", "m1"]);
+    }
+}

@@ -1,0 +1,366 @@
+//! The cluster: which agents exist (SWIM gossip, DNS and static discovery), what each node
+//! is (name, engine, Swarm role), and how to reach the others (pinned TLS, agent tokens).
+//!
+//! An agent without discovery configured is standalone: it knows only itself, and every
+//! request runs on its own engine.
+
+pub mod discovery;
+pub mod member;
+pub mod membership;
+pub mod peers;
+pub mod seal;
+pub mod token;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+use crate::secret::Secret;
+pub use discovery::Discovery;
+pub use member::{AgentId, MemberState, Node, NodeMeta, Role, View};
+use membership::Membership;
+pub use peers::Peers;
+use token::AgentTokens;
+
+/// How often the agent re-reads its engine's name, Swarm role and leadership.
+const META_REFRESH: Duration = Duration::from_secs(2);
+const ENGINE_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Gossip settings; `None` in [`crate::config::AgentConfig`] means standalone.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub gossip_listen: SocketAddr,
+    /// The address other agents reach this one at; found from the interfaces (and the
+    /// cluster's DNS name) when not given.
+    pub advertise: Option<IpAddr>,
+    pub discovery: Discovery,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("a cluster needs the cluster secret (--secret-file): it seals gossip and signs agent tokens")]
+    NoSecret,
+    #[error("--gossip-listen {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Resolver(#[from] discovery::ResolverError),
+}
+
+/// What the rest of the agent knows of the cluster.
+pub struct Cluster {
+    view: watch::Receiver<Arc<View>>,
+    membership: Option<Membership>,
+    pub peers: Peers,
+    tokens: Option<AgentTokens>,
+}
+
+impl Cluster {
+    /// Learns this node's metadata from the engine and, when `config` is given, joins the
+    /// cluster. Background tasks end with `shutdown`.
+    pub async fn start(
+        config: Option<ClusterConfig>,
+        engine: &Engine,
+        node_name: Option<String>,
+        api_listen: SocketAddr,
+        cert_sha256: [u8; 32],
+        secret: Option<&Secret>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, ClusterError> {
+        let tokens = secret.map(AgentTokens::new);
+        let Some(config) = config else {
+            let api_addr = advertised(api_listen, None);
+            let meta = local_meta(engine, node_name.as_deref(), api_addr, cert_sha256).await;
+            let me = AgentId {
+                gossip: api_addr,
+                bump: 0,
+                meta,
+            };
+            let (tx, view) = watch::channel(Arc::new(View::standalone(me)));
+            tokio::spawn(refresh_standalone(
+                tx,
+                engine.clone(),
+                node_name,
+                api_addr,
+                cert_sha256,
+                shutdown,
+            ));
+            return Ok(Self {
+                view,
+                membership: None,
+                peers: Peers::default(),
+                tokens,
+            });
+        };
+        let secret = secret.ok_or(ClusterError::NoSecret)?;
+        let resolver = discovery::resolver(config.discovery.dns_server)?;
+        let advertise = match config.advertise {
+            Some(ip) => ip,
+            None => advertise_ip(&config, &resolver).await,
+        };
+        let api_addr = advertised(api_listen, Some(advertise));
+        let meta = local_meta(engine, node_name.as_deref(), api_addr, cert_sha256).await;
+        let membership = Membership::start(
+            config.gossip_listen,
+            advertise,
+            meta,
+            seal::Sealer::new(secret),
+            shutdown.clone(),
+        )
+        .await
+        .map_err(|source| ClusterError::Bind {
+            addr: config.gossip_listen,
+            source,
+        })?;
+        tracing::info!(gossip = %membership.local_addr(), advertise = %advertise, api = %api_addr, "gossip listening");
+        if !config.discovery.is_empty() {
+            tokio::spawn(discovery::run(
+                membership.clone(),
+                config.discovery.clone(),
+                resolver,
+                shutdown.clone(),
+            ));
+        }
+        tokio::spawn(refresh_gossip(
+            membership.clone(),
+            engine.clone(),
+            node_name,
+            api_addr,
+            cert_sha256,
+            shutdown,
+        ));
+        Ok(Self {
+            view: membership.watch(),
+            membership: Some(membership),
+            peers: Peers::default(),
+            tokens,
+        })
+    }
+
+    pub fn view(&self) -> Arc<View> {
+        Arc::clone(&self.view.borrow())
+    }
+
+    /// Whether this agent gossips: its lists are then the cluster's, decorated with nodes.
+    pub fn is_clustered(&self) -> bool {
+        self.membership.is_some()
+    }
+
+    pub fn gossip_addr(&self) -> Option<SocketAddr> {
+        self.membership.as_ref().map(Membership::local_addr)
+    }
+
+    pub fn tokens(&self) -> Option<&AgentTokens> {
+        self.tokens.as_ref()
+    }
+
+    /// `GET /agent/v1/members`.
+    pub fn members_json(&self) -> serde_json::Value {
+        let view = self.view();
+        let now = std::time::SystemTime::now();
+        let describe = |id: &AgentId,
+                        state: &str,
+                        last_seen: std::time::SystemTime,
+                        is_self: bool| {
+            let unix = last_seen
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            json!({
+                "NodeName": id.meta.node_name,
+                "State": state,
+                "Self": is_self,
+                "Role": id.meta.role.as_str(),
+                "Leader": id.meta.leader,
+                "EngineID": id.meta.engine_id,
+                "SwarmNodeID": id.meta.swarm_node_id,
+                "EngineApiVersion": id.meta.engine_api_version,
+                "AgentVersion": id.meta.agent_version,
+                "ApiAddr": id.meta.api_addr.to_string(),
+                "GossipAddr": id.gossip.to_string(),
+                "LastSeen": unix,
+                "LastSeenSecondsAgo": now.duration_since(last_seen).map(|d| d.as_secs()).unwrap_or(0),
+            })
+        };
+        let mut members = vec![describe(&view.me, "alive", now, true)];
+        members.extend(view.members.iter().map(|m| {
+            let state = match m.state {
+                MemberState::Alive => "alive",
+                MemberState::Suspect => "suspect",
+                MemberState::Down => "down",
+            };
+            describe(&m.id, state, m.last_seen, false)
+        }));
+        json!({
+            "Members": members,
+            "Gossip": self.membership.as_ref().map(|m| json!(m.stats())),
+        })
+    }
+}
+
+/// The API address others use: the listening address, or the advertised IP with the
+/// listening port when the agent listens on every interface.
+fn advertised(listen: SocketAddr, advertise: Option<IpAddr>) -> SocketAddr {
+    if listen.ip().is_unspecified() {
+        SocketAddr::new(
+            advertise
+                .unwrap_or_else(|| first_interface_ip().unwrap_or(IpAddr::from([127, 0, 0, 1]))),
+            listen.port(),
+        )
+    } else {
+        listen
+    }
+}
+
+/// The address to gossip from: the listening one if specific; else the one of this host's
+/// addresses that the cluster's DNS name lists (in a Swarm, the overlay address); else the
+/// first non-loopback one.
+async fn advertise_ip(
+    config: &ClusterConfig,
+    resolver: &hickory_resolver::TokioResolver,
+) -> IpAddr {
+    if !config.gossip_listen.ip().is_unspecified() {
+        return config.gossip_listen.ip();
+    }
+    let mine: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .map(|ifs| ifs.into_iter().map(|i| i.ip()).collect())
+        .unwrap_or_default();
+    if let Some(name) = &config.discovery.cluster_addr {
+        // The task may be listed a moment after it starts.
+        for _ in 0..10 {
+            let listed = discovery::lookup(resolver, name).await;
+            if let Some(ip) = listed.into_iter().find(|ip| mine.contains(ip)) {
+                return ip;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        tracing::warn!(name = %name, "none of this host's addresses is listed under the cluster name; advertising the first interface address");
+    }
+    first_interface_ip().unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+fn first_interface_ip() -> Option<IpAddr> {
+    let mut ifs = if_addrs::get_if_addrs().ok()?;
+    ifs.sort_by_key(|i| (!i.ip().is_ipv4(), i.name.clone()));
+    ifs.into_iter().map(|i| i.ip()).find(|ip| !ip.is_loopback())
+}
+
+/// This node's metadata as its engine tells it now.
+pub async fn local_meta(
+    engine: &Engine,
+    name_override: Option<&str>,
+    api_addr: SocketAddr,
+    cert_sha256: [u8; 32],
+) -> NodeMeta {
+    let host = crate::server::host_name();
+    let info = match engine.get_json("/info", ENGINE_QUERY_TIMEOUT).await {
+        Ok(info) => info,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot ask the engine about this node");
+            serde_json::Value::Null
+        }
+    };
+    let text = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    let swarm = &info["Swarm"];
+    let active = swarm["LocalNodeState"] == "active";
+    let role = match (active, swarm["ControlAvailable"].as_bool()) {
+        (false, _) => Role::Standalone,
+        (true, Some(true)) => Role::Manager,
+        (true, _) => Role::Worker,
+    };
+    let swarm_node_id = if active {
+        text(&swarm["NodeID"]).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let leader = role == Role::Manager && is_leader(engine, &swarm_node_id).await;
+    let api_version = match engine.get_json("/version", ENGINE_QUERY_TIMEOUT).await {
+        Ok(v) => text(&v["ApiVersion"]).unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    NodeMeta {
+        node_name: name_override
+            .map(str::to_owned)
+            .or_else(|| text(&info["Name"]))
+            .unwrap_or_else(|| host.clone()),
+        engine_id: text(&info["ID"]).unwrap_or_else(|| format!("host:{host}")),
+        swarm_node_id,
+        role,
+        leader,
+        engine_api_version: api_version,
+        agent_version: crate::VERSION.to_owned(),
+        api_addr,
+        cert_sha256,
+    }
+}
+
+async fn is_leader(engine: &Engine, node_id: &str) -> bool {
+    if node_id.is_empty() {
+        return false;
+    }
+    match engine
+        .get_json(&format!("/nodes/{node_id}"), ENGINE_QUERY_TIMEOUT)
+        .await
+    {
+        Ok(node) => node["ManagerStatus"]["Leader"].as_bool().unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+async fn refresh_standalone(
+    view: watch::Sender<Arc<View>>,
+    engine: Engine,
+    name: Option<String>,
+    api_addr: SocketAddr,
+    cert: [u8; 32],
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(META_REFRESH) => {}
+        }
+        let meta = local_meta(&engine, name.as_deref(), api_addr, cert).await;
+        view.send_if_modified(|v| {
+            if v.me.meta == meta {
+                return false;
+            }
+            let mut me = v.me.clone();
+            me.meta = meta;
+            *v = Arc::new(View::standalone(me));
+            true
+        });
+    }
+}
+
+async fn refresh_gossip(
+    membership: Membership,
+    engine: Engine,
+    name: Option<String>,
+    api_addr: SocketAddr,
+    cert: [u8; 32],
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(META_REFRESH) => {}
+        }
+        let meta = local_meta(&engine, name.as_deref(), api_addr, cert).await;
+        if membership.view().me.meta != meta {
+            tracing::info!(
+                role = meta.role.as_str(),
+                leader = meta.leader,
+                "node metadata changed"
+            );
+            membership.update_meta(meta);
+        }
+    }
+}
