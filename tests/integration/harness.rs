@@ -148,6 +148,8 @@ impl Pki {
 pub struct Agent {
     child: Child,
     pub addr: SocketAddr,
+    /// The gossip socket, for an agent in a cluster.
+    pub gossip: Option<SocketAddr>,
     log: Arc<Mutex<String>>,
 }
 
@@ -184,8 +186,14 @@ impl Agent {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
                     if v["message"] == "listening" {
-                        if let Some(addr) = v["addr"].as_str().and_then(|a| a.parse().ok()) {
-                            let _ = tx.send(addr);
+                        if let Some(addr) = v["addr"]
+                            .as_str()
+                            .and_then(|a| a.parse::<SocketAddr>().ok())
+                        {
+                            let gossip = v["gossip"]
+                                .as_str()
+                                .and_then(|g| g.parse::<SocketAddr>().ok());
+                            let _ = tx.send((addr, gossip));
                         }
                     }
                 }
@@ -194,8 +202,8 @@ impl Agent {
                 log.push('\n');
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => addr,
+        let (addr, gossip) = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(found) => found,
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -205,7 +213,12 @@ impl Agent {
                 );
             }
         };
-        Self { child, addr, log }
+        Self {
+            child,
+            addr,
+            gossip,
+            log,
+        }
     }
 
     pub fn docker_host(&self) -> String {
@@ -364,5 +377,63 @@ impl Name {
 impl Drop for Name {
     fn drop(&mut self) {
         let _ = engine(&["rm", "-f", &self.0]);
+    }
+}
+
+impl Agent {
+    /// `bosun-agent run --listen LISTEN --log-format json ARGS`: an agent on an address of
+    /// the test's choosing (another loopback address, say), which [`Agent::start_with`]
+    /// fixes to `127.0.0.1:0`.
+    pub fn start_listening(listen: &str, args: &[String]) -> Self {
+        let mut child = Command::new(bin())
+            .arg("run")
+            .args([
+                "--listen",
+                listen,
+                "--log-format",
+                "json",
+                "--log-level",
+                "info",
+            ])
+            .args(args)
+            .env_remove("DOCKER_HOST")
+            .env_remove("AGENT_SECRET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bosun-agent");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if v["message"] == "listening" {
+                        let parse = |key: &str| v[key].as_str().and_then(|a| a.parse().ok());
+                        if let Some(addr) = parse("addr") {
+                            let _ = tx.send((addr, parse("gossip")));
+                        }
+                    }
+                }
+                let mut log = sink.lock().unwrap_or_else(|p| p.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let Ok((addr, gossip)) = rx.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the agent did not start listening on {listen} within 30 s; its log:\n{}",
+                log.lock().unwrap_or_else(|p| p.into_inner())
+            );
+        };
+        Self {
+            child,
+            addr,
+            gossip,
+            log,
+        }
     }
 }

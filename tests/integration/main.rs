@@ -6,5 +6,7 @@ mod harness;
 mod auth;
 mod bollard_client;
 mod cli;
+mod cluster;
 mod command_line;
 mod protocol;
+mod raw;

@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// The key added to every item; Portainer's agent and console read the same one.
@@ -204,26 +205,13 @@ pub fn system_df(answers: &[NodeAnswer]) -> Result<Vec<u8>, MergeError> {
 /// One item on its way into a merged list, with the keys it is sorted by read once.
 struct Row<'a> {
     node: &'a str,
-    created: i64,
     item: Value,
 }
 
 impl<'a> Row<'a> {
     fn new(node: &'a str, item: Value) -> Result<Self, MergeError> {
         require_object(node, &item)?;
-        // Engines send whole seconds; an item without a date sorts as the oldest.
-        let created = match item.get("Created") {
-            Some(Value::Number(n)) => n
-                .as_i64()
-                .or_else(|| n.as_f64().map(|f| f as i64))
-                .unwrap_or(i64::MIN),
-            _ => i64::MIN,
-        };
-        Ok(Row {
-            node,
-            created,
-            item,
-        })
+        Ok(Row { node, item })
     }
 
     fn str_field(&self, key: &str) -> &str {
@@ -236,25 +224,124 @@ impl<'a> Row<'a> {
 
 /// Containers and images: newest first, as the engine lists them; equal dates are ordered by
 /// Id and then node so that repeated requests give the same page.
+///
+/// This is the hot path of `docker ps` on a large cluster, so items are not built into JSON
+/// trees: each stays the engine's own text, only its `Created` and `Id` are read, and the
+/// node is written into it on the way out.
 fn newest_first(answers: &[NodeAnswer], limit: Option<usize>) -> Result<Vec<u8>, MergeError> {
-    let mut rows = Vec::new();
+    let mut rows: Vec<RawRow<'_>> = Vec::new();
     for answer in answers {
-        let items = list(answer, parse(answer)?)?;
+        let items: Option<Vec<&RawValue>> = match serde_json::from_slice(&answer.body) {
+            Ok(items) => items,
+            // Valid JSON of another shape is named as such; only then is it parsed whole.
+            Err(e) => {
+                return Err(match serde_json::from_slice::<Value>(&answer.body) {
+                    Ok(other) => shape(&answer.node, describe(&other).to_owned(), "JSON array"),
+                    Err(_) => MergeError::Json {
+                        node: answer.node.clone(),
+                        reason: e.to_string(),
+                    },
+                })
+            }
+        };
+        let items = items.unwrap_or_default();
         rows.reserve(items.len());
         for item in items {
-            rows.push(Row::new(&answer.node, item)?);
+            rows.push(RawRow::new(&answer.node, item)?);
         }
     }
     rows.sort_by(|a, b| {
         b.created
             .cmp(&a.created)
-            .then_with(|| a.str_field("Id").cmp(b.str_field("Id")))
+            .then_with(|| a.id.cmp(&b.id))
             .then_with(|| a.node.cmp(b.node))
     });
     if let Some(limit) = limit {
         rows.truncate(limit);
     }
-    Ok(encode(decorated(rows)))
+    let size: usize = rows
+        .iter()
+        .map(|r| r.item.get().len() + r.node.len() + 32)
+        .sum();
+    let mut out = Vec::with_capacity(size + 2);
+    out.push(b'[');
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        row.write_decorated(&mut out);
+    }
+    out.push(b']');
+    Ok(out)
+}
+
+/// What sorting needs of an item; everything else is skipped unread.
+#[derive(serde::Deserialize)]
+struct SortKey<'a> {
+    #[serde(rename = "Created", default)]
+    created: Option<Value>,
+    #[serde(rename = "Id", default, borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(rename = "Agent", default)]
+    agent: Option<serde::de::IgnoredAny>,
+}
+
+struct RawRow<'a> {
+    node: &'a str,
+    created: i64,
+    id: std::borrow::Cow<'a, str>,
+    item: &'a RawValue,
+    /// The item already has an `Agent` key, which must be replaced rather than repeated.
+    has_agent: bool,
+}
+
+impl<'a> RawRow<'a> {
+    fn new(node: &'a str, item: &'a RawValue) -> Result<Self, MergeError> {
+        let text = item.get();
+        if !text.starts_with('{') {
+            let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+            require_object(node, &value)?;
+        }
+        let key: SortKey<'a> = serde_json::from_str(text).map_err(|e| MergeError::Json {
+            node: node.to_owned(),
+            reason: e.to_string(),
+        })?;
+        // Engines send whole seconds; an item without a date sorts as the oldest.
+        let created = match key.created {
+            Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+            _ => None,
+        }
+        .unwrap_or(i64::MIN);
+        let id = key
+            .id
+            .and_then(|raw| serde_json::from_str::<std::borrow::Cow<'a, str>>(raw.get()).ok())
+            .unwrap_or_default();
+        Ok(Self {
+            node,
+            created,
+            id,
+            item,
+            has_agent: key.agent.is_some(),
+        })
+    }
+
+    fn write_decorated(&self, out: &mut Vec<u8>) {
+        if self.has_agent {
+            let mut value: Value = serde_json::from_str(self.item.get()).unwrap_or(Value::Null);
+            decorate(&mut value, self.node);
+            out.extend_from_slice(value.to_string().as_bytes());
+            return;
+        }
+        let text = self.item.get().trim_end();
+        let body = &text[..text.len() - 1];
+        out.extend_from_slice(body.as_bytes());
+        if !body[1..].trim().is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"Agent\":{\"NodeName\":");
+        out.extend_from_slice(Value::String(self.node.to_owned()).to_string().as_bytes());
+        out.extend_from_slice(b"}}");
+    }
 }
 
 /// The sorted rows as a JSON array, each item decorated with its node.

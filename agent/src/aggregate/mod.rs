@@ -299,7 +299,14 @@ async fn events_stream(
 async fn relay_events(node: String, mut body: Incoming, tx: tokio::sync::mpsc::Sender<Bytes>) {
     use http_body_util::BodyExt;
     let mut decorator = events::EventDecorator::new(&node);
-    while let Some(frame) = body.frame().await {
+    loop {
+        // A client that went away is noticed even while the node has nothing to say, so
+        // that its stream is closed rather than kept open for nobody.
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            _ = tx.closed() => return,
+        };
+        let Some(frame) = frame else { break };
         let Ok(frame) = frame else {
             tracing::info!(%node, "event stream of a node broke off");
             break;

@@ -42,6 +42,9 @@ pub struct NodeMeta {
     /// SHA-256 of the agent's server certificate: peers pin it, and since gossip is sealed
     /// with the cluster secret, the pin is as trustworthy as the secret.
     pub cert_sha256: [u8; 32],
+    /// Whether the agent could reach its engine at the last look: a manager whose engine
+    /// is down is passed over.
+    pub engine_up: bool,
 }
 
 /// The gossip identity: where an agent gossips, a counter that makes a newer identity win,
@@ -69,6 +72,7 @@ impl AgentId {
                 agent_version: String::new(),
                 api_addr: gossip,
                 cert_sha256: [0; 32],
+                engine_up: false,
             },
         }
     }
@@ -170,7 +174,7 @@ impl View {
         let mut managers: Vec<Node> = self
             .nodes()
             .into_iter()
-            .filter(|n| n.meta.role == Role::Manager)
+            .filter(|n| n.meta.role == Role::Manager && n.meta.engine_up)
             .collect();
         managers.sort_by_key(|n| (!n.meta.leader, !n.local));
         managers
@@ -192,6 +196,7 @@ mod tests {
             agent_version: "0".into(),
             api_addr: SocketAddr::from(([127, 0, 0, 1], port)),
             cert_sha256: [0; 32],
+            engine_up: true,
         }
     }
 

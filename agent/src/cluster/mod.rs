@@ -77,7 +77,7 @@ impl Cluster {
         let tokens = secret.map(AgentTokens::new);
         let Some(config) = config else {
             let api_addr = advertised(api_listen, None);
-            let meta = local_meta(engine, node_name.as_deref(), api_addr, cert_sha256).await;
+            let meta = local_meta(engine, node_name.as_deref(), api_addr, cert_sha256, None).await;
             let me = AgentId {
                 gossip: api_addr,
                 bump: 0,
@@ -106,7 +106,7 @@ impl Cluster {
             None => advertise_ip(&config, &resolver).await,
         };
         let api_addr = advertised(api_listen, Some(advertise));
-        let meta = local_meta(engine, node_name.as_deref(), api_addr, cert_sha256).await;
+        let meta = local_meta(engine, node_name.as_deref(), api_addr, cert_sha256, None).await;
         let membership = Membership::start(
             config.gossip_listen,
             advertise,
@@ -183,6 +183,7 @@ impl Cluster {
                 "SwarmNodeID": id.meta.swarm_node_id,
                 "EngineApiVersion": id.meta.engine_api_version,
                 "AgentVersion": id.meta.agent_version,
+                "EngineReachable": id.meta.engine_up,
                 "ApiAddr": id.meta.api_addr.to_string(),
                 "GossipAddr": id.gossip.to_string(),
                 "LastSeen": unix,
@@ -252,21 +253,34 @@ fn first_interface_ip() -> Option<IpAddr> {
     ifs.into_iter().map(|i| i.ip()).find(|ip| !ip.is_loopback())
 }
 
-/// This node's metadata as its engine tells it now.
+/// This node's metadata as its engine tells it now. When the engine does not answer, the
+/// node keeps its name, engine and role from `previous` (its identity does not change
+/// because its engine is down) and says the engine is unreachable.
 pub async fn local_meta(
     engine: &Engine,
     name_override: Option<&str>,
     api_addr: SocketAddr,
     cert_sha256: [u8; 32],
+    previous: Option<&NodeMeta>,
 ) -> NodeMeta {
     let host = crate::server::host_name();
     let info = match engine.get_json("/info", ENGINE_QUERY_TIMEOUT).await {
         Ok(info) => info,
         Err(e) => {
-            tracing::warn!(error = %e, "cannot ask the engine about this node");
+            if let Some(previous) = previous {
+                if previous.engine_up {
+                    tracing::warn!(error = %e, "the engine stopped answering");
+                }
+                return NodeMeta {
+                    engine_up: false,
+                    ..previous.clone()
+                };
+            }
+            tracing::warn!(error = %e, "cannot ask the engine about this node; named after the host until it answers");
             serde_json::Value::Null
         }
     };
+    let engine_up = !info.is_null();
     let text = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
     let swarm = &info["Swarm"];
     let active = swarm["LocalNodeState"] == "active";
@@ -298,6 +312,7 @@ pub async fn local_meta(
         agent_version: crate::VERSION.to_owned(),
         api_addr,
         cert_sha256,
+        engine_up,
     }
 }
 
@@ -327,7 +342,8 @@ async fn refresh_standalone(
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(META_REFRESH) => {}
         }
-        let meta = local_meta(&engine, name.as_deref(), api_addr, cert).await;
+        let previous = view.borrow().me.meta.clone();
+        let meta = local_meta(&engine, name.as_deref(), api_addr, cert, Some(&previous)).await;
         view.send_if_modified(|v| {
             if v.me.meta == meta {
                 return false;
@@ -353,8 +369,9 @@ async fn refresh_gossip(
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(META_REFRESH) => {}
         }
-        let meta = local_meta(&engine, name.as_deref(), api_addr, cert).await;
-        if membership.view().me.meta != meta {
+        let previous = membership.view().me.meta.clone();
+        let meta = local_meta(&engine, name.as_deref(), api_addr, cert, Some(&previous)).await;
+        if previous != meta {
             tracing::info!(
                 role = meta.role.as_str(),
                 leader = meta.leader,

@@ -54,6 +54,10 @@ impl ProxyError {
     pub fn into_response(self) -> Response<Body> {
         let status = self.status();
         let mut resp = json_error(status, &self.to_string());
+        if matches!(self, Self::Engine(EngineError::Connect { .. })) {
+            resp.headers_mut()
+                .insert(super::ENGINE_UNREACHABLE, HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -21,7 +21,7 @@ use crate::auth::{self, Authenticator, Identity, Scope};
 use crate::body::{self, Body};
 use crate::cluster::token::HEADER as AGENT_TOKEN;
 use crate::cluster::{Cluster, Node, Role, View};
-use crate::engine::{Engine, EngineError};
+use crate::engine::Engine;
 use crate::locate::Index;
 use crate::route::{self, Object, Placement};
 use crate::tls::ClientCert;
@@ -32,6 +32,11 @@ pub use error::{json_error, json_response, ProxyError};
 pub const NOT_A_MANAGER: &str = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
 /// Bodies the agent must read to place a request (network creation) are small JSON.
 const MAX_PEEKED_BODY: usize = 1 << 20;
+/// Manager operations are kept to be sent again; a secret or config is at most 1 MB.
+const MAX_MANAGER_BODY: usize = 4 << 20;
+/// Set on an agent's answer when its own engine could not be reached: the request was not
+/// served, and whoever forwarded it may try another node.
+pub const ENGINE_UNREACHABLE: &str = "x-agent-engine-unreachable";
 
 /// Everything a request needs, shared by all connections.
 pub struct Proxy {
@@ -235,40 +240,55 @@ impl Proxy {
         self.complete(resp, client_upgrade)
     }
 
-    /// Sends to the first of `candidates` that can be reached; the request goes to the next
-    /// only when it could not be delivered at all.
+    /// Sends to the first of `candidates` that can serve it: the next is tried when a
+    /// node's agent cannot be reached or its engine is down. The body (manager operations
+    /// carry small JSON specs) is kept so that it can be sent again.
     async fn forward_first(
         &self,
         candidates: &[Node],
         identity: &Identity,
         req: Request<Body>,
-        upgrade: Option<HeaderValue>,
     ) -> Result<Response<Body>, ProxyError> {
-        let (mut req, client_upgrade) = prepare(req, upgrade);
-        let mut last: Option<EngineError> = None;
+        let (req, _) = prepare(req, None);
+        let (parts, body) = req.into_parts();
+        let bytes = Limited::new(body, MAX_MANAGER_BODY)
+            .collect()
+            .await
+            .map_err(|e| {
+                ProxyError::BadRequest(format!("request body of a manager operation: {e}"))
+            })?
+            .to_bytes();
+        let mut failures = Vec::new();
         for node in candidates {
-            if node.local {
-                req.headers_mut().remove(AGENT_TOKEN);
-            } else {
-                req.headers_mut()
+            let mut attempt = Request::new(body::full(bytes.clone()));
+            *attempt.method_mut() = parts.method.clone();
+            *attempt.uri_mut() = parts.uri.clone();
+            *attempt.headers_mut() = parts.headers.clone();
+            if !node.local {
+                attempt
+                    .headers_mut()
                     .insert(AGENT_TOKEN, self.agent_token(identity)?);
             }
-            match self.upstream_of(node).try_send(req).await {
-                Ok(resp) => return self.complete(resp, client_upgrade),
-                Err((e, Some(back))) => {
-                    tracing::warn!(node = %node.meta.node_name, error = %e, "manager unreachable; trying the next");
-                    last = Some(e);
-                    req = back;
+            match self.upstream_of(node).send(attempt).await {
+                Ok(resp) if resp.headers().contains_key(ENGINE_UNREACHABLE) => {
+                    failures.push(format!(
+                        "{}: its engine is unreachable",
+                        node.meta.node_name
+                    ));
                 }
-                Err((e, None)) => return Err(e.into()),
+                Ok(resp) => return self.complete(resp, None),
+                Err(e) if e.is_connect() => failures.push(format!("{}: {e}", node.meta.node_name)),
+                Err(e) => return Err(e.into()),
             }
+            tracing::warn!(node = %node.meta.node_name, "manager unavailable; trying the next");
         }
-        match last {
-            Some(e) => Err(ProxyError::Unavailable(format!(
-                "{NOT_A_MANAGER} (no manager could be reached: {e})"
-            ))),
-            None => Err(ProxyError::Unavailable(NOT_A_MANAGER.into())),
+        if failures.is_empty() {
+            return Err(ProxyError::Unavailable(NOT_A_MANAGER.into()));
         }
+        Err(ProxyError::Unavailable(format!(
+            "{NOT_A_MANAGER} (no manager could serve it: {})",
+            failures.join("; ")
+        )))
     }
 
     /// Turns the upstream's answer into the client's, switching protocols when both asked.
@@ -317,7 +337,7 @@ impl Proxy {
         req: Request<Body>,
         upgrade: Option<HeaderValue>,
     ) -> Result<Response<Body>, ProxyError> {
-        if view.me.meta.role == Role::Manager {
+        if view.me.meta.role == Role::Manager && view.me.meta.engine_up {
             return self.forward(Upstream::Local, identity, req, upgrade).await;
         }
         let managers = view.managers();
@@ -328,7 +348,7 @@ impl Proxy {
             }
             return self.forward(Upstream::Local, identity, req, upgrade).await;
         }
-        self.forward_first(&managers, identity, req, upgrade).await
+        self.forward_first(&managers, identity, req).await
     }
 
     /// A request on one network: a swarm-scoped network is a manager's business, a local one
