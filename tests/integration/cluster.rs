@@ -1295,3 +1295,104 @@ async fn dns_discovery_finds_a_peer_that_is_listed_only_later() {
         assert_eq!(sorted_names_by_node(&list), want);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_list_kind_merges_and_events_stream_from_every_node() {
+    let pki = Pki::new();
+    let manager = Some(SwarmRole::Manager { leader: true });
+    let f1 = fake("merge-1", 2, manager).await;
+    let f2 = fake("merge-2", 2, Some(SwarmRole::Worker)).await;
+    let a1 = blocking(|| cluster_agent(&pki, Some(&f1.docker_host()), None, &[]));
+    let a2 = blocking(|| cluster_agent(&pki, Some(&f2.docker_host()), a1.gossip, &[]));
+    until_alive(&pki, &a1, &["merge-1", "merge-2"]).await;
+    until_alive(&pki, &a2, &["merge-1", "merge-2"]).await;
+
+    let nodes_of = |items: &Value| -> Vec<String> {
+        let mut nodes: Vec<String> = items
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|i| {
+                i["Agent"]["NodeName"]
+                    .as_str()
+                    .expect("decorated")
+                    .to_owned()
+            })
+            .collect();
+        nodes.sort();
+        nodes
+    };
+    let (_, images) = get(&pki, &a2, "/images/json", &[]).await;
+    assert_eq!(
+        nodes_of(&images),
+        ["merge-1", "merge-1", "merge-2", "merge-2"]
+    );
+    let shared = images
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|i| i["Id"] == bosun_fake_engine::SHARED_IMAGE_ID)
+        .count();
+    assert_eq!(shared, 2, "the same image on two nodes is two items");
+
+    let (_, volumes) = get(&pki, &a2, "/volumes", &[]).await;
+    assert_eq!(nodes_of(&volumes["Volumes"]), ["merge-1", "merge-2"]);
+
+    let (_, networks) = get(&pki, &a2, "/networks", &[]).await;
+    let list = networks.as_array().expect("list");
+    let swarm: Vec<&Value> = list.iter().filter(|n| n["Scope"] == "swarm").collect();
+    assert_eq!(swarm.len(), 1, "a swarm-scoped network once: {networks}");
+    let bridges = list.iter().filter(|n| n["Name"] == "bridge").count();
+    assert_eq!(bridges, 2, "a local network per node");
+
+    let (_, df) = get(&pki, &a2, "/system/df", &[]).await;
+    let (_, df1) = get(&pki, &a2, "/system/df", &[("X-Agent-Target", "merge-1")]).await;
+    let (_, df2) = get(&pki, &a2, "/system/df", &[("X-Agent-Target", "merge-2")]).await;
+    assert_eq!(
+        df["LayersSize"].as_u64(),
+        Some(df1["LayersSize"].as_u64().expect("n") + df2["LayersSize"].as_u64().expect("n"))
+    );
+
+    // A merged live stream: an event on each node arrives, decorated with its node.
+    let mut sender = connect(&pki, a2.addr, true).await;
+    let resp = send(&mut sender, empty(request("GET", "/v1.41/events"))).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let mut body = resp.into_body();
+    for (engine, id) in [(&f1, "event-from-1"), (&f2, "event-from-2")] {
+        engine.emit_event(serde_json::json!({
+            "Type": "container", "Action": "start", "status": "start", "id": id,
+            "Actor": {"ID": id, "Attributes": {"name": id}}, "time": 1, "timeNano": 1
+        }));
+    }
+    let mut seen = Vec::new();
+    let mut pending = Vec::new();
+    while seen.len() < 2 {
+        use http_body_util::BodyExt;
+        let frame = tokio::time::timeout(CONVERGE, body.frame())
+            .await
+            .expect("events within the liveness bound")
+            .expect("the stream stays open")
+            .expect("a frame");
+        pending.extend_from_slice(&frame.into_data().unwrap_or_default());
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let event: Value = serde_json::from_slice(&line).expect("one JSON event per line");
+            seen.push((
+                event["id"].as_str().unwrap_or_default().to_owned(),
+                event["Agent"]["NodeName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ));
+        }
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("event-from-1".to_owned(), "merge-1".to_owned()),
+            ("event-from-2".to_owned(), "merge-2".to_owned())
+        ]
+    );
+}
