@@ -4,17 +4,22 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use http_body::{Frame, SizeHint};
+use bytes::{Bytes, BytesMut};
+use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::sync::mpsc;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Most a streamed body gathers from what has already arrived before passing it on.
+const COALESCE: usize = 64 * 1024;
+
 #[derive(Debug)]
 pub enum Body {
-    /// Streamed from the other side, frame by frame, never buffered.
-    Incoming(Incoming),
+    /// Streamed from the other side, never held back: what has arrived is passed on at
+    /// once, in as few frames as possible (engines write a frame per log line, and a TLS
+    /// record per line would cost more than the line).
+    Incoming(Streamed),
     /// The agent's own (errors, its API, merged lists); `None` once sent.
     Full(Option<Bytes>),
     /// Assembled by the agent as it goes; ends when every sender is gone.
@@ -31,8 +36,19 @@ pub fn empty() -> Body {
 
 impl From<Incoming> for Body {
     fn from(body: Incoming) -> Self {
-        Body::Incoming(body)
+        Body::Incoming(Streamed {
+            body,
+            pending: None,
+        })
     }
+}
+
+/// A streamed body, and what ended the last gathering of frames (a trailer, an error or
+/// the end), to be passed on next.
+#[derive(Debug)]
+pub struct Streamed {
+    body: Incoming,
+    pending: Option<Option<Result<Frame<Bytes>, BoxError>>>,
 }
 
 impl http_body::Body for Body {
@@ -44,7 +60,7 @@ impl http_body::Body for Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            Body::Incoming(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            Body::Incoming(streamed) => poll_coalesced(streamed, cx),
             Body::Full(bytes) => Poll::Ready(
                 bytes
                     .take()
@@ -59,7 +75,7 @@ impl http_body::Body for Body {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Body::Incoming(body) => body.is_end_stream(),
+            Body::Incoming(streamed) => streamed.pending.is_none() && streamed.body.is_end_stream(),
             Body::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
             Body::Channel(_) => false,
         }
@@ -67,9 +83,64 @@ impl http_body::Body for Body {
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Body::Incoming(body) => body.size_hint(),
+            Body::Incoming(streamed) => streamed.body.size_hint(),
             Body::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Channel(_) => SizeHint::default(),
         }
     }
+}
+
+/// The next frame of the stream, joined with every data frame that is ready right behind
+/// it, up to [`COALESCE`] bytes. It never waits for more than the first frame: a silent
+/// stream (`logs -f`) passes each line on as soon as it comes.
+fn poll_coalesced(
+    streamed: &mut Streamed,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    if let Some(pending) = streamed.pending.take() {
+        return Poll::Ready(pending);
+    }
+    let body = &mut streamed.body;
+    let first = match Pin::new(&mut *body).poll_frame(cx) {
+        Poll::Ready(Some(Ok(frame))) => frame,
+        other => return other.map_err(Into::into),
+    };
+    let first = match first.into_data() {
+        Ok(data) => data,
+        Err(trailers) => return Poll::Ready(Some(Ok(trailers))),
+    };
+    if first.len() >= COALESCE || body.is_end_stream() {
+        return Poll::Ready(Some(Ok(Frame::data(first))));
+    }
+    let mut joined: Option<BytesMut> = None;
+    while joined.as_ref().map_or(first.len(), BytesMut::len) < COALESCE {
+        match Pin::new(&mut *body).poll_frame(cx) {
+            Poll::Pending => break,
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => joined
+                    .get_or_insert_with(|| {
+                        let mut buf = BytesMut::with_capacity(COALESCE);
+                        buf.extend_from_slice(&first);
+                        buf
+                    })
+                    .extend_from_slice(&data),
+                Err(trailers) => {
+                    streamed.pending = Some(Some(Ok(trailers)));
+                    break;
+                }
+            },
+            Poll::Ready(Some(Err(e))) => {
+                streamed.pending = Some(Some(Err(e.into())));
+                break;
+            }
+            Poll::Ready(None) => {
+                streamed.pending = Some(None);
+                break;
+            }
+        }
+    }
+    Poll::Ready(Some(Ok(Frame::data(match joined {
+        Some(buf) => buf.freeze(),
+        None => first,
+    }))))
 }

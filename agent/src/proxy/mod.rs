@@ -109,7 +109,7 @@ impl Proxy {
         let (identity, forwarded) = self.identify(conn, &req)?;
         let upgrade = upgrade_protocol(&req, &api_path);
         authorize(&identity, req.method(), upgrade.is_some())?;
-        let req = req.map(Body::Incoming);
+        let req = req.map(Body::from);
         // The common case of a standalone agent, decided without looking at the cluster.
         let targeted = req.headers().contains_key(headers::TARGET)
             || req.headers().contains_key(headers::TARGET_ALIAS);
@@ -332,7 +332,7 @@ impl Proxy {
         }
         let (mut parts, body) = resp.into_parts();
         headers::for_client(&mut parts.headers);
-        Ok(Response::from_parts(parts, Body::Incoming(body)))
+        Ok(Response::from_parts(parts, Body::from(body)))
     }
 
     /// A manager operation: run here when this node is a manager, else on the leader, else
@@ -552,6 +552,9 @@ fn authorize(identity: &Identity, method: &http::Method, upgrade: bool) -> Resul
 
 /// The request target as the engine should see it: path and query, nothing else.
 fn origin_form(uri: &http::Uri) -> http::Uri {
+    if uri.scheme().is_none() && uri.authority().is_none() {
+        return uri.clone();
+    }
     let pq = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
     pq.parse().unwrap_or_else(|_| http::Uri::from_static("/"))
 }
