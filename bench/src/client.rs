@@ -35,29 +35,64 @@ pub enum Dial {
     },
 }
 
+/// Any byte stream a target is reached over.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
 impl Dial {
+    /// An HTTP/1.1 connection driven by hyper.
     pub async fn connect(&self) -> Result<Conn> {
-        tokio::time::timeout(CONNECT_TIMEOUT, self.connect_inner())
+        handshake(self.connect_stream().await?).await
+    }
+
+    /// The raw stream (TLS already established), for reading a response without hyper.
+    pub async fn connect_stream(&self) -> Result<Box<dyn Io>> {
+        tokio::time::timeout(CONNECT_TIMEOUT, self.open())
             .await
             .with_context(|| format!("connecting to {self} timed out"))?
             .with_context(|| format!("connecting to {self}"))
     }
 
-    async fn connect_inner(&self) -> Result<Conn> {
-        match self {
-            Dial::Unix(path) => handshake(UnixStream::connect(path).await?).await,
-            Dial::Tcp(addr) => handshake(tcp(*addr).await?).await,
+    async fn open(&self) -> Result<Box<dyn Io>> {
+        Ok(match self {
+            Dial::Unix(path) => Box::new(UnixStream::connect(path).await?),
+            Dial::Tcp(addr) => Box::new(tcp(*addr).await?),
             Dial::Tls {
                 addr,
                 connector,
                 name,
             } => {
                 let stream = tcp(*addr).await?;
-                let tls = connector.connect(name.clone(), stream).await?;
-                handshake(tls).await
+                Box::new(connector.connect(name.clone(), stream).await?)
             }
-        }
+        })
     }
+}
+
+/// The negotiated TLS version and cipher suite of a fresh connection, for the report.
+pub async fn tls_session(dial: &Dial) -> Result<String> {
+    let Dial::Tls {
+        addr,
+        connector,
+        name,
+    } = dial
+    else {
+        bail!("{dial} is not a TLS target");
+    };
+    let stream = tcp(*addr).await?;
+    let tls = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name.clone(), stream))
+        .await
+        .with_context(|| format!("TLS handshake with {dial} timed out"))??;
+    let (_, session) = tls.get_ref();
+    let version = session
+        .protocol_version()
+        .map(|v| format!("{v:?}"))
+        .unwrap_or_default();
+    let suite = session
+        .negotiated_cipher_suite()
+        .map(|s| format!("{:?}", s.suite()))
+        .unwrap_or_default();
+    Ok(format!("{version} {suite}"))
 }
 
 impl std::fmt::Display for Dial {
@@ -77,10 +112,7 @@ async fn tcp(addr: SocketAddr) -> Result<TcpStream> {
     Ok(stream)
 }
 
-async fn handshake<T>(io: T) -> Result<Conn>
-where
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+async fn handshake(io: Box<dyn Io>) -> Result<Conn> {
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
     let driver = tokio::spawn(async move {
         // The connection's end is observed through the sender, which reports its error.

@@ -1,20 +1,24 @@
 //! Benchmarks the agent against the engine's socket and HAProxy as a plain socket proxy, in one run, side by side.
 
 mod client;
+mod cluster;
 mod engine;
+mod logs;
 mod measure;
 mod procs;
 mod report;
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use serde_json::Value;
 
 use client::Dial;
 use engine::{short, Engine};
-use measure::{LogRead, Rate};
+use logs::LogRead;
+use measure::Rate;
 use procs::{memory, Memory, RssSampler, Scratch};
 use report::{Goal, Report, Row, Target, Unit, AGENT, COLUMNS, DIRECT, HAPROXY};
 
@@ -26,6 +30,13 @@ const CONCURRENCY: usize = 64;
 const LATENCY_BUDGET: Duration = Duration::from_secs(60);
 const LOGS_BUDGET: Duration = Duration::from_secs(300);
 const MB: f64 = 1e6;
+/// CPU use while everything under test idles; above this, something else is competing for the cores.
+const BUSY_BEFORE: f64 = 0.15;
+/// Share of the CPU time while measuring that may go to other processes (kernel threads and
+/// the engine's helpers included) before the run is called disturbed.
+const FOREIGN_LIMIT: f64 = 0.10;
+/// How long to wait for other work on the machine to finish before measuring anyway.
+const QUIET_WAIT: Duration = Duration::from_secs(180);
 
 const USAGE: &str = "\
 usage: bosun-bench [--agent-bin PATH] [--haproxy-bin PATH] [--skip-agent] [--keep] [--markdown] [--quick]
@@ -109,16 +120,37 @@ struct Plan {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
-    let Some(opts) = Options::parse(std::env::args().skip(1))? else {
-        println!("{USAGE}");
-        return Ok(());
+async fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("cluster") {
+        return match cluster::main(args.skip(1).collect()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
+    let opts = match Options::parse(std::env::args().skip(1)) {
+        Ok(Some(opts)) => opts,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return fail(&e),
     };
     // Dropping the run on Ctrl-C kills the children and removes the scratch directory.
-    tokio::select! {
+    let result = tokio::select! {
         result = run(&opts) => result,
-        _ = tokio::signal::ctrl_c() => bail!("interrupted; containers labelled bosun.bench are kept for the next run"),
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted; containers labelled bosun.bench are kept for the next run")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
     }
+}
+
+/// The error and its causes on one line each, without a backtrace: these are operational errors.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    eprintln!("bosun-bench: {e:#}");
+    ExitCode::FAILURE
 }
 
 async fn run(opts: &Options) -> Result<()> {
@@ -158,10 +190,11 @@ async fn bench(opts: &Options, engine: &Engine, versions: &engine::Versions) -> 
         Some(procs::start_agent(&opts.agent_bin, scratch.path()).await?)
     };
 
-    // Idle: ready, a moment to settle, and nothing sent yet except the readiness probes.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Idle: ready and settled, with nothing sent yet but the readiness probes and one TLS handshake.
+    let busy_before = wait_quiet().await;
     let haproxy_pid = haproxy.service.pid()?;
     let agent_pid = agent.as_ref().map(|a| a.service.pid()).transpose()?;
+    let agent_tls = agent.as_ref().map(|a| a.tls.clone());
     let mut idle: [Option<Memory>; 3] = [None; 3];
     idle[HAPROXY] = Some(memory(haproxy_pid)?);
     if let Some(pid) = agent_pid {
@@ -177,7 +210,11 @@ async fn bench(opts: &Options, engine: &Engine, versions: &engine::Versions) -> 
         agent.as_ref().map(|a| a.dial.clone()),
     ];
     let (listed, list_bytes) = count_listed(&dials[DIRECT]).await?;
-    let mut rows = measure_all(&plan, &dials, &logs_id).await?;
+    let cpu = CpuParties {
+        engine: procs::find_process("dockerd"),
+        proxies: [None, Some(haproxy_pid), agent_pid],
+    };
+    let (mut rows, foreign) = measure_all(&plan, &dials, &cpu, &logs_id).await?;
 
     let mut peak = [None; 3];
     let mut after: [Option<Memory>; 3] = [None; 3];
@@ -241,6 +278,19 @@ async fn bench(opts: &Options, engine: &Engine, versions: &engine::Versions) -> 
     ];
 
     let mut notes = Vec::new();
+    // Every process here shares the same cores; a compile next to the run skews all columns unevenly.
+    if busy_before > BUSY_BEFORE {
+        notes.push(format!(
+            "the CPUs were still {:.0} % busy after waiting {QUIET_WAIT:?} for other work to finish: rerun on a quiet machine",
+            busy_before * 100.0
+        ));
+    }
+    if foreign > FOREIGN_LIMIT {
+        notes.push(format!(
+            "other processes used {:.0} % of the CPU time while measuring: rerun on a quiet machine",
+            foreign * 100.0
+        ));
+    }
     if agent_pid.is_none() {
         notes.push(
             "the agent was not run (--skip-agent): its column and the targets are not measured"
@@ -250,19 +300,24 @@ async fn bench(opts: &Options, engine: &Engine, versions: &engine::Versions) -> 
     let report = Report {
         context: vec![
             format!(
-                "Machine: {} CPUs ({}), Linux {}",
+                "Machine: {} CPUs ({}), Linux {}; {:.0} % CPU busy just before measuring, \
+                 {:.0} % of the CPU time while measuring used by other processes",
                 std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
                 cpu_model(),
-                kernel()
+                kernel(),
+                busy_before * 100.0,
+                foreign * 100.0
             ),
             format!(
-                "Docker Engine {} (API {}), HAProxy {}, json-file logging",
-                versions.engine, versions.api, haproxy.version
+                "Docker Engine {} (API {}), HAProxy {}, json-file logging; agent over {}",
+                versions.engine,
+                versions.api,
+                haproxy.version,
+                agent_tls.as_deref().unwrap_or("n/m")
             ),
             format!(
-                "{listed} containers in GET /containers/json ({list_bytes} bytes); log of {} MB ({} bytes) from container {}",
+                "{listed} containers in GET /containers/json ({list_bytes} bytes); log of {:.0} MB ({LOG_BYTES} bytes) from container {}",
                 LOG_BYTES as f64 / MB,
-                LOG_BYTES,
                 short(&logs_id)
             ),
             format!(
@@ -297,8 +352,16 @@ async fn count_listed(dial: &Option<Dial>) -> Result<(usize, usize)> {
 
 /// Runs each measurement on every target before the next measurement, so drift on the machine
 /// (page cache, engine state) affects the columns alike.
-async fn measure_all(plan: &Plan, dials: &[Option<Dial>; 3], logs_id: &str) -> Result<Vec<Row>> {
+async fn measure_all(
+    plan: &Plan,
+    dials: &[Option<Dial>; 3],
+    cpu: &CpuParties,
+    logs_id: &str,
+) -> Result<(Vec<Row>, f64)> {
     let mut rows = Vec::new();
+    let mut ping_cpu = CpuRows::new("per 1k /_ping at 64 conns (ms)");
+    let mut logs_cpu = CpuRows::new("per 100 MB of logs (ms)");
+    let mut foreign = Foreign::default();
 
     for (path, count) in [
         ("/_ping", plan.ping_requests),
@@ -308,7 +371,9 @@ async fn measure_all(plan: &Plan, dials: &[Option<Dial>; 3], logs_id: &str) -> R
         let mut p99 = Row::new(format!("GET {path} p99 (ms)"), Unit::Millis);
         for (i, dial) in enumerate(dials) {
             progress(&format!("latency GET {path}"), i);
+            let before = cpu.read(i);
             let l = measure::latency(dial, path, plan.warmup, count, LATENCY_BUDGET).await?;
+            foreign.add(&before, &cpu.read(i));
             if l.samples < count {
                 eprintln!(
                     "  only {} of {count} requests within {LATENCY_BUDGET:?}",
@@ -329,6 +394,7 @@ async fn measure_all(plan: &Plan, dials: &[Option<Dial>; 3], logs_id: &str) -> R
         );
         for (i, dial) in enumerate(dials) {
             progress(&format!("req/s GET {path}"), i);
+            let before = cpu.read(i);
             let Rate {
                 per_second,
                 completed,
@@ -338,6 +404,11 @@ async fn measure_all(plan: &Plan, dials: &[Option<Dial>; 3], logs_id: &str) -> R
                 eprintln!("  {errors} failed requests ({completed} succeeded)");
             }
             row.values[i] = Some(per_second);
+            let after = cpu.read(i);
+            foreign.add(&before, &after);
+            if path == "/_ping" {
+                ping_cpu.add(i, &before, &after, completed as f64 / 1e3);
+            }
         }
         rows.push(row);
     }
@@ -349,7 +420,11 @@ async fn measure_all(plan: &Plan, dials: &[Option<Dial>; 3], logs_id: &str) -> R
                 &format!("docker logs, read {}/{}", round + 1, plan.log_rounds),
                 i,
             );
-            let read = measure::logs(dial, logs_id, LOGS_BUDGET).await?;
+            let before = cpu.read(i);
+            let read = logs::read(dial, logs_id, LOGS_BUDGET).await?;
+            let after = cpu.read(i);
+            foreign.add(&before, &after);
+            logs_cpu.add(i, &before, &after, read.payload as f64 / 1e8);
             ensure!(
                 read.payload == LOG_BYTES,
                 "{}: the log stream carried {} bytes of {LOG_BYTES} ({} on the wire)",
@@ -367,7 +442,101 @@ async fn measure_all(plan: &Plan, dials: &[Option<Dial>; 3], logs_id: &str) -> R
         row.values[i] = r.get(r.len() / 2).map(LogRead::mb_per_second);
     }
     rows.push(row);
-    Ok(rows)
+    rows.extend(ping_cpu.finish());
+    rows.extend(logs_cpu.finish());
+    Ok((rows, foreign.share()))
+}
+
+/// The processes whose CPU time is charged to a measurement: the engine, the proxy of the
+/// column (none for direct), and this client.
+struct CpuParties {
+    engine: Option<u32>,
+    proxies: [Option<u32>; 3],
+}
+
+/// CPU milliseconds used so far by each party (engine, proxy, client) and by all processes.
+struct CpuSnapshot {
+    parties: [Option<u64>; 3],
+    machine: Option<u64>,
+}
+
+impl CpuParties {
+    fn read(&self, column: usize) -> CpuSnapshot {
+        CpuSnapshot {
+            parties: [
+                self.engine
+                    .and_then(|pid| procs::cpu_millis(&pid.to_string())),
+                self.proxies[column].and_then(|pid| procs::cpu_millis(&pid.to_string())),
+                procs::cpu_millis("self"),
+            ],
+            machine: CpuTimes::read().map(|t| t.process_millis),
+        }
+    }
+}
+
+/// CPU time that processes other than the engine, the proxy and the client used while
+/// measuring: a compile or a test run next to the benchmark shows up here.
+#[derive(Default)]
+struct Foreign {
+    machine: u64,
+    ours: u64,
+}
+
+impl Foreign {
+    fn add(&mut self, before: &CpuSnapshot, after: &CpuSnapshot) {
+        let (Some(m0), Some(m1)) = (before.machine, after.machine) else {
+            return;
+        };
+        let ours: u64 = before
+            .parties
+            .iter()
+            .zip(&after.parties)
+            .filter_map(|(a, b)| Some(b.as_ref()?.saturating_sub(*a.as_ref()?)))
+            .sum();
+        self.machine += m1.saturating_sub(m0);
+        self.ours += ours;
+    }
+
+    /// Share of the processes' CPU time that went to others.
+    fn share(&self) -> f64 {
+        if self.machine == 0 {
+            return 0.0;
+        }
+        self.machine.saturating_sub(self.ours) as f64 / self.machine as f64
+    }
+}
+
+/// CPU milliseconds per unit of work, summed over a measurement's runs, one row per party.
+struct CpuRows {
+    rows: [Row; 3],
+    spent: [[u64; 3]; 3],
+    work: [f64; 3],
+}
+
+impl CpuRows {
+    fn new(per: &str) -> Self {
+        Self {
+            rows: ["engine", "proxy", "client"]
+                .map(|party| Row::new(format!("{party} CPU {per}"), Unit::CpuMillis)),
+            spent: [[0; 3]; 3],
+            work: [0.0; 3],
+        }
+    }
+
+    fn add(&mut self, column: usize, before: &CpuSnapshot, after: &CpuSnapshot, work: f64) {
+        self.work[column] += work;
+        for party in 0..3 {
+            if let (Some(a), Some(b)) = (before.parties[party], after.parties[party]) {
+                self.spent[party][column] += b.saturating_sub(a);
+                let per = self.spent[party][column] as f64 / self.work[column];
+                self.rows[party].values[column] = Some(per).filter(|v| v.is_finite());
+            }
+        }
+    }
+
+    fn finish(self) -> [Row; 3] {
+        self.rows
+    }
 }
 
 fn enumerate(dials: &[Option<Dial>; 3]) -> impl Iterator<Item = (usize, &Dial)> {
@@ -391,6 +560,70 @@ fn cpu_model() -> String {
                 .map(|m| m.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+/// Waits, up to [`QUIET_WAIT`], for a second in which the CPUs are mostly idle; returns the last
+/// second's busy share. The services under test are idle meanwhile, so this also settles them.
+async fn wait_quiet() -> f64 {
+    let deadline = tokio::time::Instant::now() + QUIET_WAIT;
+    let mut said = false;
+    loop {
+        let then = CpuTimes::read();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let busy = busy_share(then, CpuTimes::read());
+        if busy <= BUSY_BEFORE || tokio::time::Instant::now() >= deadline {
+            return busy;
+        }
+        if !said {
+            eprintln!(
+                "waiting up to {QUIET_WAIT:?} for the machine to go quiet ({:.0} % busy)",
+                busy * 100.0
+            );
+            said = true;
+        }
+    }
+}
+
+/// Aggregate CPU time from /proc/stat, to tell whether something else is using the machine.
+struct CpuTimes {
+    busy: u64,
+    total: u64,
+    /// User and system time of all processes, in milliseconds; interrupts are left out because
+    /// they are not charged to any process.
+    process_millis: u64,
+}
+
+impl CpuTimes {
+    fn read() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(|v| v.parse().ok())
+            .collect::<Option<_>>()?;
+        let [user, nice, system, idle, iowait, irq, softirq, steal] = fields[..] else {
+            return None;
+        };
+        Some(Self {
+            busy: user + nice + system + irq + softirq + steal,
+            total: user + nice + system + idle + iowait + irq + softirq + steal,
+            // USER_HZ ticks, fixed at 100 per second for user space.
+            process_millis: (user + nice + system) * 10,
+        })
+    }
+}
+
+/// Share of CPU time spent busy between two readings, 0 when unknown.
+fn busy_share(then: Option<CpuTimes>, now: Option<CpuTimes>) -> f64 {
+    match (then, now) {
+        (Some(then), Some(now)) if now.total > then.total => {
+            now.busy.saturating_sub(then.busy) as f64 / (now.total - then.total) as f64
+        }
+        _ => 0.0,
+    }
 }
 
 fn kernel() -> String {

@@ -1,13 +1,11 @@
-//! The measurements: sequential latency, requests per second under concurrency, and log streaming throughput.
+//! Request measurements: sequential latency and requests per second under concurrency.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use http_body_util::BodyExt;
-use hyper::{Method, StatusCode};
 use tokio::task::JoinSet;
 
-use crate::client::{snippet, Conn, Dial};
+use crate::client::{Conn, Dial};
 
 pub struct Latency {
     pub p50: Duration,
@@ -139,107 +137,9 @@ async fn hammer(
     (ok, errors, last_error)
 }
 
-pub struct LogRead {
-    pub payload: u64,
-    pub wire: u64,
-    pub elapsed: Duration,
-}
-
-impl LogRead {
-    /// Log bytes delivered per second, in MB (10^6 bytes).
-    pub fn mb_per_second(&self) -> f64 {
-        self.payload as f64 / 1e6 / self.elapsed.as_secs_f64()
-    }
-}
-
-/// Reads a container's whole log, as `docker logs` does, counting the bytes and discarding them.
-pub async fn logs(dial: &Dial, id: &str, budget: Duration) -> Result<LogRead> {
-    let path = format!("/containers/{id}/logs?stdout=1&stderr=1");
-    let mut conn = dial.connect().await?;
-    let start = Instant::now();
-    let read = async {
-        let response = conn.send(Method::GET, &path, None).await?;
-        let status = response.status();
-        let mut body = response.into_body();
-        if status != StatusCode::OK {
-            let bytes = body.collect().await?.to_bytes();
-            bail!("GET {path}: {status}: {}", snippet(&bytes));
-        }
-        let mut frames = StdStream::default();
-        let mut wire = 0u64;
-        while let Some(frame) = body.frame().await {
-            if let Ok(data) = frame?.into_data() {
-                wire += data.len() as u64;
-                frames.feed(&data);
-            }
-        }
-        anyhow::Ok((frames.payload, wire))
-    };
-    let (payload, wire) = tokio::time::timeout(budget, read)
-        .await
-        .with_context(|| format!("reading the log took longer than {budget:?}"))??;
-    Ok(LogRead {
-        payload,
-        wire,
-        elapsed: start.elapsed(),
-    })
-}
-
-/// Counts payload bytes of the engine's multiplexed stdout/stderr stream: 8-byte headers
-/// (stream, 3 zero bytes, big-endian length) each followed by that many bytes.
-#[derive(Default)]
-struct StdStream {
-    header: [u8; 8],
-    header_len: usize,
-    remaining: u64,
-    payload: u64,
-}
-
-impl StdStream {
-    fn feed(&mut self, mut data: &[u8]) {
-        while !data.is_empty() {
-            if self.remaining > 0 {
-                let take = data
-                    .len()
-                    .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-                self.remaining -= take as u64;
-                self.payload += take as u64;
-                data = &data[take..];
-                continue;
-            }
-            let take = data.len().min(8 - self.header_len);
-            self.header[self.header_len..self.header_len + take].copy_from_slice(&data[..take]);
-            self.header_len += take;
-            data = &data[take..];
-            if self.header_len == 8 {
-                let [_, _, _, _, a, b, c, d] = self.header;
-                self.remaining = u64::from(u32::from_be_bytes([a, b, c, d]));
-                self.header_len = 0;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn std_stream_counts_payload_across_chunk_boundaries() {
-        let mut stream = Vec::new();
-        for payload in [&b"hello\n"[..], b"", b"a longer line of text\n"] {
-            stream.extend_from_slice(&[1, 0, 0, 0]);
-            stream.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-            stream.extend_from_slice(payload);
-        }
-        for split in 1..stream.len() {
-            let mut counter = StdStream::default();
-            for chunk in stream.chunks(split) {
-                counter.feed(chunk);
-            }
-            assert_eq!(counter.payload, 28, "chunk size {split}");
-        }
-    }
 
     #[test]
     fn percentile_is_nearest_rank() {

@@ -1,4 +1,4 @@
-//! The child processes under test (HAProxy and the agent), their scratch directory, and the agent's memory readings.
+//! The child processes under test (HAProxy and the agent), their scratch directory, and their memory and CPU readings.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use rustls_pki_types::ServerName;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
-use crate::client::{tls_connector, Dial};
+use crate::client::{tls_connector, tls_session, Dial};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -203,6 +203,8 @@ backend engine
 pub struct Agent {
     pub service: Service,
     pub dial: Dial,
+    /// Negotiated TLS version and cipher suite.
+    pub tls: String,
 }
 
 /// Sets up a CA, a client certificate and a secret with the agent's own commands, then runs it.
@@ -253,7 +255,8 @@ pub async fn start_agent(bin: &Path, scratch: &Path) -> Result<Agent> {
                 .map(drop)
         })
         .await?;
-    Ok(Agent { service, dial })
+    let tls = tls_session(&dial).await?;
+    Ok(Agent { service, dial, tls })
 }
 
 /// Runs a short command to completion and returns its stdout.
@@ -303,6 +306,32 @@ pub fn memory(pid: u32) -> Result<Memory> {
         rss: field("VmRSS:")?,
         hwm: field("VmHWM:")?,
     })
+}
+
+/// CPU time (user + system, all threads) a process has used, in milliseconds.
+pub fn cpu_millis(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; the fields after the last ')' are fixed.
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // Clock ticks are USER_HZ, which Linux fixes at 100 for user space.
+    Some((utime + stime) * 10)
+}
+
+/// The first process whose command name is `comm`.
+pub fn find_process(comm: &str) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let name = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+            (name.trim_end() == comm).then_some(pid)
+        })
 }
 
 /// Samples the agent's RSS in the background and keeps the largest value seen.

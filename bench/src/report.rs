@@ -11,6 +11,8 @@ pub const AGENT: usize = 2;
 #[derive(Clone, Copy)]
 pub enum Unit {
     Millis,
+    /// CPU time: whole milliseconds, as the kernel counts in 10 ms ticks.
+    CpuMillis,
     PerSecond,
     MegabytesPerSecond,
     Megabytes,
@@ -20,7 +22,7 @@ impl Unit {
     fn format(self, value: f64) -> String {
         match self {
             Unit::Millis => format!("{value:.3}"),
-            Unit::PerSecond => format!("{value:.0}"),
+            Unit::PerSecond | Unit::CpuMillis => format!("{value:.0}"),
             Unit::MegabytesPerSecond | Unit::Megabytes => format!("{value:.1}"),
         }
     }
@@ -55,6 +57,9 @@ const RATIOS: [(&str, usize, usize); 3] = [
     ("agent/haproxy", AGENT, HAPROXY),
 ];
 
+const LEGEND: &str = "n/m: not measured or not applicable. Ratios above 1 mean more: \
+slower for latency, faster for req/s and MB/s, more memory or CPU.";
+
 pub enum Goal {
     AtMost(f64),
     AtLeast(f64),
@@ -79,7 +84,8 @@ impl Target {
 
     fn measured_text(&self) -> String {
         match self.measured {
-            Some(v) => format!("{v:.2}{}", self.unit),
+            // Three places, so that a ratio just under its goal does not print as equal to it.
+            Some(v) => format!("{v:.3}{}", self.unit),
             None => "n/m".to_owned(),
         }
     }
@@ -139,7 +145,7 @@ impl Report {
             }
             let _ = writeln!(out);
         }
-        let _ = writeln!(out, "\nn/m: not measured or not applicable. Latency ratios above 1 mean slower; throughput ratios above 1 mean faster.");
+        let _ = writeln!(out, "\n{LEGEND}");
 
         let _ = writeln!(out, "\nTargets");
         let width = self
@@ -192,7 +198,7 @@ impl Report {
             }
             let _ = writeln!(out);
         }
-        let _ = writeln!(out);
+        let _ = writeln!(out, "\n{LEGEND}\n");
         let _ = writeln!(out, "| Target | Measured | Goal | Result |");
         let _ = writeln!(out, "|---|---:|---:|---|");
         for t in &self.targets {

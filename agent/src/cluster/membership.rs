@@ -138,10 +138,19 @@ fn initial_bump() -> u64 {
 fn foca_config() -> foca::Config {
     let mut config = foca::Config::new_lan(NonZeroU32::MIN.saturating_add(49));
     // A dead agent should be marked down within a few seconds: probe every 500 ms and
-    // give a suspect 2 s to refute.
+    // give a suspect 1.5 s to refute.
     config.probe_period = Duration::from_millis(500);
     config.probe_rtt = Duration::from_millis(200);
-    config.suspect_to_down_after = Duration::from_secs(2);
+    config.suspect_to_down_after = Duration::from_millis(1500);
+    // Identities carry node metadata, so fewer updates fit in a packet than with bare
+    // addresses: gossip more often, and repeat each update a little more.
+    config.periodic_gossip = Some(foca::PeriodicParams {
+        frequency: Duration::from_millis(100),
+        num_members: std::num::NonZeroUsize::MIN.saturating_add(3),
+    });
+    if let Some(tx) = std::num::NonZeroU8::new(10) {
+        config.max_transmissions = tx;
+    }
     config.periodic_announce = Some(foca::PeriodicParams {
         frequency: Duration::from_secs(10),
         num_members: std::num::NonZeroUsize::MIN,
