@@ -39,7 +39,8 @@ const FOREIGN_LIMIT: f64 = 0.10;
 const QUIET_WAIT: Duration = Duration::from_secs(180);
 
 const USAGE: &str = "\
-usage: bosun-bench [--agent-bin PATH] [--haproxy-bin PATH] [--skip-agent] [--keep] [--markdown] [--quick]
+usage: bosun-bench cluster [--agent-bin PATH] [--quick] [--markdown]   (see bosun-bench cluster --help)
+       bosun-bench [--agent-bin PATH] [--haproxy-bin PATH] [--skip-agent] [--keep] [--markdown] [--quick]
 
 Measures, side by side, the engine's socket, HAProxy in front of it, and bosun-agent (TLS + client
 certificate): latency of GET /_ping and GET /containers/json, requests per second at 64 connections,
