@@ -161,64 +161,7 @@ impl Agent {
 
     /// `bosun-agent run --listen 127.0.0.1:0 --log-format json ARGS`.
     pub fn start_with(args: &[String]) -> Self {
-        let mut child = Command::new(bin())
-            .arg("run")
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--log-level",
-                "info",
-            ])
-            .args(args)
-            .env_remove("DOCKER_HOST")
-            .env_remove("AGENT_SECRET")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn bosun-agent");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                    if v["message"] == "listening" {
-                        if let Some(addr) = v["addr"]
-                            .as_str()
-                            .and_then(|a| a.parse::<SocketAddr>().ok())
-                        {
-                            let gossip = v["gossip"]
-                                .as_str()
-                                .and_then(|g| g.parse::<SocketAddr>().ok());
-                            let _ = tx.send((addr, gossip));
-                        }
-                    }
-                }
-                let mut log = sink.lock().unwrap_or_else(|p| p.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let (addr, gossip) = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(found) => found,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "the agent did not start listening within 30 s; its log:\n{}",
-                    log.lock().unwrap_or_else(|p| p.into_inner())
-                );
-            }
-        };
-        Self {
-            child,
-            addr,
-            gossip,
-            log,
-        }
+        Self::start_listening("127.0.0.1:0", args)
     }
 
     pub fn docker_host(&self) -> String {

@@ -84,8 +84,8 @@ impl Cluster {
                 meta,
             };
             let (tx, view) = watch::channel(Arc::new(View::standalone(me)));
-            tokio::spawn(refresh_standalone(
-                tx,
+            tokio::spawn(refresh_meta(
+                MetaSink::Standalone(tx),
                 engine.clone(),
                 node_name,
                 api_addr,
@@ -128,8 +128,8 @@ impl Cluster {
                 shutdown.clone(),
             ));
         }
-        tokio::spawn(refresh_gossip(
-            membership.clone(),
+        tokio::spawn(refresh_meta(
+            MetaSink::Gossip(membership.clone()),
             engine.clone(),
             node_name,
             api_addr,
@@ -329,35 +329,39 @@ async fn is_leader(engine: &Engine, node_id: &str) -> bool {
     }
 }
 
-async fn refresh_standalone(
-    view: watch::Sender<Arc<View>>,
-    engine: Engine,
-    name: Option<String>,
-    api_addr: SocketAddr,
-    cert: [u8; 32],
-    shutdown: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(META_REFRESH) => {}
+/// Where a node's refreshed metadata goes: straight into a standalone agent's view, or
+/// out through gossip.
+enum MetaSink {
+    Standalone(watch::Sender<Arc<View>>),
+    Gossip(Membership),
+}
+
+impl MetaSink {
+    fn current(&self) -> NodeMeta {
+        match self {
+            MetaSink::Standalone(view) => view.borrow().me.meta.clone(),
+            MetaSink::Gossip(membership) => membership.view().me.meta.clone(),
         }
-        let previous = view.borrow().me.meta.clone();
-        let meta = local_meta(&engine, name.as_deref(), api_addr, cert, Some(&previous)).await;
-        view.send_if_modified(|v| {
-            if v.me.meta == meta {
-                return false;
+    }
+
+    fn publish(&self, meta: NodeMeta) {
+        match self {
+            MetaSink::Standalone(view) => {
+                view.send_modify(|v| {
+                    let mut me = v.me.clone();
+                    me.meta = meta;
+                    *v = Arc::new(View::standalone(me));
+                });
             }
-            let mut me = v.me.clone();
-            me.meta = meta;
-            *v = Arc::new(View::standalone(me));
-            true
-        });
+            MetaSink::Gossip(membership) => membership.update_meta(meta),
+        }
     }
 }
 
-async fn refresh_gossip(
-    membership: Membership,
+/// Re-reads this node's metadata from its engine every [`META_REFRESH`] and publishes it
+/// when it changed (a promotion, a new leader, an engine gone or back).
+async fn refresh_meta(
+    sink: MetaSink,
     engine: Engine,
     name: Option<String>,
     api_addr: SocketAddr,
@@ -369,15 +373,16 @@ async fn refresh_gossip(
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(META_REFRESH) => {}
         }
-        let previous = membership.view().me.meta.clone();
+        let previous = sink.current();
         let meta = local_meta(&engine, name.as_deref(), api_addr, cert, Some(&previous)).await;
         if previous != meta {
             tracing::info!(
                 role = meta.role.as_str(),
                 leader = meta.leader,
+                engine_up = meta.engine_up,
                 "node metadata changed"
             );
-            membership.update_meta(meta);
+            sink.publish(meta);
         }
     }
 }
