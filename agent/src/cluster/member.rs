@@ -121,64 +121,74 @@ pub struct Node {
     pub local: bool,
 }
 
-/// The cluster as this agent sees it at one moment.
+/// The cluster as this agent sees it at one moment. The node list requests are placed
+/// by is worked out once, when the view is made, not per request.
 #[derive(Debug, Clone)]
 pub struct View {
     pub me: AgentId,
     pub members: Vec<Member>,
+    nodes: Vec<Node>,
 }
 
 impl View {
+    pub fn new(me: AgentId, members: Vec<Member>) -> Self {
+        let nodes = reachable_nodes(&me, &members);
+        Self { me, members, nodes }
+    }
+
     pub fn standalone(me: AgentId) -> Self {
-        Self {
-            me,
-            members: Vec::new(),
-        }
+        Self::new(me, Vec::new())
     }
 
     /// The reachable nodes, this one first, then by name; one per engine, however many
     /// agents stand in front of it.
-    pub fn nodes(&self) -> Vec<Node> {
-        let mut nodes = vec![Node {
-            meta: self.me.meta.clone(),
-            local: true,
-        }];
-        let mut others: Vec<&Member> = self
-            .members
-            .iter()
-            .filter(|m| m.state != MemberState::Down)
-            .filter(|m| m.id.meta.engine_id != self.me.meta.engine_id)
-            .collect();
-        // Of two agents in front of one engine, the one with the lower API address serves
-        // it, so that every agent picks the same one.
-        others.sort_by(|a, b| {
-            (&a.id.meta.engine_id, a.id.meta.api_addr)
-                .cmp(&(&b.id.meta.engine_id, b.id.meta.api_addr))
-        });
-        others.dedup_by(|a, b| a.id.meta.engine_id == b.id.meta.engine_id);
-        others.sort_by(|a, b| a.id.meta.node_name.cmp(&b.id.meta.node_name));
-        nodes.extend(others.into_iter().map(|m| Node {
-            meta: m.id.meta.clone(),
-            local: false,
-        }));
-        nodes
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
     }
 
     pub fn node(&self, name: &str) -> Option<Node> {
-        self.nodes().into_iter().find(|n| n.meta.node_name == name)
+        self.nodes
+            .iter()
+            .find(|n| n.meta.node_name == name)
+            .cloned()
     }
 
     /// Managers to send a manager operation to: the leader first, then the others, the
     /// local node before remote ones among equals.
     pub fn managers(&self) -> Vec<Node> {
         let mut managers: Vec<Node> = self
-            .nodes()
-            .into_iter()
+            .nodes
+            .iter()
             .filter(|n| n.meta.role == Role::Manager && n.meta.engine_up)
+            .cloned()
             .collect();
         managers.sort_by_key(|n| (!n.meta.leader, !n.local));
         managers
     }
+}
+
+fn reachable_nodes(me: &AgentId, members: &[Member]) -> Vec<Node> {
+    let mut nodes = vec![Node {
+        meta: me.meta.clone(),
+        local: true,
+    }];
+    let mut others: Vec<&Member> = members
+        .iter()
+        .filter(|m| m.state != MemberState::Down)
+        .filter(|m| m.id.meta.engine_id != me.meta.engine_id)
+        .collect();
+    // Of two agents in front of one engine, the one with the lower API address serves
+    // it, so that every agent picks the same one.
+    others.sort_by(|a, b| {
+        (&a.id.meta.engine_id, a.id.meta.api_addr).cmp(&(&b.id.meta.engine_id, b.id.meta.api_addr))
+    });
+    others.dedup_by(|a, b| a.id.meta.engine_id == b.id.meta.engine_id);
+    others.sort_by(|a, b| a.id.meta.node_name.cmp(&b.id.meta.node_name));
+    nodes.extend(others.into_iter().map(|m| Node {
+        meta: m.id.meta.clone(),
+        local: false,
+    }));
+    nodes
 }
 
 #[cfg(test)]
@@ -217,9 +227,9 @@ mod tests {
         let me = AgentId::placeholder(SocketAddr::from(([127, 0, 0, 1], 1)));
         let mut me = me;
         me.meta = meta("a", "E1", 1, Role::Worker, false);
-        let view = View {
+        let view = View::new(
             me,
-            members: vec![
+            vec![
                 member(meta("b", "E2", 3, Role::Worker, false), MemberState::Alive),
                 member(
                     meta("b", "E2", 2, Role::Worker, false),
@@ -231,7 +241,7 @@ mod tests {
                 ),
                 member(meta("c", "E3", 5, Role::Worker, false), MemberState::Down),
             ],
-        };
+        );
         let nodes = view.nodes();
         let names: Vec<&str> = nodes.iter().map(|n| n.meta.node_name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
@@ -248,16 +258,16 @@ mod tests {
     fn the_leader_comes_first() {
         let mut me = AgentId::placeholder(SocketAddr::from(([127, 0, 0, 1], 1)));
         me.meta = meta("w", "E1", 1, Role::Worker, false);
-        let view = View {
+        let view = View::new(
             me,
-            members: vec![
+            vec![
                 member(
                     meta("m1", "E2", 2, Role::Manager, false),
                     MemberState::Alive,
                 ),
                 member(meta("m2", "E3", 3, Role::Manager, true), MemberState::Alive),
             ],
-        };
+        );
         let names: Vec<String> = view
             .managers()
             .into_iter()

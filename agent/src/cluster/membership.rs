@@ -217,6 +217,7 @@ impl Driver {
                 _ = shutdown.cancelled() => {
                     let _ = self.foca.leave_cluster(&mut self.runtime);
                     self.flush().await;
+                    self.publish(false);
                     return;
                 }
                 received = self.socket.recv_from(&mut buf) => match received {
@@ -241,9 +242,14 @@ impl Driver {
                     }
                     None => return,
                 },
-                _ = tick.tick() => {}
+                _ = tick.tick() => {
+                    self.flush().await;
+                    self.publish(true);
+                    continue;
+                }
             }
             self.flush().await;
+            self.publish(false);
         }
     }
 
@@ -284,7 +290,7 @@ impl Driver {
         }
     }
 
-    /// Sends what foca queued, schedules its timers and publishes the new view.
+    /// Sends what foca queued and schedules its timers.
     async fn flush(&mut self) {
         while let Some((to, data)) = self.runtime.to_send() {
             let packet = self.sealer.seal(&data, now_secs());
@@ -318,22 +324,37 @@ impl Driver {
                 _ => {}
             }
         }
-        self.publish();
     }
 
-    fn publish(&mut self) {
+    /// Publishes the view when a member came, went or changed; with `refresh_seen` (once a
+    /// second) also to bring last-seen times up to date. Most packets change nothing, and
+    /// then nothing is copied.
+    fn publish(&mut self, refresh_seen: bool) {
+        let me = self.foca.identity();
+        let changed = {
+            let current = self.view.borrow();
+            let mut seen = current.members.iter();
+            let differs = self
+                .foca
+                .iter_membership_state()
+                .filter(|m| m.id().gossip != me.gossip)
+                .any(|m| {
+                    seen.next()
+                        .is_none_or(|s| s.id != *m.id() || s.state != state_of(m.state()))
+                });
+            current.me != *me || differs || seen.next().is_some()
+        };
+        if !changed && !refresh_seen {
+            return;
+        }
         let now = SystemTime::now();
-        let me = self.foca.identity().clone();
+        let me = me.clone();
         let members: Vec<Member> = self
             .foca
             .iter_membership_state()
             .filter(|m| m.id().gossip != me.gossip)
             .map(|m| {
-                let state = match m.state() {
-                    foca::State::Alive => MemberState::Alive,
-                    foca::State::Suspect => MemberState::Suspect,
-                    foca::State::Down => MemberState::Down,
-                };
+                let state = state_of(m.state());
                 let seen = self.last_seen.entry(m.id().gossip).or_insert(now);
                 if state != MemberState::Down {
                     *seen = now;
@@ -345,18 +366,8 @@ impl Driver {
                 }
             })
             .collect();
-        let changed = {
-            let current = self.view.borrow();
-            current.me != me
-                || current.members.len() != members.len()
-                || current
-                    .members
-                    .iter()
-                    .zip(&members)
-                    .any(|(a, b)| a.id != b.id || a.state != b.state)
-        };
         // Last-seen times alone do not wake readers, but are kept current for them.
-        let view = Arc::new(View { me, members });
+        let view = Arc::new(View::new(me, members));
         if changed {
             self.view.send_replace(view);
         } else {
@@ -365,6 +376,14 @@ impl Driver {
                 false
             });
         }
+    }
+}
+
+fn state_of(state: foca::State) -> MemberState {
+    match state {
+        foca::State::Alive => MemberState::Alive,
+        foca::State::Suspect => MemberState::Suspect,
+        foca::State::Down => MemberState::Down,
     }
 }
 

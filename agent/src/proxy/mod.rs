@@ -110,13 +110,6 @@ impl Proxy {
         let upgrade = upgrade_protocol(&req, &api_path);
         authorize(&identity, req.method(), upgrade.is_some())?;
         let req = req.map(Body::from);
-        // The common case of a standalone agent, decided without looking at the cluster.
-        let targeted = req.headers().contains_key(headers::TARGET)
-            || req.headers().contains_key(headers::TARGET_ALIAS);
-        let agent_api = api_path == "/agent" || api_path.starts_with("/agent/");
-        if (forwarded || !self.cluster.is_clustered()) && !targeted && !agent_api {
-            return self.forward(Upstream::Local, &identity, req, upgrade).await;
-        }
         let view = self.cluster.view();
         let nodes = view.nodes();
         let names: Vec<&str> = nodes.iter().map(|n| n.meta.node_name.as_str()).collect();
@@ -147,10 +140,10 @@ impl Proxy {
             }
             Placement::NetworkCreate => self.network_create(&view, &identity, req).await,
             Placement::FanOut(kind) => {
-                crate::aggregate::fan_out(self, &nodes, kind, &identity, req).await
+                crate::aggregate::fan_out(self, nodes, kind, &identity, req).await
             }
             Placement::Owner(object) => {
-                let node = self.locate(&nodes, &identity, &object).await?;
+                let node = self.locate(nodes, &identity, &object).await?;
                 self.to_node(&node, &identity, req, upgrade).await
             }
             Placement::Local if clustered && is_swarm_presentation(&api_path) => {
