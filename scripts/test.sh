@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit tests and the integration tests against this machine's
-# real Docker Engine. Installs what the tests need (Debian's busybox-static, for the test
-# image built FROM scratch) and fails loudly when the engine is not reachable.
+# Runs the whole test suite: unit tests, the integration tests against this machine's real
+# Docker Engine, and the Swarm end-to-end tests (the agent's image on a single-node Swarm
+# of this engine, and on a three-node Swarm of engines in containers). Builds what the
+# tests need first (the test image FROM scratch with Debian's busybox-static, the agent's
+# image, the node image made with debootstrap) and fails loudly when the engine is not
+# reachable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,10 +14,14 @@ if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
 fi
 command -v flock >/dev/null || { echo "test.sh: flock (util-linux) is needed" >&2; exit 1; }
 scripts/build-test-image.sh
+scripts/build-image.sh
+scripts/build-node-image.sh >/dev/null
 
 cleanup() {
-  ids=$(docker ps -aq --filter 'name=bosun-it-' 2>/dev/null || true)
-  [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
+  ids=$(docker ps -aq --filter 'name=bosun-it-' --filter 'name=bosun-e2e-' 2>/dev/null || true)
+  [ -z "$ids" ] || docker rm -f -v $ids >/dev/null 2>&1 || true
+  nets=$(docker network ls -q --filter 'name=bosun-e2e-' 2>/dev/null || true)
+  [ -z "$nets" ] || docker network rm $nets >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{self, Scope, TrustedKey};
 use crate::cluster::{ClusterConfig, Discovery};
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, CaFiles};
 use crate::engine::EngineAddr;
 use crate::secret::Secret;
 use crate::server::Agent;
@@ -113,8 +113,18 @@ struct RunArgs {
     #[arg(long, env = "AGENT_SECRET_FILE")]
     secret_file: Option<PathBuf>,
     /// Directory holding the cluster CA (ca.pem, ca-key.pem).
-    #[arg(long, env = "AGENT_TLS_DIR")]
+    #[arg(long, env = "AGENT_TLS_DIR", conflicts_with_all = ["ca_cert", "ca_key"])]
     tls_dir: Option<PathBuf>,
+    /// The cluster CA's certificate, when it is not in --tls-dir (a Docker secret).
+    #[arg(long, env = "AGENT_CA_CERT_FILE", requires = "ca_key")]
+    ca_cert: Option<PathBuf>,
+    /// The cluster CA's private key, with --ca-cert.
+    #[arg(long, env = "AGENT_CA_KEY_FILE", requires = "ca_cert")]
+    ca_key: Option<PathBuf>,
+    /// More names or addresses for the issued server certificate, comma-separated (the
+    /// host's names and addresses, and its Swarm address, are always in it).
+    #[arg(long, env = "AGENT_TLS_SAN", value_delimiter = ',')]
+    tls_san: Vec<String>,
     /// Server certificate (PEM chain) to present instead of an issued one.
     #[arg(long, env = "AGENT_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -229,11 +239,25 @@ fn agent_config(args: &RunArgs) -> Result<AgentConfig, UsageError> {
         }
         (None, Err(_)) => None,
     };
+    // Checked now so that the error names the flag.
     if let Some(dir) = &args.tls_dir {
-        // Checked now so that the error names the flag.
-        Ca::load_dir(dir).map_err(|e| UsageError(format!("--tls-dir {e}")))?;
-        config.ca_dir = Some(dir.clone());
+        let files = CaFiles::in_dir(dir);
+        Ca::load(&files.cert, &files.key).map_err(|e| UsageError(format!("--tls-dir {e}")))?;
+        config.ca = Some(files);
     }
+    if let (Some(cert), Some(key)) = (&args.ca_cert, &args.ca_key) {
+        Ca::load(cert, key).map_err(|e| UsageError(format!("--ca-cert/--ca-key {e}")))?;
+        config.ca = Some(CaFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
+    config.extra_sans = args
+        .tls_san
+        .iter()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         pki::load_certs(cert).map_err(|e| UsageError(format!("--tls-cert {e}")))?;
         pki::load_key(key).map_err(|e| UsageError(format!("--tls-key {e}")))?;
@@ -252,7 +276,7 @@ fn agent_config(args: &RunArgs) -> Result<AgentConfig, UsageError> {
             crate::cluster::ClusterError::NoSecret.to_string(),
         ));
     }
-    if config.secret.is_none() && config.ca_dir.is_none() {
+    if config.secret.is_none() && config.ca.is_none() {
         return Err(UsageError(
             crate::server::StartError::NoCredentials.to_string(),
         ));

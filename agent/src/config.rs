@@ -16,9 +16,11 @@ pub struct AgentConfig {
     pub engine: EngineAddr,
     /// `None`: the engine's own name.
     pub node_name: Option<String>,
-    /// Directory with the cluster CA (`ca.pem`, `ca-key.pem`): the agent issues its own
-    /// server certificate from it and accepts client certificates it signed.
-    pub ca_dir: Option<PathBuf>,
+    /// The cluster CA's certificate and key: the agent issues its own server certificate
+    /// from it and accepts client certificates it signed.
+    pub ca: Option<CaFiles>,
+    /// Names and addresses the server certificate names besides the host's own.
+    pub extra_sans: Vec<String>,
     /// An explicit server certificate chain and key, used instead of an issued one.
     pub server_cert: Option<(PathBuf, PathBuf)>,
     pub secret: Option<Secret>,
@@ -33,6 +35,23 @@ pub struct AgentConfig {
     pub fanout_deadline: Duration,
 }
 
+/// Where the cluster CA is: `ca.pem` and `ca-key.pem` in a directory, or two files (Docker
+/// secrets).
+#[derive(Debug, Clone)]
+pub struct CaFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl CaFiles {
+    pub fn in_dir(dir: &std::path::Path) -> Self {
+        Self {
+            cert: dir.join(crate::tls::pki::CA_CERT_FILE),
+            key: dir.join(crate::tls::pki::CA_KEY_FILE),
+        }
+    }
+}
+
 impl AgentConfig {
     /// A configuration for the given engine and credentials, listening on `listen`, with
     /// the other settings at their defaults.
@@ -41,7 +60,8 @@ impl AgentConfig {
             listen,
             engine,
             node_name: None,
-            ca_dir: None,
+            ca: None,
+            extra_sans: Vec::new(),
             server_cert: None,
             secret: None,
             trusted_keys: Vec::new(),

@@ -232,7 +232,7 @@ impl Engine {
             }
             Dialer::Tcp(hostport) => {
                 let stream =
-                    TcpStream::connect(hostport)
+                    connect_tcp(hostport)
                         .await
                         .map_err(|source| EngineError::Connect {
                             addr: format!("tcp://{hostport}"),
@@ -344,6 +344,31 @@ impl Engine {
             reason: e.to_string(),
         })
     }
+}
+
+/// Connects to `HOST:PORT`, resolving a name with hickory: the release binary is static, and
+/// a static glibc cannot load the NSS modules `getaddrinfo` needs.
+async fn connect_tcp(hostport: &str) -> std::io::Result<TcpStream> {
+    if let Ok(addr) = hostport.parse::<std::net::SocketAddr>() {
+        return TcpStream::connect(addr).await;
+    }
+    let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "expected HOST:PORT");
+    let (host, port) = hostport.rsplit_once(':').ok_or_else(invalid)?;
+    let port: u16 = port.parse().map_err(|_| invalid())?;
+    let resolver = crate::cluster::discovery::system_resolver()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let found = crate::cluster::discovery::lookup(resolver, host).await;
+    let mut last = std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!("no address found for {host}"),
+    );
+    for ip in found {
+        match TcpStream::connect((ip, port)).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 #[cfg(test)]

@@ -68,17 +68,19 @@ impl Agent {
     /// Loads credentials, learns the node's name from the engine, and binds the listener.
     pub async fn bind(config: AgentConfig) -> Result<Self, StartError> {
         crate::tls::install_crypto_provider();
-        if config.secret.is_none() && config.ca_dir.is_none() {
+        if config.secret.is_none() && config.ca.is_none() {
             return Err(StartError::NoCredentials);
         }
         let engine = Engine::new(config.engine.clone());
         // The certificate names the node; the engine's name is the node's unless overridden.
-        let cert_name = match &config.node_name {
-            Some(name) => name.clone(),
-            None => engine_name(&engine).await,
-        };
-        let ca = config.ca_dir.as_deref().map(Ca::load_dir).transpose()?;
-        let (chain, key) = server_certificate(&config, ca.as_ref(), &cert_name)?;
+        let (engine_name, node_addr) = engine_host(&engine).await;
+        let cert_name = config.node_name.clone().unwrap_or(engine_name);
+        let ca = config
+            .ca
+            .as_ref()
+            .map(|f| Ca::load(&f.cert, &f.key))
+            .transpose()?;
+        let (chain, key) = server_certificate(&config, ca.as_ref(), &cert_name, node_addr)?;
         let cert_sha256 = chain
             .first()
             .map(crate::cluster::peers::fingerprint)
@@ -245,16 +247,25 @@ fn log_end(peer: SocketAddr, result: Result<(), hyper::Error>) {
     }
 }
 
-/// The node's name: the engine's, or this host's when the engine does not answer yet.
-async fn engine_name(engine: &Engine) -> String {
+/// What the engine says of its host: its name (this host's when the engine does not answer
+/// yet) and, in a Swarm, the node's address, which clients outside use to reach the agent.
+async fn engine_host(engine: &Engine) -> (String, Option<IpAddr>) {
     match engine.get_json("/info", Duration::from_secs(5)).await {
-        Ok(info) => match info["Name"].as_str() {
-            Some(name) if !name.is_empty() => return name.to_owned(),
-            _ => tracing::warn!("the engine's /info has no Name; using the host name"),
-        },
-        Err(e) => tracing::warn!(error = %e, "cannot ask the engine its name; using the host name"),
+        Ok(info) => {
+            let node_addr = info["Swarm"]["NodeAddr"]
+                .as_str()
+                .and_then(|a| a.parse::<IpAddr>().ok());
+            match info["Name"].as_str() {
+                Some(name) if !name.is_empty() => return (name.to_owned(), node_addr),
+                _ => tracing::warn!("the engine's /info has no Name; using the host name"),
+            }
+            (host_name(), node_addr)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot ask the engine its name; using the host name");
+            (host_name(), None)
+        }
     }
-    host_name()
 }
 
 pub fn host_name() -> String {
@@ -265,19 +276,31 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// Every name and address the agent may be reached by.
-fn server_names(config: &AgentConfig, node_name: &str) -> (Vec<String>, Vec<IpAddr>) {
+/// Every name and address the agent may be reached by: the host's, the node's Swarm
+/// address, and those the operator added.
+fn server_names(
+    config: &AgentConfig,
+    node_name: &str,
+    node_addr: Option<IpAddr>,
+) -> (Vec<String>, Vec<IpAddr>) {
     let mut names = vec![host_name(), node_name.to_owned(), "localhost".to_owned()];
-    names.sort();
-    names.dedup();
     let mut ips: Vec<IpAddr> = if_addrs::get_if_addrs()
         .map(|ifs| ifs.into_iter().map(|i| i.ip()).collect())
         .unwrap_or_default();
     ips.push(IpAddr::from([127, 0, 0, 1]));
     ips.push(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
+    ips.extend(node_addr);
     if !config.listen.ip().is_unspecified() {
         ips.push(config.listen.ip());
     }
+    for extra in &config.extra_sans {
+        match extra.trim_matches(['[', ']']).parse::<IpAddr>() {
+            Ok(ip) => ips.push(ip),
+            Err(_) => names.push(extra.clone()),
+        }
+    }
+    names.sort();
+    names.dedup();
     ips.sort();
     ips.dedup();
     (names, ips)
@@ -289,11 +312,12 @@ fn server_certificate(
     config: &AgentConfig,
     ca: Option<&Ca>,
     node_name: &str,
+    node_addr: Option<IpAddr>,
 ) -> Result<CertAndKey, StartError> {
     if let Some((cert, key)) = &config.server_cert {
         return Ok((pki::load_certs(cert)?, pki::load_key(key)?));
     }
-    let (names, ips) = server_names(config, node_name);
+    let (names, ips) = server_names(config, node_name, node_addr);
     if let Some(ca) = ca {
         let issued = ca.issue_server(node_name, &names, &ips, SERVER_CERT_DAYS)?;
         return Ok(from_pem(&issued.cert_pem, &issued.key_pem)?);

@@ -76,7 +76,7 @@ async fn start_in_process(
         EngineAddr::Tcp(engine.addr().to_string()),
         creds.dir.join("data"),
     );
-    config.ca_dir = Some(creds.dir.join("ca"));
+    config.ca = Some(bosun_agent::config::CaFiles::in_dir(&creds.dir.join("ca")));
     config.secret = Some(creds.secret.clone());
     config.cluster = Some(ClusterConfig {
         gossip_listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),

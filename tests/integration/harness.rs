@@ -18,7 +18,7 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_bosun-agent")
 }
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root")
@@ -56,7 +56,7 @@ pub fn agent_cmd(args: &[&str]) -> Output {
         .expect("run bosun-agent")
 }
 
-fn ok(out: Output, what: &str) -> String {
+pub fn ok(out: Output, what: &str) -> String {
     assert!(
         out.status.success(),
         "{what} failed ({}): {}{}",
@@ -234,6 +234,11 @@ impl Docker {
 
     /// A client verifying the agent with `cert_path` and sending `token` if given.
     pub fn with_cert_path(agent: &Agent, cert_path: &Path, token: Option<&str>) -> Self {
+        Self::at(&agent.docker_host(), cert_path, token)
+    }
+
+    /// A client of the agent at `docker_host` (`tcp://HOST:PORT`).
+    pub fn at(docker_host: &str, cert_path: &Path, token: Option<&str>) -> Self {
         let config = tempfile::tempdir().expect("tempdir");
         let mut cfg = serde_json::json!({});
         if let Some(token) = token {
@@ -241,7 +246,7 @@ impl Docker {
         }
         std::fs::write(config.path().join("config.json"), cfg.to_string()).expect("config.json");
         let envs = vec![
-            ("DOCKER_HOST".into(), agent.docker_host()),
+            ("DOCKER_HOST".into(), docker_host.to_owned()),
             ("DOCKER_TLS_VERIFY".into(), "1".into()),
             ("DOCKER_CERT_PATH".into(), cert_path.display().to_string()),
             ("DOCKER_CONFIG".into(), config.path().display().to_string()),

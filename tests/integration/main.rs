@@ -10,3 +10,4 @@ mod cluster;
 mod command_line;
 mod protocol;
 mod raw;
+mod swarm;

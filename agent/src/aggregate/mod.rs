@@ -107,10 +107,12 @@ pub async fn look_up(
     }
 }
 
-/// Serves a list request for the whole cluster.
+/// Serves a list request for the whole cluster; `missing` are nodes known to be down,
+/// named in the answer as left out.
 pub async fn fan_out(
     proxy: &Proxy,
     nodes: &[Node],
+    missing: &[String],
     kind: FanOut,
     identity: &Identity,
     req: Request<Body>,
@@ -142,6 +144,12 @@ pub async fn fan_out(
             Outcome::Failed(reason) => failures.push((name, reason)),
         }
     }
+    failures.extend(missing.iter().map(|name| {
+        (
+            name.clone(),
+            "node down: its agent stopped answering".to_owned(),
+        )
+    }));
     if answers.is_empty() {
         if let Some((status, message)) = refusal {
             // Every engine refused the query alike: pass its answer on.

@@ -62,10 +62,23 @@ pub fn resolver(dns_server: Option<SocketAddr>) -> Result<TokioResolver, Resolve
         .map_err(|e| ResolverError(e.to_string()))
 }
 
-/// Resolves a name to its addresses (an IP literal is itself).
+/// The system's resolver, made once, for names that are not the cluster's.
+pub fn system_resolver() -> Result<&'static TokioResolver, ResolverError> {
+    static RESOLVER: std::sync::OnceLock<TokioResolver> = std::sync::OnceLock::new();
+    if let Some(r) = RESOLVER.get() {
+        return Ok(r);
+    }
+    let made = resolver(None)?;
+    Ok(RESOLVER.get_or_init(|| made))
+}
+
+/// Resolves a name to its addresses (an IP literal is itself; `localhost` is loopback).
 pub async fn lookup(resolver: &TokioResolver, host: &str) -> Vec<IpAddr> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
+    if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
         return vec![ip];
+    }
+    if host.eq_ignore_ascii_case("localhost") {
+        return vec![IpAddr::from([127, 0, 0, 1])];
     }
     let fqdn = if host.ends_with('.') {
         host.to_owned()

@@ -128,12 +128,29 @@ pub struct View {
     pub me: AgentId,
     pub members: Vec<Member>,
     nodes: Vec<Node>,
+    missing: Vec<String>,
 }
+
+/// How long a node whose agent went down, and that no other agent serves, is named as
+/// missing in cluster-wide answers; after that it is taken to have left.
+pub const MISSING_FOR: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl View {
     pub fn new(me: AgentId, members: Vec<Member>) -> Self {
         let nodes = reachable_nodes(&me, &members);
-        Self { me, members, nodes }
+        let missing = missing_nodes(&nodes, &members, SystemTime::now());
+        Self {
+            me,
+            members,
+            nodes,
+            missing,
+        }
+    }
+
+    /// Nodes whose agents went down within [`MISSING_FOR`] and that no live agent serves:
+    /// a cluster-wide answer is incomplete without them.
+    pub fn missing(&self) -> &[String] {
+        &self.missing
     }
 
     pub fn standalone(me: AgentId) -> Self {
@@ -165,6 +182,26 @@ impl View {
         managers.sort_by_key(|n| (!n.meta.leader, !n.local));
         managers
     }
+}
+
+fn missing_nodes(nodes: &[Node], members: &[Member], now: SystemTime) -> Vec<String> {
+    let mut names: Vec<String> = members
+        .iter()
+        .filter(|m| m.state == MemberState::Down)
+        .filter(|m| {
+            now.duration_since(m.last_seen)
+                .map_or(true, |d| d < MISSING_FOR)
+        })
+        .filter(|m| {
+            !nodes.iter().any(|n| {
+                n.meta.engine_id == m.id.meta.engine_id || n.meta.node_name == m.id.meta.node_name
+            })
+        })
+        .map(|m| m.id.meta.node_name.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 fn reachable_nodes(me: &AgentId, members: &[Member]) -> Vec<Node> {
@@ -252,6 +289,25 @@ mod tests {
             "the lower address serves the engine"
         );
         assert!(view.node("c").is_none());
+        assert_eq!(
+            view.missing(),
+            ["c"],
+            "a down node nobody serves is missing"
+        );
+    }
+
+    #[test]
+    fn a_down_node_is_missing_until_served_again_or_long_gone() {
+        let mut me = AgentId::placeholder(SocketAddr::from(([127, 0, 0, 1], 1)));
+        me.meta = meta("a", "E1", 1, Role::Worker, false);
+        let down = member(meta("c", "E3", 5, Role::Worker, false), MemberState::Down);
+        // Its agent came back under a new identity: the node is served, not missing.
+        let back = member(meta("c", "E3", 6, Role::Worker, false), MemberState::Alive);
+        let view = View::new(me.clone(), vec![down.clone(), back]);
+        assert!(view.missing().is_empty());
+        let nodes = reachable_nodes(&me, std::slice::from_ref(&down));
+        let later = down.last_seen + MISSING_FOR + std::time::Duration::from_secs(1);
+        assert!(missing_nodes(&nodes, &[down], later).is_empty());
     }
 
     #[test]

@@ -101,14 +101,21 @@ impl Cluster {
         };
         let secret = secret.ok_or(ClusterError::NoSecret)?;
         let resolver = discovery::resolver(config.discovery.dns_server)?;
-        let advertise = match config.advertise {
-            Some(ip) => ip,
-            None => advertise_ip(&config, &resolver).await,
+        let (advertise, listed) = match config.advertise {
+            Some(ip) => (ip, false),
+            None => advertise_ip(&config, &resolver, engine).await,
+        };
+        // Gossip only where the cluster's name points (in a Swarm, the overlay network),
+        // not on every interface of the container.
+        let gossip_listen = if listed {
+            SocketAddr::new(advertise, config.gossip_listen.port())
+        } else {
+            config.gossip_listen
         };
         let api_addr = advertised(api_listen, Some(advertise));
         let meta = local_meta(engine, node_name.as_deref(), api_addr, cert_sha256, None).await;
         let membership = Membership::start(
-            config.gossip_listen,
+            gossip_listen,
             advertise,
             meta,
             seal::Sealer::new(secret),
@@ -116,7 +123,7 @@ impl Cluster {
         )
         .await
         .map_err(|source| ClusterError::Bind {
-            addr: config.gossip_listen,
+            addr: gossip_listen,
             source,
         })?;
         tracing::info!(gossip = %membership.local_addr(), advertise = %advertise, api = %api_addr, "gossip listening");
@@ -220,31 +227,105 @@ fn advertised(listen: SocketAddr, advertise: Option<IpAddr>) -> SocketAddr {
     }
 }
 
-/// The address to gossip from: the listening one if specific; else the one of this host's
-/// addresses that the cluster's DNS name lists (in a Swarm, the overlay address); else the
-/// first non-loopback one.
+/// The address to gossip from, and whether it is known to be the cluster's network (then
+/// gossip binds to it alone):
+/// - the listening one, if specific;
+/// - in a container whose engine says it is on exactly one overlay network besides the
+///   ingress, its address there (in a Swarm, `agent_network`). Swarm lists a task with a
+///   health check in DNS only once it is healthy, so DNS cannot tell this at start;
+/// - the one of this host's addresses that the cluster's DNS name lists;
+/// - else the first non-loopback one.
 async fn advertise_ip(
     config: &ClusterConfig,
     resolver: &hickory_resolver::TokioResolver,
-) -> IpAddr {
+    engine: &Engine,
+) -> (IpAddr, bool) {
     if !config.gossip_listen.ip().is_unspecified() {
-        return config.gossip_listen.ip();
+        return (config.gossip_listen.ip(), false);
     }
     let mine: Vec<IpAddr> = if_addrs::get_if_addrs()
         .map(|ifs| ifs.into_iter().map(|i| i.ip()).collect())
         .unwrap_or_default();
+    if let Some(ip) = overlay_ip(engine).await.filter(|ip| mine.contains(ip)) {
+        return (ip, true);
+    }
     if let Some(name) = &config.discovery.cluster_addr {
-        // The task may be listed a moment after it starts.
-        for _ in 0..10 {
+        for _ in 0..6 {
             let listed = discovery::lookup(resolver, name).await;
             if let Some(ip) = listed.into_iter().find(|ip| mine.contains(ip)) {
-                return ip;
+                return (ip, true);
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         tracing::warn!(name = %name, "none of this host's addresses is listed under the cluster name; advertising the first interface address");
     }
-    first_interface_ip().unwrap_or(IpAddr::from([127, 0, 0, 1]))
+    (
+        first_interface_ip().unwrap_or(IpAddr::from([127, 0, 0, 1])),
+        false,
+    )
+}
+
+/// This container's address on its one overlay network other than the ingress, as its
+/// engine reports it; `None` outside a container or with no or several such networks.
+async fn overlay_ip(engine: &Engine) -> Option<IpAddr> {
+    let id = own_container_id()?;
+    let container = engine
+        .get_json(&format!("/containers/{id}/json"), ENGINE_QUERY_TIMEOUT)
+        .await
+        .ok()?;
+    let mut found = Vec::new();
+    for network in container["NetworkSettings"]["Networks"]
+        .as_object()?
+        .values()
+    {
+        let (Some(net_id), Some(ip)) = (
+            network["NetworkID"].as_str(),
+            network["IPAddress"]
+                .as_str()
+                .and_then(|a| a.parse::<IpAddr>().ok()),
+        ) else {
+            continue;
+        };
+        let Ok(net) = engine
+            .get_json(&format!("/networks/{net_id}"), ENGINE_QUERY_TIMEOUT)
+            .await
+        else {
+            continue;
+        };
+        if net["Driver"] == "overlay" && net["Ingress"] != true {
+            found.push(ip);
+        }
+    }
+    match found.as_slice() {
+        [ip] => Some(*ip),
+        [] => None,
+        _ => {
+            tracing::warn!(addresses = ?found, "on several overlay networks; choosing by DNS");
+            None
+        }
+    }
+}
+
+/// The ID of the container this process runs in, read from the engine's bind mounts of
+/// `/etc/hostname` and friends.
+fn own_container_id() -> Option<String> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    container_id_in(&mounts)
+}
+
+fn container_id_in(mountinfo: &str) -> Option<String> {
+    mountinfo.lines().find_map(|line| {
+        let mount_point = line.split(' ').nth(4)?;
+        if !matches!(
+            mount_point,
+            "/etc/hostname" | "/etc/hosts" | "/etc/resolv.conf"
+        ) {
+            return None;
+        }
+        let (_, rest) = line.split_once("/containers/")?;
+        let id: String = rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+        (id.len() == 64).then_some(id)
+    })
 }
 
 fn first_interface_ip() -> Option<IpAddr> {
@@ -384,5 +465,28 @@ async fn refresh_meta(
             );
             sink.publish(meta);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_id_is_read_from_the_engines_bind_mounts() {
+        let id = "76a419e793c3".to_owned() + &"ab".repeat(26);
+        let mountinfo = format!(
+            "1461 1460 0:120 / / rw,relatime - overlay overlay rw\n\
+             1475 1461 254:0 /var/lib/docker/containers/{id}/resolv.conf /etc/resolv.conf rw - ext4 /dev/vda rw\n"
+        );
+        assert_eq!(container_id_in(&mountinfo), Some(id.clone()));
+        assert_eq!(
+            container_id_in("1461 1460 0:120 / / rw - overlay overlay rw\n"),
+            None
+        );
+        // On the host, other containers' mounts are visible but are not this process's.
+        let host =
+            format!("88 29 0:50 / /var/lib/docker/containers/{id}/mounts/shm rw - tmpfs shm rw\n");
+        assert_eq!(container_id_in(&host), None);
     }
 }

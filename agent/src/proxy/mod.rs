@@ -140,7 +140,7 @@ impl Proxy {
             }
             Placement::NetworkCreate => self.network_create(&view, &identity, req).await,
             Placement::FanOut(kind) => {
-                crate::aggregate::fan_out(self, nodes, kind, &identity, req).await
+                crate::aggregate::fan_out(self, nodes, view.missing(), kind, &identity, req).await
             }
             Placement::Owner(object) => {
                 let node = self.locate(nodes, &identity, &object).await?;
