@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, the integration tests against this machine's real
-# Docker Engine, and the Swarm end-to-end tests (the agent's image on a single-node Swarm
+# Docker Engine, the console's API and browser tests (Debian's chromium, installed here if
+# missing), and the Swarm end-to-end tests (the agent's image on a single-node Swarm
 # of this engine, and on a three-node Swarm of engines in containers). Builds what the
 # tests need first (the test image FROM scratch with Debian's busybox-static, the agent's
 # image, the node image made with debootstrap) and fails loudly when the engine is not
@@ -13,6 +14,12 @@ if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
   exit 1
 fi
 command -v flock >/dev/null || { echo "test.sh: flock (util-linux) is needed" >&2; exit 1; }
+# The console's browser test drives Debian's chromium through chromedriver.
+if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 scripts/build-test-image.sh
 scripts/build-image.sh
 scripts/build-node-image.sh >/dev/null

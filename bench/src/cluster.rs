@@ -26,21 +26,21 @@ use crate::client::{tls_connector, Dial};
 use crate::measure::latency;
 use crate::procs::memory;
 
-const CONTAINERS_PER_NODE: usize = 100;
-const NODE_LATENCY: Duration = Duration::from_millis(20);
+pub(crate) const CONTAINERS_PER_NODE: usize = 100;
+pub(crate) const NODE_LATENCY: Duration = Duration::from_millis(20);
 const SIZES: [usize; 4] = [1, 3, 10, 50];
 /// Bounds on waiting for a cluster to agree, so that a broken one ends the run.
 const AGREE_BUDGET: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(50);
 
 /// Credentials of the benchmark's cluster.
-struct Creds {
-    dir: PathBuf,
-    secret: Secret,
+pub(crate) struct Creds {
+    pub(crate) dir: PathBuf,
+    pub(crate) secret: Secret,
 }
 
 impl Creds {
-    fn new(scratch: &Path) -> Result<Self> {
+    pub(crate) fn new(scratch: &Path) -> Result<Self> {
         let dir = scratch.join("cluster");
         let ca = Ca::init_dir(&dir.join("ca"))?;
         let secret = Secret::generate()?;
@@ -50,7 +50,7 @@ impl Creds {
         Ok(Self { dir, secret })
     }
 
-    fn dial(&self, addr: SocketAddr) -> Result<Dial> {
+    pub(crate) fn dial(&self, addr: SocketAddr) -> Result<Dial> {
         Ok(Dial::Tls {
             addr,
             connector: tls_connector(&self.dir.join("client"))?,
@@ -60,12 +60,12 @@ impl Creds {
 }
 
 /// An agent inside this process.
-struct InProcess {
-    api: SocketAddr,
-    gossip: SocketAddr,
+pub(crate) struct InProcess {
+    pub(crate) api: SocketAddr,
+    pub(crate) gossip: SocketAddr,
 }
 
-async fn start_in_process(
+pub(crate) async fn start_in_process(
     creds: &Creds,
     engine: &FakeEngine,
     join: Option<SocketAddr>,
@@ -103,7 +103,7 @@ struct Process {
     gossip: SocketAddr,
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let socket = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
     let tcp = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, socket.local_addr()?.port()));
     match tcp {
@@ -181,7 +181,7 @@ async fn members(dial: &Dial, state: &str) -> Result<Vec<String>> {
 }
 
 /// Waits until every agent in `dials` sees `count` alive members; the time it took.
-async fn until_all_see(dials: &[Dial], count: usize) -> Result<Duration> {
+pub(crate) async fn until_all_see(dials: &[Dial], count: usize) -> Result<Duration> {
     let started = Instant::now();
     loop {
         let mut agreed = true;
@@ -201,7 +201,7 @@ async fn until_all_see(dials: &[Dial], count: usize) -> Result<Duration> {
     }
 }
 
-async fn fakes(prefix: &str, from: usize, to: usize) -> Result<Vec<FakeEngine>> {
+pub(crate) async fn fakes(prefix: &str, from: usize, to: usize) -> Result<Vec<FakeEngine>> {
     let mut out = Vec::new();
     for i in from..to {
         let mut spec = FakeEngineSpec::new(&format!("{prefix}-{i:02}"));

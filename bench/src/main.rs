@@ -2,6 +2,7 @@
 
 mod client;
 mod cluster;
+mod console;
 mod engine;
 mod logs;
 mod measure;
@@ -123,6 +124,12 @@ struct Plan {
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("console") {
+        return match console::main(args.skip(1).collect()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
     if args.peek().map(String::as_str) == Some("cluster") {
         return match cluster::main(args.skip(1).collect()).await {
             Ok(()) => ExitCode::SUCCESS,

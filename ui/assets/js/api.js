@@ -1,0 +1,80 @@
+// The console's JSON API: session cookie, CSRF header, uniform errors.
+
+const NO_CSRF = new Set(['/api/login', '/api/setup']);
+const SAFE = new Set(['GET', 'HEAD']);
+
+let csrfToken = null;
+let unauthorized = () => {};
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+  }
+}
+
+export function setCsrf(token) { csrfToken = token || null; }
+
+/** Called on any 401 (except where a caller opts out, e.g. the login form). */
+export function onUnauthorized(fn) { unauthorized = fn; }
+
+/** Path of an endpoint's resource: ep(3, '/containers') → /api/endpoints/3/containers. */
+export const ep = (id, rest = '') => `/api/endpoints/${encodeURIComponent(id)}${rest}`;
+
+/** The server's `{"message"}` as given; otherwise the body text or the status line. */
+async function errorMessage(res) {
+  const text = await res.text().catch(() => '');
+  try {
+    const body = JSON.parse(text);
+    if (body && typeof body.message === 'string') return body.message;
+  } catch { /* not JSON */ }
+  return text.trim() || `${res.status} ${res.statusText}`.trim();
+}
+
+/**
+ * One API call. Options: body (sent as JSON), signal, text (answer as text),
+ * authRedirect (default true: a 401 hands over to the login page).
+ */
+export async function request(method, path, { body, signal, text = false, authRedirect = true } = {}) {
+  const headers = { Accept: text ? 'text/plain' : 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const bare = path.split('?')[0];
+  if (!SAFE.has(method) && !NO_CSRF.has(bare) && csrfToken) headers['X-CSRF-Token'] = csrfToken;
+
+  const res = await fetch(path, {
+    method,
+    headers,
+    credentials: 'same-origin',
+    cache: 'no-store',
+    signal,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) {
+    const message = await errorMessage(res);
+    if (res.status === 401 && authRedirect) unauthorized();
+    throw new ApiError(res.status, message);
+  }
+  const raw = await res.text();
+  if (text) return raw;
+  if (!raw) return {};
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw new ApiError(res.status, 'The server sent an answer that is not JSON.');
+  }
+}
+
+export const get = (path, opts) => request('GET', path, opts);
+export const getText = (path, opts) => request('GET', path, { ...opts, text: true });
+export const post = (path, body = {}, opts) => request('POST', path, { ...opts, body });
+export const patch = (path, body = {}, opts) => request('PATCH', path, { ...opts, body });
+export const del = (path, opts) => request('DELETE', path, opts);
+
+/** Query string from an object, leaving out empty values. */
+export function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== '' && v != null) q.set(k, v);
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}

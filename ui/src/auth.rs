@@ -1,0 +1,183 @@
+//! Console users: roles, argon2 password hashes, session tokens, and the login rate limit.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use serde::{Deserialize, Serialize};
+
+/// What a console user may do. Ordered: each role may do what the ones below it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "viewer" => Some(Role::Viewer),
+            "operator" => Some(Role::Operator),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    /// The scope the agents give this user's tokens.
+    pub fn agent_scope(self) -> bosun_agent::auth::Scope {
+        match self {
+            Role::Viewer => bosun_agent::auth::Scope::Read,
+            Role::Operator | Role::Admin => bosun_agent::auth::Scope::Admin,
+        }
+    }
+}
+
+pub const MIN_PASSWORD: usize = 8;
+
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| e.to_string())?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A hash to verify against when the user does not exist, so that a wrong user name takes
+/// as long as a wrong password.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password("decoy password").unwrap_or_default())
+}
+
+/// 32 random bytes as hex.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source");
+    hex(&bytes)
+}
+
+/// The session token as stored: its SHA-256, so the database alone opens no session.
+pub fn token_hash(token: &str) -> String {
+    hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares two strings in time independent of where they differ.
+pub fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Failed logins per user name and per client address: after `max` within `window`,
+/// further attempts are refused until the oldest failure ages out.
+pub struct LoginLimiter {
+    max: usize,
+    window: Duration,
+    failures: Mutex<HashMap<String, Vec<Instant>>>,
+}
+
+impl LoginLimiter {
+    pub fn new(max: usize, window: Duration) -> Self {
+        Self {
+            max,
+            window,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether any of `keys` is over the limit now.
+    pub fn blocked(&self, keys: &[String]) -> bool {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        keys.iter().any(|k| {
+            map.get_mut(k).is_some_and(|times| {
+                times.retain(|t| now.duration_since(*t) < self.window);
+                times.len() >= self.max
+            })
+        })
+    }
+
+    pub fn failed(&self, keys: &[String]) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        map.retain(|_, times| {
+            times.retain(|t| now.duration_since(*t) < self.window);
+            !times.is_empty()
+        });
+        for k in keys {
+            map.entry(k.clone()).or_default().push(now);
+        }
+    }
+
+    pub fn succeeded(&self, user_key: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(user_key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_against_their_hash() {
+        let hash = hash_password("correct horse").expect("hash");
+        assert!(hash.starts_with("$argon2"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong horse", &hash));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn the_limiter_blocks_after_the_maximum_and_forgets_after_the_window() {
+        let limiter = LoginLimiter::new(2, Duration::from_millis(200));
+        let keys = vec!["user:a".to_owned(), "addr:1".to_owned()];
+        assert!(!limiter.blocked(&keys));
+        limiter.failed(&keys);
+        limiter.failed(&keys);
+        assert!(limiter.blocked(&keys));
+        assert!(limiter.blocked(&["addr:1".to_owned()]), "per address too");
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(!limiter.blocked(&keys));
+    }
+
+    #[test]
+    fn roles_are_ordered_and_map_to_agent_scopes() {
+        assert!(Role::Admin > Role::Operator && Role::Operator > Role::Viewer);
+        assert_eq!(Role::Viewer.agent_scope(), bosun_agent::auth::Scope::Read);
+        assert_eq!(
+            Role::Operator.agent_scope(),
+            bosun_agent::auth::Scope::Admin
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! The Bosun console: a web UI, served over HTTPS, for one or several clusters of Bosun
+//! agents. Users, endpoints and the audit log live in SQLite; the browser holds a session
+//! cookie only, never agent credentials.
+#![forbid(unsafe_code)]
+
+pub mod agent;
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod cli;
+pub mod server;
+pub mod store;

@@ -1,0 +1,585 @@
+//! The console's database: users, sessions, endpoints, the audit log and settings, in one
+//! SQLite file in the data directory. Write-ahead logging with full sync: a committed
+//! write survives a crash.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::auth::Role;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub username: String,
+    pub role: Role,
+    pub created: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub username: String,
+    pub role: Role,
+    pub csrf: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoint {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    #[serde(skip)]
+    pub ca_pem: String,
+    pub auth: String,
+    #[serde(skip)]
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub time: String,
+    pub user: String,
+    pub endpoint: String,
+    pub node: String,
+    pub action: String,
+    pub target: String,
+    pub result: String,
+    pub detail: String,
+}
+
+/// What to record: who did what, where, and how it went.
+#[derive(Debug, Clone, Default)]
+pub struct AuditEntry<'a> {
+    pub user: &'a str,
+    pub endpoint: &'a str,
+    pub node: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user: Option<String>,
+    pub action: Option<String>,
+    pub endpoint: Option<String>,
+    pub result: Option<String>,
+    pub since: Option<i64>,
+    pub limit: usize,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    username TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+    csrf TEXT NOT NULL,
+    expires INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS endpoints (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    url TEXT NOT NULL,
+    ca_pem TEXT NOT NULL,
+    auth TEXT NOT NULL,
+    secret TEXT
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    node TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    result TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_time ON audit(time);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Seconds since the epoch as RFC 3339, UTC.
+pub fn rfc3339(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    // Users.
+
+    pub fn has_admin(&self) -> Result<bool, StoreError> {
+        let n: i64 =
+            self.conn()
+                .query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| {
+                    r.get(0)
+                })?;
+        Ok(n > 0)
+    }
+
+    pub fn create_user(&self, username: &str, hash: &str, role: Role) -> Result<User, StoreError> {
+        let now = now_secs();
+        let done = self.conn().execute(
+            "INSERT OR IGNORE INTO users (username, password_hash, role, created) VALUES (?1, ?2, ?3, ?4)",
+            params![username, hash, role.as_str(), now],
+        )?;
+        if done == 0 {
+            return Err(StoreError::Conflict(format!("user {username:?} exists")));
+        }
+        Ok(User {
+            username: username.to_owned(),
+            role,
+            created: rfc3339(now),
+        })
+    }
+
+    /// Creates the first admin, unless an admin exists (checked in the same transaction).
+    pub fn create_first_admin(&self, username: &str, hash: &str) -> Result<User, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let admins: i64 =
+            tx.query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| {
+                r.get(0)
+            })?;
+        if admins > 0 {
+            return Err(StoreError::Conflict("an admin exists already".into()));
+        }
+        let now = now_secs();
+        tx.execute(
+            "INSERT OR REPLACE INTO users (username, password_hash, role, created) VALUES (?1, ?2, 'admin', ?3)",
+            params![username, hash, now],
+        )?;
+        tx.commit()?;
+        Ok(User {
+            username: username.to_owned(),
+            role: Role::Admin,
+            created: rfc3339(now),
+        })
+    }
+
+    /// The password hash and role of a user.
+    pub fn credentials(&self, username: &str) -> Result<Option<(String, Role)>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT password_hash, role FROM users WHERE username = ?1",
+                [username],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()?
+            .map(|(h, r)| (h, Role::parse(&r).unwrap_or(Role::Viewer))))
+    }
+
+    pub fn users(&self) -> Result<Vec<User>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT username, role, created FROM users ORDER BY username")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(User {
+                username: r.get(0)?,
+                role: Role::parse(&r.get::<_, String>(1)?).unwrap_or(Role::Viewer),
+                created: rfc3339(r.get(2)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn user(&self, username: &str) -> Result<User, StoreError> {
+        self.users()?
+            .into_iter()
+            .find(|u| u.username == username)
+            .ok_or_else(|| StoreError::NotFound(format!("no user {username:?}")))
+    }
+
+    /// Changes a user's role and/or password; the last admin keeps the role.
+    pub fn update_user(
+        &self,
+        username: &str,
+        role: Option<Role>,
+        hash: Option<&str>,
+    ) -> Result<User, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT role FROM users WHERE username = ?1",
+                [username],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(current) = current else {
+            return Err(StoreError::NotFound(format!("no user {username:?}")));
+        };
+        if let Some(role) = role {
+            if current == "admin" && role != Role::Admin && admins(&tx)? <= 1 {
+                return Err(StoreError::Conflict(
+                    "the last admin cannot be demoted".into(),
+                ));
+            }
+            tx.execute(
+                "UPDATE users SET role = ?2 WHERE username = ?1",
+                params![username, role.as_str()],
+            )?;
+        }
+        if let Some(hash) = hash {
+            tx.execute(
+                "UPDATE users SET password_hash = ?2 WHERE username = ?1",
+                params![username, hash],
+            )?;
+            // A new password ends the user's sessions.
+            tx.execute("DELETE FROM sessions WHERE username = ?1", [username])?;
+        }
+        tx.commit()?;
+        drop(conn);
+        self.user(username)
+    }
+
+    pub fn delete_user(&self, username: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT role FROM users WHERE username = ?1",
+                [username],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match current.as_deref() {
+            None => return Err(StoreError::NotFound(format!("no user {username:?}"))),
+            Some("admin") if admins(&tx)? <= 1 => {
+                return Err(StoreError::Conflict(
+                    "the last admin cannot be removed".into(),
+                ))
+            }
+            _ => {}
+        }
+        tx.execute("DELETE FROM users WHERE username = ?1", [username])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    // Sessions.
+
+    pub fn create_session(
+        &self,
+        token_hash: &str,
+        username: &str,
+        csrf: &str,
+        expires: i64,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn();
+        conn.execute("DELETE FROM sessions WHERE expires < ?1", [now_secs()])?;
+        conn.execute(
+            "INSERT INTO sessions (token_hash, username, csrf, expires) VALUES (?1, ?2, ?3, ?4)",
+            params![token_hash, username, csrf, expires],
+        )?;
+        Ok(())
+    }
+
+    pub fn session(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT s.username, u.role, s.csrf FROM sessions s JOIN users u ON u.username = s.username
+                 WHERE s.token_hash = ?1 AND s.expires >= ?2",
+                params![token_hash, now_secs()],
+                |r| {
+                    Ok(Session {
+                        username: r.get(0)?,
+                        role: Role::parse(&r.get::<_, String>(1)?).unwrap_or(Role::Viewer),
+                        csrf: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+        Ok(())
+    }
+
+    // Endpoints.
+
+    pub fn create_endpoint(
+        &self,
+        name: &str,
+        url: &str,
+        ca_pem: &str,
+        auth: &str,
+        secret: Option<&str>,
+    ) -> Result<Endpoint, StoreError> {
+        let conn = self.conn();
+        let done = conn.execute(
+            "INSERT OR IGNORE INTO endpoints (name, url, ca_pem, auth, secret) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![name, url, ca_pem, auth, secret],
+        )?;
+        if done == 0 {
+            return Err(StoreError::Conflict(format!(
+                "an endpoint named {name:?} exists"
+            )));
+        }
+        Ok(Endpoint {
+            id: conn.last_insert_rowid(),
+            name: name.to_owned(),
+            url: url.to_owned(),
+            ca_pem: ca_pem.to_owned(),
+            auth: auth.to_owned(),
+            secret: secret.map(str::to_owned),
+        })
+    }
+
+    pub fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT id, name, url, ca_pem, auth, secret FROM endpoints ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Endpoint {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                url: r.get(2)?,
+                ca_pem: r.get(3)?,
+                auth: r.get(4)?,
+                secret: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn endpoint(&self, id: i64) -> Result<Endpoint, StoreError> {
+        self.endpoints()?
+            .into_iter()
+            .find(|e| e.id == id)
+            .ok_or_else(|| StoreError::NotFound(format!("no endpoint {id}")))
+    }
+
+    pub fn delete_endpoint(&self, id: i64) -> Result<Endpoint, StoreError> {
+        let endpoint = self.endpoint(id)?;
+        self.conn()
+            .execute("DELETE FROM endpoints WHERE id = ?1", [id])?;
+        Ok(endpoint)
+    }
+
+    // The audit log.
+
+    pub fn audit(&self, entry: &AuditEntry<'_>) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO audit (time, user, endpoint, node, action, target, result, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                now_secs(),
+                entry.user,
+                entry.endpoint,
+                entry.node,
+                entry.action,
+                entry.target,
+                if entry.error.is_some() { "error" } else { "ok" },
+                entry.error.unwrap_or_default(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn audit_rows(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, time, user, endpoint, node, action, target, result, detail FROM audit
+             WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR action = ?2)
+               AND (?3 IS NULL OR endpoint = ?3) AND (?4 IS NULL OR result = ?4)
+               AND (?5 IS NULL OR time >= ?5)
+             ORDER BY id DESC LIMIT ?6",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                filter.user,
+                filter.action,
+                filter.endpoint,
+                filter.result,
+                filter.since,
+                filter.limit as i64
+            ],
+            |r| {
+                Ok(AuditRow {
+                    id: r.get(0)?,
+                    time: rfc3339(r.get(1)?),
+                    user: r.get(2)?,
+                    endpoint: r.get(3)?,
+                    node: r.get(4)?,
+                    action: r.get(5)?,
+                    target: r.get(6)?,
+                    result: r.get(7)?,
+                    detail: r.get(8)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // Settings.
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Stores `value` unless the key has one; returns the value kept.
+    pub fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
+        Ok(
+            conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })?,
+        )
+    }
+}
+
+fn admins(tx: &rusqlite::Transaction<'_>) -> Result<i64, rusqlite::Error> {
+    tx.query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| {
+        r.get(0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_admin_stays_and_a_second_first_admin_is_refused() {
+        let store = Store::in_memory().expect("store");
+        assert!(!store.has_admin().expect("query"));
+        store.create_first_admin("root", "h").expect("first admin");
+        assert!(matches!(
+            store.create_first_admin("other", "h"),
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store.update_user("root", Some(Role::Viewer), None),
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store.delete_user("root"),
+            Err(StoreError::Conflict(_))
+        ));
+        store
+            .create_user("second", "h", Role::Admin)
+            .expect("second admin");
+        store.delete_user("root").expect("no longer the last");
+    }
+
+    #[test]
+    fn audit_rows_filter_and_come_newest_first() {
+        let store = Store::in_memory().expect("store");
+        for (user, action, error) in [
+            ("a", "login", None),
+            ("b", "login_failed", Some("bad password")),
+            ("a", "container.stop", None),
+        ] {
+            store
+                .audit(&AuditEntry {
+                    user,
+                    action,
+                    error,
+                    ..Default::default()
+                })
+                .expect("audit");
+        }
+        let all = store
+            .audit_rows(&AuditFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .expect("rows");
+        let actions: Vec<&str> = all.iter().map(|r| r.action.as_str()).collect();
+        assert_eq!(actions, ["container.stop", "login_failed", "login"]);
+        let errors = store
+            .audit_rows(&AuditFilter {
+                result: Some("error".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .expect("rows");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].detail, "bad password");
+    }
+
+    #[test]
+    fn committed_rows_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("console.db");
+        {
+            let store = Store::open(&path).expect("open");
+            store.create_user("u", "h", Role::Operator).expect("user");
+        }
+        let store = Store::open(&path).expect("reopen");
+        assert_eq!(store.user("u").expect("user").role, Role::Operator);
+    }
+}

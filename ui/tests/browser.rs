@@ -1,0 +1,368 @@
+//! The console in a real browser: Debian's chromium, driven over WebDriver by chromedriver.
+//! Log in, add an endpoint for a real agent, see the real engine's containers, stop one,
+//! watch its state change live and its audit row appear. Screenshots of the main pages go
+//! to `target/tmp/ui-screenshots/`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{header, Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+
+use common::*;
+
+/// chromedriver, stopped when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Self {
+        let found = Command::new("chromedriver").arg("--version").output();
+        assert!(
+            found.is_ok_and(|o| o.status.success()),
+            "chromedriver is not installed: scripts/test.sh installs Debian's chromium and chromium-driver"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        Self { child, port }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A WebDriver session: the handful of commands the test needs.
+struct Browser {
+    port: u16,
+    session: String,
+}
+
+impl Browser {
+    async fn call(
+        port: u16,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, format!("127.0.0.1:{port}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+        if status.is_success() {
+            Ok(value["value"].clone())
+        } else {
+            Err(format!("{status}: {}", value["value"]["message"]))
+        }
+    }
+
+    async fn start(driver: &Driver) -> Self {
+        let start = Instant::now();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "acceptInsecureCerts": true,
+            "goog:chromeOptions": {"args": [
+                "--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--disable-gpu", "--window-size=1366,900", "--ignore-certificate-errors",
+            ]},
+        }}});
+        loop {
+            match Self::call(driver.port, Method::POST, "/session", Some(caps.clone())).await {
+                Ok(v) => {
+                    return Self {
+                        port: driver.port,
+                        session: v["sessionId"].as_str().expect("a session ID").to_owned(),
+                    }
+                }
+                Err(e) if start.elapsed() > Duration::from_secs(30) => {
+                    panic!("chromium did not start under chromedriver: {e}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    async fn cmd(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+        Self::call(
+            self.port,
+            method,
+            &format!("/session/{}{path}", self.session),
+            body,
+        )
+        .await
+    }
+
+    async fn goto(&self, url: &str) {
+        self.cmd(Method::POST, "/url", Some(json!({"url": url})))
+            .await
+            .unwrap_or_else(|e| panic!("open {url}: {e}"));
+    }
+
+    async fn find(&self, css: &str) -> Result<String, String> {
+        let v = self
+            .cmd(
+                Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await?;
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no element ID for {css}"))
+    }
+
+    /// Waits up to 20 s for an element matching `css`.
+    async fn wait(&self, css: &str) -> String {
+        let start = Instant::now();
+        loop {
+            match self.find(css).await {
+                Ok(id) => return id,
+                Err(e) if start.elapsed() > Duration::from_secs(20) => {
+                    let shot = self.screenshot("failure").await;
+                    panic!(
+                        "{css} did not appear within 20 s ({e}); screenshot {}",
+                        shot.display()
+                    )
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(150)).await,
+            }
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.wait(css).await;
+        self.cmd(
+            Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.wait(css).await;
+        let _ = self
+            .cmd(
+                Method::POST,
+                &format!("/element/{id}/clear"),
+                Some(json!({})),
+            )
+            .await;
+        self.cmd(
+            Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    }
+
+    /// Sets a form field's value by script (long texts such as a PEM), firing `input`.
+    async fn set_value(&self, css: &str, text: &str) {
+        self.wait(css).await;
+        let script = "const el = document.querySelector(arguments[0]); el.value = arguments[1]; \
+                      el.dispatchEvent(new Event('input', {bubbles: true})); \
+                      el.dispatchEvent(new Event('change', {bubbles: true}));";
+        self.cmd(
+            Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": [css, text]})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("set {css}: {e}"));
+    }
+
+    async fn attribute(&self, css: &str, name: &str) -> Option<String> {
+        let id = self.find(css).await.ok()?;
+        self.cmd(
+            Method::GET,
+            &format!("/element/{id}/attribute/{name}"),
+            None,
+        )
+        .await
+        .ok()?
+        .as_str()
+        .map(str::to_owned)
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let id = self.wait(css).await;
+        self.cmd(Method::GET, &format!("/element/{id}/text"), None)
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    async fn screenshot(&self, name: &str) -> PathBuf {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot directory");
+        let path = dir.join(format!("{name}.png"));
+        if let Ok(Value::String(b64)) = self.cmd(Method::GET, "/screenshot", None).await {
+            if let Ok(png) = base64::engine::general_purpose::STANDARD.decode(b64) {
+                let _ = std::fs::write(&path, png);
+            }
+        }
+        path
+    }
+
+    async fn quit(&self) {
+        let _ = self.cmd(Method::DELETE, "", None).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_in_add_an_endpoint_stop_a_container_and_see_it_live_and_audited() {
+    let driver = Driver::start();
+    let creds = Creds::new();
+    let agent = start_agent(&creds, None).await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut args = console_args(data.path(), &creds, agent);
+    args.endpoint_url = None;
+    let addr = start_console(&args).await;
+    let c = Container::run("browser");
+    let base = format!("https://localhost:{}", addr.port());
+
+    let browser = Browser::start(&driver).await;
+    browser.goto(&format!("{base}/")).await;
+    browser.type_into("#login-username", ADMIN).await;
+    browser.type_into("#login-password", ADMIN_PASSWORD).await;
+    browser.click("#login-submit").await;
+    browser.wait("[data-page=home]").await;
+    let user = browser.text("#current-user").await;
+    assert!(user.contains(ADMIN), "the top bar names the user: {user:?}");
+
+    // Add the endpoint through the form.
+    browser.goto(&format!("{base}/#/endpoints")).await;
+    browser.wait("[data-page=endpoints]").await;
+    browser.type_into("#endpoint-name", "local").await;
+    browser
+        .type_into(
+            "#endpoint-url",
+            &format!("https://localhost:{}", agent.port()),
+        )
+        .await;
+    browser.set_value("#endpoint-ca", &creds.ca_pem).await;
+    browser.set_value("#endpoint-auth", "secret").await;
+    browser
+        .set_value("#endpoint-secret", &creds.secret_text)
+        .await;
+    browser.click("#endpoint-submit").await;
+    let card = browser.wait("[data-endpoint-name=local]").await;
+    assert!(!card.is_empty());
+    let id = browser
+        .attribute("[data-endpoint-name=local]", "data-endpoint-id")
+        .await
+        .expect("the endpoint's ID on the page");
+    browser.screenshot("endpoints").await;
+    browser.goto(&format!("{base}/#/")).await;
+    browser
+        .wait("[data-page=home] [data-endpoint-name=local]")
+        .await;
+    browser.screenshot("home").await;
+
+    // The real engine's containers, ours running.
+    browser.goto(&format!("{base}/#/e/{id}/containers")).await;
+    browser.wait("[data-page=containers]").await;
+    let row = format!("tr[data-container-name=\"{}\"]", c.0);
+    browser.wait(&format!("{row}[data-state=running]")).await;
+    browser.screenshot("containers").await;
+
+    // Stop it from the page; the row changes by itself, with no reload.
+    browser
+        .cmd(
+            Method::POST,
+            "/execute/sync",
+            Some(json!({"script": "window.__bosunMarker = 1;", "args": []})),
+        )
+        .await
+        .expect("mark the page");
+    browser
+        .click(&format!("{row} button[data-action=stop]"))
+        .await;
+    browser.click("#confirm-ok").await;
+    browser.wait(&format!("{row}[data-state=exited]")).await;
+    let marker = browser
+        .cmd(
+            Method::POST,
+            "/execute/sync",
+            Some(json!({"script": "return window.__bosunMarker || 0;", "args": []})),
+        )
+        .await
+        .expect("read the mark");
+    assert_eq!(
+        marker,
+        json!(1),
+        "the state changed live, without a page load"
+    );
+    assert_eq!(c.state(), "exited", "the engine stopped it");
+    browser.screenshot("containers-after-stop").await;
+
+    // The container's own page.
+    browser
+        .goto(&format!("{base}/#/e/{id}/containers/{}", c.0))
+        .await;
+    browser.wait("[data-page=container]").await;
+    browser.screenshot("container").await;
+    browser.goto(&format!("{base}/#/e/{id}/nodes")).await;
+    browser.wait("[data-page=nodes]").await;
+    browser.screenshot("nodes").await;
+
+    // The audit row.
+    browser.goto(&format!("{base}/#/audit")).await;
+    browser.wait("[data-page=audit]").await;
+    browser
+        .wait(&format!(
+            "tr[data-audit-action=\"container.stop\"][data-audit-target=\"{}\"][data-audit-result=ok]",
+            c.0
+        ))
+        .await;
+    browser
+        .wait("tr[data-audit-action=\"endpoint.create\"]")
+        .await;
+    browser.screenshot("audit").await;
+    browser.quit().await;
+}
