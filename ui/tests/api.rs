@@ -696,3 +696,165 @@ async fn first_start_without_a_password_offers_setup_once() {
         .await;
     assert_eq!(second.status, StatusCode::CONFLICT);
 }
+
+/// Needs this engine in a Swarm: runs alone (`.config/nextest.toml`), and leaves only a
+/// Swarm it created.
+mod swarm {
+    use super::*;
+
+    /// Leaves the Swarm the test created, and the bridge network joining it made.
+    struct LeaveSwarm {
+        created: bool,
+        had_gwbridge: bool,
+    }
+
+    impl Drop for LeaveSwarm {
+        fn drop(&mut self) {
+            if self.created {
+                let docker =
+                    |args: &[&str]| std::process::Command::new("docker").args(args).output();
+                let _ = docker(&["swarm", "leave", "--force"]);
+                if !self.had_gwbridge {
+                    let _ = docker(&["network", "rm", "docker_gwbridge"]);
+                }
+            }
+        }
+    }
+
+    fn default_route_ip() -> String {
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp");
+        socket.connect("192.0.2.1:9").expect("a default route");
+        socket.local_addr().expect("addr").ip().to_string()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn services_are_listed_scaled_and_removed_with_audit_rows() {
+        ensure_image();
+        let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+        let had_gwbridge = std::process::Command::new("docker")
+            .args(["network", "inspect", "docker_gwbridge"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        let _leave = match state.as_str() {
+            "inactive" => {
+                docker(&["swarm", "init", "--advertise-addr", &default_route_ip()]);
+                LeaveSwarm {
+                    created: true,
+                    had_gwbridge,
+                }
+            }
+            "active" => LeaveSwarm {
+                created: false,
+                had_gwbridge,
+            },
+            other => {
+                panic!("this engine's Swarm state is {other:?}; the test needs inactive or active")
+            }
+        };
+        let service = format!("bosun-it-ui-svc-{}", std::process::id());
+        docker(&[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            &service,
+            "--replicas",
+            "1",
+            IMAGE,
+            "sleep",
+            "3600",
+        ]);
+        struct RemoveService(String);
+        impl Drop for RemoveService {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("docker")
+                    .args(["service", "rm", &self.0])
+                    .output();
+            }
+        }
+        let _cleanup = RemoveService(service.clone());
+
+        let (_creds, _agent, console) = stack().await;
+        let admin = Client::logged_in(console.addr, ADMIN, ADMIN_PASSWORD).await;
+        for (name, role) in [("olga", "operator"), ("victor", "viewer")] {
+            let made = admin
+                .post(
+                    "/api/users",
+                    &json!({"username": name, "password": "password-123", "role": role}),
+                )
+                .await;
+            assert_eq!(made.status, StatusCode::CREATED);
+        }
+        let operator = Client::logged_in(console.addr, "olga", "password-123").await;
+        let viewer = Client::logged_in(console.addr, "victor", "password-123").await;
+        let id = local_endpoint(&admin.get("/api/endpoints").await.json());
+        let e = format!("/api/endpoints/{id}");
+
+        let services = viewer.get(&format!("{e}/services")).await;
+        assert_eq!(services.status, StatusCode::OK, "{}", services.text());
+        let sid = services.json()["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["Spec"]["Name"] == service.as_str()))
+            .and_then(|s| s["ID"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("{service} listed: {}", services.text()));
+        let tasks = eventually("the service's task", || async {
+            let tasks = viewer.get(&format!("{e}/tasks")).await.json();
+            let mine = tasks["items"]
+                .as_array()
+                .map(|a| a.iter().filter(|t| t["ServiceID"] == sid.as_str()).count())
+                .unwrap_or(0);
+            if mine > 0 {
+                Ok(mine)
+            } else {
+                Err(tasks.to_string())
+            }
+        })
+        .await;
+        assert!(tasks >= 1);
+
+        let scale = format!("{e}/services/{sid}/scale");
+        assert_eq!(
+            viewer.post(&scale, &json!({"replicas": 2})).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let scaled = operator.post(&scale, &json!({"replicas": 2})).await;
+        assert_eq!(scaled.status, StatusCode::OK, "{}", scaled.text());
+        let replicas = docker(&[
+            "service",
+            "inspect",
+            "--format",
+            "{{.Spec.Mode.Replicated.Replicas}}",
+            &service,
+        ]);
+        assert_eq!(replicas, "2", "the engine has the new replica count");
+
+        assert_eq!(
+            viewer.delete(&format!("{e}/services/{sid}")).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let removed = operator.delete(&format!("{e}/services/{sid}")).await;
+        assert_eq!(removed.status, StatusCode::OK, "{}", removed.text());
+        let gone = std::process::Command::new("docker")
+            .args(["service", "inspect", &service])
+            .output()
+            .expect("docker");
+        assert!(
+            !gone.status.success(),
+            "the service is gone from the engine"
+        );
+
+        let rows = audit_rows(&admin, "user=olga").await;
+        let scale_row = rows
+            .iter()
+            .find(|r| r["action"] == "service.scale")
+            .expect("service.scale audited");
+        assert_eq!(scale_row["result"], "ok");
+        assert_eq!(scale_row["target"], format!("{service} to 2"));
+        let remove_row = rows
+            .iter()
+            .find(|r| r["action"] == "service.remove")
+            .expect("service.remove audited");
+        assert_eq!(remove_row["target"], service.as_str());
+        assert_eq!(remove_row["endpoint"], "local");
+    }
+}
