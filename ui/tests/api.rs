@@ -628,6 +628,48 @@ async fn events_stream_live_and_state_survives_a_restart() {
         c.0
     );
 
+    // Logs followed: the container's lines as events, and more as it writes them.
+    let start = admin
+        .post(
+            &format!("/api/endpoints/{id}/containers/{}/start", c.0),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(start.status, StatusCode::OK, "{}", start.text());
+    let resp = admin
+        .open(
+            Method::GET,
+            &format!(
+                "/api/endpoints/{id}/containers/{}/logs?follow=1&tail=all",
+                c.0
+            ),
+            None,
+            false,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut body = resp.into_body();
+    let mut lines = String::new();
+    let two_starts = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        use http_body_util::BodyExt;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Some(data) = frame.data_ref() {
+                lines.push_str(&String::from_utf8_lossy(data));
+                if lines.matches("data: console-test-line\n").count() >= 2 {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        two_starts,
+        Ok(true),
+        "both runs' first line, demultiplexed, as events: {lines:?}"
+    );
+
     // A new console process on the same data directory keeps users, endpoints and audit.
     let made = admin
         .post(
