@@ -26,6 +26,10 @@ pub const COOKIE: &str = "bosun_session";
 const SESSION_SECS: i64 = 12 * 3600;
 const AGENT_TIMEOUT: Duration = Duration::from_secs(15);
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
+/// Stopping or restarting waits for the container's stop timeout.
+const ACTION_TIMEOUT: Duration = Duration::from_secs(120);
+/// The most of a container's log or an exec's output read into one answer.
+const MAX_OUTPUT: usize = 32 << 20;
 
 /// Everything the handlers share.
 pub struct App {
@@ -85,6 +89,10 @@ impl From<StoreError> for ApiError {
 impl From<AgentError> for ApiError {
     fn from(e: AgentError) -> Self {
         let status = match &e {
+            // The agent refused the console's token: not the browser's session.
+            AgentError::Status { status, .. } if *status == StatusCode::UNAUTHORIZED => {
+                StatusCode::BAD_GATEWAY
+            }
             AgentError::Status { status, .. } => *status,
             AgentError::Config(_) => StatusCode::BAD_REQUEST,
             AgentError::Unreachable { .. } | AgentError::Bad(_) => StatusCode::BAD_GATEWAY,
@@ -199,6 +207,16 @@ fn open_session(app: &App, username: &str, role: Role) -> ApiResult<Response> {
     Ok(resp)
 }
 
+fn check_password(password: &str) -> ApiResult<()> {
+    if password.chars().count() < auth::MIN_PASSWORD {
+        return Err(ApiError::bad(format!(
+            "a password has at least {} characters",
+            auth::MIN_PASSWORD
+        )));
+    }
+    Ok(())
+}
+
 fn check_new_user(username: &str, password: &str) -> ApiResult<()> {
     let valid_name = !username.is_empty()
         && username.len() <= 64
@@ -257,11 +275,19 @@ async fn login(
     axum::Extension(ClientAddr(addr)): axum::Extension<ClientAddr>,
     Json(body): Json<LoginBody>,
 ) -> ApiResult<Response> {
+    if body.username.is_empty() || body.username.len() > 64 || body.password.len() > 1024 {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong user name or password",
+        ));
+    }
     let keys = [
         format!("user:{}", body.username),
         format!("addr:{}", addr.ip()),
     ];
-    if app.limiter.blocked(&keys) {
+    // Counted as a failure before the password is checked, so that parallel attempts
+    // cannot all pass the limit; a success takes it back.
+    if !app.limiter.attempt(&keys) {
         audit(
             &app,
             AuditEntry {
@@ -289,7 +315,7 @@ async fn login(
         .unwrap_or(false);
     match found {
         Some((_, role)) if ok => {
-            app.limiter.succeeded(&keys[0]);
+            app.limiter.succeeded(&keys);
             audit(
                 &app,
                 AuditEntry {
@@ -302,7 +328,6 @@ async fn login(
             open_session(&app, &body.username, role)
         }
         _ => {
-            app.limiter.failed(&keys);
             audit(
                 &app,
                 AuditEntry {
@@ -399,7 +424,7 @@ async fn update_user(
     who.require(Role::Admin)?;
     let hash = match &body.password {
         Some(p) => {
-            check_new_user(&username, p)?;
+            check_password(p)?;
             Some(
                 auth::hash_password(p)
                     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?,
@@ -743,7 +768,7 @@ async fn nodes(
     }))
     .await;
     for (item, info) in items.iter_mut().zip(infos) {
-        if let Some(info) = info {
+        if let (Some(info), true) = (info, item.is_object()) {
             item["Info"] = json!({
                 "ServerVersion": info["ServerVersion"],
                 "NCPU": info["NCPU"],
@@ -808,8 +833,8 @@ async fn networks(
 
 /// A container ID or name, checked before it goes into a path.
 fn container_ref(cid: &str) -> ApiResult<&str> {
-    let ok = !cid.is_empty()
-        && cid.len() <= 128
+    let ok = cid.len() <= 128
+        && cid.starts_with(|c: char| c.is_ascii_alphanumeric())
         && cid
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
@@ -838,54 +863,66 @@ async fn container(
             AGENT_TIMEOUT,
         )
         .await?;
-    let (node, _) = locate(&client, &who, cid).await;
-    value["Agent"] = json!({ "NodeName": node });
+    let found = locate(&client, &who, cid).await;
+    if value.is_object() {
+        value["Agent"] = json!({ "NodeName": found.node });
+    }
     Ok(Json(value))
 }
 
-/// The node holding a container and its name, from the cluster's list.
-async fn locate(client: &AgentClient, who: &Authed, cid: &str) -> (String, String) {
-    let (node, name) = find_container(client, who, cid).await;
-    if node.is_empty() {
-        if let Some(sole) = sole_node(client, who).await {
-            return (sole, name);
-        }
-    }
-    (node, name)
+/// Where a container is: its node, name and full ID. The reference is resolved by the
+/// agent's inspect (exact, as the engine resolves it), the node from the cluster's list
+/// filtered by that full ID.
+struct Located {
+    node: String,
+    name: String,
+    id: String,
 }
 
-async fn find_container(client: &AgentClient, who: &Authed, cid: &str) -> (String, String) {
-    let filter = json!({ "id": [cid] }).to_string();
-    let by_id = format!("/containers/json?all=1&filters={}", percent_encode(&filter));
-    let found = client
-        .get_json(&who.username, who.role, &by_id, None, STATUS_TIMEOUT)
-        .await;
-    let pick = |list: &Value| {
-        list.as_array().and_then(|a| a.first()).map(|c| {
-            (
-                c["Agent"]["NodeName"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                c["Names"][0]
-                    .as_str()
-                    .unwrap_or(cid)
-                    .trim_start_matches('/')
-                    .to_owned(),
-            )
-        })
+async fn locate(client: &AgentClient, who: &Authed, cid: &str) -> Located {
+    let mut found = Located {
+        node: String::new(),
+        name: cid.to_owned(),
+        id: cid.to_owned(),
     };
-    if let Some(hit) = found.as_ref().ok().and_then(|(_, l)| pick(l)) {
-        return hit;
+    let inspect = client
+        .get_json(
+            &who.username,
+            who.role,
+            &format!("/containers/{cid}/json"),
+            None,
+            STATUS_TIMEOUT,
+        )
+        .await;
+    let Ok((_, inspect)) = inspect else {
+        return found;
+    };
+    if let Some(id) = inspect["Id"].as_str() {
+        found.id = id.to_owned();
     }
-    let filter = json!({ "name": [format!("^/{cid}$")] }).to_string();
-    let by_name = format!("/containers/json?all=1&filters={}", percent_encode(&filter));
-    client
-        .get_json(&who.username, who.role, &by_name, None, STATUS_TIMEOUT)
+    if let Some(name) = inspect["Name"].as_str() {
+        found.name = name.trim_start_matches('/').to_owned();
+    }
+    let filter = json!({ "id": [found.id] }).to_string();
+    let path = format!("/containers/json?all=1&filters={}", percent_encode(&filter));
+    if let Ok((_, list)) = client
+        .get_json(&who.username, who.role, &path, None, STATUS_TIMEOUT)
         .await
-        .ok()
-        .and_then(|(_, l)| pick(&l))
-        .unwrap_or_else(|| (String::new(), cid.to_owned()))
+    {
+        if let Some(node) = list
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["Id"] == found.id.as_str()))
+            .and_then(|c| c["Agent"]["NodeName"].as_str())
+        {
+            found.node = node.to_owned();
+        }
+    }
+    if found.node.is_empty() {
+        if let Some(sole) = sole_node(client, who).await {
+            found.node = sole;
+        }
+    }
+    found
 }
 
 fn percent_encode(text: &str) -> String {
@@ -914,6 +951,11 @@ async fn act(
     path: &str,
     body: Option<Value>,
 ) -> ApiResult<Bytes> {
+    // Run where the object is, so that the reference cannot resolve elsewhere.
+    let opts = SendOptions {
+        target: (!node.is_empty()).then_some(node),
+        upgrade: false,
+    };
     let result = client
         .call(
             &who.username,
@@ -921,8 +963,8 @@ async fn act(
             method,
             path,
             body,
-            SendOptions::default(),
-            AGENT_TIMEOUT,
+            opts,
+            ACTION_TIMEOUT,
         )
         .await;
     let error = result.as_ref().err().map(|e| e.to_string());
@@ -954,17 +996,17 @@ async fn container_action(
         ));
     }
     let (endpoint, client) = open(&app, id)?;
-    let (node, name) = locate(&client, &who, cid).await;
+    let found = locate(&client, &who, cid).await;
     act(
         &app,
         &who,
         &endpoint,
         &client,
-        &node,
+        &found.node,
         &format!("container.{action}"),
-        &name,
+        &found.name,
         Method::POST,
-        &format!("/containers/{cid}/{action}"),
+        &format!("/containers/{}/{action}", found.id),
         None,
     )
     .await?;
@@ -985,18 +1027,18 @@ async fn remove_container(
     who.require(Role::Operator)?;
     let cid = container_ref(&cid)?;
     let (endpoint, client) = open(&app, id)?;
-    let (node, name) = locate(&client, &who, cid).await;
+    let found = locate(&client, &who, cid).await;
     let force = matches!(q.force.as_deref(), Some("1" | "true"));
     act(
         &app,
         &who,
         &endpoint,
         &client,
-        &node,
+        &found.node,
         "container.remove",
-        &name,
+        &found.name,
         Method::DELETE,
-        &format!("/containers/{cid}?force={force}"),
+        &format!("/containers/{}?force={force}", found.id),
         None,
     )
     .await?;
@@ -1020,17 +1062,17 @@ async fn exec(
         return Err(ApiError::bad("cmd is empty"));
     }
     let (endpoint, client) = open(&app, id)?;
-    let (node, name) = locate(&client, &who, cid).await;
-    let result = run_exec(&client, &who, cid, &body.cmd).await;
+    let found = locate(&client, &who, cid).await;
+    let result = run_exec(&client, &who, &found.id, &body.cmd).await;
     let error = result.as_ref().err().map(|e| e.message.clone());
     audit(
         &app,
         AuditEntry {
             user: &who.username,
             endpoint: &endpoint.name,
-            node: &node,
+            node: &found.node,
             action: "container.exec",
-            target: &format!("{name}: {}", body.cmd.join(" ")),
+            target: &format!("{}: {}", found.name, body.cmd.join(" ")),
             error: error.as_deref(),
         },
     );
@@ -1082,14 +1124,14 @@ async fn run_exec(
             let upgraded = hyper::upgrade::on(resp)
                 .await
                 .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
-            let mut io = hyper_util::rt::TokioIo::new(upgraded);
-            io.read_to_end(&mut raw)
+            let io = hyper_util::rt::TokioIo::new(upgraded);
+            io.take(MAX_OUTPUT as u64)
+                .read_to_end(&mut raw)
                 .await
                 .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
             Ok(())
         } else if status.is_success() {
-            raw = resp
-                .into_body()
+            raw = http_body_util::Limited::new(resp.into_body(), MAX_OUTPUT)
                 .collect()
                 .await
                 .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?
@@ -1115,7 +1157,8 @@ async fn run_exec(
             ApiError::new(StatusCode::GATEWAY_TIMEOUT, "the command ran over a minute")
         })??;
     let output = String::from_utf8_lossy(&demux(&raw).0).into_owned();
-    let (_, inspect) = client
+    // The command ran: its output stands even if its exit code cannot be read.
+    let exit_code = client
         .get_json(
             &who.username,
             who.role,
@@ -1123,8 +1166,11 @@ async fn run_exec(
             None,
             AGENT_TIMEOUT,
         )
-        .await?;
-    Ok((inspect["ExitCode"].as_i64().unwrap_or(-1), output))
+        .await
+        .ok()
+        .and_then(|(_, inspect)| inspect["ExitCode"].as_i64())
+        .unwrap_or(-1);
+    Ok((exit_code, output))
 }
 
 /// Docker's multiplexed stream (8-byte frame headers) to its payload; the rest that is not
@@ -1211,11 +1257,19 @@ async fn logs(
     }
     let mut body = resp.into_body();
     if !follow {
-        let raw = tokio::time::timeout(AGENT_TIMEOUT, body.collect())
-            .await
-            .map_err(|_| ApiError::new(StatusCode::GATEWAY_TIMEOUT, "the logs took too long"))?
-            .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?
-            .to_bytes();
+        let raw = tokio::time::timeout(
+            AGENT_TIMEOUT,
+            http_body_util::Limited::new(body, MAX_OUTPUT).collect(),
+        )
+        .await
+        .map_err(|_| ApiError::new(StatusCode::GATEWAY_TIMEOUT, "the logs took too long"))?
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "the log is over 32 MiB: ask for fewer lines with tail",
+            )
+        })?
+        .to_bytes();
         let text = if tty { raw.to_vec() } else { demux(&raw).0 };
         return Ok((
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -1227,8 +1281,13 @@ async fn logs(
     let stream = async_stream(move |tx| async move {
         let mut pending: Vec<u8> = Vec::new();
         let mut line = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else { break };
+        loop {
+            let frame = tokio::select! {
+                frame = body.frame() => frame,
+                // The browser left: stop reading, and the agent's stream closes.
+                _ = tx.closed() => return,
+            };
+            let Some(Ok(frame)) = frame else { break };
             let Some(data) = frame.data_ref() else {
                 continue;
             };
@@ -1241,14 +1300,16 @@ async fn logs(
                 out
             };
             for b in text {
-                if b == b'\n' {
+                if b != b'\n' {
+                    line.push(b);
+                }
+                // A line ends at a newline, or at 64 KiB for output that has none.
+                if b == b'\n' || line.len() >= 64 * 1024 {
                     let event = sse_data(&String::from_utf8_lossy(&line));
                     line.clear();
                     if tx.send(event).await.is_err() {
                         return;
                     }
-                } else {
-                    line.push(b);
                 }
             }
         }
@@ -1261,7 +1322,7 @@ async fn logs(
 
 fn sse_data(text: &str) -> Bytes {
     let mut out = String::with_capacity(text.len() + 8);
-    for line in text.trim_end_matches('\r').split('\n') {
+    for line in text.trim_end_matches('\r').split(['\n', '\r']) {
         out.push_str("data: ");
         out.push_str(line);
         out.push('\n');
@@ -1334,6 +1395,7 @@ async fn events(
         loop {
             let frame = tokio::select! {
                 frame = body.frame() => frame,
+                _ = tx.closed() => return,
                 _ = tokio::time::sleep(Duration::from_secs(15)) => {
                     if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
                         return;
@@ -1395,6 +1457,12 @@ async fn stats(
     } else {
         0.0
     };
+    if !s.is_object() {
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "the stats are not a JSON object",
+        ));
+    }
     let cache = s["memory_stats"]["stats"]["inactive_file"]
         .as_f64()
         .or_else(|| s["memory_stats"]["stats"]["cache"].as_f64())
@@ -1608,6 +1676,7 @@ mod tests {
     fn container_references_are_names_or_ids_only() {
         assert!(container_ref("web-1.a_b").is_ok());
         assert!(container_ref("../../secrets").is_err());
+        assert!(container_ref("..").is_err());
         assert!(container_ref("a?b").is_err());
         assert!(container_ref("").is_err());
     }

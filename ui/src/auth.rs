@@ -115,33 +115,39 @@ impl LoginLimiter {
         }
     }
 
-    /// Whether any of `keys` is over the limit now.
-    pub fn blocked(&self, keys: &[String]) -> bool {
+    /// Checks the limit and counts this attempt as a failure in one step; `false` when
+    /// over the limit (nothing is counted then).
+    pub fn attempt(&self, keys: &[String]) -> bool {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        keys.iter().any(|k| {
+        let over = keys.iter().any(|k| {
             map.get_mut(k).is_some_and(|times| {
                 times.retain(|t| now.duration_since(*t) < self.window);
                 times.len() >= self.max
             })
-        })
-    }
-
-    pub fn failed(&self, keys: &[String]) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        map.retain(|_, times| {
-            times.retain(|t| now.duration_since(*t) < self.window);
-            !times.is_empty()
         });
+        if over {
+            return false;
+        }
+        map.retain(|_, times| !times.is_empty());
         for k in keys {
             map.entry(k.clone()).or_default().push(now);
         }
+        true
     }
 
-    pub fn succeeded(&self, user_key: &str) {
+    /// Takes back the attempt counted for a login that succeeded, and forgets the user
+    /// name's failures.
+    pub fn succeeded(&self, keys: &[String]) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(user_key);
+        if let Some((user, rest)) = keys.split_first() {
+            map.remove(user);
+            for k in rest {
+                if let Some(times) = map.get_mut(k) {
+                    times.pop();
+                }
+            }
+        }
     }
 }
 
@@ -162,13 +168,21 @@ mod tests {
     fn the_limiter_blocks_after_the_maximum_and_forgets_after_the_window() {
         let limiter = LoginLimiter::new(2, Duration::from_millis(200));
         let keys = vec!["user:a".to_owned(), "addr:1".to_owned()];
-        assert!(!limiter.blocked(&keys));
-        limiter.failed(&keys);
-        limiter.failed(&keys);
-        assert!(limiter.blocked(&keys));
-        assert!(limiter.blocked(&["addr:1".to_owned()]), "per address too");
+        // Attempts count before they are checked, so parallel ones cannot all pass.
+        assert!(limiter.attempt(&keys));
+        assert!(limiter.attempt(&keys));
+        assert!(!limiter.attempt(&keys), "over the limit");
+        assert!(!limiter.attempt(&["addr:1".to_owned()]), "per address too");
+        assert!(
+            !limiter.attempt(&["user:a".to_owned()]),
+            "per user name too"
+        );
         std::thread::sleep(Duration::from_millis(250));
-        assert!(!limiter.blocked(&keys));
+        assert!(limiter.attempt(&keys), "forgotten after the window");
+        // A success takes its own attempt back and forgets the user name's failures.
+        limiter.succeeded(&keys);
+        assert!(limiter.attempt(&["user:a".to_owned()]));
+        assert!(limiter.attempt(&["addr:1".to_owned()]));
     }
 
     #[test]

@@ -197,7 +197,10 @@ impl Console {
                     req.extensions_mut().insert(ClientAddr(peer));
                     router.clone().oneshot(req.map(axum::body::Body::new))
                 });
+                // A client that sends no request head within 30 s is dropped.
                 let result = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(std::time::Duration::from_secs(30))
                     .serve_connection(TokioIo::new(tls), service)
                     .with_upgrades()
                     .await;
