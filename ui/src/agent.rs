@@ -188,7 +188,7 @@ impl AgentClient {
 
     /// Sends one request on a new connection; the response's body streams. `target` names
     /// the node to run it on (`X-Agent-Target`); `upgrade` asks for a raw stream (exec).
-    pub async fn send(
+    async fn send(
         &self,
         user: &str,
         role: Role,
@@ -249,6 +249,34 @@ impl AgentClient {
             .map_err(|e| self.unreachable(e))
     }
 
+    /// Sends, and checks the answer's head: an error status becomes [`AgentError::Status`]
+    /// with the agent's message; otherwise the body (or upgraded stream) is the caller's.
+    pub async fn open(
+        &self,
+        user: &str,
+        role: Role,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        opts: SendOptions<'_>,
+    ) -> Result<Response<Incoming>, AgentError> {
+        let resp = self.send(user, role, method, path, body, opts).await?;
+        let status = resp.status();
+        if status.is_success() || status == StatusCode::SWITCHING_PROTOCOLS {
+            return Ok(resp);
+        }
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Err(AgentError::Status {
+            status,
+            message: error_message(&body, status),
+        })
+    }
+
     /// Sends and reads the whole answer; an error status becomes [`AgentError::Status`] with
     /// the agent's message.
     #[allow(clippy::too_many_arguments)]
@@ -263,19 +291,15 @@ impl AgentClient {
         timeout: Duration,
     ) -> Result<(HeaderMap, Bytes), AgentError> {
         let fut = async {
-            let resp = self.send(user, role, method, path, body, opts).await?;
-            let (parts, body) = resp.into_parts();
+            let (parts, body) = self
+                .open(user, role, method, path, body, opts)
+                .await?
+                .into_parts();
             let bytes = body
                 .collect()
                 .await
                 .map_err(|e| self.unreachable(e))?
                 .to_bytes();
-            if !parts.status.is_success() {
-                return Err(AgentError::Status {
-                    status: parts.status,
-                    message: error_message(&bytes, parts.status),
-                });
-            }
             Ok((parts.headers, bytes))
         };
         tokio::time::timeout(timeout, fut)

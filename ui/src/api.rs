@@ -783,52 +783,13 @@ async fn nodes(
     Ok(Json(json!({"items": items, "partial": null})))
 }
 
-async fn containers(
-    State(app): State<Shared>,
-    who: Authed,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
-    list(&app, &who, id, "/containers/json?all=1").await
-}
-
-async fn services(
-    State(app): State<Shared>,
-    who: Authed,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
-    list(&app, &who, id, "/services").await
-}
-
-async fn tasks(
-    State(app): State<Shared>,
-    who: Authed,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
-    list(&app, &who, id, "/tasks").await
-}
-
-async fn images(
-    State(app): State<Shared>,
-    who: Authed,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
-    list(&app, &who, id, "/images/json").await
-}
-
-async fn volumes(
-    State(app): State<Shared>,
-    who: Authed,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
-    list(&app, &who, id, "/volumes").await
-}
-
-async fn networks(
-    State(app): State<Shared>,
-    who: Authed,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
-    list(&app, &who, id, "/networks").await
+/// The route of a cluster-wide list: the agent's `path`, answered as `{items, partial}`.
+fn lister(path: &'static str) -> axum::routing::MethodRouter<Shared> {
+    get(
+        move |State(app): State<Shared>, who: Authed, Path(id): Path<i64>| async move {
+            list(&app, &who, id, path).await
+        },
+    )
 }
 
 /// A container ID or name, checked before it goes into a path.
@@ -863,7 +824,7 @@ async fn container(
             AGENT_TIMEOUT,
         )
         .await?;
-    let found = locate(&client, &who, cid).await;
+    let found = place(&client, &who, cid, Some(&value)).await;
     if value.is_object() {
         value["Agent"] = json!({ "NodeName": found.node });
     }
@@ -880,11 +841,6 @@ struct Located {
 }
 
 async fn locate(client: &AgentClient, who: &Authed, cid: &str) -> Located {
-    let mut found = Located {
-        node: String::new(),
-        name: cid.to_owned(),
-        id: cid.to_owned(),
-    };
     let inspect = client
         .get_json(
             &who.username,
@@ -893,8 +849,20 @@ async fn locate(client: &AgentClient, who: &Authed, cid: &str) -> Located {
             None,
             STATUS_TIMEOUT,
         )
-        .await;
-    let Ok((_, inspect)) = inspect else {
+        .await
+        .ok()
+        .map(|(_, inspect)| inspect);
+    place(client, who, cid, inspect.as_ref()).await
+}
+
+/// [`locate`] from the container's inspect, when the caller has it already.
+async fn place(client: &AgentClient, who: &Authed, cid: &str, inspect: Option<&Value>) -> Located {
+    let mut found = Located {
+        node: String::new(),
+        name: cid.to_owned(),
+        id: cid.to_owned(),
+    };
+    let Some(inspect) = inspect else {
         return found;
     };
     if let Some(id) = inspect["Id"].as_str() {
@@ -1104,7 +1072,7 @@ async fn run_exec(
         .and_then(|v| v["Id"].as_str().map(str::to_owned))
         .ok_or_else(|| ApiError::new(StatusCode::BAD_GATEWAY, "no exec ID in the answer"))?;
     let resp = client
-        .send(
+        .open(
             &who.username,
             who.role,
             Method::POST,
@@ -1130,25 +1098,14 @@ async fn run_exec(
                 .await
                 .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
             Ok(())
-        } else if status.is_success() {
+        } else {
             raw = http_body_util::Limited::new(resp.into_body(), MAX_OUTPUT)
                 .collect()
                 .await
                 .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?
                 .to_bytes()
                 .to_vec();
-            Ok(())
-        } else {
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            Err(ApiError::new(
-                status,
-                crate::agent::error_message(&body, status),
-            ))
+            Ok::<(), ApiError>(())
         }
     };
     tokio::time::timeout(Duration::from_secs(60), read)
@@ -1233,7 +1190,7 @@ async fn logs(
         "/containers/{cid}/logs?stdout=1&stderr=1&tail={tail}&follow={follow}&timestamps={timestamps}"
     );
     let resp = client
-        .send(
+        .open(
             &who.username,
             who.role,
             Method::GET,
@@ -1242,19 +1199,6 @@ async fn logs(
             SendOptions::default(),
         )
         .await?;
-    let status = resp.status();
-    if !status.is_success() {
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        return Err(ApiError::new(
-            status,
-            crate::agent::error_message(&body, status),
-        ));
-    }
     let mut body = resp.into_body();
     if !follow {
         let raw = tokio::time::timeout(
@@ -1363,7 +1307,7 @@ async fn events(
     let (_, client) = open(&app, id)?;
     let sole = sole_node(&client, &who).await;
     let resp = client
-        .send(
+        .open(
             &who.username,
             who.role,
             Method::GET,
@@ -1372,19 +1316,6 @@ async fn events(
             SendOptions::default(),
         )
         .await?;
-    let status = resp.status();
-    if !status.is_success() {
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        return Err(ApiError::new(
-            status,
-            crate::agent::error_message(&body, status),
-        ));
-    }
     let mut body = resp.into_body();
     let stream = async_stream(move |tx| async move {
         // A comment first, so the browser knows the stream is open.
@@ -1610,7 +1541,7 @@ pub fn routes() -> Router<Shared> {
         .route(e, get(endpoint).delete(delete_endpoint))
         .route("/api/console-key", get(console_key))
         .route(&format!("{e}/nodes"), get(nodes))
-        .route(&format!("{e}/containers"), get(containers))
+        .route(&format!("{e}/containers"), lister("/containers/json?all=1"))
         .route(
             &format!("{e}/containers/{{cid}}"),
             get(container).delete(remove_container),
@@ -1622,16 +1553,16 @@ pub fn routes() -> Router<Shared> {
             &format!("{e}/containers/{{cid}}/{{action}}"),
             post(container_action),
         )
-        .route(&format!("{e}/services"), get(services))
+        .route(&format!("{e}/services"), lister("/services"))
         .route(
             &format!("{e}/services/{{sid}}"),
             axum::routing::delete(remove_service),
         )
         .route(&format!("{e}/services/{{sid}}/scale"), post(scale_service))
-        .route(&format!("{e}/tasks"), get(tasks))
-        .route(&format!("{e}/images"), get(images))
-        .route(&format!("{e}/volumes"), get(volumes))
-        .route(&format!("{e}/networks"), get(networks))
+        .route(&format!("{e}/tasks"), lister("/tasks"))
+        .route(&format!("{e}/images"), lister("/images/json"))
+        .route(&format!("{e}/volumes"), lister("/volumes"))
+        .route(&format!("{e}/networks"), lister("/networks"))
         .route(&format!("{e}/events"), get(events))
         .route("/api/audit", get(audit_log))
         .route("/api/{*rest}", axum::routing::any(not_found))

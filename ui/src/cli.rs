@@ -82,7 +82,7 @@ pub fn prepare(args: &Args) -> Result<App, String> {
     // The console's signing key, made once.
     let fresh = ConsoleKey::generate()?;
     let kept = store
-        .setting_or_insert("console_key_pkcs8", &hex(&fresh))
+        .setting_or_insert("console_key_pkcs8", &auth::hex(&fresh))
         .map_err(|e| e.to_string())?;
     let key = ConsoleKey::from_pkcs8(&unhex(&kept).ok_or("the stored console key is corrupt")?)?;
     if let Some(path) = &args.admin_password_file {
@@ -161,10 +161,6 @@ fn run(args: Args) -> Result<(), UsageError> {
         console.run().await;
         Ok::<(), UsageError>(())
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {

@@ -169,12 +169,7 @@ impl Store {
     // Users.
 
     pub fn has_admin(&self) -> Result<bool, StoreError> {
-        let n: i64 =
-            self.conn()
-                .query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| {
-                    r.get(0)
-                })?;
-        Ok(n > 0)
+        Ok(admins(&self.conn())? > 0)
     }
 
     pub fn create_user(&self, username: &str, hash: &str, role: Role) -> Result<User, StoreError> {
@@ -197,11 +192,7 @@ impl Store {
     pub fn create_first_admin(&self, username: &str, hash: &str) -> Result<User, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let admins: i64 =
-            tx.query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| {
-                r.get(0)
-            })?;
-        if admins > 0 {
+        if admins(&tx)? > 0 {
             return Err(StoreError::Conflict("an admin exists already".into()));
         }
         let now = now_secs();
@@ -234,20 +225,18 @@ impl Store {
         let conn = self.conn();
         let mut stmt =
             conn.prepare("SELECT username, role, created FROM users ORDER BY username")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(User {
-                username: r.get(0)?,
-                role: Role::parse(&r.get::<_, String>(1)?).unwrap_or(Role::Viewer),
-                created: rfc3339(r.get(2)?),
-            })
-        })?;
+        let rows = stmt.query_map([], user_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn user(&self, username: &str) -> Result<User, StoreError> {
-        self.users()?
-            .into_iter()
-            .find(|u| u.username == username)
+        self.conn()
+            .query_row(
+                "SELECT username, role, created FROM users WHERE username = ?1",
+                [username],
+                user_row,
+            )
+            .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("no user {username:?}")))
     }
 
@@ -260,13 +249,7 @@ impl Store {
     ) -> Result<User, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let current: Option<String> = tx
-            .query_row(
-                "SELECT role FROM users WHERE username = ?1",
-                [username],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let current = role_of(&tx, username)?;
         let Some(current) = current else {
             return Err(StoreError::NotFound(format!("no user {username:?}")));
         };
@@ -297,13 +280,7 @@ impl Store {
     pub fn delete_user(&self, username: &str) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let current: Option<String> = tx
-            .query_row(
-                "SELECT role FROM users WHERE username = ?1",
-                [username],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let current = role_of(&tx, username)?;
         match current.as_deref() {
             None => return Err(StoreError::NotFound(format!("no user {username:?}"))),
             Some("admin") if admins(&tx)? <= 1 => {
@@ -394,23 +371,19 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn
             .prepare("SELECT id, name, url, ca_pem, auth, secret FROM endpoints ORDER BY name")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(Endpoint {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                url: r.get(2)?,
-                ca_pem: r.get(3)?,
-                auth: r.get(4)?,
-                secret: r.get(5)?,
-            })
-        })?;
+        let rows = stmt.query_map([], endpoint_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// One endpoint: read on every request to its cluster.
     pub fn endpoint(&self, id: i64) -> Result<Endpoint, StoreError> {
-        self.endpoints()?
-            .into_iter()
-            .find(|e| e.id == id)
+        self.conn()
+            .query_row(
+                "SELECT id, name, url, ca_pem, auth, secret FROM endpoints WHERE id = ?1",
+                [id],
+                endpoint_row,
+            )
+            .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("no endpoint {id}")))
     }
 
@@ -478,15 +451,6 @@ impl Store {
 
     // Settings.
 
-    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()?)
-    }
-
     /// Stores `value` unless the key has one; returns the value kept.
     pub fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
         let conn = self.conn();
@@ -502,8 +466,37 @@ impl Store {
     }
 }
 
-fn admins(tx: &rusqlite::Transaction<'_>) -> Result<i64, rusqlite::Error> {
-    tx.query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| {
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        username: r.get(0)?,
+        role: Role::parse(&r.get::<_, String>(1)?).unwrap_or(Role::Viewer),
+        created: rfc3339(r.get(2)?),
+    })
+}
+
+fn endpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Endpoint> {
+    Ok(Endpoint {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        url: r.get(2)?,
+        ca_pem: r.get(3)?,
+        auth: r.get(4)?,
+        secret: r.get(5)?,
+    })
+}
+
+/// A user's role as stored, or `None` when there is no such user.
+fn role_of(conn: &Connection, username: &str) -> Result<Option<String>, rusqlite::Error> {
+    conn.query_row(
+        "SELECT role FROM users WHERE username = ?1",
+        [username],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+fn admins(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    conn.query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| {
         r.get(0)
     })
 }
