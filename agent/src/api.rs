@@ -1,7 +1,7 @@
 //! The agent's own API under `/agent/v1/`: health (open to all, for probes), info and the
 //! cluster's members.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{Method, Request, StatusCode};
 use serde_json::json;
@@ -12,14 +12,46 @@ use crate::proxy::{json_error, json_response, Proxy};
 
 const ENGINE_QUERY_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// `GET /agent/v1/health`: 200 when the agent serves and its engine answers, 503 if not.
-pub async fn health(proxy: &Proxy) -> http::Response<Body> {
-    match proxy.engine.get("/_ping", ENGINE_QUERY_TIMEOUT).await {
-        Ok(_) => json_response(
-            StatusCode::OK,
-            &json!({ "status": "ok", "node": proxy.node_name() }),
-        ),
-        Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+/// How long one answer of the health endpoint serves every caller.
+const HEALTH_TTL: Duration = Duration::from_secs(1);
+
+/// The last answer of `GET /agent/v1/health`. The endpoint is open to anyone, so the
+/// engine is asked at most once per second, whatever the number of callers: those that
+/// come while it is being asked wait for that answer.
+#[derive(Default)]
+pub struct HealthCache {
+    last: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
+}
+
+impl HealthCache {
+    /// 200 when the agent serves and its engine answers, 503 with the reason otherwise.
+    pub async fn answer(&self, proxy: &Proxy) -> http::Response<Body> {
+        let mut last = self.last.lock().await;
+        let fresh = last
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < HEALTH_TTL)
+            .map(|(_, r)| r.clone());
+        let result = match fresh {
+            Some(r) => r,
+            None => {
+                let r = proxy
+                    .engine
+                    .get("/_ping", ENGINE_QUERY_TIMEOUT)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                *last = Some((Instant::now(), r.clone()));
+                r
+            }
+        };
+        drop(last);
+        match result {
+            Ok(()) => json_response(
+                StatusCode::OK,
+                &json!({ "status": "ok", "node": proxy.node_name() }),
+            ),
+            Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, &e),
+        }
     }
 }
 

@@ -1,22 +1,23 @@
 //! Who a client is and what it may do: bearer tokens (JWT) and client certificates.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use crate::access::Policy;
 use crate::secret::Secret;
 use crate::tls::ClientCert;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECS: u64 = 60;
 
-/// What a client may do.
+/// The built-in profile a token's `scope` claim names, for tokens that name no profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
-    /// `GET` and `HEAD` only, and no hijack or upgrade.
+    /// The read allowlist (`docs/security.md`).
     Read,
     /// Everything.
     Admin,
@@ -43,20 +44,37 @@ impl std::str::FromStr for Scope {
 }
 
 /// How the client proved who it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
-    Certificate,
+    /// A client certificate from the cluster CA, by its serial.
+    Certificate {
+        serial: String,
+    },
     Token,
-    /// Forwarded by another agent of the cluster, on behalf of the client named.
-    Forwarded,
+    /// Forwarded by another agent of the cluster (the node named), on behalf of the
+    /// client named.
+    Forwarded {
+        by: String,
+    },
 }
 
-/// An authenticated client.
+/// An authenticated client and the profile it acts under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub subject: String,
-    pub scope: Scope,
+    /// The name of a profile of the policy (`admin`, `read`, or one of the file's).
+    pub profile: String,
     pub credential: Credential,
+}
+
+impl Identity {
+    /// The agent that forwarded the request, if one did.
+    pub fn forwarded_by(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Forwarded { by } => Some(by),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,7 +89,8 @@ pub enum AuthError {
     Scheme,
 }
 
-/// The claims of a Bosun token.
+/// The claims of a Bosun token. A token names a profile, or a scope (`read`, `admin`)
+/// that stands for the built-in profile of that name.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
@@ -80,8 +99,24 @@ pub struct Claims {
     pub iat: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
-    pub scope: Scope,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
+
+impl Claims {
+    /// The profile the token acts under: its `profile` claim, else its scope's.
+    pub fn profile_name(&self) -> Option<String> {
+        self.profile
+            .clone()
+            .filter(|p| !p.trim().is_empty())
+            .or_else(|| self.scope.map(|s| s.as_str().to_owned()))
+    }
+}
+
+/// Default for `--max-token-lifetime`: a user token may be valid for a day at most.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -143,6 +178,7 @@ fn spki_algorithm(pem: &[u8]) -> Option<Algorithm> {
 pub struct Authenticator {
     secret: Option<DecodingKey>,
     trusted: Vec<TrustedKey>,
+    max_lifetime: Duration,
 }
 
 impl Authenticator {
@@ -150,15 +186,24 @@ impl Authenticator {
         Self {
             secret: secret.map(|s| DecodingKey::from_secret(s.as_bytes())),
             trusted,
+            max_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
         }
     }
 
+    /// The longest a token may be valid, from `iat` to `exp`.
+    pub fn with_max_lifetime(mut self, max: Duration) -> Self {
+        self.max_lifetime = max;
+        self
+    }
+
     /// Decides who the client is. A bearer token, when sent, decides alone (a bad one is
-    /// never excused by a certificate); otherwise the client certificate does.
+    /// never excused by a certificate); otherwise the client certificate does, and the
+    /// policy says which profile it gets and whether it is revoked.
     pub fn authenticate(
         &self,
         authorization: Option<&[u8]>,
         cert: &ClientCert,
+        policy: &Policy,
     ) -> Result<Identity, AuthError> {
         if let Some(header) = authorization {
             let header = std::str::from_utf8(header).map_err(|_| AuthError::Scheme)?;
@@ -170,11 +215,21 @@ impl Authenticator {
             return self.verify_token(token);
         }
         match cert {
-            ClientCert::Trusted { subject } => Ok(Identity {
-                subject: subject.clone(),
-                scope: Scope::Admin,
-                credential: Credential::Certificate,
-            }),
+            ClientCert::Trusted { subject } => {
+                if policy.is_revoked(&subject.serial) {
+                    return Err(AuthError::Certificate(format!(
+                        "client certificate {:?} (serial {}) is revoked",
+                        subject.common_name, subject.serial
+                    )));
+                }
+                Ok(Identity {
+                    subject: subject.common_name.clone(),
+                    profile: policy.certificate_profile(subject),
+                    credential: Credential::Certificate {
+                        serial: subject.serial.clone(),
+                    },
+                })
+            }
             ClientCert::Rejected { reason } => Err(AuthError::Certificate(reason.clone())),
             ClientCert::None => Err(AuthError::Missing),
         }
@@ -206,21 +261,44 @@ impl Authenticator {
         let mut validation = Validation::new(header.alg);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.set_required_spec_claims(&["exp", "sub", "iat"]);
         let mut last = AuthError::Token("signature does not match".into());
         for key in candidates {
             match jsonwebtoken::decode::<Claims>(token, key, &validation) {
-                Ok(data) => {
-                    return Ok(Identity {
-                        subject: data.claims.sub,
-                        scope: data.claims.scope,
-                        credential: Credential::Token,
-                    })
-                }
+                Ok(data) => return self.admit(data.claims),
                 Err(e) => last = AuthError::Token(describe(&e)),
             }
         }
         Err(last)
+    }
+
+    /// The checks on a token's claims that its signature does not make.
+    fn admit(&self, claims: Claims) -> Result<Identity, AuthError> {
+        let bad = |m: String| Err(AuthError::Token(m));
+        if claims.sub.trim().is_empty() {
+            return bad("the subject (sub) is empty".into());
+        }
+        let Some(iat) = claims.iat else {
+            return bad("claim \"iat\" is required".into());
+        };
+        if iat > now_secs() + LEEWAY_SECS {
+            return bad("it was issued in the future (iat)".into());
+        }
+        let lifetime = claims.exp.saturating_sub(iat);
+        if lifetime > self.max_lifetime.as_secs() {
+            return bad(format!(
+                "it is valid for {lifetime} s, longer than this agent accepts ({} s, --max-token-lifetime)",
+                self.max_lifetime.as_secs()
+            ));
+        }
+        let Some(profile) = claims.profile_name() else {
+            return bad("it names neither a profile nor a scope".into());
+        };
+        Ok(Identity {
+            subject: claims.sub,
+            profile,
+            credential: Credential::Token,
+        })
     }
 }
 
@@ -249,7 +327,18 @@ pub fn mint_token(
     scope: Scope,
     ttl_secs: u64,
 ) -> Result<String, jsonwebtoken::errors::Error> {
+    mint_for_profile(secret, subject, scope.as_str(), ttl_secs)
+}
+
+/// Signs an HS256 token that names a profile.
+pub fn mint_for_profile(
+    secret: &Secret,
+    subject: &str,
+    profile: &str,
+    ttl_secs: u64,
+) -> Result<String, jsonwebtoken::errors::Error> {
     let now = now_secs();
+    let scope = profile.parse::<Scope>().ok();
     sign(
         secret,
         &Claims {
@@ -257,6 +346,7 @@ pub fn mint_token(
             exp: now + ttl_secs,
             iat: Some(now),
             nbf: None,
+            profile: scope.is_none().then(|| profile.to_owned()),
             scope,
         },
     )
@@ -271,15 +361,10 @@ pub fn sign(secret: &Secret, claims: &Claims) -> Result<String, jsonwebtoken::er
     )
 }
 
-/// Whether a request is one a `read` identity may make: reads only, and nothing that
-/// opens a stream into a container.
-pub fn read_allows(method: &http::Method, upgrade_or_hijack: bool) -> bool {
-    (method == http::Method::GET || method == http::Method::HEAD) && !upgrade_or_hijack
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::CertSubject;
 
     fn secret(s: &str) -> Secret {
         Secret::from_text(s).expect("secret")
@@ -294,30 +379,36 @@ mod tests {
         .expect("encode")
     }
 
-    #[test]
-    fn a_minted_token_verifies_with_its_subject_and_scope() {
+    fn auth() -> (Secret, Authenticator) {
         let s = secret("0123456789abcdef0123456789abcdef");
-        let auth = Authenticator::new(Some(&s), vec![]);
+        let a = Authenticator::new(Some(&s), vec![]);
+        (s, a)
+    }
+
+    #[test]
+    fn a_minted_token_verifies_with_its_subject_and_profile() {
+        let (s, auth) = auth();
         let t = mint_token(&s, "alice", Scope::Read, 60).expect("mint");
         let id = auth.verify_token(&t).expect("valid");
         assert_eq!(id.subject, "alice");
-        assert_eq!(id.scope, Scope::Read);
+        assert_eq!(id.profile, "read");
         assert_eq!(id.credential, Credential::Token);
+        let t = mint_for_profile(&s, "bob", "payments", 60).expect("mint");
+        assert_eq!(auth.verify_token(&t).expect("valid").profile, "payments");
     }
 
     #[test]
     fn expiry_is_checked_with_sixty_seconds_of_leeway() {
-        let s = secret("0123456789abcdef0123456789abcdef");
-        let auth = Authenticator::new(Some(&s), vec![]);
+        let (s, auth) = auth();
         let now = now_secs();
         let within = token_with(
             &s,
-            &serde_json::json!({"sub":"a","scope":"admin","exp": now - 30}),
+            &serde_json::json!({"sub":"a","scope":"admin","iat": now - 90,"exp": now - 30}),
         );
         assert!(auth.verify_token(&within).is_ok());
         let past = token_with(
             &s,
-            &serde_json::json!({"sub":"a","scope":"admin","exp": now - 120}),
+            &serde_json::json!({"sub":"a","scope":"admin","iat": now - 200,"exp": now - 120}),
         );
         assert_eq!(
             auth.verify_token(&past),
@@ -326,18 +417,42 @@ mod tests {
     }
 
     #[test]
-    fn exp_scope_and_the_right_secret_are_required() {
-        let s = secret("0123456789abcdef0123456789abcdef");
-        let auth = Authenticator::new(Some(&s), vec![]);
-        let no_exp = token_with(&s, &serde_json::json!({"sub":"a","scope":"admin"}));
+    fn exp_iat_subject_and_profile_are_required() {
+        let (s, auth) = auth();
+        let now = now_secs();
+        let no_exp = token_with(
+            &s,
+            &serde_json::json!({"sub":"a","scope":"admin","iat":now}),
+        );
         assert!(auth.verify_token(&no_exp).is_err());
-        let no_scope = token_with(&s, &serde_json::json!({"sub":"a","exp": now_secs() + 60}));
+        let no_iat = token_with(
+            &s,
+            &serde_json::json!({"sub":"a","scope":"admin","exp":now + 60}),
+        );
+        assert!(auth.verify_token(&no_iat).is_err());
+        let no_scope = token_with(
+            &s,
+            &serde_json::json!({"sub":"a","iat":now,"exp": now + 60}),
+        );
         assert!(auth.verify_token(&no_scope).is_err());
         let odd_scope = token_with(
             &s,
-            &serde_json::json!({"sub":"a","scope":"root","exp": now_secs() + 60}),
+            &serde_json::json!({"sub":"a","scope":"root","iat":now,"exp": now + 60}),
         );
         assert!(auth.verify_token(&odd_scope).is_err());
+        let empty_sub = token_with(
+            &s,
+            &serde_json::json!({"sub":" ","scope":"admin","iat":now,"exp": now + 60}),
+        );
+        assert_eq!(
+            auth.verify_token(&empty_sub),
+            Err(AuthError::Token("the subject (sub) is empty".into()))
+        );
+        let future = token_with(
+            &s,
+            &serde_json::json!({"sub":"a","scope":"admin","iat":now + 600,"exp": now + 660}),
+        );
+        assert!(auth.verify_token(&future).is_err());
         let other = secret("ffffffffffffffffffffffffffffffff");
         let forged = mint_token(&other, "mallory", Scope::Admin, 60).expect("mint");
         assert_eq!(
@@ -348,35 +463,48 @@ mod tests {
     }
 
     #[test]
-    fn a_bearer_header_decides_before_a_certificate() {
-        let s = secret("0123456789abcdef0123456789abcdef");
-        let auth = Authenticator::new(Some(&s), vec![]);
-        let trusted = ClientCert::Trusted {
-            subject: "bob".into(),
-        };
-        assert_eq!(
-            auth.authenticate(None, &trusted).expect("cert").subject,
-            "bob"
+    fn tokens_live_no_longer_than_the_maximum() {
+        let (s, auth) = auth();
+        let year = mint_token(&s, "a", Scope::Admin, 365 * 86_400).expect("mint");
+        let refused = auth.verify_token(&year).expect_err("too long");
+        assert!(
+            refused.to_string().contains("--max-token-lifetime"),
+            "{refused}"
         );
-        assert!(auth
-            .authenticate(Some(b"Bearer garbage"), &trusted)
-            .is_err());
-        assert_eq!(
-            auth.authenticate(Some(b"Basic abc"), &trusted),
-            Err(AuthError::Scheme)
-        );
-        assert_eq!(
-            auth.authenticate(None, &ClientCert::None),
-            Err(AuthError::Missing)
-        );
+        let day = mint_token(&s, "a", Scope::Admin, 86_400).expect("mint");
+        assert!(auth.verify_token(&day).is_ok());
+        let strict = auth.with_max_lifetime(Duration::from_secs(3600));
+        assert!(strict.verify_token(&day).is_err());
     }
 
     #[test]
-    fn read_scope_allows_only_plain_reads() {
-        assert!(read_allows(&http::Method::GET, false));
-        assert!(read_allows(&http::Method::HEAD, false));
-        assert!(!read_allows(&http::Method::GET, true));
-        assert!(!read_allows(&http::Method::POST, false));
-        assert!(!read_allows(&http::Method::DELETE, false));
+    fn a_bearer_header_decides_before_a_certificate() {
+        let (_, auth) = auth();
+        let policy = Policy::default();
+        let trusted = ClientCert::Trusted {
+            subject: CertSubject {
+                common_name: "bob".into(),
+                organizational_units: vec!["profile=admin".into()],
+                serial: "1f".into(),
+            },
+        };
+        let id = auth.authenticate(None, &trusted, &policy).expect("cert");
+        assert_eq!((id.subject.as_str(), id.profile.as_str()), ("bob", "admin"));
+        assert!(auth
+            .authenticate(Some(b"Bearer garbage"), &trusted, &policy)
+            .is_err());
+        assert_eq!(
+            auth.authenticate(Some(b"Basic abc"), &trusted, &policy),
+            Err(AuthError::Scheme)
+        );
+        assert_eq!(
+            auth.authenticate(None, &ClientCert::None, &policy),
+            Err(AuthError::Missing)
+        );
+        let revoking = Policy::parse("[certificates]\nrevoked = [\"1F\"]\n", "p").expect("policy");
+        assert!(matches!(
+            auth.authenticate(None, &trusted, &revoking),
+            Err(AuthError::Certificate(m)) if m.contains("revoked")
+        ));
     }
 }

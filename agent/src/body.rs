@@ -26,6 +26,73 @@ pub enum Body {
     Channel(mpsc::Receiver<Bytes>),
 }
 
+/// What the agent may hold of request bodies at once, across every request: bodies it
+/// must read whole (a manager operation kept to be sent again, a specification checked
+/// against a profile) count against it while they are held.
+#[derive(Clone)]
+pub struct Budget {
+    bytes: std::sync::Arc<tokio::sync::Semaphore>,
+    total: usize,
+}
+
+/// Bytes counted against the budget until dropped.
+pub struct Held(#[allow(dead_code)] Option<tokio::sync::OwnedSemaphorePermit>);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BudgetError {
+    #[error("the request body is larger than the {max} bytes the agent reads for {what}")]
+    TooLarge { what: &'static str, max: usize },
+    #[error("the agent already holds {total} bytes of request bodies for other requests; try again shortly")]
+    Busy { total: usize },
+    #[error("the request body could not be read: {0}")]
+    Read(String),
+}
+
+impl Budget {
+    pub fn new(total: usize) -> Self {
+        let total = total.min(tokio::sync::Semaphore::MAX_PERMITS);
+        Self {
+            bytes: std::sync::Arc::new(tokio::sync::Semaphore::new(total)),
+            total,
+        }
+    }
+
+    /// Reads a whole body of at most `max` bytes, counting what arrives against the
+    /// budget as it arrives: a body the budget cannot hold is refused, not waited for.
+    pub async fn collect(
+        &self,
+        mut body: Body,
+        max: usize,
+        what: &'static str,
+    ) -> Result<(Bytes, Held), BudgetError> {
+        use http_body_util::BodyExt;
+        let mut buf = BytesMut::new();
+        let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| BudgetError::Read(e.to_string()))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if buf.len() + data.len() > max {
+                return Err(BudgetError::TooLarge { what, max });
+            }
+            if !data.is_empty() {
+                let n =
+                    u32::try_from(data.len()).map_err(|_| BudgetError::TooLarge { what, max })?;
+                let permit = std::sync::Arc::clone(&self.bytes)
+                    .try_acquire_many_owned(n)
+                    .map_err(|_| BudgetError::Busy { total: self.total })?;
+                match &mut held {
+                    Some(h) => h.merge(permit),
+                    None => held = Some(permit),
+                }
+            }
+            buf.extend_from_slice(&data);
+        }
+        Ok((buf.freeze(), Held(held)))
+    }
+}
+
 pub fn full(bytes: impl Into<Bytes>) -> Body {
     Body::Full(Some(bytes.into()))
 }
@@ -143,4 +210,28 @@ fn poll_coalesced(
         Some(buf) => buf.freeze(),
         None => first,
     }))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_budget_holds_for_the_whole_agent_and_comes_back() {
+        let budget = Budget::new(1000);
+        let (a, held_a) = budget
+            .collect(full(vec![1u8; 600]), 800, "a test")
+            .await
+            .expect("within the budget");
+        assert_eq!(a.len(), 600);
+        let busy = budget.collect(full(vec![1u8; 600]), 800, "a test").await;
+        assert!(matches!(busy, Err(BudgetError::Busy { total: 1000 })));
+        let large = budget.collect(full(vec![1u8; 900]), 800, "a test").await;
+        assert!(matches!(large, Err(BudgetError::TooLarge { max: 800, .. })));
+        drop(held_a);
+        assert!(budget
+            .collect(full(vec![1u8; 600]), 800, "a test")
+            .await
+            .is_ok());
+    }
 }

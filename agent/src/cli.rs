@@ -78,8 +78,15 @@ enum CertsCommand {
         #[arg(long)]
         out: PathBuf,
         /// Validity in days.
-        #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650), conflicts_with = "ttl")]
         days: u32,
+        /// Validity as a duration instead of days, for short-lived certificates: 15m, 1h, 8h.
+        #[arg(long, value_parser = parse_duration)]
+        ttl: Option<Duration>,
+        /// The profile the certificate acts under, written into it (a rule of the
+        /// agents' policy file may override it).
+        #[arg(long, default_value = "admin")]
+        profile: String,
     },
 }
 
@@ -93,8 +100,12 @@ struct TokenArgs {
     /// Lifetime: 90s, 30m, 1h, 7d.
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     ttl: Duration,
-    #[arg(long, default_value = "admin", value_parser = ["read", "admin"])]
+    /// The built-in profile the token acts under.
+    #[arg(long, default_value = "admin", value_parser = ["read", "admin"], conflicts_with = "profile")]
     scope: String,
+    /// A profile of the agents' policy file, instead of --scope.
+    #[arg(long)]
+    profile: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -175,6 +186,28 @@ struct RunArgs {
     log_level: String,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
     log_format: LogFormat,
+    /// Policy file: access profiles, certificate rules, revoked certificates; reloaded
+    /// when it changes [default: the built-in profiles admin and read].
+    #[arg(long, env = "AGENT_POLICY_FILE")]
+    policy: Option<PathBuf>,
+    /// The longest a client token may be valid, from iat to exp.
+    #[arg(long, env = "AGENT_MAX_TOKEN_LIFETIME", default_value = "24h", value_parser = parse_duration)]
+    max_token_lifetime: Duration,
+    /// Also write the audit trail to this file, as JSON lines, rotated by size.
+    #[arg(long, env = "AGENT_AUDIT_FILE")]
+    audit_file: Option<PathBuf>,
+    /// Size at which the audit file is rotated, in MiB (5 rotated files are kept).
+    #[arg(long, env = "AGENT_AUDIT_FILE_MAX_MB", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    audit_file_max_mb: u64,
+    /// Audit reads too, not only what changes something or opens a stream.
+    #[arg(long, env = "AGENT_AUDIT_READS")]
+    audit_reads: bool,
+    /// Connections open at once for the whole agent; more are closed at once.
+    #[arg(long, env = "AGENT_MAX_CONNECTIONS", default_value_t = crate::admission::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Connections open at once from one client address.
+    #[arg(long, env = "AGENT_MAX_CONNECTIONS_PER_CLIENT", default_value_t = crate::admission::DEFAULT_MAX_PER_CLIENT)]
+    max_connections_per_client: usize,
 }
 
 /// A configuration error: printed on one line, exit code 2.
@@ -271,6 +304,17 @@ fn agent_config(args: &RunArgs) -> Result<AgentConfig, UsageError> {
     config.shutdown_grace = args.shutdown_grace;
     config.fanout_deadline = args.fanout_deadline;
     config.cluster = cluster_config(args)?;
+    if let Some(path) = &args.policy {
+        // Checked now so that a bad file stops the start with its reason.
+        crate::access::Policy::read(path).map_err(|e| UsageError(format!("--policy {e}")))?;
+        config.policy_file = Some(path.clone());
+    }
+    config.max_token_lifetime = args.max_token_lifetime;
+    config.audit.file = args.audit_file.clone();
+    config.audit.max_bytes = args.audit_file_max_mb << 20;
+    config.audit.reads = args.audit_reads;
+    config.max_connections = args.max_connections;
+    config.max_connections_per_client = args.max_connections_per_client;
     if config.cluster.is_some() && config.secret.is_none() {
         return Err(UsageError(
             crate::cluster::ClusterError::NoSecret.to_string(),
@@ -373,14 +417,22 @@ fn certs(cmd: CertsCommand) -> Result<(), UsageError> {
             name,
             out,
             days,
+            ttl,
+            profile,
         } => {
+            if name.trim().is_empty() || profile.trim().is_empty() {
+                return Err(UsageError("--name and --profile must not be empty".into()));
+            }
             let ca = Ca::load_dir(&dir).map_err(|e| UsageError(format!("--dir {e}")))?;
-            let client = ca.issue_client(&name, i64::from(days))?;
+            let validity = ttl.unwrap_or(Duration::from_secs(u64::from(days) * 86_400));
+            let client = ca.issue_client(&name, &profile, validity)?;
             pki::write_client_bundle(&out, &ca, &client)
                 .map_err(|e| UsageError(format!("--out {e}")))?;
             println!(
-                "wrote {0}/ca.pem, {0}/cert.pem and {0}/key.pem for {name:?}: DOCKER_CERT_PATH={0}",
-                out.display()
+                "wrote {0}/ca.pem, {0}/cert.pem and {0}/key.pem for {name:?}, profile {profile:?}, serial {1}, valid for {2}: DOCKER_CERT_PATH={0}",
+                out.display(),
+                pki::serial_of_pem(&client.cert_pem).unwrap_or_default(),
+                humanize(validity)
             );
         }
     }
@@ -398,8 +450,19 @@ fn secret(out: &std::path::Path) -> Result<(), UsageError> {
 fn token(args: TokenArgs) -> Result<(), UsageError> {
     let secret =
         Secret::read(&args.secret_file).map_err(|e| UsageError(format!("--secret-file {e}")))?;
-    let scope: Scope = args.scope.parse()?;
-    let token = auth::mint_token(&secret, &args.subject, scope, args.ttl.as_secs())?;
+    if args.subject.trim().is_empty() {
+        return Err(UsageError("--subject must not be empty".into()));
+    }
+    let token = match &args.profile {
+        Some(profile) if !profile.trim().is_empty() => {
+            auth::mint_for_profile(&secret, &args.subject, profile, args.ttl.as_secs())?
+        }
+        Some(_) => return Err(UsageError("--profile must not be empty".into())),
+        None => {
+            let scope: Scope = args.scope.parse()?;
+            auth::mint_token(&secret, &args.subject, scope, args.ttl.as_secs())?
+        }
+    };
     println!("{token}");
     Ok(())
 }
@@ -434,6 +497,18 @@ fn default_health_url() -> String {
         .or_else(|| std::env::var("AGENT_PORT").ok())
         .unwrap_or_else(|| "9001".into());
     format!("https://127.0.0.1:{port}/agent/v1/health")
+}
+
+/// A validity as people say it: `45 min`, `8 h`, `365 days`.
+fn humanize(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs % 86_400 == 0 {
+        format!("{} days", secs / 86_400)
+    } else if secs % 3600 == 0 {
+        format!("{} h", secs / 3600)
+    } else {
+        format!("{} min", secs.div_ceil(60))
+    }
 }
 
 /// `500ms`, `90s`, `30m`, `1h`, `7d`, or plain seconds.

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::audit::AuditConfig;
 use crate::auth::TrustedKey;
 use crate::cluster::ClusterConfig;
 use crate::engine::EngineAddr;
@@ -33,7 +34,21 @@ pub struct AgentConfig {
     pub cluster: Option<ClusterConfig>,
     /// How long a fan-out waits for the slowest node.
     pub fanout_deadline: Duration,
+    /// The policy file: profiles, certificate rules, revoked certificates. `None`: the
+    /// built-in profiles only.
+    pub policy_file: Option<PathBuf>,
+    /// The longest a client token may be valid.
+    pub max_token_lifetime: Duration,
+    pub audit: AuditConfig,
+    /// Connections open at once, for the whole agent and per client address.
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
+    /// Request bodies the agent may hold whole at once, across every request.
+    pub body_budget: usize,
 }
+
+/// Default for the body budget: 32 MiB, eight 4 MiB manager operations.
+pub const DEFAULT_BODY_BUDGET: usize = 32 << 20;
 
 /// Where the cluster CA is: `ca.pem` and `ca-key.pem` in a directory, or two files (Docker
 /// secrets).
@@ -69,6 +84,17 @@ impl AgentConfig {
             shutdown_grace: Duration::from_secs(10),
             cluster: None,
             fanout_deadline: Duration::from_secs(10),
+            policy_file: None,
+            max_token_lifetime: crate::auth::DEFAULT_MAX_TOKEN_LIFETIME,
+            audit: AuditConfig {
+                file: None,
+                max_bytes: 10 << 20,
+                keep: 5,
+                reads: false,
+            },
+            max_connections: crate::admission::DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_client: crate::admission::DEFAULT_MAX_PER_CLIENT,
+            body_budget: DEFAULT_BODY_BUDGET,
         }
     }
 }

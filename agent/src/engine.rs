@@ -20,6 +20,11 @@ use crate::body::{self, Body};
 
 /// Idle connections kept for reuse; more are closed once their response is done.
 const MAX_IDLE: usize = 64;
+/// Connections open to one upstream at once, streams included; a request beyond waits
+/// for one to close.
+pub const MAX_CONNECTIONS: usize = 512;
+/// How long a request waits for a connection to an upstream that has `MAX_CONNECTIONS`.
+const CONNECTION_WAIT: Duration = Duration::from_secs(30);
 
 /// Where the engine listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +114,8 @@ pub enum EngineError {
     },
     #[error("{addr} sent JSON that could not be read: {reason}")]
     Json { addr: String, reason: String },
+    #[error("{addr} already has {max} connections open and none closed within {secs} s")]
+    Saturated { addr: String, max: usize, secs: u64 },
 }
 
 impl EngineError {
@@ -129,6 +136,8 @@ struct Inner {
     /// How errors name this upstream: "the Docker daemon at unix://...", "agent node-2 at ...".
     label: String,
     idle: Mutex<Vec<SendRequest<Body>>>,
+    /// One permit per open connection.
+    connections: Arc<tokio::sync::Semaphore>,
 }
 
 impl Engine {
@@ -148,6 +157,7 @@ impl Engine {
                 dialer,
                 label,
                 idle: Mutex::new(Vec::new()),
+                connections: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
             }),
         }
     }
@@ -218,7 +228,24 @@ impl Engine {
         });
     }
 
+    /// Connections open to this upstream now.
+    pub fn open_connections(&self) -> usize {
+        MAX_CONNECTIONS - self.inner.connections.available_permits()
+    }
+
     async fn connect(&self) -> Result<SendRequest<Body>, EngineError> {
+        let permit = tokio::time::timeout(
+            CONNECTION_WAIT,
+            Arc::clone(&self.inner.connections).acquire_owned(),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| EngineError::Saturated {
+            addr: self.inner.label.clone(),
+            max: MAX_CONNECTIONS,
+            secs: CONNECTION_WAIT.as_secs(),
+        })?;
         match &self.inner.dialer {
             Dialer::Unix(path) => {
                 let stream =
@@ -228,7 +255,7 @@ impl Engine {
                             addr: format!("unix://{}", path.display()),
                             source,
                         })?;
-                self.handshake(stream).await
+                self.handshake(stream, permit).await
             }
             Dialer::Tcp(hostport) => {
                 let stream =
@@ -239,7 +266,7 @@ impl Engine {
                             source,
                         })?;
                 let _ = stream.set_nodelay(true);
-                self.handshake(stream).await
+                self.handshake(stream, permit).await
             }
             Dialer::Tls {
                 addr,
@@ -256,12 +283,17 @@ impl Engine {
                     .connect(server_name.clone(), stream)
                     .await
                     .map_err(peer_err)?;
-                self.handshake(stream).await
+                self.handshake(stream, permit).await
             }
         }
     }
 
-    async fn handshake<S>(&self, stream: S) -> Result<SendRequest<Body>, EngineError>
+    /// Starts HTTP/1.1 on a new connection, which holds `permit` for as long as it lives.
+    async fn handshake<S>(
+        &self,
+        stream: S,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<SendRequest<Body>, EngineError>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
@@ -269,7 +301,10 @@ impl Engine {
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| self.http_error(e))?;
-        tokio::spawn(conn.with_upgrades());
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+            drop(permit);
+        });
         Ok(sender)
     }
 

@@ -4,8 +4,11 @@
 //! on port 0 with the same code paths.
 #![forbid(unsafe_code)]
 
+pub mod access;
+pub mod admission;
 pub mod aggregate;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod cli;

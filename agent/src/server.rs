@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,12 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::access::PolicyStore;
+use crate::admission::{Admission, Ticket};
+use crate::api::HealthCache;
+use crate::audit::Audit;
 use crate::auth::Authenticator;
+use crate::body::Budget;
 use crate::cluster::Cluster;
 use crate::config::AgentConfig;
 use crate::engine::Engine;
@@ -29,6 +35,8 @@ use crate::tls::ServerTls;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for a request head to arrive; a stalled client is closed, a stream never.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// A connection that sends no complete request this long after its handshake is closed.
+const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const SERVER_CERT_DAYS: i64 = 365;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +59,10 @@ pub enum StartError {
         path: String,
         source: std::io::Error,
     },
+    #[error("--policy {0}")]
+    Policy(#[from] crate::access::PolicyError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// A bound agent, ready to serve.
@@ -59,6 +71,7 @@ pub struct Agent {
     acceptor: TlsAcceptor,
     tls: ServerTls,
     proxy: Arc<Proxy>,
+    admission: Arc<Admission>,
     grace: Duration,
     /// Gossip, discovery and metadata refresh; stopped after the drain.
     background: CancellationToken,
@@ -109,13 +122,20 @@ impl Agent {
             background.clone(),
         )
         .await?;
+        let policy = Arc::new(PolicyStore::load(config.policy_file.as_deref())?);
+        policy.watch(background.clone());
         let proxy = Arc::new(Proxy {
             engine,
-            auth: Authenticator::new(config.secret.as_ref(), config.trusted_keys.clone()),
+            auth: Authenticator::new(config.secret.as_ref(), config.trusted_keys.clone())
+                .with_max_lifetime(config.max_token_lifetime),
+            policy,
+            audit: Audit::start(&config.audit)?,
+            budget: Budget::new(config.body_budget),
             cluster,
             index: Index::default(),
             fanout_deadline: config.fanout_deadline,
             started: Instant::now(),
+            health: HealthCache::default(),
             relays: TaskTracker::new(),
             hard_stop: CancellationToken::new(),
         });
@@ -124,6 +144,7 @@ impl Agent {
             acceptor: TlsAcceptor::from(Arc::clone(&tls.config)),
             tls,
             proxy,
+            admission: Admission::new(config.max_connections, config.max_connections_per_client),
             grace: config.shutdown_grace,
             background,
         })
@@ -150,6 +171,11 @@ impl Agent {
                 _ = shutdown.cancelled() => break,
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        // Over a cap: closed at once, before TLS costs anything.
+                        let Some(ticket) = self.admission.admit(peer.ip()) else {
+                            drop(stream);
+                            continue;
+                        };
                         conns.spawn(serve_connection(
                             stream,
                             peer,
@@ -157,6 +183,7 @@ impl Agent {
                             self.tls.clone(),
                             Arc::clone(&self.proxy),
                             shutdown.clone(),
+                            ticket,
                         ));
                     }
                     Err(e) => {
@@ -202,9 +229,20 @@ async fn serve_connection(
     tls: ServerTls,
     proxy: Arc<Proxy>,
     shutdown: CancellationToken,
+    _ticket: Ticket,
 ) {
     let _ = stream.set_nodelay(true);
-    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+    let handshake_by = tokio::time::Instant::now() + TLS_HANDSHAKE_TIMEOUT;
+    // Nothing is set up for a connection until its client sends something: an idle one
+    // costs a socket and a task, not TLS buffers.
+    if !matches!(
+        tokio::time::timeout_at(handshake_by, stream.readable()).await,
+        Ok(Ok(()))
+    ) {
+        tracing::debug!(%peer, "nothing sent before the handshake deadline; closing");
+        return;
+    }
+    let stream = match tokio::time::timeout_at(handshake_by, acceptor.accept(stream)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -218,24 +256,42 @@ async fn serve_connection(
     let client_cert = tls.client_cert(stream.get_ref().1.peer_certificates());
     let info = Arc::new(ConnInfo { peer, client_cert });
     let hard_stop = proxy.hard_stop.clone();
-    let service = service_fn(move |req| {
-        let proxy = Arc::clone(&proxy);
-        let info = Arc::clone(&info);
-        async move { Ok::<_, Infallible>(proxy.handle(info, req).await) }
-    });
+    let asked = Arc::new(AtomicBool::new(false));
+    let service = {
+        let asked = Arc::clone(&asked);
+        service_fn(move |req| {
+            asked.store(true, Ordering::Relaxed);
+            let proxy = Arc::clone(&proxy);
+            let info = Arc::clone(&info);
+            async move { Ok::<_, Infallible>(proxy.handle(info, req).await) }
+        })
+    };
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);
-    tokio::select! {
-        result = conn.as_mut() => log_end(peer, result),
-        _ = shutdown.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            tokio::select! {
-                result = conn.as_mut() => log_end(peer, result),
-                _ = hard_stop.cancelled() => {}
+    let first_request = tokio::time::sleep(FIRST_REQUEST_TIMEOUT);
+    tokio::pin!(first_request);
+    let mut waiting_for_first = true;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => return log_end(peer, result),
+            _ = &mut first_request, if waiting_for_first => {
+                if !asked.load(Ordering::Relaxed) {
+                    tracing::debug!(%peer, "no request within {} s of the handshake; closing", FIRST_REQUEST_TIMEOUT.as_secs());
+                    return;
+                }
+                waiting_for_first = false;
+            }
+            _ = shutdown.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                tokio::select! {
+                    result = conn.as_mut() => log_end(peer, result),
+                    _ = hard_stop.cancelled() => {}
+                }
+                return;
             }
         }
     }

@@ -45,7 +45,11 @@ impl Creds {
         let ca = Ca::init_dir(&dir.join("ca"))?;
         let secret = Secret::generate()?;
         secret.write_new(&dir.join("secret"))?;
-        let client = ca.issue_client("bosun-bench", 1)?;
+        let client = ca.issue_client(
+            "bosun-bench",
+            "admin",
+            std::time::Duration::from_secs(86_400),
+        )?;
         pki::write_client_bundle(&dir.join("client"), &ca, &client)?;
         Ok(Self { dir, secret })
     }

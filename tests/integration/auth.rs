@@ -60,7 +60,8 @@ fn an_expired_token_is_refused() {
             exp: now - 3600,
             iat: Some(now - 7200),
             nbf: None,
-            scope: Scope::Admin,
+            scope: Some(Scope::Admin),
+            profile: None,
         },
     )
     .expect("sign");
@@ -86,7 +87,7 @@ fn a_read_token_reads_but_cannot_create() {
     let docker = Docker::with_cert_path(&agent, &pki.ca_only, Some(&read));
     docker.ok(&["ps", "-a"]);
     docker.ok(&["version"]);
-    refused_to_create(&docker, "scope 'read'");
+    refused_to_create(&docker, "profile \"read\" does not allow");
 }
 
 #[test]
@@ -99,7 +100,10 @@ fn a_read_token_cannot_exec() {
     admin.ok(&["run", "-d", "--name", name.as_str(), IMAGE, "sleep", "300"]);
     let reader = Docker::with_cert_path(&agent, &pki.ca_only, Some(&pki.token("auditor", "read")));
     let stderr = reader.fails(&["exec", name.as_str(), "echo", "no"]);
-    assert!(stderr.contains("scope 'read'"), "{stderr}");
+    assert!(
+        stderr.contains("profile \"read\" does not allow") && stderr.contains("exec:write"),
+        "{stderr}"
+    );
     let stderr = reader.fails(&["logs", "--tail", "1", "no-such-container-anywhere"]);
     assert!(
         stderr.contains("No such container"),

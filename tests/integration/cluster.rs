@@ -984,8 +984,8 @@ async fn forged_stale_and_malformed_gossip_is_dropped_and_counted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_with_a_bad_agent_token_is_refused_before_the_engine() {
-    use bosun_agent::auth::{Credential, Identity, Scope};
-    use bosun_agent::cluster::token::AgentTokens;
+    use bosun_agent::auth::{Credential, Identity};
+    use bosun_agent::cluster::token::{AgentTokens, Bound};
     use bosun_agent::secret::Secret;
 
     let pki = Pki::new();
@@ -994,12 +994,26 @@ async fn a_request_with_a_bad_agent_token_is_refused_before_the_engine() {
     let secret = Secret::read(&pki.secret).expect("the cluster secret");
     let admin = Identity {
         subject: "intruder".into(),
-        scope: Scope::Admin,
+        profile: "admin".into(),
         credential: Credential::Token,
+    };
+    let get = http::Method::GET;
+    let bound = |path: &'static str| Bound {
+        node: "fake-a",
+        method: &get,
+        path_and_query: path,
     };
     let other = Secret::from_text("another cluster's secret, 32 chars+").expect("secret");
     let foreign = AgentTokens::new(&other)
-        .mint(&admin, "fake-x")
+        .mint(
+            &admin,
+            "fake-x",
+            bound("/v1.41/containers/json?all=1&probe=another-secret"),
+        )
+        .expect("mint");
+    // Minted by this cluster, but for another request: replayed, it is refused.
+    let replayed = AgentTokens::new(&secret)
+        .mint(&admin, "fake-x", bound("/v1.41/containers/json?all=1"))
         .expect("mint");
     let expired = {
         let now = bosun_agent::auth::now_secs();
@@ -1020,6 +1034,7 @@ async fn a_request_with_a_bad_agent_token_is_refused_before_the_engine() {
         ("another-secret", foreign, false),
         ("expired", expired, false),
         ("client-token", client_token, false),
+        ("replayed", replayed, false),
         ("garbage-with-cert", "garbage".to_owned(), true),
     ];
     let victim = fa.container_ids()[0].clone();
@@ -1054,7 +1069,11 @@ async fn a_request_with_a_bad_agent_token_is_refused_before_the_engine() {
 
     // The control: a token from this cluster's secret is accepted, and reaches the engine.
     let good = AgentTokens::new(&secret)
-        .mint(&admin, "fake-b")
+        .mint(
+            &admin,
+            "fake-b",
+            bound("/v1.41/containers/json?all=1&probe=good"),
+        )
         .expect("mint");
     let mut sender = connect(&pki, a.addr, false).await;
     let req = empty(

@@ -3,11 +3,13 @@
 
 mod harness;
 
+mod access;
 mod auth;
 mod bollard_client;
 mod cli;
 mod cluster;
 mod command_line;
+mod flood;
 mod protocol;
 mod raw;
 mod swarm;

@@ -19,6 +19,7 @@ use bosun_agent::auth::Claims;
 use bosun_agent::secret::Secret;
 
 use crate::auth::Role;
+use crate::profiles::ProfileMap;
 use crate::store::Endpoint;
 
 /// How long a token the console mints is valid.
@@ -89,6 +90,7 @@ pub struct AgentClient {
     server_name: ServerName<'static>,
     tls: Arc<rustls::ClientConfig>,
     signer: Signer,
+    profiles: ProfileMap,
 }
 
 enum Signer {
@@ -158,18 +160,30 @@ impl AgentClient {
             server_name,
             tls: Arc::new(tls),
             signer,
+            profiles: endpoint.profiles.clone(),
         })
     }
 
-    fn token(&self, user: &str, role: Role) -> Result<String, AgentError> {
+    /// What a token for `user` with `role` claims: the profile the endpoint maps them to,
+    /// or else the role's scope.
+    fn claims(&self, user: &str, role: Role) -> Claims {
         let now = crate::store::now_secs() as u64;
-        let claims = Claims {
+        let profile = self.profiles.pick(user, role).map(str::to_owned);
+        Claims {
             sub: user.to_owned(),
             exp: now + TOKEN_TTL,
             iat: Some(now),
             nbf: None,
-            scope: role.agent_scope(),
-        };
+            // A token that names a profile carries no scope, as the agent's own tokens
+            // do: an agent that knows no profiles refuses it rather than reading the
+            // role's wider scope from it.
+            scope: profile.is_none().then(|| role.agent_scope()),
+            profile,
+        }
+    }
+
+    fn token(&self, user: &str, role: Role) -> Result<String, AgentError> {
+        let claims = self.claims(user, role);
         let signed = match &self.signer {
             Signer::Secret(secret) => bosun_agent::auth::sign(secret, &claims),
             Signer::Key(key) => {
@@ -369,6 +383,49 @@ mod tests {
     }
 
     #[test]
+    fn tokens_name_the_mapped_profile_or_else_the_roles_scope() {
+        let (ca, _key_pem) = bosun_agent::tls::pki::Ca::generate("test CA").expect("CA");
+        let secret = Secret::generate().expect("secret");
+        let secret_text = String::from_utf8(secret.as_bytes().to_vec()).expect("hex");
+        let endpoint = Endpoint {
+            id: 1,
+            name: "e".into(),
+            url: "https://localhost:9001".into(),
+            ca_pem: ca.cert_pem().to_owned(),
+            auth: "secret".into(),
+            secret: Some(secret_text),
+            profiles: ProfileMap::from_json(&serde_json::json!({
+                "roles": {"operator": "watcher"},
+                "users": {"alice": "payments"},
+            }))
+            .expect("valid"),
+        };
+        let key = ConsoleKey::from_pkcs8(&ConsoleKey::generate().expect("key")).expect("load");
+        let client = AgentClient::new(&endpoint, &Arc::new(key)).expect("client");
+        let auth = bosun_agent::auth::Authenticator::new(Some(&secret), vec![]);
+        let profile_of = |user: &str, role: Role| {
+            let token = client.token(user, role).expect("token");
+            let who = auth.verify_token(&token).expect("the agent accepts it");
+            assert_eq!(who.subject, user);
+            who.profile
+        };
+        assert_eq!(profile_of("alice", Role::Viewer), "payments");
+        assert_eq!(profile_of("olga", Role::Operator), "watcher");
+        assert_eq!(profile_of("olga", Role::Admin), "admin");
+        assert_eq!(profile_of("victor", Role::Viewer), "read");
+        let mapped = client.claims("olga", Role::Operator);
+        assert_eq!(
+            (mapped.profile.as_deref(), mapped.scope),
+            (Some("watcher"), None)
+        );
+        let unmapped = client.claims("victor", Role::Viewer);
+        assert_eq!(
+            (unmapped.profile, unmapped.scope),
+            (None, Some(Scope::Read))
+        );
+    }
+
+    #[test]
     fn the_console_key_signs_tokens_an_agent_accepts() {
         let der = ConsoleKey::generate().expect("key");
         let key = ConsoleKey::from_pkcs8(&der).expect("load");
@@ -379,15 +436,16 @@ mod tests {
         let claims = Claims {
             sub: "alice".into(),
             exp: crate::store::now_secs() as u64 + 60,
-            iat: None,
+            iat: Some(crate::store::now_secs() as u64),
             nbf: None,
-            scope: Scope::Read,
+            scope: Some(Scope::Read),
+            profile: None,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key.encoding)
             .expect("sign");
         let auth = bosun_agent::auth::Authenticator::new(None, vec![trusted]);
         let who = auth.verify_token(&token).expect("the agent accepts it");
         assert_eq!(who.subject, "alice");
-        assert_eq!(who.scope, Scope::Read);
+        assert_eq!(who.profile, "read");
     }
 }

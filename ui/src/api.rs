@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 
 use crate::agent::{AgentClient, AgentError, ConsoleKey, SendOptions};
 use crate::auth::{self, LoginLimiter, Role};
+use crate::profiles::ProfileMap;
 use crate::store::{AuditEntry, AuditFilter, Endpoint, Store, StoreError};
 
 pub const COOKIE: &str = "bosun_session";
@@ -218,12 +219,7 @@ fn check_password(password: &str) -> ApiResult<()> {
 }
 
 fn check_new_user(username: &str, password: &str) -> ApiResult<()> {
-    let valid_name = !username.is_empty()
-        && username.len() <= 64
-        && username
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
-    if !valid_name {
+    if !auth::valid_username(username) {
         return Err(ApiError::bad(
             "a user name is 1 to 64 letters, digits, '.', '_', '-' or '@'",
         ));
@@ -549,9 +545,14 @@ fn partial_of(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn endpoint_json(endpoint: &Endpoint, status: Value) -> Value {
+/// An endpoint as the API shows it. Its profile mapping names users, so only admins see
+/// it, as only they see the users.
+fn endpoint_json(endpoint: &Endpoint, status: Value, who: &Authed) -> Value {
     let mut v = json!(endpoint);
     v["status"] = status;
+    if who.role == Role::Admin {
+        v["profiles"] = json!(endpoint.profiles);
+    }
     v
 }
 
@@ -562,7 +563,7 @@ async fn endpoints(State(app): State<Shared>, who: Authed) -> ApiResult<Json<Val
     Ok(Json(Value::Array(
         list.iter()
             .zip(statuses)
-            .map(|(e, s)| endpoint_json(e, s))
+            .map(|(e, s)| endpoint_json(e, s, &who))
             .collect(),
     )))
 }
@@ -574,7 +575,7 @@ async fn endpoint(
 ) -> ApiResult<Json<Value>> {
     let endpoint = app.store.endpoint(id)?;
     let status = endpoint_status(&app, &endpoint, &who).await;
-    Ok(Json(endpoint_json(&endpoint, status)))
+    Ok(Json(endpoint_json(&endpoint, status, &who)))
 }
 
 #[derive(Deserialize)]
@@ -584,6 +585,14 @@ struct NewEndpoint {
     ca_pem: String,
     auth: String,
     secret: Option<String>,
+    /// `{"roles": {...}, "users": {...}}`; absent or `null`: no mapping.
+    #[serde(default)]
+    profiles: Value,
+}
+
+/// The agent profile mapping of a request body, or a 400 saying what is wrong with it.
+fn profile_map(value: &Value) -> ApiResult<ProfileMap> {
+    ProfileMap::from_json(value).map_err(|e| ApiError::bad(e.to_string()))
 }
 
 async fn create_endpoint(
@@ -599,6 +608,7 @@ async fn create_endpoint(
         }
         crate::agent::parse_url(body.url.trim()).map_err(ApiError::bad)?;
         crate::agent::trust(&body.ca_pem).map_err(ApiError::bad)?;
+        let profiles = profile_map(&body.profiles)?;
         let secret = match body.auth.as_str() {
             "secret" => {
                 let secret = body.secret.as_deref().map(str::trim).unwrap_or_default();
@@ -619,6 +629,7 @@ async fn create_endpoint(
             &body.ca_pem,
             &body.auth,
             secret,
+            &profiles,
         )?)
     })();
     let error = result.as_ref().err().map(|e| e.message.clone());
@@ -635,7 +646,57 @@ async fn create_endpoint(
     );
     let endpoint = result?;
     let status = endpoint_status(&app, &endpoint, &who).await;
-    Ok((StatusCode::CREATED, Json(endpoint_json(&endpoint, status))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(endpoint_json(&endpoint, status, &who)),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct EndpointChange {
+    /// The whole new mapping; `{}` removes it.
+    profiles: Option<Value>,
+}
+
+async fn update_endpoint(
+    State(app): State<Shared>,
+    who: Authed,
+    Path(id): Path<i64>,
+    Json(body): Json<EndpointChange>,
+) -> ApiResult<Json<Value>> {
+    who.require(Role::Admin)?;
+    let name = app
+        .store
+        .endpoint(id)
+        .map(|e| e.name)
+        .unwrap_or_else(|_| id.to_string());
+    let result = (|| {
+        let Some(profiles) = &body.profiles else {
+            return Err(ApiError::bad("nothing to change: send profiles"));
+        };
+        let profiles = profile_map(profiles)?;
+        Ok(app.store.set_endpoint_profiles(id, &profiles)?)
+    })();
+    let error = result.as_ref().err().map(|e| e.message.clone());
+    let detail = match &result {
+        Ok(endpoint) => format!("profiles {}", endpoint.profiles.describe()),
+        Err(_) => "profiles".to_owned(),
+    };
+    audit(
+        &app,
+        AuditEntry {
+            user: &who.username,
+            endpoint: &name,
+            action: "endpoint.update",
+            target: &format!("{name} ({detail})"),
+            error: error.as_deref(),
+            ..Default::default()
+        },
+    );
+    let endpoint = result?;
+    let status = endpoint_status(&app, &endpoint, &who).await;
+    Ok(Json(endpoint_json(&endpoint, status, &who)))
 }
 
 async fn delete_endpoint(
@@ -1538,7 +1599,10 @@ pub fn routes() -> Router<Shared> {
             axum::routing::patch(update_user).delete(delete_user),
         )
         .route("/api/endpoints", get(endpoints).post(create_endpoint))
-        .route(e, get(endpoint).delete(delete_endpoint))
+        .route(
+            e,
+            get(endpoint).patch(update_endpoint).delete(delete_endpoint),
+        )
         .route("/api/console-key", get(console_key))
         .route(&format!("{e}/nodes"), get(nodes))
         .route(&format!("{e}/containers"), lister("/containers/json?all=1"))

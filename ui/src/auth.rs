@@ -46,6 +46,15 @@ impl Role {
 
 pub const MIN_PASSWORD: usize = 8;
 
+/// A user name: 1 to 64 letters, digits, '.', '_', '-' or '@'.
+pub fn valid_username(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+}
+
 pub fn hash_password(password: &str) -> Result<String, String> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| e.to_string())?;

@@ -132,6 +132,7 @@ pub fn prepare(args: &Args) -> Result<App, String> {
                     &ca_pem,
                     "secret",
                     Some(secret_text.trim()),
+                    &crate::profiles::ProfileMap::default(),
                 )
                 .map_err(|e| e.to_string())?;
             tracing::info!(name = %args.endpoint_name, url = %url, "added the endpoint");

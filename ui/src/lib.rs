@@ -8,5 +8,6 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod cli;
+pub mod profiles;
 pub mod server;
 pub mod store;

@@ -9,6 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::auth::Role;
+use crate::profiles::ProfileMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -48,6 +49,9 @@ pub struct Endpoint {
     pub auth: String,
     #[serde(skip)]
     pub secret: Option<String>,
+    /// Which agent profile each user and role acts under here; shown to admins only.
+    #[serde(skip)]
+    pub profiles: ProfileMap,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -103,7 +107,8 @@ CREATE TABLE IF NOT EXISTS endpoints (
     url TEXT NOT NULL,
     ca_pem TEXT NOT NULL,
     auth TEXT NOT NULL,
-    secret TEXT
+    secret TEXT,
+    profiles TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -157,6 +162,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -346,11 +352,12 @@ impl Store {
         ca_pem: &str,
         auth: &str,
         secret: Option<&str>,
+        profiles: &ProfileMap,
     ) -> Result<Endpoint, StoreError> {
         let conn = self.conn();
         let done = conn.execute(
-            "INSERT OR IGNORE INTO endpoints (name, url, ca_pem, auth, secret) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![name, url, ca_pem, auth, secret],
+            "INSERT OR IGNORE INTO endpoints (name, url, ca_pem, auth, secret, profiles) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![name, url, ca_pem, auth, secret, profiles.to_text()],
         )?;
         if done == 0 {
             return Err(StoreError::Conflict(format!(
@@ -364,13 +371,15 @@ impl Store {
             ca_pem: ca_pem.to_owned(),
             auth: auth.to_owned(),
             secret: secret.map(str::to_owned),
+            profiles: profiles.clone(),
         })
     }
 
     pub fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT id, name, url, ca_pem, auth, secret FROM endpoints ORDER BY name")?;
+        let mut stmt = conn.prepare(
+            "SELECT id, name, url, ca_pem, auth, secret, profiles FROM endpoints ORDER BY name",
+        )?;
         let rows = stmt.query_map([], endpoint_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -379,12 +388,28 @@ impl Store {
     pub fn endpoint(&self, id: i64) -> Result<Endpoint, StoreError> {
         self.conn()
             .query_row(
-                "SELECT id, name, url, ca_pem, auth, secret FROM endpoints WHERE id = ?1",
+                "SELECT id, name, url, ca_pem, auth, secret, profiles FROM endpoints WHERE id = ?1",
                 [id],
                 endpoint_row,
             )
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("no endpoint {id}")))
+    }
+
+    /// Replaces an endpoint's profile mapping.
+    pub fn set_endpoint_profiles(
+        &self,
+        id: i64,
+        profiles: &ProfileMap,
+    ) -> Result<Endpoint, StoreError> {
+        let done = self.conn().execute(
+            "UPDATE endpoints SET profiles = ?2 WHERE id = ?1",
+            params![id, profiles.to_text()],
+        )?;
+        if done == 0 {
+            return Err(StoreError::NotFound(format!("no endpoint {id}")));
+        }
+        self.endpoint(id)
     }
 
     pub fn delete_endpoint(&self, id: i64) -> Result<Endpoint, StoreError> {
@@ -482,7 +507,26 @@ fn endpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Endpoint> {
         ca_pem: r.get(3)?,
         auth: r.get(4)?,
         secret: r.get(5)?,
+        // A mapping that does not read back fails the endpoint rather than falling back
+        // to the role's wider scope.
+        profiles: ProfileMap::from_text(&r.get::<_, String>(6)?).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
+        })?,
     })
+}
+
+/// Brings a database made by an older console up to the schema: columns added since.
+/// Checked and changed in one write transaction, so that two consoles opening the file at
+/// once do not both add a column.
+fn migrate(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let has_profiles = tx
+        .prepare("SELECT 1 FROM pragma_table_info('endpoints') WHERE name = 'profiles'")?
+        .exists([])?;
+    if !has_profiles {
+        tx.execute_batch("ALTER TABLE endpoints ADD COLUMN profiles TEXT NOT NULL DEFAULT '{}'")?;
+    }
+    tx.commit()
 }
 
 /// A user's role as stored, or `None` when there is no such user.
@@ -562,6 +606,65 @@ mod tests {
             .expect("rows");
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].detail, "bad password");
+    }
+
+    #[test]
+    fn an_older_database_gains_the_profiles_column_with_no_mapping() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("console.db");
+        {
+            let old = Connection::open(&path).expect("open");
+            old.execute_batch(
+                "CREATE TABLE endpoints (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    name TEXT NOT NULL UNIQUE,
+                    url TEXT NOT NULL,
+                    ca_pem TEXT NOT NULL,
+                    auth TEXT NOT NULL,
+                    secret TEXT
+                );
+                INSERT INTO endpoints (name, url, ca_pem, auth, secret)
+                    VALUES ('old', 'https://a:9001', 'pem', 'key', NULL);",
+            )
+            .expect("an old schema");
+        }
+        let store = Store::open(&path).expect("migrates");
+        let old = &store.endpoints().expect("list")[0];
+        assert_eq!(old.name, "old");
+        assert!(old.profiles.is_empty());
+        let map = ProfileMap::from_json(&serde_json::json!({"roles": {"operator": "watcher"}}))
+            .expect("valid");
+        store.set_endpoint_profiles(old.id, &map).expect("update");
+        drop(store);
+        let store = Store::open(&path).expect("opens again, nothing to migrate");
+        assert_eq!(store.endpoint(old.id).expect("endpoint").profiles, map);
+        assert!(matches!(
+            store.set_endpoint_profiles(old.id + 1, &map),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn a_mapping_that_does_not_read_back_fails_the_endpoint() {
+        let store = Store::in_memory().expect("store");
+        let e = store
+            .create_endpoint(
+                "e",
+                "https://a:9001",
+                "pem",
+                "key",
+                None,
+                &ProfileMap::default(),
+            )
+            .expect("endpoint");
+        store
+            .conn()
+            .execute(
+                "UPDATE endpoints SET profiles = '[1]' WHERE id = ?1",
+                [e.id],
+            )
+            .expect("corrupt it");
+        assert!(matches!(store.endpoint(e.id), Err(StoreError::Sql(_))));
     }
 
     #[test]

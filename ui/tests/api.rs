@@ -739,6 +739,265 @@ async fn first_start_without_a_password_offers_setup_once() {
     assert_eq!(second.status, StatusCode::CONFLICT);
 }
 
+/// The agent's audit trail: one JSON object per line.
+fn agent_audit_lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The agent's audit line for `POST /containers/{id}/{action}` by `subject`, once written.
+async fn agent_audit_line(path: &std::path::Path, id: &str, action: &str, subject: &str) -> Value {
+    let what = format!("{subject}'s {action} of {id} in the agent's audit file");
+    let suffix = format!("/containers/{id}/{action}");
+    eventually(&what, || async {
+        let lines = agent_audit_lines(path);
+        lines
+            .iter()
+            .find(|l| {
+                l["method"] == "POST"
+                    && l["path"].as_str().unwrap_or_default().ends_with(&suffix)
+                    && l["subject"] == subject
+            })
+            .cloned()
+            .ok_or_else(|| format!("{lines:?}"))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn endpoints_map_users_and_roles_to_agent_profiles() {
+    let files = tempfile::tempdir().expect("tempdir");
+    let policy = files.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[profiles.watcher]\nallow = { \"*\" = \"read\" }\n",
+    )
+    .expect("policy");
+    let agent_audit = files.path().join("agent-audit.jsonl");
+    let options = AgentOptions {
+        policy_file: Some(policy),
+        audit_file: Some(agent_audit.clone()),
+    };
+    let (creds, _agent, console) = stack_with(&options).await;
+    let admin = Client::logged_in(console.addr, ADMIN, ADMIN_PASSWORD).await;
+    for name in ["walt", "olga"] {
+        let made = admin
+            .post(
+                "/api/users",
+                &json!({"username": name, "password": "password-123", "role": "operator"}),
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.text());
+    }
+    let walt = Client::logged_in(console.addr, "walt", "password-123").await;
+    let olga = Client::logged_in(console.addr, "olga", "password-123").await;
+    let list = admin.get("/api/endpoints").await.json();
+    let id = local_endpoint(&list);
+    let e = format!("/api/endpoints/{id}");
+    assert_eq!(
+        list[0]["profiles"],
+        json!({"roles": {}, "users": {}}),
+        "no mapping yet: {list}"
+    );
+
+    // The mapping is the admins' to read and change.
+    let seen_by_operator = walt.get("/api/endpoints").await.json();
+    assert!(
+        seen_by_operator[0].get("profiles").is_none(),
+        "{seen_by_operator}"
+    );
+    assert!(walt.get(&e).await.json().get("profiles").is_none());
+    let mapping = json!({"profiles": {"users": {"walt": "watcher"}}});
+    assert_eq!(walt.patch(&e, &mapping).await.status, StatusCode::FORBIDDEN);
+
+    // Bad mappings are refused with what is wrong, and change nothing.
+    for (bad, says) in [
+        (
+            json!({"roles": {"root": "watcher"}}),
+            "\"root\" is not a role",
+        ),
+        (
+            json!({"roles": {"operator": ""}}),
+            "profiles.roles.operator",
+        ),
+        (
+            json!({"users": {"walt": "two words"}}),
+            "not a profile name",
+        ),
+        (
+            json!({"users": {"walt": "p".repeat(65)}}),
+            "1 to 64 characters",
+        ),
+        (
+            json!({"users": {"no spaces": "watcher"}}),
+            "not a user name",
+        ),
+        (json!({"groups": {}}), "only \"roles\" and \"users\""),
+        (json!(["watcher"]), "must be an object"),
+    ] {
+        let answer = admin.patch(&e, &json!({ "profiles": bad })).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            answer.text()
+        );
+        assert!(
+            answer.message().contains(says),
+            "{bad}: {}",
+            answer.message()
+        );
+    }
+    let refused = admin
+        .post(
+            "/api/endpoints",
+            &json!({"name": "bad-map", "url": "https://localhost:1", "ca_pem": creds.ca_pem,
+                    "auth": "key", "profiles": {"roles": {"viewer": "a b"}}}),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        refused.text()
+    );
+    assert!(
+        refused.message().contains("profiles.roles.viewer"),
+        "{}",
+        refused.message()
+    );
+    let names = admin.get("/api/endpoints").await.text();
+    assert!(!names.contains("bad-map"), "{names}");
+    assert_eq!(
+        admin.get(&e).await.json()["profiles"],
+        json!({"roles": {}, "users": {}})
+    );
+
+    // A new endpoint may come with its mapping.
+    let made = admin
+        .post(
+            "/api/endpoints",
+            &json!({"name": "mapped", "url": "https://localhost:1", "ca_pem": creds.ca_pem,
+                    "auth": "key", "profiles": {"roles": {"viewer": "read", "admin": "admin"}}}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text());
+    assert_eq!(
+        made.json()["profiles"],
+        json!({"roles": {"viewer": "read", "admin": "admin"}, "users": {}})
+    );
+
+    // walt acts under "watcher" here: he reads, but the agent refuses his stop, and the
+    // console passes its reason on and records the refusal.
+    let mapped = admin.patch(&e, &mapping).await;
+    assert_eq!(mapped.status, StatusCode::OK, "{}", mapped.text());
+    assert_eq!(
+        mapped.json()["profiles"],
+        json!({"roles": {}, "users": {"walt": "watcher"}})
+    );
+    let listed = admin.get("/api/endpoints").await.json();
+    let local = listed
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["id"] == id))
+        .expect("listed");
+    assert_eq!(local["profiles"]["users"]["walt"], "watcher");
+    let c = Container::run("profiles");
+    let cid = docker(&["inspect", "--format", "{{.Id}}", &c.0]);
+    let read = walt.get(&format!("{e}/containers/{}", c.0)).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text());
+    let stop = walt
+        .post(&format!("{e}/containers/{}/stop", c.0), &json!({}))
+        .await;
+    assert_eq!(stop.status, StatusCode::FORBIDDEN, "{}", stop.text());
+    assert!(
+        stop.message()
+            .contains("profile \"watcher\" does not allow"),
+        "the agent's reason: {}",
+        stop.message()
+    );
+    assert_eq!(c.state(), "running", "the engine never heard of it");
+    let rows = audit_rows(&admin, "user=walt&action=container.stop").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["result"], "error");
+    assert_eq!(rows[0]["endpoint"], "local");
+    assert!(
+        rows[0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"watcher\""),
+        "{}",
+        rows[0]
+    );
+    let refused_line = agent_audit_line(&agent_audit, &cid, "stop", "walt").await;
+    assert_eq!(refused_line["profile"], "watcher", "{refused_line}");
+    assert_eq!(refused_line["status"], 403, "{refused_line}");
+
+    // olga, an operator with no entry, keeps the operator's full access; the agent's audit
+    // names the same user the console's does.
+    let stop = olga
+        .post(&format!("{e}/containers/{}/stop", c.0), &json!({}))
+        .await;
+    assert_eq!(stop.status, StatusCode::OK, "{}", stop.text());
+    assert_eq!(c.state(), "exited");
+    let rows = audit_rows(&admin, "user=olga&action=container.stop").await;
+    assert_eq!(rows[0]["result"], "ok", "{rows:?}");
+    let line = agent_audit_line(&agent_audit, &cid, "stop", "olga").await;
+    assert_eq!(line["subject"], rows[0]["user"], "{line}");
+    assert_eq!(line["profile"], "admin", "{line}");
+    assert!(
+        line["status"]
+            .as_u64()
+            .is_some_and(|s| (200..300).contains(&s)),
+        "{line}"
+    );
+
+    // A role's entry covers every user of the role without one of their own; `{}` clears.
+    let by_role = json!({"profiles": {"roles": {"operator": "watcher"}}});
+    assert_eq!(admin.patch(&e, &by_role).await.status, StatusCode::OK);
+    let start = olga
+        .post(&format!("{e}/containers/{}/start", c.0), &json!({}))
+        .await;
+    assert_eq!(start.status, StatusCode::FORBIDDEN, "{}", start.text());
+    assert!(
+        start.message().contains("\"watcher\""),
+        "{}",
+        start.message()
+    );
+    assert_eq!(c.state(), "exited");
+    let cleared = admin.patch(&e, &json!({"profiles": {}})).await;
+    assert_eq!(
+        cleared.json()["profiles"],
+        json!({"roles": {}, "users": {}})
+    );
+    let start = olga
+        .post(&format!("{e}/containers/{}/start", c.0), &json!({}))
+        .await;
+    assert_eq!(start.status, StatusCode::OK, "{}", start.text());
+    assert_eq!(c.state(), "running");
+
+    // Each change of the mapping is in the console's audit log, refusals too.
+    let rows = audit_rows(&admin, "action=endpoint.update").await;
+    let targets: Vec<&str> = rows.iter().filter_map(|r| r["target"].as_str()).collect();
+    for expected in [
+        "local (profiles user walt=watcher)",
+        "local (profiles operator=watcher)",
+        "local (profiles none)",
+    ] {
+        assert!(targets.contains(&expected), "{expected}: {targets:?}");
+    }
+    assert!(
+        rows.iter().any(|r| r["result"] == "error"
+            && r["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not a role")),
+        "{rows:?}"
+    );
+}
+
 /// Needs this engine in a Swarm: runs alone (`.config/nextest.toml`), and leaves only a
 /// Swarm it created.
 mod swarm {

@@ -43,17 +43,15 @@ async fn gather(
     path: &str,
 ) -> Result<Vec<Outcome>, ProxyError> {
     let deadline = proxy.fanout_deadline;
-    let token = if nodes.iter().any(|n| !n.local) {
-        Some(proxy.agent_token(identity)?)
-    } else {
-        None
-    };
     let mut tasks = JoinSet::new();
     for (i, node) in nodes.iter().enumerate() {
         let upstream = proxy.upstream_of(node);
-        let headers: Vec<(&'static str, String)> = match (&token, node.local) {
-            (Some(t), false) => vec![(AGENT_TOKEN, t.to_str().unwrap_or_default().to_owned())],
-            _ => Vec::new(),
+        let headers: Vec<(&'static str, String)> = if node.local {
+            Vec::new()
+        } else {
+            let token =
+                proxy.agent_token(identity, &node.meta.node_name, &http::Method::GET, path)?;
+            vec![(AGENT_TOKEN, token.to_str().unwrap_or_default().to_owned())]
         };
         let path = path.to_owned();
         tasks.spawn(async move {
@@ -245,18 +243,15 @@ async fn events_stream(
     path: &str,
     strict: bool,
 ) -> Result<Response<Body>, ProxyError> {
-    let token = if nodes.iter().any(|n| !n.local) {
-        Some(proxy.agent_token(identity)?)
-    } else {
-        None
-    };
     let deadline = proxy.fanout_deadline;
     let mut opening = JoinSet::new();
     for (i, node) in nodes.iter().enumerate() {
         let upstream = proxy.upstream_of(node);
         let mut builder = Request::get(path).header(header::HOST, "docker");
-        if let (Some(t), false) = (&token, node.local) {
-            builder = builder.header(AGENT_TOKEN, t.clone());
+        if !node.local {
+            let token =
+                proxy.agent_token(identity, &node.meta.node_name, &http::Method::GET, path)?;
+            builder = builder.header(AGENT_TOKEN, token);
         }
         let req = builder
             .body(crate::body::empty())

@@ -47,6 +47,7 @@ impl ProxyError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Partial(_) => StatusCode::BAD_GATEWAY,
             Self::Engine(EngineError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Engine(EngineError::Saturated { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Engine(_) | Self::BadUpstream(_) => StatusCode::BAD_GATEWAY,
         }
     }

@@ -3,6 +3,7 @@
 //! upgrades and hijacks included.
 
 pub mod error;
+pub mod guard;
 pub mod headers;
 pub mod path;
 mod relay;
@@ -11,15 +12,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{header, HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::{self, Authenticator, Identity, Scope};
-use crate::body::{self, Body};
-use crate::cluster::token::HEADER as AGENT_TOKEN;
+use crate::access::{routes, scope, Kind, Policy, PolicyStore};
+use crate::audit::{Audit, Record};
+use crate::auth::{self, Authenticator, Identity};
+use crate::body::{self, Body, Budget};
+use crate::cluster::token::{Bound, HEADER as AGENT_TOKEN};
 use crate::cluster::{Cluster, Node, Role, View};
 use crate::engine::Engine;
 use crate::locate::Index;
@@ -27,6 +29,7 @@ use crate::route::{self, Object, Placement};
 use crate::tls::ClientCert;
 
 pub use error::{json_error, json_response, ProxyError};
+use guard::Access;
 
 /// Docker's own words when no manager can be reached.
 pub const NOT_A_MANAGER: &str = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
@@ -37,16 +40,24 @@ const MAX_MANAGER_BODY: usize = 4 << 20;
 /// Set on an agent's answer when its own engine could not be reached: the request was not
 /// served, and whoever forwarded it may try another node.
 pub const ENGINE_UNREACHABLE: &str = "x-agent-engine-unreachable";
+/// How long the agent waits for its engine when it inspects an object for a scope check.
+const SCOPE_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything a request needs, shared by all connections.
 pub struct Proxy {
     pub engine: Engine,
     pub auth: Authenticator,
+    pub policy: Arc<PolicyStore>,
+    pub audit: Audit,
+    /// Request bodies the agent reads whole, counted for the whole agent.
+    pub budget: Budget,
     pub cluster: Cluster,
     pub index: Index,
     /// How long a fan-out waits for the slowest node.
     pub fanout_deadline: Duration,
     pub started: Instant,
+    /// The last answer of the open health endpoint.
+    pub health: crate::api::HealthCache,
     /// Upgraded streams (attach, exec, BuildKit) outlive their HTTP exchange; shutdown
     /// waits for them here.
     pub relays: TaskTracker,
@@ -67,6 +78,10 @@ pub enum Upstream<'a> {
     Peer(&'a Node),
 }
 
+/// The node that served a request, set on its response for the audit line.
+#[derive(Clone)]
+struct ServedBy(String);
+
 impl Proxy {
     pub fn node_name(&self) -> String {
         self.cluster.view().me.meta.node_name.clone()
@@ -80,7 +95,8 @@ impl Proxy {
     ) -> Response<Body> {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        match self.serve(&conn, req).await {
+        let mut record = Record::new(conn.peer, &method, &path);
+        let mut resp = match self.serve(&conn, req, &mut record).await {
             Ok(resp) => {
                 tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
                 resp
@@ -94,64 +110,143 @@ impl Proxy {
                 }
                 e.into_response()
             }
+        };
+        if let Some(ServedBy(node)) = resp.extensions_mut().remove::<ServedBy>() {
+            record.node = Some(node);
         }
+        if record.path != "/agent/v1/health" {
+            self.audit.write(record, resp.status().as_u16()).await;
+        }
+        resp
     }
 
     async fn serve(
         &self,
         conn: &ConnInfo,
         req: Request<Incoming>,
+        record: &mut Record,
     ) -> Result<Response<Body>, ProxyError> {
-        let api_path = path::strip_version(req.uri().path()).to_owned();
-        if api_path == "/agent/v1/health" && req.method() == http::Method::GET {
-            return Ok(crate::api::health(self).await);
+        let raw_path = path::strip_version(req.uri().path()).to_owned();
+        if raw_path == "/agent/v1/health" && req.method() == http::Method::GET {
+            record.path = raw_path;
+            return Ok(self.health.answer(self).await);
         }
-        let (identity, forwarded) = self.identify(conn, &req)?;
+        let policy = self.policy.current();
+        let (identity, forwarded) = self.identify(conn, &req, &policy)?;
+        record.identity(&identity);
+        let api_path =
+            routes::decode(&raw_path).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+        let op = routes::classify(req.method(), &api_path);
+        record.operation(&op);
+        let profile = policy.profile(&identity.profile).ok_or_else(|| {
+            ProxyError::Forbidden(format!(
+                "{} acts under profile {:?}, which this agent's policy does not define (it has {})",
+                identity.subject,
+                identity.profile,
+                policy.profile_names().join(", ")
+            ))
+        })?;
+        guard::no_body_on_reads(&req)?;
+        guard::websocket_attach(&req, &api_path)?;
+        let what = format!("{} {}", req.method(), api_path);
+        profile
+            .permits(&op, &what)
+            .map_err(|r| ProxyError::Forbidden(r.to_string()))?;
         let upgrade = upgrade_protocol(&req, &api_path);
-        authorize(&identity, req.method(), upgrade.is_some())?;
-        let req = req.map(Body::from);
+        let mut req = req.map(Body::from);
+        let access = Access { profile, op };
+        let mut held = None;
+        if !access.profile.is_unrestricted() {
+            guard::narrow(&access, &mut req)?;
+            let (checked, h) = guard::specification(&self.budget, &access, req).await?;
+            req = checked;
+            held = h;
+        }
+        let profile = Arc::clone(&access.profile);
+        req.extensions_mut().insert(access);
         let view = self.cluster.view();
-        let nodes = view.nodes();
-        let names: Vec<&str> = nodes.iter().map(|n| n.meta.node_name.as_str()).collect();
+        let me = view.me.meta.node_name.clone();
         // A request another agent forwarded was placed there: it runs here.
-        let clustered = self.cluster.is_clustered() && !forwarded;
+        if forwarded {
+            profile
+                .check_node(&me)
+                .map_err(|r| ProxyError::Forbidden(r.to_string()))?;
+            let resp = self.forward(Upstream::Local, &identity, req, upgrade).await;
+            drop(held);
+            return resp;
+        }
+        let nodes: Vec<Node> = view
+            .nodes()
+            .iter()
+            .filter(|n| profile.reaches(&n.meta.node_name))
+            .cloned()
+            .collect();
+        let names: Vec<&str> = view
+            .nodes()
+            .iter()
+            .map(|n| n.meta.node_name.as_str())
+            .collect();
+        let clustered = self.cluster.is_clustered();
         let placement = route::place(req.method(), &api_path, req.headers(), &names, clustered);
-        let placement = match placement {
-            Placement::Node(_) | Placement::UnknownNode { .. } if forwarded => Placement::Local,
-            other => other,
+        let reach = |node: &str| {
+            profile
+                .check_node(node)
+                .map_err(|r| ProxyError::Forbidden(r.to_string()))
         };
-        match placement {
+        let resp = match placement {
             Placement::Agent => Ok(crate::api::handle(self, &identity, &req).await),
             Placement::UnknownNode { name, known } => Err(ProxyError::NotFound(format!(
                 "no node named {name:?} in this cluster (known nodes: {})",
                 known.join(", ")
             ))),
             Placement::Node(name) => {
-                let node = nodes.iter().find(|n| n.meta.node_name == name);
-                match node {
+                reach(&name)?;
+                match nodes.iter().find(|n| n.meta.node_name == name) {
                     Some(node) => self.to_node(node, &identity, req, upgrade).await,
                     None => Err(ProxyError::NotFound(format!("no node named {name:?}"))),
                 }
             }
             Placement::Manager => self.to_manager(&view, &identity, req, upgrade).await,
             Placement::NetworkScoped(id) => {
+                reach(&me)?;
                 self.network_scoped(&view, &identity, &id, req, upgrade)
                     .await
             }
-            Placement::NetworkCreate => self.network_create(&view, &identity, req).await,
+            Placement::NetworkCreate => {
+                reach(&me)?;
+                self.network_create(&view, &identity, req).await
+            }
             Placement::FanOut(kind) => {
-                crate::aggregate::fan_out(self, nodes, view.missing(), kind, &identity, req).await
+                let missing: Vec<String> = view
+                    .missing()
+                    .iter()
+                    .filter(|n| profile.reaches(n))
+                    .cloned()
+                    .collect();
+                crate::aggregate::fan_out(self, &nodes, &missing, kind, &identity, req).await
             }
             Placement::Owner(object) => {
-                let node = self.locate(nodes, &identity, &object).await?;
+                if nodes.is_empty() {
+                    return Err(ProxyError::Forbidden(format!(
+                        "profile {:?} may reach none of this cluster's nodes",
+                        profile.name
+                    )));
+                }
+                let node = self.locate(&nodes, &identity, &object).await?;
                 self.to_node(&node, &identity, req, upgrade).await
             }
             Placement::Local if clustered && is_swarm_presentation(&api_path) => {
+                reach(&me)?;
                 self.present_cluster(&view, &identity, &api_path, req, upgrade)
                     .await
             }
-            Placement::Local => self.forward(Upstream::Local, &identity, req, upgrade).await,
-        }
+            Placement::Local => {
+                reach(&me)?;
+                self.forward(Upstream::Local, &identity, req, upgrade).await
+            }
+        };
+        drop(held);
+        resp
     }
 
     /// Who the client is, and whether another agent forwarded the request on its behalf.
@@ -159,6 +254,7 @@ impl Proxy {
         &self,
         conn: &ConnInfo,
         req: &Request<Incoming>,
+        policy: &Policy,
     ) -> Result<(Identity, bool), ProxyError> {
         if let Some(token) = req.headers().get(AGENT_TOKEN) {
             let tokens = self.cluster.tokens().ok_or_else(|| {
@@ -171,26 +267,49 @@ impl Proxy {
                     "agent token is not text".into(),
                 ))
             })?;
-            return Ok((tokens.verify(token)?, true));
+            let me = self.node_name();
+            let path_and_query = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            let bound = Bound {
+                node: &me,
+                method: req.method(),
+                path_and_query,
+            };
+            return Ok((tokens.verify(token, bound)?, true));
         }
         let identity = self.auth.authenticate(
             req.headers()
                 .get(header::AUTHORIZATION)
                 .map(HeaderValue::as_bytes),
             &conn.client_cert,
+            policy,
         )?;
         Ok((identity, false))
     }
 
-    /// The agent token that carries `identity` to a peer.
-    pub fn agent_token(&self, identity: &Identity) -> Result<HeaderValue, ProxyError> {
+    /// The agent token that carries `identity` to `node` for one request.
+    pub fn agent_token(
+        &self,
+        identity: &Identity,
+        node: &str,
+        method: &http::Method,
+        path_and_query: &str,
+    ) -> Result<HeaderValue, ProxyError> {
         let tokens = self.cluster.tokens().ok_or_else(|| {
             ProxyError::BadUpstream(
                 "this agent has no cluster secret to reach other nodes with".into(),
             )
         })?;
+        let bound = Bound {
+            node,
+            method,
+            path_and_query,
+        };
         let token = tokens
-            .mint(identity, &self.node_name())
+            .mint(identity, &self.node_name(), bound)
             .map_err(|e| ProxyError::BadUpstream(format!("cannot sign an agent token: {e}")))?;
         HeaderValue::from_str(&token).map_err(|e| ProxyError::BadUpstream(e.to_string()))
     }
@@ -219,7 +338,8 @@ impl Proxy {
         self.forward(upstream, identity, req, upgrade).await
     }
 
-    /// Relays a request to one upstream and its answer back.
+    /// Relays a request to one upstream and its answer back. On the local engine, an
+    /// object outside the client's label scope is answered as missing first.
     pub async fn forward(
         &self,
         upstream: Upstream<'_>,
@@ -228,21 +348,83 @@ impl Proxy {
         upgrade: Option<HeaderValue>,
     ) -> Result<Response<Body>, ProxyError> {
         let (mut req, client_upgrade) = prepare(req, upgrade);
-        let pool = match upstream {
-            Upstream::Local => self.engine.clone(),
+        let (pool, served_by) = match upstream {
+            Upstream::Local => {
+                if let Some(access) = req.extensions().get::<Access>() {
+                    self.check_scope(access).await?;
+                }
+                (self.engine.clone(), self.node_name())
+            }
             Upstream::Peer(node) => {
-                req.headers_mut()
-                    .insert(AGENT_TOKEN, self.agent_token(identity)?);
-                self.upstream_of(node)
+                let path = path_and_query(&req);
+                let token =
+                    self.agent_token(identity, &node.meta.node_name, req.method(), &path)?;
+                req.headers_mut().insert(AGENT_TOKEN, token);
+                (self.upstream_of(node), node.meta.node_name.clone())
             }
         };
         let resp = pool.send(req).await?;
-        self.complete(resp, client_upgrade)
+        let mut resp = self.complete(resp, client_upgrade)?;
+        resp.extensions_mut().insert(ServedBy(served_by));
+        Ok(resp)
+    }
+
+    /// Answers "No such ..." for an object of the local engine that lies outside the
+    /// profile's label scope; an object the engine does not know is left for the engine
+    /// to answer.
+    async fn check_scope(&self, access: &Access) -> Result<(), ProxyError> {
+        let Some(object) = &access.op.object else {
+            return Ok(());
+        };
+        if !access.profile.is_scoped() {
+            return Ok(());
+        }
+        let missing = || ProxyError::NotFound(scope::not_found(object.kind, &object.id));
+        let (kind, id) = match object.kind {
+            // An exec is judged by its container, a task by its service.
+            Kind::Exec | Kind::Task => {
+                let inspect = match self.inspect(object.kind, &object.id).await? {
+                    Some(v) => v,
+                    None => return Ok(()),
+                };
+                let (kind, key) = if object.kind == Kind::Exec {
+                    (Kind::Container, "ContainerID")
+                } else {
+                    (Kind::Service, "ServiceID")
+                };
+                match inspect[key].as_str() {
+                    Some(id) => (kind, id.to_owned()),
+                    None => return Err(missing()),
+                }
+            }
+            kind => (kind, object.id.clone()),
+        };
+        match self.inspect(kind, &id).await? {
+            Some(v) if access.profile.in_scope(scope::labels_in(kind, &v)) => Ok(()),
+            Some(_) => Err(missing()),
+            None if kind == object.kind => Ok(()),
+            None => Err(missing()),
+        }
+    }
+
+    /// An object as the local engine describes it; `None` when the engine knows no such
+    /// object.
+    async fn inspect(&self, kind: Kind, id: &str) -> Result<Option<serde_json::Value>, ProxyError> {
+        match self
+            .engine
+            .get_json(&scope::inspect_path(kind, id), SCOPE_CHECK_TIMEOUT)
+            .await
+        {
+            Ok(v) => Ok(Some(v)),
+            Err(crate::engine::EngineError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Sends to the first of `candidates` that can serve it: the next is tried when a
     /// node's agent cannot be reached or its engine is down. The body (manager operations
-    /// carry small JSON specs) is kept so that it can be sent again.
+    /// carry small JSON specs) is kept so that it can be sent again, counted against the
+    /// agent's body budget.
     async fn forward_first(
         &self,
         candidates: &[Node],
@@ -251,13 +433,16 @@ impl Proxy {
     ) -> Result<Response<Body>, ProxyError> {
         let (req, _) = prepare(req, None);
         let (parts, body) = req.into_parts();
-        let bytes = Limited::new(body, MAX_MANAGER_BODY)
-            .collect()
+        let (bytes, _held) = self
+            .budget
+            .collect(body, MAX_MANAGER_BODY, "a manager operation")
             .await
-            .map_err(|e| {
-                ProxyError::BadRequest(format!("request body of a manager operation: {e}"))
-            })?
-            .to_bytes();
+            .map_err(guard::budget_error)?;
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".into());
         let mut failures = Vec::new();
         for node in candidates {
             let mut attempt = Request::new(body::full(bytes.clone()));
@@ -265,9 +450,11 @@ impl Proxy {
             *attempt.uri_mut() = parts.uri.clone();
             *attempt.headers_mut() = parts.headers.clone();
             if !node.local {
-                attempt
-                    .headers_mut()
-                    .insert(AGENT_TOKEN, self.agent_token(identity)?);
+                let token =
+                    self.agent_token(identity, &node.meta.node_name, &parts.method, &path)?;
+                attempt.headers_mut().insert(AGENT_TOKEN, token);
+            } else if let Some(access) = parts.extensions.get::<Access>() {
+                self.check_scope(access).await?;
             }
             match self.upstream_of(node).send(attempt).await {
                 Ok(resp) if resp.headers().contains_key(ENGINE_UNREACHABLE) => {
@@ -276,7 +463,12 @@ impl Proxy {
                         node.meta.node_name
                     ));
                 }
-                Ok(resp) => return self.complete(resp, None),
+                Ok(resp) => {
+                    let mut resp = self.complete(resp, None)?;
+                    resp.extensions_mut()
+                        .insert(ServedBy(node.meta.node_name.clone()));
+                    return Ok(resp);
+                }
                 Err(e) if e.is_connect() => failures.push(format!("{}: {e}", node.meta.node_name)),
                 Err(e) => return Err(e.into()),
             }
@@ -337,10 +529,29 @@ impl Proxy {
         req: Request<Body>,
         upgrade: Option<HeaderValue>,
     ) -> Result<Response<Body>, ProxyError> {
-        if view.me.meta.role == Role::Manager && view.me.meta.engine_up {
+        let profile = req
+            .extensions()
+            .get::<Access>()
+            .map(|a| Arc::clone(&a.profile));
+        let reaches = |name: &str| profile.as_ref().is_none_or(|p| p.reaches(name));
+        if view.me.meta.role == Role::Manager
+            && view.me.meta.engine_up
+            && reaches(&view.me.meta.node_name)
+        {
             return self.forward(Upstream::Local, identity, req, upgrade).await;
         }
-        let managers = view.managers();
+        let all_managers = view.managers();
+        let managers: Vec<Node> = all_managers
+            .iter()
+            .filter(|m| reaches(&m.meta.node_name))
+            .cloned()
+            .collect();
+        if managers.is_empty() && !all_managers.is_empty() {
+            return Err(ProxyError::Forbidden(format!(
+                "profile {:?} may reach none of this cluster's managers",
+                profile.map(|p| p.name.clone()).unwrap_or_default()
+            )));
+        }
         if managers.is_empty() {
             let in_swarm = view.nodes().iter().any(|n| n.meta.role != Role::Standalone);
             if in_swarm {
@@ -386,11 +597,11 @@ impl Proxy {
         req: Request<Body>,
     ) -> Result<Response<Body>, ProxyError> {
         let (parts, body) = req.into_parts();
-        let bytes = Limited::new(body, MAX_PEEKED_BODY)
-            .collect()
+        let (bytes, _held) = self
+            .budget
+            .collect(body, MAX_PEEKED_BODY, "a network's specification")
             .await
-            .map_err(|e| ProxyError::BadRequest(format!("network create body: {e}")))?
-            .to_bytes();
+            .map_err(guard::budget_error)?;
         let driver = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
             .and_then(|v| v["Driver"].as_str().map(str::to_owned));
@@ -424,17 +635,33 @@ impl Proxy {
         }
         let path = format!("/{kind}/{reference}/json");
         let found = crate::aggregate::look_up(self, nodes, identity, &path).await;
+        // Peers answer within the client's scope; the local engine's answer is judged here.
+        let profile = self.policy.current().profile(&identity.profile);
+        let scoped = profile.as_ref().filter(|p| p.is_scoped());
         let holders: Vec<(&Node, String)> = found
             .iter()
             .filter_map(|(i, body)| {
-                let id = serde_json::from_slice::<serde_json::Value>(body)
-                    .ok()
-                    .and_then(|v| v["Id"].as_str().or(v["ID"].as_str()).map(str::to_owned))
+                let inspect = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+                let node = nodes.get(*i)?;
+                if let (Some(p), true, Object::Container(_)) = (scoped, node.local, object) {
+                    if !p.in_scope(scope::labels_in(Kind::Container, &inspect)) {
+                        return None;
+                    }
+                }
+                let id = inspect["Id"]
+                    .as_str()
+                    .or(inspect["ID"].as_str())
+                    .map(str::to_owned)
                     .unwrap_or_default();
-                nodes.get(*i).map(|n| (n, id))
+                Some((node, id))
             })
             .collect();
         match holders.as_slice() {
+            // Unknown within the scope: as good as missing, and no engine is asked again.
+            [] if scoped.is_some() => Err(ProxyError::NotFound(match object {
+                Object::Container(_) => scope::not_found(Kind::Container, reference),
+                Object::Exec(_) => scope::not_found(Kind::Exec, reference),
+            })),
             // Unknown everywhere: the local engine gives the authentic "No such ..." answer.
             [] => Ok(local()),
             [(node, id)] => {
@@ -532,15 +759,11 @@ fn upgrade_protocol(req: &Request<Incoming>, api_path: &str) -> Option<HeaderVal
     })
 }
 
-fn authorize(identity: &Identity, method: &http::Method, upgrade: bool) -> Result<(), ProxyError> {
-    match identity.scope {
-        Scope::Admin => Ok(()),
-        Scope::Read if auth::read_allows(method, upgrade) => Ok(()),
-        Scope::Read => Err(ProxyError::Forbidden(format!(
-            "{} has scope 'read', which allows only GET and HEAD requests without attach or exec",
-            identity.subject
-        ))),
-    }
+fn path_and_query<B>(req: &Request<B>) -> String {
+    req.uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".into())
 }
 
 /// The request target as the engine should see it: path and query, nothing else.

@@ -33,6 +33,8 @@ pub enum PkiError {
     },
     #[error("certificate: {0}")]
     Cert(#[from] rcgen::Error),
+    #[error("certificate: {0}")]
+    Issue(String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
@@ -166,26 +168,46 @@ impl Ca {
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,
         ];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        self.sign(params, days)
+        // Server only: a node's key must not double as a client credential.
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.sign(params, Duration::days(days))
     }
 
-    /// A client certificate whose common name is the client's identity.
-    pub fn issue_client(&self, common_name: &str, days: i64) -> Result<IssuedCert, PkiError> {
+    /// A client certificate whose common name is the client's identity and whose
+    /// organizational unit names its profile (`profile=NAME`), valid for `validity`.
+    pub fn issue_client(
+        &self,
+        common_name: &str,
+        profile: &str,
+        validity: std::time::Duration,
+    ) -> Result<IssuedCert, PkiError> {
+        let validity = Duration::try_from(validity)
+            .map_err(|_| PkiError::Issue("the validity is too long".into()))?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name = name(common_name);
+        params.distinguished_name.push(
+            DnType::OrganizationalUnitName,
+            format!("{}{profile}", crate::access::policy::PROFILE_OU_PREFIX),
+        );
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        self.sign(params, days)
+        self.sign(params, validity)
     }
 
-    fn sign(&self, mut params: CertificateParams, days: i64) -> Result<IssuedCert, PkiError> {
+    fn sign(
+        &self,
+        mut params: CertificateParams,
+        validity: Duration,
+    ) -> Result<IssuedCert, PkiError> {
         let now = OffsetDateTime::now_utc();
-        params.not_before = now - Duration::hours(1);
-        params.not_after = now + Duration::days(days);
+        // Backdated a little for clock skew; short-lived certificates less so.
+        params.not_before = now - std::cmp::min(Duration::hours(1), validity / 4);
+        params.not_after = now + validity;
+        let mut serial = [0u8; 16];
+        getrandom::fill(&mut serial)
+            .map_err(|e| PkiError::Issue(format!("no randomness for a serial number: {e}")))?;
+        serial[0] &= 0x7f;
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
         params.use_authority_key_identifier_extension = true;
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.issuer)?;
@@ -276,6 +298,50 @@ pub fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
     cn.as_str().ok().map(str::to_owned)
 }
 
+/// What a client certificate says of its holder, once its chain is trusted. Refuses a
+/// certificate that is not for clients only: one that also serves (a node's) is no
+/// client credential, whoever signed it.
+pub fn cert_subject(cert: &CertificateDer<'_>) -> Result<crate::access::CertSubject, String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|e| format!("unreadable certificate: {e}"))?;
+    let eku = parsed
+        .extended_key_usage()
+        .map_err(|e| format!("unreadable key usage: {e}"))?;
+    match eku {
+        Some(eku) if eku.value.client_auth && !eku.value.server_auth => {}
+        Some(eku) if eku.value.server_auth => {
+            return Err("it is a server certificate, not a client credential".into())
+        }
+        _ => return Err("it is not issued for client authentication".into()),
+    }
+    let subject = parsed.subject();
+    let common_name = subject
+        .iter_common_name()
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| "unnamed-client".into());
+    let organizational_units: Vec<String> = subject
+        .iter_organizational_unit()
+        .filter_map(|a| a.as_str().ok().map(str::to_owned))
+        .collect();
+    let serial = crate::access::policy::normalize_serial(&parsed.raw_serial_as_string());
+    Ok(crate::access::CertSubject {
+        common_name,
+        organizational_units,
+        serial,
+    })
+}
+
+/// The serial number of a PEM certificate, in hex, as the policy's revocation list takes it.
+pub fn serial_of_pem(pem: &str) -> Option<String> {
+    let der = CertificateDer::from_pem_slice(pem.as_bytes()).ok()?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    Some(crate::access::policy::normalize_serial(
+        &parsed.raw_serial_as_string(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,7 +355,13 @@ mod tests {
             Err(PkiError::Exists { .. })
         ));
         let ca = Ca::load_dir(dir.path()).expect("load");
-        let client = ca.issue_client("alice", 30).expect("issue");
+        let client = ca
+            .issue_client(
+                "alice",
+                "admin",
+                std::time::Duration::from_secs(30 * 86_400),
+            )
+            .expect("issue");
         let der = CertificateDer::from_pem_slice(client.cert_pem.as_bytes()).expect("pem");
         assert_eq!(common_name(&der).as_deref(), Some("alice"));
     }

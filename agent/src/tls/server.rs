@@ -15,7 +15,8 @@ use rustls::{
     DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
 };
 
-use super::pki::{common_name, PkiError};
+use super::pki::{cert_subject, PkiError};
+use crate::access::CertSubject;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
@@ -32,8 +33,9 @@ pub enum TlsSetupError {
 pub enum ClientCert {
     /// No certificate was presented.
     None,
-    /// It chains to the cluster CA; the common name is the client's identity.
-    Trusted { subject: String },
+    /// It chains to the cluster CA and is a client certificate; its common name is the
+    /// client's identity.
+    Trusted { subject: CertSubject },
     /// Presented, but not issued by the cluster CA (or expired, or not for clients).
     Rejected { reason: String },
 }
@@ -90,12 +92,15 @@ impl ServerTls {
                 reason: "this agent has no cluster CA and accepts bearer tokens only".into(),
             };
         };
-        match check.verify_client_cert(end_entity, intermediates, UnixTime::now()) {
-            Ok(_) => ClientCert::Trusted {
-                subject: common_name(end_entity).unwrap_or_else(|| "unnamed-client".into()),
-            },
-            Err(e) => ClientCert::Rejected {
+        if let Err(e) = check.verify_client_cert(end_entity, intermediates, UnixTime::now()) {
+            return ClientCert::Rejected {
                 reason: format!("client certificate refused: {e}"),
+            };
+        }
+        match cert_subject(end_entity) {
+            Ok(subject) => ClientCert::Trusted { subject },
+            Err(reason) => ClientCert::Rejected {
+                reason: format!("client certificate refused: {reason}"),
             },
         }
     }
@@ -180,14 +185,32 @@ mod tests {
         .expect("tls");
 
         assert_eq!(tls.client_cert(None), ClientCert::None);
-        let good = vec![der(&ca.issue_client("alice", 1).expect("c").cert_pem)];
-        assert_eq!(
-            tls.client_cert(Some(&good)),
-            ClientCert::Trusted {
-                subject: "alice".into()
+        let day = std::time::Duration::from_secs(86_400);
+        let good = vec![der(&ca
+            .issue_client("alice", "admin", day)
+            .expect("c")
+            .cert_pem)];
+        match tls.client_cert(Some(&good)) {
+            ClientCert::Trusted { subject } => {
+                assert_eq!(subject.common_name, "alice");
+                assert_eq!(
+                    subject.organizational_units,
+                    vec!["profile=admin".to_owned()]
+                );
+                assert!(!subject.serial.is_empty());
             }
-        );
-        let foreign = vec![der(&other.issue_client("mallory", 1).expect("c").cert_pem)];
+            other => panic!("{other:?}"),
+        }
+        // A server's certificate is not a client credential, though the same CA signed it.
+        let as_client = vec![der(&server.cert_pem)];
+        assert!(matches!(
+            tls.client_cert(Some(&as_client)),
+            ClientCert::Rejected { .. }
+        ));
+        let foreign = vec![der(&other
+            .issue_client("mallory", "admin", day)
+            .expect("c")
+            .cert_pem)];
         assert!(matches!(
             tls.client_cert(Some(&foreign)),
             ClientCert::Rejected { .. }

@@ -5,7 +5,7 @@ import { get, getText, post, patch, del, ep, query } from './api.js';
 import {
   h, debounce, toDate, unixDate, relTime, fmtTime, timeCell, bytes, shortId, plural,
   badge, stateBadge, mono, errorBox, callout, loading, liveIndicator, copyButton, field,
-  toast, confirmDialog, promptDialog, dataTable,
+  toast, modal, confirmDialog, promptDialog, dataTable,
 } from './ui.js';
 
 const enc = encodeURIComponent;
@@ -284,6 +284,58 @@ export async function home(main, _p, ctx) {
 
 // ---- endpoints (admin) ---------------------------------------------------
 
+// Which profile of the agents' policy (--policy) a user or role acts under on an
+// endpoint. A user's entry wins over the role's; with neither, the role's scope applies.
+const PROFILES_EXAMPLE = '{\n  "roles": {"viewer": "read", "operator": "deployer"},\n  "users": {"alice": "payments"}\n}';
+const PROFILES_HINT = 'Optional JSON: roles (viewer, operator, admin) and users, each to a profile name of the agents’ policy. '
+  + 'A user’s entry wins over the role’s; with neither, viewers act as “read” and operators and admins as “admin”.';
+
+const hasProfiles = p => Object.keys(p?.roles ?? {}).length + Object.keys(p?.users ?? {}).length > 0;
+const profilesText = p => (hasProfiles(p) ? JSON.stringify({ roles: p.roles ?? {}, users: p.users ?? {} }, null, 2) : '');
+
+/** A textarea's mapping: empty text is none; anything but a JSON object throws. */
+function parseProfiles(text) {
+  const t = text.trim();
+  if (!t) return {};
+  let v;
+  try { v = JSON.parse(t); } catch (e) { throw new Error(`The profiles are not JSON: ${e.message}`); }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('The profiles are a JSON object: {"roles": {…}, "users": {…}}');
+  return v;
+}
+
+const profilesProblem = text => { try { parseProfiles(text); return null; } catch (e) { return e.message; } };
+
+function profilesCell(p) {
+  if (!hasProfiles(p)) return h('span', { class: 'muted small', title: 'Viewers act as “read”, operators and admins as “admin”' }, 'role scopes');
+  const rows = [
+    ...Object.entries(p.roles ?? {}).map(([who, name]) => [who, name, 'role']),
+    ...Object.entries(p.users ?? {}).map(([who, name]) => [who, name, 'user']),
+  ];
+  return h('ul', { class: 'profile-map' }, rows.map(([who, name, kind]) => h('li', { 'data-profile-for': `${kind}:${who}` },
+    h('span', { class: kind === 'user' ? 'strong' : 'muted' }, kind === 'user' ? who : `${who}s`), ' → ', h('span', { class: 'mono' }, name))));
+}
+
+/** The mapping's editor; true once saved. A refusal keeps the text for another try. */
+async function editProfiles(e) {
+  let text = profilesText(e.profiles);
+  for (;;) {
+    const area = h('textarea', { id: 'profiles-input', rows: 8, spellcheck: false, class: 'mono', placeholder: PROFILES_EXAMPLE, value: text });
+    const answer = await modal({
+      title: `Agent profiles on ${e.name}`, okText: 'Save',
+      body: field('Users and roles to profiles (JSON)', area, PROFILES_HINT),
+      validate: () => profilesProblem(area.value),
+      result: () => area.value,
+    });
+    if (answer == null) return false;
+    text = answer;
+    try {
+      await patch(ep(e.id), { profiles: parseProfiles(text) });
+      toast(hasProfiles(parseProfiles(text)) ? `Saved the profiles of ${e.name}` : `${e.name} uses the role scopes again`);
+      return true;
+    } catch (x) { toast(x.message, 'error'); }
+  }
+}
+
 export async function endpoints(main, _p, ctx) {
   ctx.title('Endpoints');
   if (!ctx.can('admin')) return forbidden(main, ctx, 'endpoints');
@@ -306,8 +358,12 @@ export async function endpoints(main, _p, ctx) {
       },
       { label: 'Nodes', cls: 'num', cell: e => (e.status?.reachable ? `${e.status.nodes_up}/${e.status.nodes_total}` : '—') },
       { label: 'Containers', cls: 'num', cell: e => (e.status?.reachable ? `${e.status.containers_running}/${e.status.containers_total}` : '—') },
+      { label: 'Profiles', title: 'The agent profile each user or role acts under', cell: e => profilesCell(e.profiles) },
       {
-        label: '', cls: 'actions', cell: e => h('button', {
+        label: '', cls: 'actions', cell: e => h('div', { class: 'row-actions' }, h('button', {
+          class: 'btn xs', type: 'button', 'data-action': 'profiles',
+          onclick: async () => { if (await editProfiles(e)) load(); },
+        }, 'Profiles'), h('button', {
           class: 'btn xs danger-ghost', type: 'button', 'data-action': 'delete',
           onclick: async () => {
             if (!await confirmDialog(`Delete the endpoint “${e.name}”?`, {
@@ -321,7 +377,7 @@ export async function endpoints(main, _p, ctx) {
             } catch (x) { toast(x.message, 'error'); }
             load();
           },
-        }, 'Delete'),
+        }, 'Delete')),
       },
     ],
   });
@@ -337,6 +393,7 @@ export async function endpoints(main, _p, ctx) {
     h('option', { value: 'key' }, 'key: the console’s own key (EdDSA)'));
   const secret = h('input', { id: 'endpoint-secret', type: 'password', autocomplete: 'off', spellcheck: false, class: 'mono' });
   const secretField = field('Cluster secret', secret, 'The contents of the agents’ secret file. It is never shown again.');
+  const profiles = h('textarea', { id: 'endpoint-profiles', rows: 4, spellcheck: false, class: 'mono', placeholder: PROFILES_EXAMPLE });
   const keyHint = h('p', { class: 'hint' }, 'The agents must trust the console’s public key (below) with --jwt-public-key.');
   const err = h('p', { id: 'endpoint-error', class: 'form-error', role: 'alert' });
   const submit = h('button', { id: 'endpoint-submit', class: 'btn primary', type: 'submit' }, 'Add endpoint');
@@ -355,6 +412,7 @@ export async function endpoints(main, _p, ctx) {
       err.textContent = '';
       const body = { name: name.value.trim(), url: url.value.trim(), ca_pem: ca.value.trim() + '\n', auth: auth.value };
       if (auth.value === 'secret') body.secret = secret.value.trim();
+      try { body.profiles = parseProfiles(profiles.value); } catch (x) { err.textContent = x.message; return; }
       submit.disabled = true;
       try {
         const created = await post('/api/endpoints', body);
@@ -372,7 +430,8 @@ export async function endpoints(main, _p, ctx) {
   field('Name', name),
   field('Agent URL', url, 'https://HOST:PORT of any agent of the cluster.'),
   h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Cluster CA (PEM)'), ca, h('span', { class: 'hint' }, 'Or load a file: ', caFile)),
-  field('Authentication', auth), secretField, keyHint, err, h('div', null, submit));
+  field('Authentication', auth), secretField, keyHint,
+  field('Agent profiles', profiles, PROFILES_HINT), err, h('div', null, submit));
 
   main.append(pageHead('Endpoints', refresh), h('div', { class: 'split' },
     h('section', { class: 'list' }, listBox),
@@ -1298,7 +1357,7 @@ export async function events(main, { id }, ctx) {
 
 const AUDIT_ACTIONS = ['login', 'login_failed', 'logout', 'setup',
   'container.start', 'container.stop', 'container.restart', 'container.kill', 'container.remove', 'container.exec',
-  'service.scale', 'service.remove', 'user.create', 'user.update', 'user.delete', 'endpoint.create', 'endpoint.delete'];
+  'service.scale', 'service.remove', 'user.create', 'user.update', 'user.delete', 'endpoint.create', 'endpoint.update', 'endpoint.delete'];
 
 export async function audit(main, { query: qs }, ctx) {
   ctx.title('Audit log');

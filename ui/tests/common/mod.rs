@@ -128,8 +128,27 @@ impl Creds {
     }
 }
 
+/// What an agent is started with beyond its credentials: the settings of
+/// `bosun-agent run --policy FILE --audit-file FILE`.
+#[derive(Debug, Clone, Default)]
+pub struct AgentOptions {
+    /// `--policy`: profiles beyond the built-in `admin` and `read`.
+    pub policy_file: Option<PathBuf>,
+    /// `--audit-file`: the agent's audit trail as JSON lines.
+    pub audit_file: Option<PathBuf>,
+}
+
 /// An agent in front of the real engine, in this process.
 pub async fn start_agent(creds: &Creds, trusted_key_pem: Option<&str>) -> SocketAddr {
+    start_agent_with(creds, trusted_key_pem, &AgentOptions::default()).await
+}
+
+/// [`start_agent`] with a policy file and an audit file, as the command line gives them.
+pub async fn start_agent_with(
+    creds: &Creds,
+    trusted_key_pem: Option<&str>,
+    options: &AgentOptions,
+) -> SocketAddr {
     let mut config = AgentConfig::new(
         "127.0.0.1:0".parse().expect("addr"),
         EngineAddr::Unix("/var/run/docker.sock".into()),
@@ -142,6 +161,12 @@ pub async fn start_agent(creds: &Creds, trusted_key_pem: Option<&str>) -> Socket
         std::fs::write(&path, pem).expect("key file");
         config.trusted_keys = vec![bosun_agent::auth::TrustedKey::read(&path).expect("key")];
     }
+    if let Some(path) = &options.policy_file {
+        // Read now, as the command line does, so that a bad file fails the test here.
+        bosun_agent::access::Policy::read(path).expect("the policy file parses");
+        config.policy_file = Some(path.clone());
+    }
+    config.audit.file = options.audit_file.clone();
     let agent = bosun_agent::server::Agent::bind(config)
         .await
         .expect("the agent starts");
@@ -187,8 +212,13 @@ pub async fn start_console(args: &Args) -> SocketAddr {
 
 /// An agent and a console in front of it.
 pub async fn stack() -> (Creds, SocketAddr, ConsoleUnderTest) {
+    stack_with(&AgentOptions::default()).await
+}
+
+/// [`stack`] with an agent started with `options`.
+pub async fn stack_with(options: &AgentOptions) -> (Creds, SocketAddr, ConsoleUnderTest) {
     let creds = Creds::new();
-    let agent = start_agent(&creds, None).await;
+    let agent = start_agent_with(&creds, None, options).await;
     let data = tempfile::tempdir().expect("tempdir");
     let args = console_args(data.path(), &creds, agent);
     let addr = start_console(&args).await;
