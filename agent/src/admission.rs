@@ -1,7 +1,8 @@
 //! Who gets a connection: at most so many open at once for the whole agent and for each
 //! client address. A connection over either cap is closed at once, before its TLS
 //! handshake costs anything, and the refusals are counted in a log line every few
-//! seconds rather than one line each.
+//! seconds rather than one line each. The other agents of the cluster, whose forwarded
+//! requests all come from one address each, count only against the global cap.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -68,7 +69,8 @@ impl Admission {
     }
 
     /// A place for a new connection from `client`, or `None` when a cap is reached.
-    pub fn admit(self: &Arc<Self>, client: IpAddr) -> Option<Ticket> {
+    /// `peer_agent`: the address is another agent's of this cluster.
+    pub fn admit(self: &Arc<Self>, client: IpAddr, peer_agent: bool) -> Option<Ticket> {
         let mut state = self.lock();
         let from_client = state.by_client.get(&client).copied().unwrap_or(0);
         let refusal = if state.total >= self.max_total {
@@ -76,7 +78,7 @@ impl Admission {
                 "the agent has {} connections open (--max-connections)",
                 state.total
             ))
-        } else if from_client >= self.max_per_client {
+        } else if from_client >= self.max_per_client && !peer_agent {
             Some(format!(
                 "{client} has {from_client} connections open (--max-connections-per-client)"
             ))
@@ -117,13 +119,25 @@ mod tests {
         let a = Admission::new(3, 2);
         let one: IpAddr = [127, 0, 0, 2].into();
         let two: IpAddr = [127, 0, 0, 3].into();
-        let t1 = a.admit(one).expect("first");
-        let _t2 = a.admit(one).expect("second");
-        assert!(a.admit(one).is_none(), "per-client cap");
-        let _t3 = a.admit(two).expect("other client");
-        assert!(a.admit(two).is_none(), "global cap");
+        let t1 = a.admit(one, false).expect("first");
+        let _t2 = a.admit(one, false).expect("second");
+        assert!(a.admit(one, false).is_none(), "per-client cap");
+        let _t3 = a.admit(two, false).expect("other client");
+        assert!(a.admit(two, false).is_none(), "global cap");
         drop(t1);
         assert_eq!(a.open(), 2);
-        assert!(a.admit(one).is_some());
+        assert!(a.admit(one, false).is_some());
+    }
+
+    #[test]
+    fn peer_agents_count_only_against_the_global_cap() {
+        let a = Admission::new(3, 1);
+        let peer: IpAddr = [10, 0, 0, 2].into();
+        let _t1 = a.admit(peer, true).expect("first");
+        let _t2 = a
+            .admit(peer, true)
+            .expect("second, past the per-client cap");
+        let _t3 = a.admit(peer, true).expect("third");
+        assert!(a.admit(peer, true).is_none(), "global cap");
     }
 }

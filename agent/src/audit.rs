@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::access::{Kind, Operation};
+use crate::access::Operation;
 use crate::auth::Identity;
 
 /// Lines waiting for the file; a writer slower than this holds requests back rather than
@@ -75,23 +75,10 @@ impl Record {
     pub fn operation(&mut self, op: &Operation) {
         self.reads = op.reads;
         self.target = match (&op.object, op.creates) {
-            (Some(object), _) => Some(format!("{} {}", kind_name(object.kind), object.id)),
-            (None, Some(kind)) => Some(format!("new {}", kind_name(kind))),
+            (Some(object), _) => Some(format!("{} {}", object.kind.as_str(), object.id)),
+            (None, Some(kind)) => Some(format!("new {}", kind.as_str())),
             (None, None) => None,
         };
-    }
-}
-
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Container => "container",
-        Kind::Exec => "exec",
-        Kind::Network => "network",
-        Kind::Volume => "volume",
-        Kind::Service => "service",
-        Kind::Task => "task",
-        Kind::Secret => "secret",
-        Kind::Config => "config",
     }
 }
 

@@ -66,7 +66,10 @@ impl Budget {
         what: &'static str,
     ) -> Result<(Bytes, Held), BudgetError> {
         use http_body_util::BodyExt;
-        let mut buf = BytesMut::new();
+        // A body of announced length is read into one buffer of that size, not one that
+        // doubles as it fills.
+        let announced = body.size_hint().exact().unwrap_or(0);
+        let mut buf = BytesMut::with_capacity(usize::try_from(announced).unwrap_or(0).min(max));
         let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| BudgetError::Read(e.to_string()))?;

@@ -172,7 +172,14 @@ impl Agent {
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         // Over a cap: closed at once, before TLS costs anything.
-                        let Some(ticket) = self.admission.admit(peer.ip()) else {
+                        let peer_agent = self
+                            .proxy
+                            .cluster
+                            .view()
+                            .nodes()
+                            .iter()
+                            .any(|n| !n.local && n.meta.api_addr.ip() == peer.ip());
+                        let Some(ticket) = self.admission.admit(peer.ip(), peer_agent) else {
                             drop(stream);
                             continue;
                         };

@@ -184,48 +184,54 @@ async fn read_is_an_allowlist_and_nothing_refused_reaches_the_engine() {
 /// `GET /services` announcing a 4 MiB body, of which only 64 KiB is sent; the status
 /// and the message of the answer.
 async fn head_with_body_announced(pki: &Pki, agent: &Agent, token: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tls = tls_stream(pki, agent.addr, false).await.expect("TLS");
     let head = format!(
         "GET /v1.41/services?probe=18 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
         4 << 20
     );
-    tls.write_all(head.as_bytes())
-        .await
-        .expect("write the head");
-    let _ = tls.write_all(&[b'x'; 64 << 10]).await;
+    exchange(pki, agent, head, vec![b'x'; 64 << 10]).await
+}
+
+/// Writes a request head and body over TLS while reading the answer, so that an answer
+/// the agent gives before it has read the body (a refusal) is seen, not a write error.
+async fn exchange(pki: &Pki, agent: &Agent, head: String, body: Vec<u8>) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tls = tls_stream(pki, agent.addr, false).await.expect("TLS");
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let writer = tokio::spawn(async move {
+        let _ = wr.write_all(head.as_bytes()).await;
+        let _ = wr.write_all(&body).await;
+        wr
+    });
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
+    let complete = |answer: &[u8]| {
+        answer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .is_some_and(|at| answer[at + 4..].contains(&b'\n'))
+    };
     let read = tokio::time::timeout(LIVENESS, async {
-        loop {
-            match tls.read(&mut buf).await {
+        while !complete(&answer) {
+            match rd.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => answer.extend_from_slice(&buf[..n]),
-            }
-            if let Some(at) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
-                let body = &answer[at + 4..];
-                if serde_json::from_slice::<Value>(
-                    body.split(|b| *b == b'\n').next().unwrap_or(b""),
-                )
-                .is_ok()
-                {
-                    break;
-                }
             }
         }
     })
     .await;
     assert!(read.is_ok(), "no answer within {LIVENESS:?}");
+    writer.abort();
     let text = String::from_utf8_lossy(&answer).into_owned();
     let status = text
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let message = text
-        .split("\r\n\r\n")
-        .nth(1)
-        .and_then(|b| serde_json::from_str::<Value>(b.lines().next().unwrap_or("")).ok())
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    // A chunked body starts with its size; the JSON is the line that parses.
+    let message = body
+        .lines()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok())
         .and_then(|v| v["message"].as_str().map(str::to_owned))
         .unwrap_or(text);
     (status, message)
@@ -921,4 +927,100 @@ nodes = ["fake-pa"]
             fake.name()
         );
     }
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_holds_no_more_manager_bodies_than_its_budget() {
+    use bosun_fake_engine::SwarmRole;
+    let pki = Pki::new();
+    let mut spec = FakeEngineSpec::new("fake-bw");
+    spec.swarm = Some(SwarmRole::Worker);
+    let w = FakeEngine::start(spec).await.expect("worker");
+    let mut spec = FakeEngineSpec::new("fake-bm");
+    spec.swarm = Some(SwarmRole::Manager { leader: true });
+    let m = FakeEngine::start(spec).await.expect("manager");
+    let agent = |host: String, join: Option<std::net::SocketAddr>| {
+        let mut args = pki.run_args();
+        args.extend(
+            [
+                "--gossip-listen",
+                "127.0.0.1:0",
+                "--discovery-interval",
+                "500ms",
+            ]
+            .map(String::from),
+        );
+        args.extend(["--docker-host".to_owned(), host]);
+        if let Some(j) = join {
+            args.extend(["--join".to_owned(), j.to_string()]);
+        }
+        Agent::start_with(&args)
+    };
+    let am = blocking(|| agent(m.docker_host(), None));
+    let aw = blocking(|| agent(w.docker_host(), am.gossip));
+    let admin = blocking(|| pki.token("root", "admin"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, body) = as_token(&pki, &aw, &admin, "GET", "/agent/v1/members", &[], None).await;
+        if code == 200
+            && body.contains("fake-bm")
+            && body.contains("fake-bw")
+            && body.contains("\"Leader\":true")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker never saw the leader: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The manager is slow to answer, so the worker holds every body at once.
+    m.set_latency(Duration::from_millis(1500));
+    let before = rss_kb(aw.pid());
+    let data = "A".repeat(4_000_000);
+    let mut requests = Vec::new();
+    for i in 0..40 {
+        let body = serde_json::to_vec(&json!({"Name": format!("bosun-it-cfg-{i}"), "Data": data}))
+            .expect("json");
+        let head = format!(
+            "POST /v1.41/configs/create HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        requests.push(exchange(&pki, &aw, head, body));
+    }
+    let all = futures_util::future::join_all(requests);
+    tokio::pin!(all);
+    let mut peak = before;
+    let answers = loop {
+        tokio::select! {
+            answers = &mut all => break answers,
+            _ = tokio::time::sleep(Duration::from_millis(50)) => peak = peak.max(rss_kb(aw.pid())),
+        }
+    };
+    let (mut created, mut busy) = (0, 0);
+    for (code, message) in &answers {
+        match code {
+            201 => created += 1,
+            503 if message.contains("already holds") => busy += 1,
+            other => panic!("unexpected {other}: {message}"),
+        }
+    }
+    println!("manager bodies: {created} created, {busy} refused as over budget; worker RSS {before} kB before, {peak} kB peak");
+    assert!(created >= 1 && busy >= 1, "{created} created, {busy} busy");
+    assert!(
+        peak < before + 80 * 1024,
+        "the worker grew from {before} kB to {peak} kB"
+    );
 }

@@ -11,7 +11,7 @@ use super::routes::Kind;
 pub fn apply(profile: &Profile, kind: Kind, spec: &mut Value) -> Result<(), Refusal> {
     let refuse = |rule: &'static str, detail: String| Refusal::Create {
         profile: profile.name.clone(),
-        kind: kind_name(kind),
+        kind: kind.as_str(),
         rule,
         detail,
     };
@@ -42,19 +42,6 @@ pub fn apply(profile: &Profile, kind: Kind, spec: &mut Value) -> Result<(), Refu
         }
     }
     Ok(())
-}
-
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Container => "container",
-        Kind::Exec => "exec",
-        Kind::Network => "network",
-        Kind::Volume => "volume",
-        Kind::Service => "service",
-        Kind::Task => "task",
-        Kind::Secret => "secret",
-        Kind::Config => "config",
-    }
 }
 
 /// Sets the profile's labels on `obj[key]`, over any value the client gave them.

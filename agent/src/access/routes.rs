@@ -91,6 +91,21 @@ pub enum Kind {
     Config,
 }
 
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Container => "container",
+            Kind::Exec => "exec",
+            Kind::Network => "network",
+            Kind::Volume => "volume",
+            Kind::Service => "service",
+            Kind::Task => "task",
+            Kind::Secret => "secret",
+            Kind::Config => "config",
+        }
+    }
+}
+
 /// One object, by the id or name the client used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Object {
