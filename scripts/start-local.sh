@@ -21,7 +21,7 @@ mkdir -p "$state"
 [ -f "$state/client/cert.pem" ] || "$agent" certs client --dir "$state/ca" --name "$(id -un)" --out "$state/client" >/dev/null
 mkdir -p "$state/token-client"
 cp "$state/ca/ca.pem" "$state/token-client/ca.pem"
-token=$("$agent" token --secret-file "$state/secret" --subject "$(id -un)" --ttl 7d)
+token=$("$agent" token --secret-file "$state/secret" --subject "$(id -un)" --ttl 24h)
 printf '{"HttpHeaders":{"Authorization":"Bearer %s"}}\n' "$token" > "$state/token-client/config.json"
 chmod 600 "$state/token-client/config.json"
 
@@ -33,7 +33,7 @@ With the client certificate:
   export DOCKER_HOST=tcp://localhost:$port DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$state/client
   docker ps
 
-With a bearer token (valid 7 days; make more with: $agent token --secret-file $state/secret --subject NAME):
+With a bearer token (valid 24 hours, the longest the agent accepts by default; make more with: $agent token --secret-file $state/secret --subject NAME):
   DOCKER_HOST=tcp://localhost:$port DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$state/token-client DOCKER_CONFIG=$state/token-client docker ps
 
 Ctrl-C stops the agent.

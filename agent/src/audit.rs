@@ -47,8 +47,9 @@ pub struct Record {
     pub forwarded_by: Option<String>,
     pub method: String,
     pub path: String,
+    /// The object acted on (`container 3f2a…`, `new service`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
+    pub object: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
     pub status: u16,
@@ -74,7 +75,7 @@ impl Record {
 
     pub fn operation(&mut self, op: &Operation) {
         self.reads = op.reads;
-        self.target = match (&op.object, op.creates) {
+        self.object = match (&op.object, op.creates) {
             (Some(object), _) => Some(format!("{} {}", object.kind.as_str(), object.id)),
             (None, Some(kind)) => Some(format!("new {}", kind.as_str())),
             (None, None) => None,
@@ -148,7 +149,7 @@ impl Audit {
             forwarded_by = record.forwarded_by.as_deref().unwrap_or("-"),
             method = %record.method,
             path = %record.path,
-            target = record.target.as_deref().unwrap_or("-"),
+            object = record.object.as_deref().unwrap_or("-"),
             node = record.node.as_deref().unwrap_or("-"),
             status,
             "audit"

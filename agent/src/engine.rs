@@ -328,16 +328,26 @@ impl Engine {
         headers: &[(&'static str, String)],
         timeout: Duration,
     ) -> Result<Bytes, EngineError> {
+        let mut builder = Request::get(path).header(header::HOST, "docker");
+        for (name, value) in headers {
+            builder = builder.header(*name, value.as_str());
+        }
+        let req = builder.body(body::empty()).map_err(|e| EngineError::Json {
+            addr: self.inner.label.clone(),
+            reason: e.to_string(),
+        })?;
+        self.read_answer(req, timeout).await
+    }
+
+    /// Sends a request and reads its whole answer within `timeout`; a status other than
+    /// 2xx is an error carrying the upstream's message.
+    async fn read_answer(
+        &self,
+        req: Request<Body>,
+        timeout: Duration,
+    ) -> Result<Bytes, EngineError> {
         let addr = || self.inner.label.clone();
         let fetch = async {
-            let mut builder = Request::get(path).header(header::HOST, "docker");
-            for (name, value) in headers {
-                builder = builder.header(*name, value.as_str());
-            }
-            let req = builder.body(body::empty()).map_err(|e| EngineError::Json {
-                addr: addr(),
-                reason: e.to_string(),
-            })?;
             let resp = self.send(req).await?;
             let status = resp.status();
             let bytes: Bytes = resp
@@ -365,6 +375,25 @@ impl Engine {
                 addr: addr(),
                 secs: timeout.as_secs(),
             })?
+    }
+
+    /// A `POST` of a JSON body whose answer the agent reads itself, bounded by `timeout`;
+    /// a status other than 2xx is an error carrying the engine's message.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<Bytes, EngineError> {
+        let req = Request::post(path)
+            .header(header::HOST, "docker")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body::full(body.to_string()))
+            .map_err(|e| EngineError::Json {
+                addr: self.inner.label.clone(),
+                reason: e.to_string(),
+            })?;
+        self.read_answer(req, timeout).await
     }
 
     /// [`Engine::get`], read as JSON.

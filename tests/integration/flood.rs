@@ -1,7 +1,8 @@
-//! The agent under a flood from one unauthenticated client, bounded in count and time and
-//! on loopback only: 10,000 idle connections from 127.0.0.2 and 1,000 stalled TLS
-//! handshakes from 127.0.0.3, while an authenticated client on 127.0.0.1 keeps being
-//! served. The agent's memory stays under a ceiling and returns to its idle level.
+//! The agent under floods, bounded in count and time and on loopback only, its memory
+//! measured: 10,000 idle connections from 127.0.0.2 and 1,000 stalled TLS handshakes from
+//! 127.0.0.3 while an authenticated client on 127.0.0.1 keeps being served; and 40
+//! parallel 4 MB manager operations through a worker, which holds no more than its body
+//! budget. Each runs alone, so that other tests neither slow it nor count in its memory.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -10,6 +11,9 @@ use bosun_fake_engine::{FakeEngine, FakeEngineSpec};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 
+use serde_json::json;
+
+use crate::access::{as_token, exchange};
 use crate::harness::*;
 use crate::raw::*;
 
@@ -182,5 +186,90 @@ async fn a_flood_of_idle_connections_and_stalled_handshakes_leaves_the_agent_ser
         pings,
         WARM_UP + served + 1,
         "only the authenticated client's pings reach the engine"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_holds_no_more_manager_bodies_than_its_budget() {
+    use bosun_fake_engine::SwarmRole;
+    let pki = Pki::new();
+    let mut spec = FakeEngineSpec::new("fake-bw");
+    spec.swarm = Some(SwarmRole::Worker);
+    let w = FakeEngine::start(spec).await.expect("worker");
+    let mut spec = FakeEngineSpec::new("fake-bm");
+    spec.swarm = Some(SwarmRole::Manager { leader: true });
+    let m = FakeEngine::start(spec).await.expect("manager");
+    let agent = |host: String, join: Option<std::net::SocketAddr>| {
+        let mut args = pki.run_args();
+        args.extend(
+            [
+                "--gossip-listen",
+                "127.0.0.1:0",
+                "--discovery-interval",
+                "500ms",
+            ]
+            .map(String::from),
+        );
+        args.extend(["--docker-host".to_owned(), host]);
+        if let Some(j) = join {
+            args.extend(["--join".to_owned(), j.to_string()]);
+        }
+        Agent::start_with(&args)
+    };
+    let am = blocking(|| agent(m.docker_host(), None));
+    let aw = blocking(|| agent(w.docker_host(), am.gossip));
+    let admin = blocking(|| pki.token("root", "admin"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, body) = as_token(&pki, &aw, &admin, "GET", "/agent/v1/members", &[], None).await;
+        if code == 200
+            && body.contains("fake-bm")
+            && body.contains("fake-bw")
+            && body.contains("\"Leader\":true")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker never saw the leader: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The manager is slow to answer, so the worker holds every body at once.
+    m.set_latency(Duration::from_millis(1500));
+    let before = rss_kb(aw.pid());
+    let data = "A".repeat(4_000_000);
+    let mut requests = Vec::new();
+    for i in 0..40 {
+        let body = serde_json::to_vec(&json!({"Name": format!("bosun-it-cfg-{i}"), "Data": data}))
+            .expect("json");
+        let head = format!(
+            "POST /v1.41/configs/create HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        requests.push(exchange(&pki, &aw, head, body));
+    }
+    let all = futures_util::future::join_all(requests);
+    tokio::pin!(all);
+    let mut peak = before;
+    let answers = loop {
+        tokio::select! {
+            answers = &mut all => break answers,
+            _ = tokio::time::sleep(Duration::from_millis(50)) => peak = peak.max(rss_kb(aw.pid())),
+        }
+    };
+    let (mut created, mut busy) = (0, 0);
+    for (code, message) in &answers {
+        match code {
+            201 => created += 1,
+            503 if message.contains("already holds") => busy += 1,
+            other => panic!("unexpected {other}: {message}"),
+        }
+    }
+    println!("manager bodies: {created} created, {busy} refused as over budget; worker RSS {before} kB before, {peak} kB peak");
+    assert!(created >= 1 && busy >= 1, "{created} created, {busy} busy");
+    assert!(
+        peak < before + 80 * 1024,
+        "the worker grew from {before} kB to {peak} kB"
     );
 }

@@ -127,6 +127,8 @@ pub struct Operation {
     pub creates: Option<Kind>,
     /// A list, prune or event stream that a label filter narrows.
     pub lists: Option<Kind>,
+    /// Reports on every object of the engine at once, and cannot be narrowed to a scope.
+    pub whole_engine: bool,
 }
 
 impl Operation {
@@ -137,6 +139,7 @@ impl Operation {
             object: None,
             creates: None,
             lists: None,
+            whole_engine: false,
         }
     }
 
@@ -165,6 +168,7 @@ impl Operation {
             object: None,
             creates: None,
             lists: None,
+            whole_engine: false,
         }
     }
 }
@@ -179,7 +183,10 @@ pub fn classify(method: &Method, api_path: &str) -> Operation {
     match segments.as_slice() {
         ["_ping"] => Operation::new(S::System, look),
         ["version"] | ["info"] => Operation::new(S::System, look),
-        ["system", "df"] => Operation::new(S::System, look),
+        ["system", "df"] => Operation {
+            whole_engine: true,
+            ..Operation::new(S::System, look)
+        },
         ["events"] => Operation::new(S::System, look).listing(Kind::Container),
         ["auth"] | ["system", ..] => Operation::new(S::System, false),
         ["session"] | ["grpc"] | ["build"] | ["build", ..] => Operation::new(S::Build, false),
@@ -270,8 +277,8 @@ pub fn classify(method: &Method, api_path: &str) -> Operation {
             Operation::new(S::Configs, false).on(Kind::Config, id)
         }
 
-        // The unlock key is a secret, not metadata.
-        ["swarm"] => Operation::new(S::Swarm, look),
+        // `GET /swarm` answers the join tokens, and `/swarm/unlockkey` the unlock key:
+        // secrets, not metadata.
         ["swarm", ..] => Operation::new(S::Swarm, false),
 
         ["plugins"] => Operation::new(S::Plugins, look),
@@ -362,7 +369,6 @@ mod tests {
             "/secrets",
             "/secrets/x",
             "/configs",
-            "/swarm",
             "/plugins",
             "/plugins/vieux/sshfs:latest/json",
             "/agent/v1/info",
@@ -384,6 +390,7 @@ mod tests {
             "/images/search",
             "/distribution/registry.example/x/json",
             "/plugins/privileges",
+            "/swarm",
             "/swarm/unlockkey",
             "/session",
             "/grpc",

@@ -68,6 +68,63 @@ fn read_filters(text: &str) -> Result<Map<String, Value>, String> {
     Ok(out)
 }
 
+/// Networks every engine has, which carry no labels and belong to no scope.
+const BUILT_IN_NETWORKS: [&str; 4] = ["default", "bridge", "host", "none"];
+
+/// The containers, volumes and networks a container's specification names: those whose
+/// namespaces or volumes it joins, the named volumes it mounts, the networks it attaches
+/// to.
+pub fn references(spec: &Value) -> Vec<(Kind, String)> {
+    let host = &spec["HostConfig"];
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut found = Vec::new();
+    for from in strings(&host["VolumesFrom"]) {
+        let name = from.split(':').next().unwrap_or("").to_owned();
+        found.push((Kind::Container, name));
+    }
+    for key in ["NetworkMode", "PidMode", "IpcMode"] {
+        if let Some(mode) = host[key].as_str() {
+            if let Some(other) = mode.strip_prefix("container:") {
+                found.push((Kind::Container, other.to_owned()));
+            } else if key == "NetworkMode" && !mode.is_empty() && !BUILT_IN_NETWORKS.contains(&mode)
+            {
+                found.push((Kind::Network, mode.to_owned()));
+            }
+        }
+    }
+    if let Some(endpoints) = spec["NetworkingConfig"]["EndpointsConfig"].as_object() {
+        for name in endpoints.keys() {
+            if !BUILT_IN_NETWORKS.contains(&name.as_str()) {
+                found.push((Kind::Network, name.clone()));
+            }
+        }
+    }
+    for bind in strings(&host["Binds"]) {
+        let source = bind.split(':').next().unwrap_or("");
+        if !source.is_empty() && !source.starts_with('/') {
+            found.push((Kind::Volume, source.to_owned()));
+        }
+    }
+    for mount in host["Mounts"].as_array().into_iter().flatten() {
+        if mount["Type"].as_str() == Some("volume") {
+            if let Some(source) = mount["Source"].as_str().filter(|s| !s.is_empty()) {
+                found.push((Kind::Volume, source.to_owned()));
+            }
+        }
+    }
+    found.retain(|(_, name)| !name.is_empty());
+    found.sort_by(|a, b| (a.0.as_str(), &a.1).cmp(&(b.0.as_str(), &b.1)));
+    found.dedup();
+    found
+}
+
 /// Where an object's labels are in its inspect answer.
 pub fn labels_in(kind: Kind, inspect: &Value) -> &Value {
     match kind {
@@ -157,6 +214,37 @@ mod tests {
             serde_json::json!({"label": {"a=b": true, "team=payments": true}, "status": {"running": true}})
         );
         assert!(narrow_query(&payments(), Some("filters=nope")).is_err());
+    }
+
+    #[test]
+    fn a_container_names_containers_volumes_and_networks() {
+        let spec = serde_json::json!({
+            "HostConfig": {
+                "VolumesFrom": ["data:ro"],
+                "NetworkMode": "backend",
+                "PidMode": "container:app",
+                "Binds": ["cache:/cache", "/srv/x:/x"],
+                "Mounts": [{"Type": "volume", "Source": "logs"}, {"Type": "bind", "Source": "/etc"}],
+            },
+            "NetworkingConfig": {"EndpointsConfig": {"backend": {}, "bridge": {}}},
+        });
+        let found: Vec<String> = references(&spec)
+            .iter()
+            .map(|(k, n)| format!("{} {n}", k.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "container app",
+                "container data",
+                "network backend",
+                "volume cache",
+                "volume logs"
+            ]
+        );
+        assert!(
+            references(&serde_json::json!({"HostConfig": {"NetworkMode": "bridge"}})).is_empty()
+        );
     }
 
     #[test]

@@ -21,6 +21,16 @@ pub const MAX_SPEC_BODY: usize = 1 << 20;
 pub struct Access {
     pub profile: Arc<Profile>,
     pub op: Operation,
+    /// The specification the request carries, as checked and labelled.
+    pub spec: Option<Arc<serde_json::Value>>,
+}
+
+/// A request after [`specification`]: its body as the engine will get it.
+pub struct Checked {
+    pub req: Request<Body>,
+    /// Keeps the body's bytes counted against the budget until dropped.
+    pub held: Option<Held>,
+    pub spec: Option<Arc<serde_json::Value>>,
 }
 
 /// `GET` and `HEAD` carry no body in Docker's API: one that does is refused before any of
@@ -77,7 +87,17 @@ pub fn websocket_attach<B>(req: &Request<B>, api_path: &str) -> Result<(), Proxy
 /// A list, prune or event stream under a label scope: the engine is asked only for what
 /// is inside it.
 pub fn narrow(access: &Access, req: &mut Request<Body>) -> Result<(), ProxyError> {
-    if !access.profile.is_scoped() || access.op.lists.is_none() {
+    if !access.profile.is_scoped() {
+        return Ok(());
+    }
+    if access.op.whole_engine {
+        return Err(ProxyError::Forbidden(format!(
+            "profile {:?} has a label scope, and {} reports on every object of the engine",
+            access.profile.name,
+            req.uri().path()
+        )));
+    }
+    if access.op.lists.is_none() {
         return Ok(());
     }
     let query =
@@ -90,19 +110,23 @@ pub fn narrow(access: &Access, req: &mut Request<Body>) -> Result<(), ProxyError
 }
 
 /// A specification under a profile with create rules or a scope: read (within the body
-/// budget), checked, labelled, and sent on as the bytes the engine gets. `Held` keeps its
-/// bytes counted until the request is done.
+/// budget), checked, labelled, and sent on as the bytes the engine gets.
 pub async fn specification(
     budget: &Budget,
     access: &Access,
     req: Request<Body>,
-) -> Result<(Request<Body>, Option<Held>), ProxyError> {
+) -> Result<Checked, ProxyError> {
+    let unchanged = |req| Checked {
+        req,
+        held: None,
+        spec: None,
+    };
     let Some(kind) = access.op.creates else {
-        return Ok((req, None));
+        return Ok(unchanged(req));
     };
     let profile = &access.profile;
     if profile.create.is_unrestricted() && !profile.is_scoped() {
-        return Ok((req, None));
+        return Ok(unchanged(req));
     }
     let (mut parts, body) = req.into_parts();
     let (bytes, held) = budget
@@ -126,7 +150,11 @@ pub async fn specification(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    Ok((Request::from_parts(parts, body::full(bytes)), Some(held)))
+    Ok(Checked {
+        req: Request::from_parts(parts, body::full(bytes)),
+        held: Some(held),
+        spec: Some(Arc::new(spec)),
+    })
 }
 
 pub fn budget_error(e: BudgetError) -> ProxyError {

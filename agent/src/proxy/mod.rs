@@ -5,6 +5,7 @@
 pub mod error;
 pub mod guard;
 pub mod headers;
+mod object_scope;
 pub mod path;
 mod relay;
 
@@ -40,8 +41,6 @@ const MAX_MANAGER_BODY: usize = 4 << 20;
 /// Set on an agent's answer when its own engine could not be reached: the request was not
 /// served, and whoever forwarded it may try another node.
 pub const ENGINE_UNREACHABLE: &str = "x-agent-engine-unreachable";
-/// How long the agent waits for its engine when it inspects an object for a scope check.
-const SCOPE_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything a request needs, shared by all connections.
 pub struct Proxy {
@@ -154,13 +153,18 @@ impl Proxy {
             .map_err(|r| ProxyError::Forbidden(r.to_string()))?;
         let upgrade = upgrade_protocol(&req, &api_path);
         let mut req = req.map(Body::from);
-        let access = Access { profile, op };
+        let mut access = Access {
+            profile,
+            op,
+            spec: None,
+        };
         let mut held = None;
         if !access.profile.is_unrestricted() {
             guard::narrow(&access, &mut req)?;
-            let (checked, h) = guard::specification(&self.budget, &access, req).await?;
-            req = checked;
-            held = h;
+            let checked = guard::specification(&self.budget, &access, req).await?;
+            req = checked.req;
+            held = checked.held;
+            access.spec = checked.spec;
         }
         let profile = Arc::clone(&access.profile);
         req.extensions_mut().insert(access);
@@ -352,6 +356,7 @@ impl Proxy {
             Upstream::Local => {
                 if let Some(access) = req.extensions().get::<Access>() {
                     self.check_scope(access).await?;
+                    self.check_references(access).await?;
                 }
                 (self.engine.clone(), self.node_name())
             }
@@ -367,58 +372,6 @@ impl Proxy {
         let mut resp = self.complete(resp, client_upgrade)?;
         resp.extensions_mut().insert(ServedBy(served_by));
         Ok(resp)
-    }
-
-    /// Answers "No such ..." for an object of the local engine that lies outside the
-    /// profile's label scope; an object the engine does not know is left for the engine
-    /// to answer.
-    async fn check_scope(&self, access: &Access) -> Result<(), ProxyError> {
-        let Some(object) = &access.op.object else {
-            return Ok(());
-        };
-        if !access.profile.is_scoped() {
-            return Ok(());
-        }
-        let missing = || ProxyError::NotFound(scope::not_found(object.kind, &object.id));
-        let (kind, id) = match object.kind {
-            // An exec is judged by its container, a task by its service.
-            Kind::Exec | Kind::Task => {
-                let inspect = match self.inspect(object.kind, &object.id).await? {
-                    Some(v) => v,
-                    None => return Ok(()),
-                };
-                let (kind, key) = if object.kind == Kind::Exec {
-                    (Kind::Container, "ContainerID")
-                } else {
-                    (Kind::Service, "ServiceID")
-                };
-                match inspect[key].as_str() {
-                    Some(id) => (kind, id.to_owned()),
-                    None => return Err(missing()),
-                }
-            }
-            kind => (kind, object.id.clone()),
-        };
-        match self.inspect(kind, &id).await? {
-            Some(v) if access.profile.in_scope(scope::labels_in(kind, &v)) => Ok(()),
-            Some(_) => Err(missing()),
-            None if kind == object.kind => Ok(()),
-            None => Err(missing()),
-        }
-    }
-
-    /// An object as the local engine describes it; `None` when the engine knows no such
-    /// object.
-    async fn inspect(&self, kind: Kind, id: &str) -> Result<Option<serde_json::Value>, ProxyError> {
-        match self
-            .engine
-            .get_json(&scope::inspect_path(kind, id), SCOPE_CHECK_TIMEOUT)
-            .await
-        {
-            Ok(v) => Ok(Some(v)),
-            Err(crate::engine::EngineError::Status { status: 404, .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
     }
 
     /// Sends to the first of `candidates` that can serve it: the next is tried when a
@@ -455,6 +408,7 @@ impl Proxy {
                 attempt.headers_mut().insert(AGENT_TOKEN, token);
             } else if let Some(access) = parts.extensions.get::<Access>() {
                 self.check_scope(access).await?;
+                self.check_references(access).await?;
             }
             match self.upstream_of(node).send(attempt).await {
                 Ok(resp) if resp.headers().contains_key(ENGINE_UNREACHABLE) => {
