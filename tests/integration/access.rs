@@ -476,6 +476,83 @@ bind_mounts = ["{}"]
     docker.ok(&["stop", "-t", "1", made.as_str()]);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_in_any_case_are_checked_as_the_engine_reads_them() {
+    ensure_image();
+    let pki = Pki::new();
+    let file = policy(
+        &pki,
+        "[profiles.builder]\nallow = { \"*\" = \"read\", containers = \"write\" }\n",
+    );
+    let agent = blocking(|| Agent::start_with(&with_policy(&pki, &file, &[])));
+    let builder = blocking(|| token_for(&pki, "bob", "builder"));
+    let admin = blocking(|| pki.token("root", "admin"));
+    let lower = |name: &str| {
+        serde_json::to_vec(
+            &json!({"image": IMAGE, "cmd": ["true"], "hostconfig": {"privileged": true}}),
+        )
+        .map(|b| (format!("/v1.41/containers/create?name={name}"), b))
+        .expect("json")
+    };
+    // The engine itself reads the keys without regard to case: an admin's container is
+    // privileged.
+    let control = Name::new("lowercase-admin");
+    let (path, body) = lower(control.as_str());
+    let (code, message) = as_token(
+        &pki,
+        &agent,
+        &admin,
+        "POST",
+        &path,
+        &[("content-type", "application/json")],
+        Some(body),
+    )
+    .await;
+    assert_eq!(code, 201, "{message}");
+    assert_eq!(
+        engine_ok(&[
+            "inspect",
+            "--format",
+            "{{.HostConfig.Privileged}}",
+            control.as_str()
+        ]),
+        "true"
+    );
+    // Under a profile, the same body is refused by the rule.
+    let refused = Name::new("lowercase-builder");
+    let (path, body) = lower(refused.as_str());
+    let (code, message) = as_token(
+        &pki,
+        &agent,
+        &builder,
+        "POST",
+        &path,
+        &[("content-type", "application/json")],
+        Some(body),
+    )
+    .await;
+    assert_eq!(code, 403, "{message}");
+    assert!(message.contains("\"privileged\""), "{message}");
+    assert!(!engine_has_container(refused.as_str()));
+    let ambiguous = serde_json::to_vec(
+        &json!({"Image": IMAGE, "HostConfig": {"Privileged": false, "privileged": true}}),
+    )
+    .expect("json");
+    let (code, message) = as_token(
+        &pki,
+        &agent,
+        &builder,
+        "POST",
+        &format!("/v1.41/containers/create?name={}", refused.as_str()),
+        &[("content-type", "application/json")],
+        Some(ambiguous),
+    )
+    .await;
+    assert_eq!(code, 400, "{message}");
+    assert!(message.contains("ambiguous"), "{message}");
+    assert!(!engine_has_container(refused.as_str()));
+}
+
 /// Engine commands run when dropped: removes what a test made besides containers.
 struct Cleanup(Vec<Vec<String>>);
 

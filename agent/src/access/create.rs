@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 use super::profile::{Profile, Refusal};
 use super::routes::Kind;
 
-/// Checks `spec` against the profile's create rules and adds the profile's labels.
+/// Checks `spec` against the profile's create rules and adds the profile's labels. The
+/// keys the checks read must be in their canonical spelling (`canonical::canonicalize`).
 pub fn apply(profile: &Profile, kind: Kind, spec: &mut Value) -> Result<(), Refusal> {
     let refuse = |rule: &'static str, detail: String| Refusal::Create {
         profile: profile.name.clone(),

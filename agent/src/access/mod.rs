@@ -5,11 +5,13 @@
 //!   acts on, creates or lists;
 //! - `profile` — one client's rights: sections and levels, label scope, create rules,
 //!   nodes; the built-in `admin` and `read`;
+//! - `canonical` — a specification's keys spelled as the engine reads them;
 //! - `create` — create rules and scope labels applied to a request's specification;
 //! - `scope` — lists narrowed to the scope, objects outside it answered as missing;
 //! - `policy` — the policy file: profiles, certificate rules, revoked serials;
 //! - `store` — the policy in force, reloaded when its file changes.
 
+pub mod canonical;
 pub mod create;
 pub mod policy;
 pub mod profile;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use http::{header, HeaderValue, Method, Request};
 
-use crate::access::{create, scope, Operation, Profile};
+use crate::access::{canonical, create, scope, Operation, Profile};
 use crate::body::{self, Body, Budget, BudgetError, Held};
 
 use super::error::ProxyError;
@@ -139,6 +139,7 @@ pub async fn specification(
         serde_json::from_slice(&bytes)
             .map_err(|e| ProxyError::BadRequest(format!("the request body is not JSON: {e}")))?
     };
+    canonical::canonicalize(kind, &mut spec).map_err(ProxyError::BadRequest)?;
     create::apply(profile, kind, &mut spec).map_err(|r| ProxyError::Forbidden(r.to_string()))?;
     let bytes = serde_json::to_vec(&spec)
         .map_err(|e| ProxyError::BadRequest(format!("the request body: {e}")))?;
