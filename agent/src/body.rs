@@ -24,6 +24,26 @@ pub enum Body {
     Full(Option<Bytes>),
     /// Assembled by the agent as it goes; ends when every sender is gone.
     Channel(mpsc::Receiver<Bytes>),
+    /// Another body, with something kept alive until it is sent or dropped.
+    Kept(Box<Body>, Keep),
+}
+
+/// Something kept alive for as long as a body or a relayed stream lasts (a stream's
+/// place among those the agent holds).
+#[derive(Clone)]
+pub struct Keep(pub std::sync::Arc<dyn Send + Sync>);
+
+impl std::fmt::Debug for Keep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keep")
+    }
+}
+
+impl Body {
+    /// This body, keeping `keep` alive until it is sent or dropped.
+    pub fn keeping(self, keep: Keep) -> Body {
+        Body::Kept(Box::new(self), keep)
+    }
 }
 
 /// What the agent may hold of request bodies at once, across every request: bodies it
@@ -140,6 +160,7 @@ impl http_body::Body for Body {
             Body::Channel(rx) => rx
                 .poll_recv(cx)
                 .map(|chunk| chunk.map(|b| Ok(Frame::data(b)))),
+            Body::Kept(inner, _) => Pin::new(inner.as_mut()).poll_frame(cx),
         }
     }
 
@@ -148,6 +169,7 @@ impl http_body::Body for Body {
             Body::Incoming(streamed) => streamed.pending.is_none() && streamed.body.is_end_stream(),
             Body::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
             Body::Channel(_) => false,
+            Body::Kept(inner, _) => inner.is_end_stream(),
         }
     }
 
@@ -156,6 +178,7 @@ impl http_body::Body for Body {
             Body::Incoming(streamed) => streamed.body.size_hint(),
             Body::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Channel(_) => SizeHint::default(),
+            Body::Kept(inner, _) => inner.size_hint(),
         }
     }
 }

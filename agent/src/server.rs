@@ -136,6 +136,7 @@ impl Agent {
             fanout_deadline: config.fanout_deadline,
             started: Instant::now(),
             health: HealthCache::default(),
+            streams: Arc::default(),
             relays: TaskTracker::new(),
             hard_stop: CancellationToken::new(),
         });

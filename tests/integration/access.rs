@@ -445,9 +445,45 @@ bind_mounts = ["{}"]
     docker.ok(&["volume", "inspect", &vol]);
     let stderr = docker.fails(&["system", "df"]);
     assert!(stderr.contains("label scope"), "{stderr}");
+    let stderr = docker.fails(&[
+        "run",
+        "-d",
+        "--name",
+        joined.as_str(),
+        "--link",
+        &format!("{}:db", theirs.as_str()),
+        IMAGE,
+        "true",
+    ]);
+    assert!(
+        stderr.contains("outside the profile's label scope"),
+        "{stderr}"
+    );
+    // A network of the scope's own, and a container outside it that may not join it.
+    let own_net = format!("bosun-it-own-{}", std::process::id());
+    let _own_net = Cleanup(vec![vec!["network".into(), "rm".into(), own_net.clone()]]);
+    docker.ok(&["network", "create", &own_net]);
+    let stderr = docker.fails(&["network", "connect", &own_net, theirs.as_str()]);
+    assert!(
+        stderr.contains("outside the profile's label scope"),
+        "{stderr}"
+    );
+    docker.ok(&["network", "connect", &own_net, ours.as_str()]);
 
     let made = Name::new("made");
-    let bind = format!("{}:/data", allowed_dir.display());
+    let writable = format!("{}:/data", allowed_dir.display());
+    let stderr = docker.fails(&[
+        "run",
+        "-d",
+        "--name",
+        made.as_str(),
+        "-v",
+        &writable,
+        IMAGE,
+        "true",
+    ]);
+    assert!(stderr.contains("writable bind mount"), "{stderr}");
+    let bind = format!("{}:/data:ro", allowed_dir.display());
     docker.ok(&[
         "run",
         "-d",
@@ -482,7 +518,7 @@ async fn keys_in_any_case_are_checked_as_the_engine_reads_them() {
     let pki = Pki::new();
     let file = policy(
         &pki,
-        "[profiles.builder]\nallow = { \"*\" = \"read\", containers = \"write\" }\n",
+        "[profiles.builder]\nallow = { \"*\" = \"read\", containers = \"write\", volumes = \"write\" }\n",
     );
     let agent = blocking(|| Agent::start_with(&with_policy(&pki, &file, &[])));
     let builder = blocking(|| token_for(&pki, "bob", "builder"));
@@ -534,6 +570,59 @@ async fn keys_in_any_case_are_checked_as_the_engine_reads_them() {
     assert_eq!(code, 403, "{message}");
     assert!(message.contains("\"privileged\""), "{message}");
     assert!(!engine_has_container(refused.as_str()));
+    // Old top-level host fields are ignored: the agent always sends a HostConfig.
+    let legacy = Name::new("legacy");
+    let body = serde_json::to_vec(
+        &json!({"Image": IMAGE, "Cmd": ["true"], "Privileged": true, "Binds": ["/:/host:ro"]}),
+    )
+    .expect("json");
+    let (code, message) = as_token(
+        &pki,
+        &agent,
+        &builder,
+        "POST",
+        &format!("/v1.41/containers/create?name={}", legacy.as_str()),
+        &[("content-type", "application/json")],
+        Some(body),
+    )
+    .await;
+    assert_eq!(code, 201, "{message}");
+    assert_eq!(
+        engine_ok(&[
+            "inspect",
+            "--format",
+            "{{.HostConfig.Privileged}} {{len .HostConfig.Binds}}",
+            legacy.as_str()
+        ]),
+        "false 0"
+    );
+    // Before API 1.24, start could replace the host configuration: not for a profile.
+    let (code, message) = as_token(
+        &pki,
+        &agent,
+        &builder,
+        "POST",
+        &format!("/v1.23/containers/{}/start", legacy.as_str()),
+        &[("content-type", "application/json")],
+        Some(br#"{"Privileged":true}"#.to_vec()),
+    )
+    .await;
+    assert_eq!(code, 400, "{message}");
+    assert!(message.contains("1.24"), "{message}");
+    // The local driver's options mount host paths by other names than bind.
+    let overlay = serde_json::to_vec(&json!({"Name": "bosun-it-overlay", "DriverOpts": {"type": "overlay", "device": "overlay", "o": "lowerdir=/etc:/opt"}})).expect("json");
+    let (code, message) = as_token(
+        &pki,
+        &agent,
+        &builder,
+        "POST",
+        "/v1.41/volumes/create",
+        &[("content-type", "application/json")],
+        Some(overlay),
+    )
+    .await;
+    assert_eq!(code, 403, "{message}");
+    assert!(message.contains("volume_options"), "{message}");
     let ambiguous = serde_json::to_vec(
         &json!({"Image": IMAGE, "HostConfig": {"Privileged": false, "privileged": true}}),
     )
@@ -1081,4 +1170,111 @@ nodes = ["fake-pa"]
             fake.name()
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_client_cannot_hold_every_stream() {
+    let pki = Pki::new();
+    let fa = fake("fake-streams").await;
+    let agent = blocking(|| {
+        let mut args = pki.run_args();
+        args.extend(["--docker-host".to_owned(), fa.docker_host()]);
+        Agent::start_with(&args)
+    });
+    let read = blocking(|| pki.token("watcher", "read"));
+    let admin = blocking(|| pki.token("root", "admin"));
+    // Event streams on kept connections, each left open.
+    let mut open = Vec::new();
+    for _ in 0..bosun_agent::proxy::streams::PER_SUBJECT {
+        let mut sender = connect(&pki, agent.addr, false).await;
+        let req = empty(
+            request("GET", "/v1.41/events").header("authorization", format!("Bearer {read}")),
+        );
+        let resp = send(&mut sender, req).await;
+        assert_eq!(resp.status(), 200);
+        open.push((sender, resp));
+    }
+    let (code, message) = as_token(&pki, &agent, &read, "GET", "/v1.41/events", &[], None).await;
+    assert_eq!(code, 503, "{message}");
+    assert!(
+        message.contains("watcher already has 64 streams"),
+        "{message}"
+    );
+    // Others, and short requests, are served.
+    assert_eq!(
+        as_token(
+            &pki,
+            &agent,
+            &read,
+            "GET",
+            "/v1.41/containers/json",
+            &[],
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    let mut sender = connect(&pki, agent.addr, false).await;
+    let req =
+        empty(request("GET", "/v1.41/events").header("authorization", format!("Bearer {admin}")));
+    assert_eq!(send(&mut sender, req).await.status(), 200);
+    // A stream that ends gives its place back.
+    open.truncate(10);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut sender = connect(&pki, agent.addr, false).await;
+        let req = empty(
+            request("GET", "/v1.41/events").header("authorization", format!("Bearer {read}")),
+        );
+        if send(&mut sender, req).await.status() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "closed streams did not give their places back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checked_name_reaches_the_engine_as_the_id_the_check_saw() {
+    let pki = Pki::new();
+    let fa = fake("fake-pin").await;
+    let file = policy(
+        &pki,
+        "[profiles.index1]\nallow = { \"*\" = \"read\" }\nlabels = { index = \"1\" }\n",
+    );
+    let agent = blocking(|| {
+        Agent::start_with(&with_policy(
+            &pki,
+            &file,
+            &["--docker-host", &fa.docker_host()],
+        ))
+    });
+    let scoped = blocking(|| token_for(&pki, "ivy", "index1"));
+    let name = fa.container_names()[1].clone();
+    let id = fa.container_ids()[1].clone();
+    let (code, message) = as_token(
+        &pki,
+        &agent,
+        &scoped,
+        "GET",
+        &format!("/v1.41/containers/{name}/json?probe=pin"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(code, 200, "{message}");
+    let asked: Vec<String> = fa
+        .requests()
+        .into_iter()
+        .filter(|r| r.path_and_query.contains("probe=pin"))
+        .map(|r| r.path_and_query)
+        .collect();
+    assert_eq!(
+        asked,
+        vec![format!("/v1.41/containers/{id}/json?probe=pin")]
+    );
 }

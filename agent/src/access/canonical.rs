@@ -25,11 +25,12 @@ enum Shape {
 
 use Shape::{ListOf, Struct, Value as V};
 
-const DRIVER_CONFIG: Shape = Struct(&[("Options", V)]);
+const DRIVER_CONFIG: Shape = Struct(&[("Name", V), ("Options", V)]);
 const VOLUME_OPTIONS: Shape = Struct(&[("DriverConfig", DRIVER_CONFIG)]);
 const MOUNT: Shape = Struct(&[
     ("Type", V),
     ("Source", V),
+    ("ReadOnly", V),
     ("VolumeOptions", VOLUME_OPTIONS),
 ]);
 const HOST_CONFIG: Shape = Struct(&[
@@ -50,6 +51,8 @@ const HOST_CONFIG: Shape = Struct(&[
     ("MaskedPaths", V),
     ("ReadonlyPaths", V),
     ("VolumesFrom", V),
+    ("Links", V),
+    ("LogConfig", Struct(&[("Type", V)])),
 ]);
 const CONTAINER: Shape = Struct(&[
     ("HostConfig", HOST_CONFIG),
@@ -77,13 +80,15 @@ const SERVICE: Shape = Struct(&[
                 ]),
             ),
             ("Networks", ListOf(&NETWORK_ATTACHMENT)),
+            ("LogDriver", Struct(&[("Name", V)])),
         ]),
     ),
     ("Networks", ListOf(&NETWORK_ATTACHMENT)),
 ]);
 const EXEC: Shape = Struct(&[("Privileged", V)]);
-const VOLUME: Shape = Struct(&[("DriverOpts", V), ("Labels", V)]);
+const VOLUME: Shape = Struct(&[("Driver", V), ("DriverOpts", V), ("Labels", V)]);
 const LABELLED: Shape = Struct(&[("Labels", V)]);
+const ATTACHMENT: Shape = Struct(&[("Container", V)]);
 
 /// Gives the keys the checks read their canonical spelling; refuses keys the engine
 /// would take for one field.
@@ -94,6 +99,7 @@ pub fn canonicalize(kind: Kind, spec: &mut Value) -> Result<(), String> {
         Kind::Exec => EXEC,
         Kind::Volume => VOLUME,
         Kind::Network | Kind::Secret | Kind::Config | Kind::Task => LABELLED,
+        Kind::Attachment => ATTACHMENT,
     };
     walk(spec, shape, "")
 }

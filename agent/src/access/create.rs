@@ -17,15 +17,22 @@ pub fn apply(profile: &Profile, kind: Kind, spec: &mut Value) -> Result<(), Refu
         detail,
     };
     match kind {
-        Kind::Container => check_container(profile, spec, &refuse)?,
+        Kind::Container => {
+            // Without a HostConfig object the engine reads the old top-level fields
+            // (`Privileged`, `Binds`...) instead; with one, it ignores them.
+            if !spec["HostConfig"].is_object() && spec.is_object() {
+                spec["HostConfig"] = Value::Object(Map::new());
+            }
+            check_container(profile, spec, &refuse)?
+        }
         Kind::Exec => {
             if spec["Privileged"].as_bool() == Some(true) && !profile.create.privileged {
                 return Err(refuse("privileged", "a privileged exec".into()));
             }
         }
         Kind::Service => check_service(profile, spec, &refuse)?,
-        Kind::Volume => check_volume_options(profile, &spec["DriverOpts"], &refuse)?,
-        Kind::Network | Kind::Secret | Kind::Config | Kind::Task => {}
+        Kind::Volume => check_volume(profile, &spec["Driver"], &spec["DriverOpts"], &refuse)?,
+        Kind::Network | Kind::Secret | Kind::Config | Kind::Task | Kind::Attachment => {}
     }
     if profile.is_scoped() {
         match kind {
@@ -39,7 +46,7 @@ pub fn apply(profile: &Profile, kind: Kind, spec: &mut Value) -> Result<(), Refu
             Kind::Container | Kind::Network | Kind::Volume | Kind::Secret | Kind::Config => {
                 add_labels(profile, spec, "Labels")
             }
-            Kind::Exec | Kind::Task => {}
+            Kind::Exec | Kind::Task | Kind::Attachment => {}
         }
     }
     Ok(())
@@ -114,19 +121,26 @@ fn check_container(profile: &Profile, spec: &Value, refuse: &Refuse<'_>) -> Resu
     }
     for bind in strings(&host["Binds"]) {
         // SOURCE:TARGET[:OPTIONS]; a source without a leading slash names a volume.
-        let source = bind.split(':').next().unwrap_or("");
-        if source.starts_with('/') && !rules.allows_host_path(source) {
-            return Err(refuse(
-                "bind_mounts",
-                format!("a bind mount of host path {source:?}"),
-            ));
+        let mut parts = bind.split(':');
+        let source = parts.next().unwrap_or("");
+        let options = parts.nth(1).unwrap_or("");
+        if source.starts_with('/') {
+            check_bind(
+                profile,
+                source,
+                options.split(',').any(|o| o == "ro"),
+                refuse,
+            )?;
         }
     }
     check_mounts(profile, &host["Mounts"], refuse)?;
     if !rules.unconfined {
         for opt in strings(&host["SecurityOpt"]) {
-            if is_unconfined(opt) {
-                return Err(refuse("unconfined", format!("--security-opt {opt}")));
+            if !is_no_new_privileges(opt) {
+                return Err(refuse(
+                    "unconfined",
+                    format!("--security-opt {opt} (only no-new-privileges is allowed)"),
+                ));
             }
         }
         for key in ["MaskedPaths", "ReadonlyPaths"] {
@@ -138,6 +152,34 @@ fn check_container(profile: &Profile, spec: &Value, refuse: &Refuse<'_>) -> Resu
             }
         }
     }
+    let log_driver = host["LogConfig"]["Type"].as_str().unwrap_or("");
+    if !rules.allows_log_driver(log_driver) {
+        return Err(refuse("log_drivers", format!("--log-driver {log_driver}")));
+    }
+    Ok(())
+}
+
+/// A bind of a host path: under an allowed path, and read-only unless writable binds are
+/// allowed.
+fn check_bind(
+    profile: &Profile,
+    source: &str,
+    read_only: bool,
+    refuse: &Refuse<'_>,
+) -> Result<(), Refusal> {
+    let rules = &profile.create;
+    if !rules.allows_host_path(source) {
+        return Err(refuse(
+            "bind_mounts",
+            format!("a bind mount of host path {source:?}"),
+        ));
+    }
+    if !read_only && !rules.writable_binds {
+        return Err(refuse(
+            "bind_mounts",
+            format!("a writable bind mount of host path {source:?} (mount it read-only)"),
+        ));
+    }
     Ok(())
 }
 
@@ -145,56 +187,80 @@ fn check_container(profile: &Profile, spec: &Value, refuse: &Refuse<'_>) -> Resu
 fn check_mounts(profile: &Profile, mounts: &Value, refuse: &Refuse<'_>) -> Result<(), Refusal> {
     for mount in mounts.as_array().into_iter().flatten() {
         let source = mount["Source"].as_str().unwrap_or("");
+        let read_only = mount["ReadOnly"].as_bool() == Some(true);
         match mount["Type"].as_str() {
-            Some("bind") if !profile.create.allows_host_path(source) => {
-                return Err(refuse(
-                    "bind_mounts",
-                    format!("a bind mount of host path {source:?}"),
-                ));
+            Some("bind") => check_bind(profile, source, read_only, refuse)?,
+            Some("volume") => {
+                let driver = &mount["VolumeOptions"]["DriverConfig"];
+                check_volume(profile, &driver["Name"], &driver["Options"], refuse)?
             }
-            Some("volume") => check_volume_options(
-                profile,
-                &mount["VolumeOptions"]["DriverConfig"]["Options"],
-                refuse,
-            )?,
             _ => {}
         }
     }
     Ok(())
 }
 
-/// The local driver mounts a host path when told `o=bind` with a `device`: a bind mount
-/// by another name.
-fn check_volume_options(
+/// A volume's driver and options. The local driver mounts whatever its options say: a
+/// host path (`o=bind`), an overlay of host directories (`lowerdir=`), a device, an NFS
+/// or CIFS share. Without the `volume_options` rule, only a plain volume, a tmpfs, or a
+/// read-only bind of an allowed path.
+fn check_volume(
     profile: &Profile,
+    driver: &Value,
     options: &Value,
     refuse: &Refuse<'_>,
 ) -> Result<(), Refusal> {
-    let Some(device) = options["device"].as_str() else {
+    if profile.create.volume_options {
         return Ok(());
-    };
-    let binds = options["o"].as_str().is_some_and(|o| {
-        o.split(',')
-            .any(|x| x.trim() == "bind" || x.trim() == "rbind")
-    });
-    if (binds || device.starts_with('/')) && !profile.create.allows_host_path(device) {
+    }
+    let driver = driver.as_str().unwrap_or("");
+    if !driver.is_empty() && driver != "local" {
         return Err(refuse(
-            "bind_mounts",
-            format!("a volume that mounts host path {device:?}"),
+            "volume_options",
+            format!("the volume driver {driver:?}"),
         ));
     }
-    Ok(())
+    let Some(options) = options.as_object().filter(|o| !o.is_empty()) else {
+        return Ok(());
+    };
+    let text = |key: &str| options.get(key).and_then(Value::as_str).unwrap_or("");
+    let o: Vec<&str> = text("o").split(',').map(str::trim).collect();
+    let keys: Vec<&str> = options.keys().map(String::as_str).collect();
+    let only = |allowed: &[&str]| keys.iter().all(|k| allowed.contains(k));
+    match text("type") {
+        "tmpfs"
+            if only(&["type", "device", "o"])
+                && o.iter().all(|x| {
+                    x.is_empty()
+                        || x.starts_with("size=")
+                        || x.starts_with("mode=")
+                        || x.starts_with("uid=")
+                        || x.starts_with("gid=")
+                }) =>
+        {
+            Ok(())
+        }
+        "none" | ""
+            if only(&["type", "device", "o"])
+                && o.iter().any(|x| *x == "bind" || *x == "rbind") =>
+        {
+            check_bind(profile, text("device"), o.contains(&"ro"), refuse)
+        }
+        _ => Err(refuse(
+            "volume_options",
+            format!(
+                "local volume options {} (only a tmpfs, or a read-only bind of an allowed path)",
+                serde_json::Value::Object(options.clone())
+            ),
+        )),
+    }
 }
 
-fn is_unconfined(opt: &str) -> bool {
-    let opt = opt.replace(':', "=");
+/// The one security option that adds confinement rather than changing it.
+fn is_no_new_privileges(opt: &str) -> bool {
     matches!(
-        opt.as_str(),
-        "seccomp=unconfined"
-            | "apparmor=unconfined"
-            | "label=disable"
-            | "label=disabled"
-            | "systempaths=unconfined"
+        opt,
+        "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true"
     )
 }
 
@@ -207,16 +273,22 @@ fn check_service(profile: &Profile, spec: &Value, refuse: &Refuse<'_>) -> Result
         }
     }
     check_mounts(profile, &container["Mounts"], refuse)?;
+    let log_driver = spec["TaskTemplate"]["LogDriver"]["Name"]
+        .as_str()
+        .unwrap_or("");
+    if !rules.allows_log_driver(log_driver) {
+        return Err(refuse("log_drivers", format!("--log-driver {log_driver}")));
+    }
     let privileges = &container["Privileges"];
     if !rules.unconfined {
-        if privileges["Seccomp"]["Mode"].as_str() == Some("unconfined") {
-            return Err(refuse("unconfined", "seccomp unconfined".into()));
+        for (key, what) in [("Seccomp", "seccomp"), ("AppArmor", "AppArmor")] {
+            let mode = privileges[key]["Mode"].as_str().unwrap_or("");
+            if !mode.is_empty() && mode != "default" {
+                return Err(refuse("unconfined", format!("{what} mode {mode:?}")));
+            }
         }
-        if privileges["AppArmor"]["Mode"].as_str() == Some("disabled") {
-            return Err(refuse("unconfined", "AppArmor disabled".into()));
-        }
-        if privileges["SELinuxContext"]["Disable"].as_bool() == Some(true) {
-            return Err(refuse("unconfined", "SELinux labels disabled".into()));
+        if !privileges["SELinuxContext"].is_null() {
+            return Err(refuse("unconfined", "an SELinux context".into()));
         }
     }
     if !rules.host_namespaces {
@@ -348,6 +420,66 @@ mod tests {
             Some("unconfined")
         );
         assert_eq!(rule(c, json!({"Image": "x"})), None);
+    }
+
+    #[test]
+    fn security_options_binds_and_log_drivers() {
+        let c = Kind::Container;
+        for opt in [
+            "seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}",
+            "disable",
+            "label=type:spc_t",
+            "apparmor=other",
+        ] {
+            let spec = json!({"HostConfig": {"SecurityOpt": [opt]}});
+            assert_eq!(rule(c, spec), Some("unconfined"), "{opt}");
+        }
+        let rw = json!({"HostConfig": {"Binds": ["/srv/payments/x:/data"]}});
+        assert_eq!(rule(c, rw), Some("bind_mounts"));
+        let ro_mount = json!({"HostConfig": {"Mounts": [
+            {"Type": "bind", "Source": "/srv/payments", "ReadOnly": true}
+        ]}});
+        assert_eq!(rule(c, ro_mount), None);
+        let rw_mount =
+            json!({"HostConfig": {"Mounts": [{"Type": "bind", "Source": "/srv/payments"}]}});
+        assert_eq!(rule(c, rw_mount), Some("bind_mounts"));
+        let gelf = json!({"HostConfig": {"LogConfig": {"Type": "gelf"}}});
+        assert_eq!(rule(c, gelf), Some("log_drivers"));
+        let local = json!({"HostConfig": {"LogConfig": {"Type": "json-file"}}});
+        assert_eq!(rule(c, local), None);
+        let seccomp = json!({"TaskTemplate": {"ContainerSpec": {"Privileges": {"Seccomp": {"Mode": "custom"}}}}});
+        assert_eq!(rule(Kind::Service, seccomp), Some("unconfined"));
+    }
+
+    #[test]
+    fn a_container_always_has_a_host_config() {
+        // Without one, the engine would read these old top-level fields.
+        let mut spec = json!({"Image": "x", "Privileged": true, "Binds": ["/:/host"]});
+        apply(&restricted(), Kind::Container, &mut spec).expect("nothing checked is set");
+        assert_eq!(spec["HostConfig"], json!({}));
+        let mut spec = json!({"Image": "x", "HostConfig": null, "Privileged": true});
+        apply(&restricted(), Kind::Container, &mut spec).expect("nothing checked is set");
+        assert_eq!(spec["HostConfig"], json!({}));
+    }
+
+    #[test]
+    fn volume_drivers_and_options() {
+        let v = Kind::Volume;
+        let opts = |o: Value| json!({ "DriverOpts": o });
+        assert_eq!(rule(v, json!({"Name": "plain"})), None);
+        let tmpfs = json!({"type": "tmpfs", "device": "tmpfs", "o": "size=64m"});
+        assert_eq!(rule(v, opts(tmpfs)), None);
+        let overlay = json!({"type": "overlay", "device": "overlay", "o": "lowerdir=/etc:/opt"});
+        assert_eq!(rule(v, opts(overlay)), Some("volume_options"));
+        let device = json!({"type": "ext4", "device": "dev/sda1"});
+        assert_eq!(rule(v, opts(device)), Some("volume_options"));
+        let nfs = json!({"type": "nfs", "o": "addr=10.0.0.1"});
+        assert_eq!(rule(v, opts(nfs)), Some("volume_options"));
+        assert_eq!(rule(v, json!({"Driver": "rexray"})), Some("volume_options"));
+        let ro = json!({"type": "none", "o": "bind,ro", "device": "/srv/payments/db"});
+        assert_eq!(rule(v, opts(ro)), None);
+        let rw = json!({"type": "none", "o": "bind", "device": "/srv/payments/db"});
+        assert_eq!(rule(v, opts(rw)), Some("bind_mounts"));
     }
 
     #[test]

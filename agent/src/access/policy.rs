@@ -266,6 +266,12 @@ struct CreateSpec {
     #[serde(default)]
     bind_mounts: Vec<String>,
     #[serde(default)]
+    bind_mounts_writable: bool,
+    #[serde(default)]
+    volume_options: bool,
+    #[serde(default)]
+    log_drivers: Vec<String>,
+    #[serde(default)]
     unconfined: bool,
 }
 
@@ -315,6 +321,9 @@ impl ProfileSpec {
             capabilities: self.create.capabilities,
             devices: self.create.devices,
             bind_mounts,
+            writable_binds: self.create.bind_mounts_writable,
+            volume_options: self.create.volume_options,
+            log_drivers: self.create.log_drivers,
             unconfined: self.create.unconfined,
         };
         Ok(Profile {

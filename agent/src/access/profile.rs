@@ -28,9 +28,22 @@ pub struct CreateRules {
     pub devices: bool,
     /// Host paths under which bind mounts (and volumes that bind a host path) may be made.
     pub bind_mounts: Vec<PathBuf>,
-    /// `--security-opt` that turns off seccomp, AppArmor, SELinux labels or masked paths.
+    /// Whether those binds may be writable. A container that can write into an allowed
+    /// directory can plant a symbolic link there that another bind follows out of it.
+    pub writable_binds: bool,
+    /// Volume drivers other than `local`, and `local` options other than a tmpfs or a
+    /// bind of an allowed path (overlay's `lowerdir`, a device, NFS, CIFS...).
+    pub volume_options: bool,
+    /// Log drivers beyond those that write on the host (`json-file`, `local`, `journald`,
+    /// `none`); `*` allows any (syslog, gelf, fluentd... make the engine dial out).
+    pub log_drivers: Vec<String>,
+    /// `--security-opt` other than `no-new-privileges`: those that turn off or replace
+    /// seccomp, AppArmor or SELinux labels, and masked paths.
     pub unconfined: bool,
 }
+
+/// Log drivers that write on the host and dial nowhere.
+pub const HOST_LOG_DRIVERS: [&str; 4] = ["json-file", "local", "journald", "none"];
 
 impl CreateRules {
     pub fn unrestricted() -> Self {
@@ -40,6 +53,9 @@ impl CreateRules {
             capabilities: vec!["ALL".into()],
             devices: true,
             bind_mounts: vec![PathBuf::from("/")],
+            writable_binds: true,
+            volume_options: true,
+            log_drivers: vec!["*".into()],
             unconfined: true,
         }
     }
@@ -53,6 +69,9 @@ impl CreateRules {
             capabilities: Vec::new(),
             devices: false,
             bind_mounts: Vec::new(),
+            writable_binds: false,
+            volume_options: false,
+            log_drivers: Vec::new(),
             unconfined: false,
         }
     }
@@ -66,6 +85,12 @@ impl CreateRules {
         self.capabilities
             .iter()
             .any(|c| c == "ALL" || normalize_capability(c) == cap)
+    }
+
+    pub fn allows_log_driver(&self, driver: &str) -> bool {
+        driver.is_empty()
+            || HOST_LOG_DRIVERS.contains(&driver)
+            || self.log_drivers.iter().any(|d| d == "*" || d == driver)
     }
 
     /// Whether a host path may be bind-mounted: it lies under an allowed path, component

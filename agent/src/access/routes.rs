@@ -79,7 +79,7 @@ impl Section {
 }
 
 /// The kinds of object a label scope applies to, and the others a route may name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Container,
     Exec,
@@ -89,6 +89,9 @@ pub enum Kind {
     Task,
     Secret,
     Config,
+    /// A container's attachment to a network: the body of a network connect or
+    /// disconnect, which names the container.
+    Attachment,
 }
 
 impl Kind {
@@ -102,6 +105,7 @@ impl Kind {
             Kind::Task => "task",
             Kind::Secret => "secret",
             Kind::Config => "config",
+            Kind::Attachment => "network attachment",
         }
     }
 }
@@ -129,6 +133,9 @@ pub struct Operation {
     pub lists: Option<Kind>,
     /// Reports on every object of the engine at once, and cannot be narrowed to a scope.
     pub whole_engine: bool,
+    /// May hold its connection for long: a stream of events, logs or stats, an attach,
+    /// an exec, a build, a transfer of images or files.
+    pub long_lived: bool,
 }
 
 impl Operation {
@@ -140,7 +147,13 @@ impl Operation {
             creates: None,
             lists: None,
             whole_engine: false,
+            long_lived: false,
         }
+    }
+
+    fn lasting(mut self) -> Self {
+        self.long_lived = true;
+        self
     }
 
     fn on(mut self, kind: Kind, id: &str) -> Self {
@@ -169,6 +182,7 @@ impl Operation {
             creates: None,
             lists: None,
             whole_engine: false,
+            long_lived: false,
         }
     }
 }
@@ -187,18 +201,33 @@ pub fn classify(method: &Method, api_path: &str) -> Operation {
             whole_engine: true,
             ..Operation::new(S::System, look)
         },
-        ["events"] => Operation::new(S::System, look).listing(Kind::Container),
+        ["events"] => Operation::new(S::System, look)
+            .listing(Kind::Container)
+            .lasting(),
         ["auth"] | ["system", ..] => Operation::new(S::System, false),
-        ["session"] | ["grpc"] | ["build"] | ["build", ..] => Operation::new(S::Build, false),
+        ["session"] | ["grpc"] | ["build"] => Operation::new(S::Build, false).lasting(),
+        ["build", ..] => Operation::new(S::Build, false),
 
         ["containers", "json"] => Operation::new(S::Containers, look).listing(Kind::Container),
         ["containers", "create"] => Operation::new(S::Containers, false).creating(Kind::Container),
         ["containers", "prune"] => Operation::new(S::Containers, false).listing(Kind::Container),
-        ["containers", id, "json" | "logs" | "stats" | "top" | "changes"] if !id.is_empty() => {
+        ["containers", id, "json" | "top" | "changes"] if !id.is_empty() => {
             Operation::new(S::Containers, look).on(Kind::Container, id)
         }
+        ["containers", id, "logs" | "stats"] if !id.is_empty() => {
+            Operation::new(S::Containers, look)
+                .on(Kind::Container, id)
+                .lasting()
+        }
         ["containers", id, "attach"] | ["containers", id, "attach", "ws"] if !id.is_empty() => {
-            Operation::new(S::Exec, false).on(Kind::Container, id)
+            Operation::new(S::Exec, false)
+                .on(Kind::Container, id)
+                .lasting()
+        }
+        ["containers", id, "wait" | "export" | "archive"] if !id.is_empty() => {
+            Operation::new(S::Containers, false)
+                .on(Kind::Container, id)
+                .lasting()
         }
         ["containers", id, "exec"] if !id.is_empty() => Operation::new(S::Exec, false)
             .on(Kind::Container, id)
@@ -209,16 +238,20 @@ pub fn classify(method: &Method, api_path: &str) -> Operation {
         ["containers", ..] => Operation::new(S::Containers, false),
 
         ["exec", id, "json"] if !id.is_empty() => Operation::new(S::Exec, look).on(Kind::Exec, id),
+        ["exec", id, "start"] if !id.is_empty() => {
+            Operation::new(S::Exec, false).on(Kind::Exec, id).lasting()
+        }
         ["exec", id, ..] if !id.is_empty() => Operation::new(S::Exec, false).on(Kind::Exec, id),
 
         ["images", "json"] => Operation::new(S::Images, look),
-        ["images", "search" | "get" | "load" | "create" | "prune"] => {
-            Operation::new(S::Images, false)
-        }
+        ["images", "get" | "load" | "create"] => Operation::new(S::Images, false).lasting(),
+        ["images", "search" | "prune"] => Operation::new(S::Images, false),
         // Image names hold slashes: /images/{name...}/json.
         ["images", name @ .., "json" | "history"] if !name.is_empty() => {
             Operation::new(S::Images, look)
         }
+        // Save and push stream the image.
+        ["images", .., "get" | "push"] => Operation::new(S::Images, false).lasting(),
         ["images", ..] => Operation::new(S::Images, false),
 
         ["networks"] => Operation::new(S::Networks, look).listing(Kind::Network),
@@ -226,6 +259,11 @@ pub fn classify(method: &Method, api_path: &str) -> Operation {
         ["networks", "prune"] => Operation::new(S::Networks, false).listing(Kind::Network),
         ["networks", id] if !id.is_empty() => {
             Operation::new(S::Networks, look).on(Kind::Network, id)
+        }
+        ["networks", id, "connect" | "disconnect"] if !id.is_empty() => {
+            Operation::new(S::Networks, false)
+                .on(Kind::Network, id)
+                .creating(Kind::Attachment)
         }
         ["networks", id, ..] if !id.is_empty() => {
             Operation::new(S::Networks, false).on(Kind::Network, id)
@@ -243,9 +281,12 @@ pub fn classify(method: &Method, api_path: &str) -> Operation {
 
         ["services"] => Operation::new(S::Services, look).listing(Kind::Service),
         ["services", "create"] => Operation::new(S::Services, false).creating(Kind::Service),
-        ["services", id] | ["services", id, "logs"] if !id.is_empty() => {
+        ["services", id] if !id.is_empty() => {
             Operation::new(S::Services, look).on(Kind::Service, id)
         }
+        ["services", id, "logs"] if !id.is_empty() => Operation::new(S::Services, look)
+            .on(Kind::Service, id)
+            .lasting(),
         ["services", id, "update"] if !id.is_empty() => Operation::new(S::Services, false)
             .on(Kind::Service, id)
             .creating(Kind::Service),
@@ -254,8 +295,9 @@ pub fn classify(method: &Method, api_path: &str) -> Operation {
         }
 
         ["tasks"] => Operation::new(S::Tasks, look).listing(Kind::Task),
-        ["tasks", id] | ["tasks", id, "logs"] if !id.is_empty() => {
-            Operation::new(S::Tasks, look).on(Kind::Task, id)
+        ["tasks", id] if !id.is_empty() => Operation::new(S::Tasks, look).on(Kind::Task, id),
+        ["tasks", id, "logs"] if !id.is_empty() => {
+            Operation::new(S::Tasks, look).on(Kind::Task, id).lasting()
         }
         ["tasks", ..] => Operation::new(S::Tasks, false),
 
@@ -427,6 +469,32 @@ mod tests {
             Some(Kind::Volume)
         );
         assert_eq!(classify(&Method::GET, "/nope").section, None);
+    }
+
+    #[test]
+    fn streams_are_long_lived() {
+        for (method, path) in [
+            (Method::GET, "/events"),
+            (Method::GET, "/containers/x/logs"),
+            (Method::GET, "/containers/x/stats"),
+            (Method::POST, "/containers/x/attach"),
+            (Method::POST, "/containers/x/wait"),
+            (Method::POST, "/exec/e/start"),
+            (Method::POST, "/images/create"),
+            (Method::POST, "/images/library/busybox/push"),
+            (Method::GET, "/services/s/logs"),
+            (Method::POST, "/build"),
+        ] {
+            assert!(classify(&method, path).long_lived, "{method} {path}");
+        }
+        for (method, path) in [
+            (Method::GET, "/containers/json"),
+            (Method::GET, "/containers/x/json"),
+            (Method::POST, "/containers/x/start"),
+            (Method::GET, "/_ping"),
+        ] {
+            assert!(!classify(&method, path).long_lived, "{method} {path}");
+        }
     }
 
     #[test]

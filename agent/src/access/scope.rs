@@ -1,6 +1,8 @@
 //! Label scope: lists narrowed by a label filter the engine applies, and objects outside
 //! the scope answered as if they did not exist.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use super::profile::Profile;
@@ -71,30 +73,65 @@ fn read_filters(text: &str) -> Result<Map<String, Value>, String> {
 /// Networks every engine has, which carry no labels and belong to no scope.
 const BUILT_IN_NETWORKS: [&str; 4] = ["default", "bridge", "host", "none"];
 
-/// The containers, volumes and networks a container's specification names: those whose
-/// namespaces or volumes it joins, the named volumes it mounts, the networks it attaches
-/// to.
-pub fn references(spec: &Value) -> Vec<(Kind, String)> {
-    let host = &spec["HostConfig"];
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect()
-    };
+/// The objects a specification names besides the one it creates: for a container, the
+/// containers whose volumes or namespaces it joins or links to, the networks it attaches
+/// to and the named volumes it mounts; for a service, its networks; for a network
+/// attachment, its container.
+pub fn references(kind: Kind, spec: &Value) -> Vec<(Kind, String)> {
     let mut found = Vec::new();
-    for from in strings(&host["VolumesFrom"]) {
-        let name = from.split(':').next().unwrap_or("").to_owned();
-        found.push((Kind::Container, name));
+    match kind {
+        Kind::Container => container_references(spec, &mut found),
+        Kind::Service => {
+            for target in service_networks(spec) {
+                found.push((Kind::Network, target.to_owned()));
+            }
+        }
+        Kind::Attachment => {
+            if let Some(c) = spec["Container"].as_str() {
+                found.push((Kind::Container, c.to_owned()));
+            }
+        }
+        _ => {}
+    }
+    found.retain(|(_, name)| !name.is_empty());
+    found.sort_by(|a, b| (a.0.as_str(), &a.1).cmp(&(b.0.as_str(), &b.1)));
+    found.dedup();
+    found
+}
+
+fn strings(v: &Value) -> impl Iterator<Item = &str> {
+    v.as_array().into_iter().flatten().filter_map(Value::as_str)
+}
+
+fn service_networks(spec: &Value) -> impl Iterator<Item = &str> {
+    spec["TaskTemplate"]["Networks"]
+        .as_array()
+        .into_iter()
+        .chain(spec["Networks"].as_array())
+        .flatten()
+        .filter_map(|n| n["Target"].as_str())
+}
+
+/// The container a `VolumesFrom` or `Links` entry names: `NAME[:MODE]`, `NAME:ALIAS`, or
+/// the old `/NAME:/CONTAINER/ALIAS`.
+fn named_container(entry: &str) -> &str {
+    entry
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .trim_start_matches('/')
+}
+
+fn container_references(spec: &Value, found: &mut Vec<(Kind, String)>) {
+    let host = &spec["HostConfig"];
+    for entry in strings(&host["VolumesFrom"]).chain(strings(&host["Links"])) {
+        found.push((Kind::Container, named_container(entry).to_owned()));
     }
     for key in ["NetworkMode", "PidMode", "IpcMode"] {
         if let Some(mode) = host[key].as_str() {
             if let Some(other) = mode.strip_prefix("container:") {
                 found.push((Kind::Container, other.to_owned()));
-            } else if key == "NetworkMode" && !mode.is_empty() && !BUILT_IN_NETWORKS.contains(&mode)
-            {
+            } else if key == "NetworkMode" && !BUILT_IN_NETWORKS.contains(&mode) {
                 found.push((Kind::Network, mode.to_owned()));
             }
         }
@@ -108,21 +145,96 @@ pub fn references(spec: &Value) -> Vec<(Kind, String)> {
     }
     for bind in strings(&host["Binds"]) {
         let source = bind.split(':').next().unwrap_or("");
-        if !source.is_empty() && !source.starts_with('/') {
+        if !source.starts_with('/') {
             found.push((Kind::Volume, source.to_owned()));
         }
     }
     for mount in host["Mounts"].as_array().into_iter().flatten() {
         if mount["Type"].as_str() == Some("volume") {
-            if let Some(source) = mount["Source"].as_str().filter(|s| !s.is_empty()) {
+            if let Some(source) = mount["Source"].as_str() {
                 found.push((Kind::Volume, source.to_owned()));
             }
         }
     }
-    found.retain(|(_, name)| !name.is_empty());
-    found.sort_by(|a, b| (a.0.as_str(), &a.1).cmp(&(b.0.as_str(), &b.1)));
-    found.dedup();
-    found
+}
+
+/// Full ids for the names a check resolved, by kind and name.
+pub type Pins = HashMap<(Kind, String), String>;
+
+/// Replaces the containers and networks a specification names by the full ids the checks
+/// resolved them to, so that the engine cannot resolve a name or an id prefix to another
+/// object a moment later. Volumes are named exactly and stay as they are.
+pub fn pin_references(kind: Kind, spec: &mut Value, pins: &Pins) {
+    let pin = |kind: Kind, name: &str| pins.get(&(kind, name.to_owned())).cloned();
+    match kind {
+        Kind::Container => {
+            let host = &mut spec["HostConfig"];
+            if let Some(list) = host["VolumesFrom"].as_array_mut() {
+                for entry in list.iter_mut() {
+                    let Some(text) = entry.as_str() else { continue };
+                    let name = named_container(text);
+                    if let Some(id) = pin(Kind::Container, name) {
+                        let rest = text.split_once(':').map(|(_, m)| format!(":{m}"));
+                        *entry = Value::String(format!("{id}{}", rest.unwrap_or_default()));
+                    }
+                }
+            }
+            if let Some(list) = host["Links"].as_array_mut() {
+                for entry in list.iter_mut() {
+                    let Some(text) = entry.as_str() else { continue };
+                    let name = named_container(text);
+                    if let Some(id) = pin(Kind::Container, name) {
+                        // The alias stays what it was: the name, unless one was given.
+                        let alias = text.split_once(':').map_or(name, |(_, a)| a);
+                        *entry = Value::String(format!("{id}:{alias}"));
+                    }
+                }
+            }
+            for key in ["NetworkMode", "PidMode", "IpcMode"] {
+                let Some(mode) = host[key].as_str().map(str::to_owned) else {
+                    continue;
+                };
+                let pinned = match mode.strip_prefix("container:") {
+                    Some(other) => pin(Kind::Container, other).map(|id| format!("container:{id}")),
+                    None if key == "NetworkMode" => pin(Kind::Network, &mode),
+                    None => None,
+                };
+                if let Some(p) = pinned {
+                    host[key] = Value::String(p);
+                }
+            }
+            if let Some(endpoints) = spec["NetworkingConfig"]["EndpointsConfig"].as_object_mut() {
+                let names: Vec<String> = endpoints.keys().cloned().collect();
+                for name in names {
+                    if let Some(id) = pin(Kind::Network, &name) {
+                        if let Some(v) = endpoints.remove(&name) {
+                            endpoints.insert(id, v);
+                        }
+                    }
+                }
+            }
+        }
+        Kind::Service => {
+            pin_targets(&mut spec["TaskTemplate"]["Networks"], &pin);
+            pin_targets(&mut spec["Networks"], &pin);
+        }
+        Kind::Attachment => {
+            let container = spec["Container"].as_str().map(str::to_owned);
+            if let Some(id) = container.and_then(|c| pin(Kind::Container, &c)) {
+                spec["Container"] = Value::String(id);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn pin_targets(list: &mut Value, pin: &impl Fn(Kind, &str) -> Option<String>) {
+    for network in list.as_array_mut().into_iter().flatten() {
+        let target = network["Target"].as_str().map(str::to_owned);
+        if let Some(id) = target.and_then(|t| pin(Kind::Network, &t)) {
+            network["Target"] = Value::String(id);
+        }
+    }
 }
 
 /// Where an object's labels are in its inspect answer.
@@ -132,9 +244,19 @@ pub fn labels_in(kind: Kind, inspect: &Value) -> &Value {
         Kind::Network | Kind::Volume => &inspect["Labels"],
         Kind::Service | Kind::Secret | Kind::Config => &inspect["Spec"]["Labels"],
         // An exec or a task is judged by its container or service, which the caller
-        // looks up.
-        Kind::Exec | Kind::Task => &Value::Null,
+        // looks up; an attachment by its container.
+        Kind::Exec | Kind::Task | Kind::Attachment => &Value::Null,
     }
+}
+
+/// An object's full id in its inspect answer (a volume's name is its id).
+pub fn id_in(kind: Kind, inspect: &Value) -> Option<&str> {
+    let key = match kind {
+        Kind::Container | Kind::Network => "Id",
+        Kind::Volume => "Name",
+        _ => "ID",
+    };
+    inspect[key].as_str().filter(|id| !id.is_empty())
 }
 
 /// What an id may hold unescaped in a path segment.
@@ -146,23 +268,38 @@ const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b':')
     .remove(b'@');
 
-/// The engine's path to inspect an object.
-pub fn inspect_path(kind: Kind, id: &str) -> String {
-    let collection = match kind {
+/// The collection of a kind in the API's paths.
+fn collection(kind: Kind) -> &'static str {
+    match kind {
         Kind::Container => "containers",
         Kind::Exec => "exec",
-        Kind::Network => "networks",
+        Kind::Network | Kind::Attachment => "networks",
         Kind::Volume => "volumes",
         Kind::Service => "services",
         Kind::Task => "tasks",
         Kind::Secret => "secrets",
         Kind::Config => "configs",
-    };
+    }
+}
+
+/// The engine's path to inspect an object.
+pub fn inspect_path(kind: Kind, id: &str) -> String {
     let id = percent_encoding::utf8_percent_encode(id, SEGMENT);
     match kind {
-        Kind::Container | Kind::Exec => format!("/{collection}/{id}/json"),
-        _ => format!("/{collection}/{id}"),
+        Kind::Container | Kind::Exec => format!("/{}/{id}/json", collection(kind)),
+        _ => format!("/{}/{id}", collection(kind)),
     }
+}
+
+/// `path` (with or without a version prefix) with its object segment, the one after the
+/// collection, replaced by `id`.
+pub fn pin_path(path: &str, id: &str) -> Option<String> {
+    let api = crate::proxy::path::strip_version(path);
+    let prefix = &path[..path.len() - api.len()];
+    let mut segments: Vec<String> = api.split('/').map(str::to_owned).collect();
+    let slot = segments.get_mut(2)?;
+    *slot = percent_encoding::utf8_percent_encode(id, SEGMENT).to_string();
+    Some(format!("{prefix}{}", segments.join("/")))
 }
 
 /// Docker's own words for an object that does not exist, with its status.
@@ -170,7 +307,7 @@ pub fn not_found(kind: Kind, id: &str) -> String {
     match kind {
         Kind::Container => format!("No such container: {id}"),
         Kind::Exec => format!("No such exec instance: {id}"),
-        Kind::Network => format!("network {id} not found"),
+        Kind::Network | Kind::Attachment => format!("network {id} not found"),
         Kind::Volume => format!("get {id}: no such volume"),
         Kind::Service => format!("service {id} not found"),
         Kind::Task => format!("task {id} not found"),
@@ -221,14 +358,15 @@ mod tests {
         let spec = serde_json::json!({
             "HostConfig": {
                 "VolumesFrom": ["data:ro"],
+                "Links": ["/db:/web/db", "cache"],
                 "NetworkMode": "backend",
                 "PidMode": "container:app",
-                "Binds": ["cache:/cache", "/srv/x:/x"],
+                "Binds": ["vol:/v", "/srv/x:/x"],
                 "Mounts": [{"Type": "volume", "Source": "logs"}, {"Type": "bind", "Source": "/etc"}],
             },
             "NetworkingConfig": {"EndpointsConfig": {"backend": {}, "bridge": {}}},
         });
-        let found: Vec<String> = references(&spec)
+        let found: Vec<String> = references(Kind::Container, &spec)
             .iter()
             .map(|(k, n)| format!("{} {n}", k.as_str()))
             .collect();
@@ -236,14 +374,62 @@ mod tests {
             found,
             [
                 "container app",
+                "container cache",
                 "container data",
+                "container db",
                 "network backend",
-                "volume cache",
-                "volume logs"
+                "volume logs",
+                "volume vol"
             ]
         );
-        assert!(
-            references(&serde_json::json!({"HostConfig": {"NetworkMode": "bridge"}})).is_empty()
+        let bridge = serde_json::json!({"HostConfig": {"NetworkMode": "bridge"}});
+        assert!(references(Kind::Container, &bridge).is_empty());
+    }
+
+    #[test]
+    fn references_are_pinned_to_ids() {
+        let mut spec = serde_json::json!({
+            "HostConfig": {
+                "VolumesFrom": ["data:ro"],
+                "Links": ["db", "cache:c"],
+                "NetworkMode": "backend",
+                "PidMode": "container:app",
+            },
+            "NetworkingConfig": {"EndpointsConfig": {"backend": {"Aliases": ["x"]}}},
+        });
+        let mut pins = Pins::new();
+        for (kind, name, id) in [
+            (Kind::Container, "data", "d1"),
+            (Kind::Container, "db", "d2"),
+            (Kind::Container, "cache", "d3"),
+            (Kind::Container, "app", "d4"),
+            (Kind::Network, "backend", "n1"),
+        ] {
+            pins.insert((kind, name.to_owned()), id.to_owned());
+        }
+        pin_references(Kind::Container, &mut spec, &pins);
+        assert_eq!(
+            spec,
+            serde_json::json!({
+                "HostConfig": {
+                    "VolumesFrom": ["d1:ro"],
+                    "Links": ["d2:db", "d3:c"],
+                    "NetworkMode": "n1",
+                    "PidMode": "container:d4",
+                },
+                "NetworkingConfig": {"EndpointsConfig": {"n1": {"Aliases": ["x"]}}},
+            })
+        );
+        let mut attach = serde_json::json!({"Container": "db"});
+        pin_references(Kind::Attachment, &mut attach, &pins);
+        assert_eq!(attach["Container"], "d2");
+        assert_eq!(
+            pin_path("/v1.41/containers/web/json", "abc123").as_deref(),
+            Some("/v1.41/containers/abc123/json")
+        );
+        assert_eq!(
+            pin_path("/networks/n", "id").as_deref(),
+            Some("/networks/id")
         );
     }
 

@@ -84,6 +84,31 @@ pub fn websocket_attach<B>(req: &Request<B>, api_path: &str) -> Result<(), Proxy
     }
 }
 
+/// The oldest API version a restricted profile may speak: before 1.24 the engine let
+/// `start` replace the host configuration that was checked at create (privileges, binds,
+/// capabilities).
+pub const MIN_RESTRICTED_API: (u32, u32) = (1, 24);
+
+/// Refuses an API version older than [`MIN_RESTRICTED_API`] to a restricted profile.
+pub fn api_version(access: &Access, path: &str) -> Result<(), ProxyError> {
+    if access.profile.is_unrestricted() {
+        return Ok(());
+    }
+    let Some(version) = super::path::version(path) else {
+        return Ok(());
+    };
+    let parsed = version
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+    match parsed {
+        Some(v) if v >= MIN_RESTRICTED_API => Ok(()),
+        _ => Err(ProxyError::BadRequest(format!(
+            "profile {:?} speaks API version {}.{} or later, not {version}",
+            access.profile.name, MIN_RESTRICTED_API.0, MIN_RESTRICTED_API.1
+        ))),
+    }
+}
+
 /// A list, prune or event stream under a label scope: the engine is asked only for what
 /// is inside it.
 pub fn narrow(access: &Access, req: &mut Request<Body>) -> Result<(), ProxyError> {

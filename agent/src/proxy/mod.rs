@@ -8,6 +8,7 @@ pub mod headers;
 mod object_scope;
 pub mod path;
 mod relay;
+pub mod streams;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +22,7 @@ use tokio_util::task::TaskTracker;
 use crate::access::{routes, scope, Kind, Policy, PolicyStore};
 use crate::audit::{Audit, Record};
 use crate::auth::{self, Authenticator, Identity};
-use crate::body::{self, Body, Budget};
+use crate::body::{self, Body, Budget, Keep};
 use crate::cluster::token::{Bound, HEADER as AGENT_TOKEN};
 use crate::cluster::{Cluster, Node, Role, View};
 use crate::engine::Engine;
@@ -57,6 +58,8 @@ pub struct Proxy {
     pub started: Instant,
     /// The last answer of the open health endpoint.
     pub health: crate::api::HealthCache,
+    /// The long-lived requests held now, per client and in all.
+    pub streams: Arc<streams::Streams>,
     /// Upgraded streams (attach, exec, BuildKit) outlive their HTTP exchange; shutdown
     /// waits for them here.
     pub relays: TaskTracker,
@@ -160,12 +163,25 @@ impl Proxy {
         };
         let mut held = None;
         if !access.profile.is_unrestricted() {
+            guard::api_version(&access, req.uri().path())?;
             guard::narrow(&access, &mut req)?;
             let checked = guard::specification(&self.budget, &access, req).await?;
             req = checked.req;
             held = checked.held;
             access.spec = checked.spec;
         }
+        // A long-lived request holds a place until its answer or relay ends.
+        let place = if access.op.long_lived {
+            let place = self
+                .streams
+                .admit(&identity.subject)
+                .map_err(ProxyError::Unavailable)?;
+            let keep = Keep(place);
+            req.extensions_mut().insert(keep.clone());
+            Some(keep)
+        } else {
+            None
+        };
         let profile = Arc::clone(&access.profile);
         req.extensions_mut().insert(access);
         let view = self.cluster.view();
@@ -177,7 +193,10 @@ impl Proxy {
                 .map_err(|r| ProxyError::Forbidden(r.to_string()))?;
             let resp = self.forward(Upstream::Local, &identity, req, upgrade).await;
             drop(held);
-            return resp;
+            return match place {
+                Some(keep) => resp.map(|r| r.map(|b| b.keeping(keep))),
+                None => resp,
+            };
         }
         let nodes: Vec<Node> = view
             .nodes()
@@ -250,7 +269,10 @@ impl Proxy {
             }
         };
         drop(held);
-        resp
+        match place {
+            Some(keep) => resp.map(|r| r.map(|b| b.keeping(keep))),
+            None => resp,
+        }
     }
 
     /// Who the client is, and whether another agent forwarded the request on its behalf.
@@ -354,9 +376,9 @@ impl Proxy {
         let (mut req, client_upgrade) = prepare(req, upgrade);
         let (pool, served_by) = match upstream {
             Upstream::Local => {
-                if let Some(access) = req.extensions().get::<Access>() {
-                    self.check_scope(access).await?;
-                    self.check_references(access).await?;
+                if let Some(access) = req.extensions().get::<Access>().cloned() {
+                    let path = req.uri().path().to_owned();
+                    self.check_here(&access, &path).await?.apply(&mut req)?;
                 }
                 (self.engine.clone(), self.node_name())
             }
@@ -368,8 +390,9 @@ impl Proxy {
                 (self.upstream_of(node), node.meta.node_name.clone())
             }
         };
+        let keep = req.extensions().get::<Keep>().cloned();
         let resp = pool.send(req).await?;
-        let mut resp = self.complete(resp, client_upgrade)?;
+        let mut resp = self.complete(resp, client_upgrade, keep)?;
         resp.extensions_mut().insert(ServedBy(served_by));
         Ok(resp)
     }
@@ -386,11 +409,12 @@ impl Proxy {
     ) -> Result<Response<Body>, ProxyError> {
         let (req, _) = prepare(req, None);
         let (parts, body) = req.into_parts();
-        let (bytes, _held) = self
+        let (mut bytes, _held) = self
             .budget
             .collect(body, MAX_MANAGER_BODY, "a manager operation")
             .await
             .map_err(guard::budget_error)?;
+        let mut parts = parts;
         let path = parts
             .uri
             .path_and_query()
@@ -406,9 +430,16 @@ impl Proxy {
                 let token =
                     self.agent_token(identity, &node.meta.node_name, &parts.method, &path)?;
                 attempt.headers_mut().insert(AGENT_TOKEN, token);
-            } else if let Some(access) = parts.extensions.get::<Access>() {
-                self.check_scope(access).await?;
-                self.check_references(access).await?;
+            } else if let Some(access) = parts.extensions.get::<Access>().cloned() {
+                let path = parts.uri.path().to_owned();
+                self.check_here(&access, &path).await?.apply_kept(
+                    &mut parts.uri,
+                    &mut parts.headers,
+                    &mut bytes,
+                )?;
+                *attempt.uri_mut() = parts.uri.clone();
+                *attempt.headers_mut() = parts.headers.clone();
+                *attempt.body_mut() = body::full(bytes.clone());
             }
             match self.upstream_of(node).send(attempt).await {
                 Ok(resp) if resp.headers().contains_key(ENGINE_UNREACHABLE) => {
@@ -418,7 +449,7 @@ impl Proxy {
                     ));
                 }
                 Ok(resp) => {
-                    let mut resp = self.complete(resp, None)?;
+                    let mut resp = self.complete(resp, None, None)?;
                     resp.extensions_mut()
                         .insert(ServedBy(node.meta.node_name.clone()));
                     return Ok(resp);
@@ -442,6 +473,7 @@ impl Proxy {
         &self,
         mut resp: Response<Incoming>,
         client_upgrade: Option<OnUpgrade>,
+        keep: Option<Keep>,
     ) -> Result<Response<Body>, ProxyError> {
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             let Some(client_upgrade) = client_upgrade else {
@@ -466,6 +498,7 @@ impl Proxy {
                 self.hard_stop.clone(),
                 client_upgrade,
                 engine_upgrade,
+                keep,
             );
             return Ok(Response::from_parts(parts, body::empty()));
         }

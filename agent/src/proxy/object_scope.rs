@@ -1,95 +1,201 @@
-//! Label scope where the object lives: before a request runs on the local engine, the
-//! object it names (an exec by its container, a task by its service) must be inside the
-//! client's scope, or it is answered as missing; and a container being created may name
-//! only containers, volumes and networks inside the scope (a named volume that does not
-//! exist yet is created inside it).
+//! Checks where the object lives, against the local engine, just before a request runs
+//! there: the object it names (an exec by its container, a task by its service) must be
+//! inside the client's label scope, or it is answered as missing; the containers,
+//! networks and volumes a specification names must be inside the scope too, and a
+//! network it attaches to must not be the host's unless the profile allows host
+//! namespaces. Every name so checked is then pinned to the full id the check saw, so
+//! that the engine cannot resolve it to another object a moment later (a name that is
+//! also another object's id prefix, an object renamed in between).
 
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Uri};
+
 use crate::access::{scope, Kind, Refusal};
+use crate::body::{self, Body};
 use crate::engine::EngineError;
 
 use super::guard::Access;
 use super::{Proxy, ProxyError};
 
-/// How long the agent waits for its engine when it inspects an object for a scope check.
-const SCOPE_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the agent waits for its engine when it inspects an object for a check.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the checks pinned: the path's object, and the specification's references.
+#[derive(Default)]
+pub(super) struct Pinned {
+    path: Option<String>,
+    spec: Option<Bytes>,
+}
+
+impl Pinned {
+    /// Applies the pins to a request about to be sent.
+    pub(super) fn apply(self, req: &mut Request<Body>) -> Result<(), ProxyError> {
+        if let Some(path) = self.path {
+            *req.uri_mut() = with_path(req.uri(), &path)?;
+        }
+        if let Some(spec) = self.spec {
+            req.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(spec.len()));
+            *req.body_mut() = body::full(spec);
+        }
+        Ok(())
+    }
+
+    /// Applies the pins to the parts and bytes of a request kept to be sent again.
+    pub(super) fn apply_kept(
+        self,
+        uri: &mut Uri,
+        headers: &mut http::HeaderMap,
+        bytes: &mut Bytes,
+    ) -> Result<(), ProxyError> {
+        if let Some(path) = self.path {
+            *uri = with_path(uri, &path)?;
+        }
+        if let Some(spec) = self.spec {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(spec.len()));
+            *bytes = spec;
+        }
+        Ok(())
+    }
+}
+
+fn with_path(uri: &Uri, path: &str) -> Result<Uri, ProxyError> {
+    let target = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    target
+        .parse()
+        .map_err(|e| ProxyError::BadRequest(format!("request target: {e}")))
+}
 
 impl Proxy {
+    /// Every check of a request that runs on the local engine; what it pinned.
+    pub(super) async fn check_here(
+        &self,
+        access: &Access,
+        path: &str,
+    ) -> Result<Pinned, ProxyError> {
+        let mut pinned = Pinned::default();
+        if let Some(id) = self.check_scope(access).await? {
+            pinned.path = scope::pin_path(path, &id);
+        }
+        pinned.spec = self.check_references(access).await?;
+        Ok(pinned)
+    }
+
     /// Answers "No such ..." for an object of the local engine that lies outside the
     /// profile's label scope; an object the engine does not know is left for the engine
-    /// to answer.
-    pub(super) async fn check_scope(&self, access: &Access) -> Result<(), ProxyError> {
+    /// to answer. Returns the object's full id.
+    async fn check_scope(&self, access: &Access) -> Result<Option<String>, ProxyError> {
         let Some(object) = &access.op.object else {
-            return Ok(());
+            return Ok(None);
         };
         if !access.profile.is_scoped() {
-            return Ok(());
+            return Ok(None);
         }
         let missing = || ProxyError::NotFound(scope::not_found(object.kind, &object.id));
-        let (kind, id) = match object.kind {
+        let Some(inspect) = self.inspect(object.kind, &object.id).await? else {
+            return Ok(None);
+        };
+        let full_id = scope::id_in(object.kind, &inspect).map(str::to_owned);
+        // An exec is judged by its container, a task by its service.
+        let judged = match object.kind {
             Kind::Exec | Kind::Task => {
-                let Some(inspect) = self.inspect(object.kind, &object.id).await? else {
-                    return Ok(());
-                };
                 let (kind, key) = if object.kind == Kind::Exec {
                     (Kind::Container, "ContainerID")
                 } else {
                     (Kind::Service, "ServiceID")
                 };
-                match inspect[key].as_str() {
-                    Some(id) => (kind, id.to_owned()),
-                    None => return Err(missing()),
-                }
+                let owner = inspect[key].as_str().ok_or_else(missing)?;
+                let owner = self.inspect(kind, owner).await?.ok_or_else(missing)?;
+                (kind, owner)
             }
-            kind => (kind, object.id.clone()),
+            kind => (kind, inspect),
         };
-        match self.inspect(kind, &id).await? {
-            Some(v) if access.profile.in_scope(scope::labels_in(kind, &v)) => Ok(()),
-            Some(_) => Err(missing()),
-            None if kind == object.kind => Ok(()),
-            None => Err(missing()),
+        if access
+            .profile
+            .in_scope(scope::labels_in(judged.0, &judged.1))
+        {
+            Ok(full_id)
+        } else {
+            Err(missing())
         }
     }
 
-    /// The containers, volumes and networks a new container's specification names must be
-    /// inside the scope; a named volume that does not exist yet is created inside it
-    /// (the engine would create it unlabelled, out of its creator's sight).
-    pub(super) async fn check_references(&self, access: &Access) -> Result<(), ProxyError> {
-        let profile = &access.profile;
-        let (Some(Kind::Container), Some(spec), true) =
-            (access.op.creates, &access.spec, profile.is_scoped())
-        else {
-            return Ok(());
+    /// The references of a specification: inside the scope, not the host's network, and
+    /// pinned to their ids. A named volume that does not exist yet is created inside the
+    /// scope (the engine would create it unlabelled, out of its creator's sight). Returns
+    /// the specification to send when it changed.
+    async fn check_references(&self, access: &Access) -> Result<Option<Bytes>, ProxyError> {
+        let (Some(kind), Some(spec)) = (access.op.creates, &access.spec) else {
+            return Ok(None);
         };
-        for (kind, name) in scope::references(spec) {
-            match self.inspect(kind, &name).await? {
-                Some(v) if profile.in_scope(scope::labels_in(kind, &v)) => {}
-                Some(_) => {
-                    return Err(ProxyError::Forbidden(
-                        Refusal::Create {
-                            profile: profile.name.clone(),
-                            kind: "container",
-                            rule: "labels",
-                            detail: format!(
-                                "{} {name:?} is outside the profile's label scope",
-                                kind.as_str()
-                            ),
-                        }
-                        .to_string(),
-                    ))
+        let profile = &access.profile;
+        let scoped = profile.is_scoped();
+        let refuse = |rule: &'static str, detail: String| {
+            ProxyError::Forbidden(
+                Refusal::Create {
+                    profile: profile.name.clone(),
+                    kind: kind.as_str(),
+                    rule,
+                    detail,
                 }
-                None if kind == Kind::Volume => {
+                .to_string(),
+            )
+        };
+        let mut pins = scope::Pins::new();
+        for (of, name) in scope::references(kind, spec) {
+            // Without a scope, only a network can break a rule (the host's, by its id).
+            if !scoped && (of != Kind::Network || profile.create.host_namespaces) {
+                continue;
+            }
+            match self.inspect(of, &name).await? {
+                Some(v) => {
+                    let host =
+                        v["Name"].as_str() == Some("host") || v["Driver"].as_str() == Some("host");
+                    if of == Kind::Network && host && !profile.create.host_namespaces {
+                        return Err(refuse(
+                            "host_namespaces",
+                            format!("the host network ({name:?})"),
+                        ));
+                    }
+                    if scoped && !profile.in_scope(scope::labels_in(of, &v)) {
+                        return Err(refuse(
+                            "labels",
+                            format!(
+                                "{} {name:?} is outside the profile's label scope",
+                                of.as_str()
+                            ),
+                        ));
+                    }
+                    if let Some(id) = scope::id_in(of, &v) {
+                        pins.insert((of, name.clone()), id.to_owned());
+                    }
+                }
+                None if of == Kind::Volume && scoped => {
                     let volume = serde_json::json!({ "Name": name, "Labels": profile.labels });
                     self.engine
-                        .post_json("/volumes/create", &volume, SCOPE_CHECK_TIMEOUT)
+                        .post_json("/volumes/create", &volume, CHECK_TIMEOUT)
                         .await?;
                 }
                 // The engine names what it cannot find.
                 None => {}
             }
         }
-        Ok(())
+        if pins.is_empty() {
+            return Ok(None);
+        }
+        let mut pinned = (**spec).clone();
+        scope::pin_references(kind, &mut pinned, &pins);
+        if pinned == **spec {
+            return Ok(None);
+        }
+        serde_json::to_vec(&pinned)
+            .map(|b| Some(Bytes::from(b)))
+            .map_err(|e| ProxyError::BadRequest(format!("the request body: {e}")))
     }
 
     /// An object as the local engine describes it; `None` when the engine knows no such
@@ -101,7 +207,7 @@ impl Proxy {
     ) -> Result<Option<serde_json::Value>, ProxyError> {
         match self
             .engine
-            .get_json(&scope::inspect_path(kind, id), SCOPE_CHECK_TIMEOUT)
+            .get_json(&scope::inspect_path(kind, id), CHECK_TIMEOUT)
             .await
         {
             Ok(v) => Ok(Some(v)),

@@ -3,17 +3,22 @@
 //! there is no stdin), the engine learns it and its output keeps flowing.
 
 use hyper::upgrade::OnUpgrade;
+
+use crate::body::Keep;
 use hyper_util::rt::TokioIo;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// Relays until either side closes; `keep` lives as long as the relay.
 pub fn spawn(
     tracker: &TaskTracker,
     hard_stop: CancellationToken,
     client: OnUpgrade,
     engine: OnUpgrade,
+    keep: Option<Keep>,
 ) {
     tracker.spawn(async move {
+        let _keep = keep;
         let (client, engine) = match tokio::try_join!(client, engine) {
             Ok(pair) => pair,
             Err(e) => {
