@@ -15,8 +15,9 @@
 //! labels = { team = "payments" }
 //! nodes = ["node-1", "node-2"]
 //! [profiles.payments.create]
-//! bind_mounts = ["/srv/payments"]
+//! bind_mounts = ["/srv/payments"]      # read-only unless bind_mounts_writable
 //! capabilities = ["NET_BIND_SERVICE"]
+//! log_drivers = ["gelf"]
 //! ```
 
 use std::collections::{BTreeMap, HashMap, HashSet};
