@@ -1,4 +1,5 @@
-//! HTTP/1.1 connections to the three targets: the engine's unix socket, HAProxy over TCP and the agent over mutual TLS.
+//! HTTP/1.1 connections to the targets: the engine's unix socket, HAProxy over TCP, and the
+//! agent over TLS with a client certificate or a bearer token.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
+use hyper::header::HeaderValue;
 use hyper::{header, Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject;
@@ -33,6 +35,12 @@ pub enum Dial {
         connector: TlsConnector,
         name: ServerName<'static>,
     },
+    /// `dial`, with `Authorization: <authorization>` on every request sent through
+    /// [`Conn`]. Raw streams from [`Dial::connect_stream`] carry only the transport.
+    Bearer {
+        dial: Box<Dial>,
+        authorization: HeaderValue,
+    },
 }
 
 /// Any byte stream a target is reached over.
@@ -42,7 +50,30 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 impl Dial {
     /// An HTTP/1.1 connection driven by hyper.
     pub async fn connect(&self) -> Result<Conn> {
-        handshake(self.connect_stream().await?).await
+        let mut conn = handshake(self.connect_stream().await?).await?;
+        if let Dial::Bearer { authorization, .. } = self {
+            conn.authorization = Some(authorization.clone());
+        }
+        Ok(conn)
+    }
+
+    /// The same target, every request authenticated by `token` instead of (or on top of)
+    /// what the transport presents; the agent decides by the token when there is one.
+    pub fn with_bearer(&self, token: &str) -> Result<Dial> {
+        let authorization = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+            .context("the token is not a valid header value")?;
+        Ok(Dial::Bearer {
+            dial: Box::new(self.transport().clone()),
+            authorization,
+        })
+    }
+
+    /// The dial without its token.
+    fn transport(&self) -> &Dial {
+        match self {
+            Dial::Bearer { dial, .. } => dial.transport(),
+            other => other,
+        }
     }
 
     /// The raw stream (TLS already established), for reading a response without hyper.
@@ -54,7 +85,7 @@ impl Dial {
     }
 
     async fn open(&self) -> Result<Box<dyn Io>> {
-        Ok(match self {
+        Ok(match self.transport() {
             Dial::Unix(path) => Box::new(UnixStream::connect(path).await?),
             Dial::Tcp(addr) => Box::new(tcp(*addr).await?),
             Dial::Tls {
@@ -65,6 +96,8 @@ impl Dial {
                 let stream = tcp(*addr).await?;
                 Box::new(connector.connect(name.clone(), stream).await?)
             }
+            // transport() has taken every token off.
+            Dial::Bearer { .. } => bail!("{self}: no transport under the token"),
         })
     }
 }
@@ -75,7 +108,7 @@ pub async fn tls_session(dial: &Dial) -> Result<String> {
         addr,
         connector,
         name,
-    } = dial
+    } = dial.transport()
     else {
         bail!("{dial} is not a TLS target");
     };
@@ -101,6 +134,7 @@ impl std::fmt::Display for Dial {
             Dial::Unix(path) => write!(f, "unix://{}", path.display()),
             Dial::Tcp(addr) => write!(f, "http://{addr}"),
             Dial::Tls { addr, .. } => write!(f, "https://{addr}"),
+            Dial::Bearer { dial, .. } => write!(f, "{dial} with a bearer token"),
         }
     }
 }
@@ -118,13 +152,19 @@ async fn handshake(io: Box<dyn Io>) -> Result<Conn> {
         // The connection's end is observed through the sender, which reports its error.
         let _ = conn.await;
     });
-    Ok(Conn { sender, driver })
+    Ok(Conn {
+        sender,
+        driver,
+        authorization: None,
+    })
 }
 
 /// One kept-alive HTTP/1.1 connection; dropping it closes the socket.
 pub struct Conn {
     sender: SendRequest<Full<Bytes>>,
     driver: JoinHandle<()>,
+    /// Sent with every request, when the dial carries a token.
+    authorization: Option<HeaderValue>,
 }
 
 impl Drop for Conn {
@@ -145,6 +185,9 @@ impl Conn {
             .method(method)
             .uri(path)
             .header(header::HOST, "localhost");
+        if let Some(authorization) = &self.authorization {
+            request = request.header(header::AUTHORIZATION, authorization.clone());
+        }
         if body.is_some() {
             request = request.header(header::CONTENT_TYPE, "application/json");
         }
@@ -192,13 +235,7 @@ pub fn snippet(body: &[u8]) -> String {
 
 /// Client side of the agent's mutual TLS, from the files `bosun-agent certs client` writes.
 pub fn tls_connector(dir: &Path) -> Result<TlsConnector> {
-    let ca = dir.join("ca.pem");
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in
-        CertificateDer::pem_file_iter(&ca).with_context(|| format!("reading {}", ca.display()))?
-    {
-        roots.add(cert.with_context(|| format!("parsing {}", ca.display()))?)?;
-    }
+    let roots = roots(&dir.join("ca.pem"))?;
     let cert = dir.join("cert.pem");
     let chain = CertificateDer::pem_file_iter(&cert)
         .with_context(|| format!("reading {}", cert.display()))?
@@ -215,4 +252,26 @@ pub fn tls_connector(dir: &Path) -> Result<TlsConnector> {
         .with_client_auth_cert(chain, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// Client side of the agent's TLS without a client certificate, for clients that present
+/// a bearer token instead; `ca` is the cluster CA's certificate.
+pub fn tls_connector_without_certificate(ca: &Path) -> Result<TlsConnector> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(ca)?)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+fn roots(ca: &Path) -> Result<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        CertificateDer::pem_file_iter(ca).with_context(|| format!("reading {}", ca.display()))?
+    {
+        roots.add(cert.with_context(|| format!("parsing {}", ca.display()))?)?;
+    }
+    Ok(roots)
 }

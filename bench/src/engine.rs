@@ -294,8 +294,17 @@ impl Engine {
 
     /// Removes every container this tool created.
     pub async fn remove_all(&self) -> Result<usize> {
+        self.remove_labelled(&[SLEEPER_LABEL, LOGS_LABEL]).await
+    }
+
+    /// Removes the idle containers only, keeping the log container an earlier `--keep` left.
+    pub async fn remove_sleepers(&self) -> Result<usize> {
+        self.remove_labelled(&[SLEEPER_LABEL]).await
+    }
+
+    async fn remove_labelled(&self, values: &[&str]) -> Result<usize> {
         let mut ids = Vec::new();
-        for value in [SLEEPER_LABEL, LOGS_LABEL] {
+        for value in values {
             for c in self.labelled(value).await? {
                 ids.push(str_field(&c, "Id")?.to_owned());
             }

@@ -6,6 +6,7 @@ mod console;
 mod engine;
 mod logs;
 mod measure;
+mod policy;
 mod procs;
 mod report;
 
@@ -41,6 +42,8 @@ const QUIET_WAIT: Duration = Duration::from_secs(180);
 
 const USAGE: &str = "\
 usage: bosun-bench cluster [--agent-bin PATH] [--quick] [--markdown]   (see bosun-bench cluster --help)
+       bosun-bench console [--ui-bin PATH] [--quick] [--markdown]     (see bosun-bench console --help)
+       bosun-bench policy [--agent-bin PATH] [--connections N] [--keep] [--quick] [--markdown]   (see bosun-bench policy --help)
        bosun-bench [--agent-bin PATH] [--haproxy-bin PATH] [--skip-agent] [--keep] [--markdown] [--quick]
 
 Measures, side by side, the engine's socket, HAProxy in front of it, and bosun-agent (TLS + client
@@ -132,6 +135,12 @@ async fn main() -> ExitCode {
     }
     if args.peek().map(String::as_str) == Some("cluster") {
         return match cluster::main(args.skip(1).collect()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
+    if args.peek().map(String::as_str) == Some("policy") {
+        return match policy::main(args.skip(1).collect()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         };

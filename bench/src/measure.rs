@@ -1,4 +1,5 @@
-//! Request measurements: sequential latency and requests per second under concurrency.
+//! Request measurements: sequential latency (one target, or several with their requests
+//! interleaved) and requests per second under concurrency.
 
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,55 @@ pub async fn latency(
     })
 }
 
+/// Times `count` requests per target, one target after another in turns, each on its own
+/// kept-alive connection, after `warmup` untimed ones each: whatever slows the machine for a
+/// moment slows every target alike. The order rotates every turn, so no target always goes
+/// first. Stops early at `budget`; the results are in the order of `dials`.
+pub async fn latency_interleaved(
+    dials: &[Dial],
+    path: &str,
+    warmup: usize,
+    count: usize,
+    budget: Duration,
+) -> Result<Vec<Latency>> {
+    let mut conns = Vec::with_capacity(dials.len());
+    for dial in dials {
+        let mut conn = dial.connect().await?;
+        for _ in 0..warmup {
+            conn.get_ok(path).await?;
+        }
+        conns.push(conn);
+    }
+    let mut samples = vec![Vec::with_capacity(count); dials.len()];
+    let deadline = Instant::now() + budget;
+    let mut round = 0;
+    while round < count && Instant::now() < deadline {
+        for i in turn(round, conns.len()) {
+            let start = Instant::now();
+            conns[i].get_ok(path).await?;
+            samples[i].push(start.elapsed());
+        }
+        round += 1;
+    }
+    ensure!(round > 0, "no sample for {path} within {budget:?}");
+    Ok(samples
+        .into_iter()
+        .map(|mut s| {
+            s.sort_unstable();
+            Latency {
+                p50: percentile(&s, 0.50),
+                p99: percentile(&s, 0.99),
+                samples: s.len(),
+            }
+        })
+        .collect())
+}
+
+/// The order of `n` targets in turn `round`: 0, 1, …, n-1 rotated by `round`.
+pub fn turn(round: usize, n: usize) -> impl Iterator<Item = usize> {
+    (0..n).map(move |k| (round + k) % n)
+}
+
 /// Nearest-rank percentile of sorted samples.
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
     let rank = (q * sorted.len() as f64).ceil() as usize;
@@ -65,17 +115,32 @@ const MAX_ERRORS_PER_CONN: u64 = 20;
 /// Requests per second with `conns` kept-alive connections each sending back to back for `window`.
 /// Connections are opened (and TLS handshakes done) before the clock starts.
 pub async fn rate(dial: &Dial, path: &str, conns: usize, window: Duration) -> Result<Rate> {
+    let mut pool = open(dial, path, conns).await?;
+    rate_on(&mut pool, dial, path, window).await
+}
+
+/// `conns` kept-alive connections, each having answered one request to `path`.
+pub async fn open(dial: &Dial, path: &str, conns: usize) -> Result<Vec<Conn>> {
     let mut ready = Vec::with_capacity(conns);
     for _ in 0..conns {
         let mut conn = dial.connect().await?;
         conn.get_ok(path).await?;
         ready.push(conn);
     }
+    Ok(ready)
+}
 
-    let start = Instant::now();
-    let deadline = start + window;
+/// [`rate`] on connections from [`open`], handed back into `pool` for the next window, so
+/// that windows can alternate between targets without handshakes in between.
+pub async fn rate_on(
+    pool: &mut Vec<Conn>,
+    dial: &Dial,
+    path: &str,
+    window: Duration,
+) -> Result<Rate> {
+    let deadline = Instant::now() + window;
     let mut tasks = JoinSet::new();
-    for conn in ready {
+    for conn in pool.drain(..) {
         let dial = dial.clone();
         let path = path.to_owned();
         tasks.spawn(async move { hammer(conn, &dial, &path, deadline).await });
@@ -84,7 +149,8 @@ pub async fn rate(dial: &Dial, path: &str, conns: usize, window: Duration) -> Re
     let mut errors = 0;
     let mut last_error = None;
     while let Some(joined) = tasks.join_next().await {
-        let (ok, failed, error) = joined.context("load task failed")?;
+        let (conn, ok, failed, error) = joined.context("load task failed")?;
+        pool.push(conn);
         completed += ok;
         errors += failed;
         last_error = error.or(last_error);
@@ -107,7 +173,7 @@ async fn hammer(
     dial: &Dial,
     path: &str,
     deadline: Instant,
-) -> (u64, u64, Option<anyhow::Error>) {
+) -> (Conn, u64, u64, Option<anyhow::Error>) {
     let mut ok = 0;
     let mut errors = 0;
     let mut last_error = None;
@@ -134,7 +200,7 @@ async fn hammer(
             }
         }
     }
-    (ok, errors, last_error)
+    (conn, ok, errors, last_error)
 }
 
 #[cfg(test)]
@@ -147,5 +213,15 @@ mod tests {
         assert_eq!(percentile(&samples, 0.50), Duration::from_millis(50));
         assert_eq!(percentile(&samples, 0.99), Duration::from_millis(99));
         assert_eq!(percentile(&samples[..1], 0.99), Duration::from_millis(1));
+    }
+
+    #[test]
+    fn turns_rotate_so_that_each_target_goes_first_as_often() {
+        let order = |round| turn(round, 2).collect::<Vec<_>>();
+        assert_eq!(order(0), [0, 1]);
+        assert_eq!(order(1), [1, 0]);
+        assert_eq!(order(2), [0, 1]);
+        assert_eq!(turn(4, 3).collect::<Vec<_>>(), [1, 2, 0]);
+        assert_eq!(turn(0, 0).count(), 0);
     }
 }

@@ -1,5 +1,6 @@
 //! The child processes under test (HAProxy and the agent), their scratch directory, and their memory and CPU readings.
 
+use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -202,6 +203,7 @@ backend engine
 
 pub struct Agent {
     pub service: Service,
+    pub addr: SocketAddr,
     pub dial: Dial,
     /// Negotiated TLS version and cipher suite.
     pub tls: String,
@@ -209,6 +211,12 @@ pub struct Agent {
 
 /// Sets up a CA, a client certificate and a secret with the agent's own commands, then runs it.
 pub async fn start_agent(bin: &Path, scratch: &Path) -> Result<Agent> {
+    start_agent_with(bin, scratch, &[]).await
+}
+
+/// [`start_agent`] with more arguments for `bosun-agent run`. The CA is left in
+/// `scratch/ca`, the client bundle in `scratch/client` and the secret in `scratch/secret`.
+pub async fn start_agent_with(bin: &Path, scratch: &Path, extra: &[OsString]) -> Result<Agent> {
     let ca = scratch.join("ca");
     let client = scratch.join("client");
     let secret = scratch.join("secret");
@@ -238,7 +246,8 @@ pub async fn start_agent(bin: &Path, scratch: &Path) -> Result<Agent> {
             .arg(&secret)
             .arg("--data-dir")
             .arg(&data)
-            .args(["--log-level", "warn"]),
+            .args(["--log-level", "warn"])
+            .args(extra),
         scratch.join("agent.log"),
     )?;
     let dial = Dial::Tls {
@@ -256,11 +265,16 @@ pub async fn start_agent(bin: &Path, scratch: &Path) -> Result<Agent> {
         })
         .await?;
     let tls = tls_session(&dial).await?;
-    Ok(Agent { service, dial, tls })
+    Ok(Agent {
+        service,
+        addr,
+        dial,
+        tls,
+    })
 }
 
 /// Runs a short command to completion and returns its stdout.
-async fn helper(command: &mut Command) -> Result<String> {
+pub async fn helper(command: &mut Command) -> Result<String> {
     let shown = format!("{:?}", command.as_std());
     let output = tokio::time::timeout(
         HELPER_TIMEOUT,

@@ -11,6 +11,7 @@ pub const AGENT: usize = 2;
 #[derive(Clone, Copy)]
 pub enum Unit {
     Millis,
+    Nanos,
     /// CPU time: whole milliseconds, as the kernel counts in 10 ms ticks.
     CpuMillis,
     PerSecond,
@@ -19,10 +20,10 @@ pub enum Unit {
 }
 
 impl Unit {
-    fn format(self, value: f64) -> String {
+    pub fn format(self, value: f64) -> String {
         match self {
             Unit::Millis => format!("{value:.3}"),
-            Unit::PerSecond | Unit::CpuMillis => format!("{value:.0}"),
+            Unit::Nanos | Unit::PerSecond | Unit::CpuMillis => format!("{value:.0}"),
             Unit::MegabytesPerSecond | Unit::Megabytes => format!("{value:.1}"),
         }
     }
@@ -73,7 +74,7 @@ pub struct Target {
 }
 
 impl Target {
-    fn verdict(&self) -> &'static str {
+    pub fn verdict(&self) -> &'static str {
         match (self.measured, &self.goal) {
             (None, _) => "not measured",
             (Some(v), Goal::AtMost(limit)) if v <= *limit => "met",
@@ -82,7 +83,7 @@ impl Target {
         }
     }
 
-    fn measured_text(&self) -> String {
+    pub fn measured_text(&self) -> String {
         match self.measured {
             // Three places, so that a ratio just under its goal does not print as equal to it.
             Some(v) => format!("{v:.3}{}", self.unit),
@@ -90,7 +91,7 @@ impl Target {
         }
     }
 
-    fn goal_text(&self) -> String {
+    pub fn goal_text(&self) -> String {
         match self.goal {
             Goal::AtMost(v) => format!("<= {v:.2}{}", self.unit),
             Goal::AtLeast(v) => format!(">= {v:.2}{}", self.unit),
