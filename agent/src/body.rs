@@ -86,11 +86,29 @@ impl Budget {
         what: &'static str,
     ) -> Result<(Bytes, Held), BudgetError> {
         use http_body_util::BodyExt;
-        // A body of announced length is read into one buffer of that size, not one that
-        // doubles as it fills.
-        let announced = body.size_hint().exact().unwrap_or(0);
-        let mut buf = BytesMut::with_capacity(usize::try_from(announced).unwrap_or(0).min(max));
         let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+        let count = |n: usize, held: &mut Option<tokio::sync::OwnedSemaphorePermit>| {
+            let n = u32::try_from(n).map_err(|_| BudgetError::TooLarge { what, max })?;
+            let permit = std::sync::Arc::clone(&self.bytes)
+                .try_acquire_many_owned(n)
+                .map_err(|_| BudgetError::Busy { total: self.total })?;
+            match held {
+                Some(h) => h.merge(permit),
+                None => *held = Some(permit),
+            }
+            Ok::<(), BudgetError>(())
+        };
+        // A body of announced length is counted, then read into one buffer of that size
+        // rather than one that doubles as it fills.
+        let announced =
+            usize::try_from(body.size_hint().exact().unwrap_or(0)).unwrap_or(usize::MAX);
+        if announced > max {
+            return Err(BudgetError::TooLarge { what, max });
+        }
+        if announced > 0 {
+            count(announced, &mut held)?;
+        }
+        let mut buf = BytesMut::with_capacity(announced);
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| BudgetError::Read(e.to_string()))?;
             let Ok(data) = frame.into_data() else {
@@ -99,16 +117,10 @@ impl Budget {
             if buf.len() + data.len() > max {
                 return Err(BudgetError::TooLarge { what, max });
             }
-            if !data.is_empty() {
-                let n =
-                    u32::try_from(data.len()).map_err(|_| BudgetError::TooLarge { what, max })?;
-                let permit = std::sync::Arc::clone(&self.bytes)
-                    .try_acquire_many_owned(n)
-                    .map_err(|_| BudgetError::Busy { total: self.total })?;
-                match &mut held {
-                    Some(h) => h.merge(permit),
-                    None => held = Some(permit),
-                }
+            // What was announced is counted already; only what goes past it is not.
+            let beyond = (buf.len() + data.len()).saturating_sub(announced.max(buf.len()));
+            if beyond > 0 {
+                count(beyond, &mut held)?;
             }
             buf.extend_from_slice(&data);
         }

@@ -185,7 +185,7 @@ async fn read_is_an_allowlist_and_nothing_refused_reaches_the_engine() {
 /// and the message of the answer.
 async fn head_with_body_announced(pki: &Pki, agent: &Agent, token: &str) -> (u16, String) {
     let head = format!(
-        "GET /v1.41/services?probe=18 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
+        "GET /v1.41/services?probe=18 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
         4 << 20
     );
     exchange(pki, agent, head, vec![b'x'; 64 << 10]).await
@@ -866,6 +866,11 @@ async fn the_audit_file_says_who_did_what_and_what_was_refused() {
     let watcher = blocking(|| token_for(&pki, "wanda", "watcher"));
     let id = fa.container_ids()[0].clone();
     let stop = format!("/v1.41/containers/{id}/stop");
+    // A stranger's read is not audited; its attempt to change something is.
+    for (method, path) in [("GET", "/v1.41/containers/json"), ("POST", stop.as_str())] {
+        let (code, _) = as_token(&pki, &agent, "not-a-token", method, path, &[], None).await;
+        assert_eq!(code, 401);
+    }
     assert_eq!(
         as_token(&pki, &agent, &watcher, "POST", &stop, &[], None)
             .await
@@ -900,7 +905,7 @@ async fn the_audit_file_says_who_did_what_and_what_was_refused() {
                 .lines()
                 .filter_map(|l| serde_json::from_str(l).ok())
                 .collect();
-            if lines.len() >= 2 || Instant::now() > deadline {
+            if lines.len() >= 3 || Instant::now() > deadline {
                 break lines;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -908,9 +913,13 @@ async fn the_audit_file_says_who_did_what_and_what_was_refused() {
     };
     assert_eq!(
         lines.len(),
-        2,
-        "a refused stop and a stop; reads are not audited: {lines:?}"
+        3,
+        "a stranger's stop, a refused stop and a stop; reads are not audited: {lines:?}"
     );
+    assert_eq!(lines[0]["subject"], Value::Null);
+    assert_eq!(lines[0]["method"], "POST");
+    assert_eq!(lines[0]["status"], 401);
+    let lines = &lines[1..];
     assert_eq!(lines[0]["subject"], "wanda");
     assert_eq!(lines[0]["profile"], "watcher");
     assert_eq!(lines[0]["status"], 403);

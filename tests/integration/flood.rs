@@ -244,7 +244,7 @@ async fn a_worker_holds_no_more_manager_bodies_than_its_budget() {
         let body = serde_json::to_vec(&json!({"Name": format!("bosun-it-cfg-{i}"), "Data": data}))
             .expect("json");
         let head = format!(
-            "POST /v1.41/configs/create HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "POST /v1.41/configs/create HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
         requests.push(exchange(&pki, &aw, head, body));

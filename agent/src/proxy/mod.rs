@@ -134,12 +134,19 @@ impl Proxy {
             return Ok(self.health.answer(self).await);
         }
         let policy = self.policy.current();
+        // Known before the client is: a refused read by a stranger is not audited.
+        let decoded = routes::decode(&raw_path);
+        let op = decoded
+            .as_ref()
+            .map(|p| routes::classify(req.method(), p))
+            .ok();
+        if let Some(op) = &op {
+            record.operation(op);
+        }
         let (identity, forwarded) = self.identify(conn, &req, &policy)?;
         record.identity(&identity);
-        let api_path =
-            routes::decode(&raw_path).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
-        let op = routes::classify(req.method(), &api_path);
-        record.operation(&op);
+        let api_path = decoded.map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+        let op = op.unwrap_or_else(|| routes::classify(req.method(), &api_path));
         let profile = policy.profile(&identity.profile).ok_or_else(|| {
             ProxyError::Forbidden(format!(
                 "{} acts under profile {:?}, which this agent's policy does not define (it has {})",
