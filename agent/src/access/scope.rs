@@ -260,7 +260,7 @@ pub fn id_in(kind: Kind, inspect: &Value) -> Option<&str> {
 }
 
 /// What an id may hold unescaped in a path segment.
-const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+pub const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
@@ -289,17 +289,6 @@ pub fn inspect_path(kind: Kind, id: &str) -> String {
         Kind::Container | Kind::Exec => format!("/{}/{id}/json", collection(kind)),
         _ => format!("/{}/{id}", collection(kind)),
     }
-}
-
-/// `path` (with or without a version prefix) with its object segment, the one after the
-/// collection, replaced by `id`.
-pub fn pin_path(path: &str, id: &str) -> Option<String> {
-    let api = crate::proxy::path::strip_version(path);
-    let prefix = &path[..path.len() - api.len()];
-    let mut segments: Vec<String> = api.split('/').map(str::to_owned).collect();
-    let slot = segments.get_mut(2)?;
-    *slot = percent_encoding::utf8_percent_encode(id, SEGMENT).to_string();
-    Some(format!("{prefix}{}", segments.join("/")))
 }
 
 /// Docker's own words for an object that does not exist, with its status.
@@ -423,14 +412,6 @@ mod tests {
         let mut attach = serde_json::json!({"Container": "db"});
         pin_references(Kind::Attachment, &mut attach, &pins);
         assert_eq!(attach["Container"], "d2");
-        assert_eq!(
-            pin_path("/v1.41/containers/web/json", "abc123").as_deref(),
-            Some("/v1.41/containers/abc123/json")
-        );
-        assert_eq!(
-            pin_path("/networks/n", "id").as_deref(),
-            Some("/networks/id")
-        );
     }
 
     #[test]

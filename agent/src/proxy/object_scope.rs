@@ -71,6 +71,17 @@ fn with_path(uri: &Uri, path: &str) -> Result<Uri, ProxyError> {
         .map_err(|e| ProxyError::BadRequest(format!("request target: {e}")))
 }
 
+/// `path` (with or without a version prefix) with its object segment, the one after the
+/// collection, replaced by `id`.
+fn pin_path(path: &str, id: &str) -> Option<String> {
+    let api = super::path::strip_version(path);
+    let prefix = &path[..path.len() - api.len()];
+    let mut segments: Vec<String> = api.split('/').map(str::to_owned).collect();
+    let slot = segments.get_mut(2)?;
+    *slot = percent_encoding::utf8_percent_encode(id, scope::SEGMENT).to_string();
+    Some(format!("{prefix}{}", segments.join("/")))
+}
+
 impl Proxy {
     /// Every check of a request that runs on the local engine; what it pinned.
     pub(super) async fn check_here(
@@ -80,7 +91,7 @@ impl Proxy {
     ) -> Result<Pinned, ProxyError> {
         let mut pinned = Pinned::default();
         if let Some(id) = self.check_scope(access).await? {
-            pinned.path = scope::pin_path(path, &id);
+            pinned.path = pin_path(path, &id);
         }
         pinned.spec = self.check_references(access).await?;
         Ok(pinned)
@@ -214,5 +225,23 @@ impl Proxy {
             Err(EngineError::Status { status: 404, .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_object_segment_is_pinned() {
+        assert_eq!(
+            pin_path("/v1.41/containers/web/json", "abc123").as_deref(),
+            Some("/v1.41/containers/abc123/json")
+        );
+        assert_eq!(
+            pin_path("/networks/n", "id").as_deref(),
+            Some("/networks/id")
+        );
+        assert_eq!(pin_path("/_ping", "id"), None);
     }
 }
