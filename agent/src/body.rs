@@ -1,7 +1,9 @@
 //! The one body type that flows through the agent: a stream from a peer, bytes the agent
 //! made itself, or a stream the agent assembles (the merged events of every node).
 
+use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -31,7 +33,7 @@ pub enum Body {
 /// Something kept alive for as long as a body or a relayed stream lasts (a stream's
 /// place among those the agent holds).
 #[derive(Clone)]
-pub struct Keep(pub std::sync::Arc<dyn Send + Sync>);
+pub struct Keep(pub Arc<dyn Send + Sync>);
 
 impl std::fmt::Debug for Keep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,15 +50,42 @@ impl Body {
 
 /// What the agent may hold of request bodies at once, across every request: bodies it
 /// must read whole (a manager operation kept to be sent again, a specification checked
-/// against a profile) count against it while they are held.
+/// against a profile) count against it while they are held. One client may hold a
+/// quarter of it, and a body must arrive within [`BODY_DEADLINE`], so that slow or
+/// large senders cannot keep it from the others.
 #[derive(Clone)]
 pub struct Budget {
-    bytes: std::sync::Arc<tokio::sync::Semaphore>,
+    bytes: Arc<tokio::sync::Semaphore>,
     total: usize,
+    by_client: ByClient,
 }
 
-/// Bytes counted against the budget until dropped.
-pub struct Held(#[allow(dead_code)] Option<tokio::sync::OwnedSemaphorePermit>);
+/// Bytes held per client.
+type ByClient = Arc<Mutex<HashMap<String, usize>>>;
+
+/// How long a body the agent reads whole may take to arrive.
+pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Bytes counted against the budget, and against their client's share, until dropped.
+pub struct Held {
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The client's share: the map, the client, the bytes this holds.
+    client: Option<(ByClient, String, usize)>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some((by_client, client, n)) = self.client.take() {
+            let mut map = by_client.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(held) = map.get_mut(&client) {
+                *held = held.saturating_sub(n);
+                if *held == 0 {
+                    map.remove(&client);
+                }
+            }
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BudgetError {
@@ -64,6 +93,10 @@ pub enum BudgetError {
     TooLarge { what: &'static str, max: usize },
     #[error("the agent already holds {total} bytes of request bodies for other requests; try again shortly")]
     Busy { total: usize },
+    #[error("{client} already has {held} bytes of request bodies held by this agent, its share; try again shortly")]
+    Share { client: String, held: usize },
+    #[error("the request body did not arrive within {0} s")]
+    Slow(u64),
     #[error("the request body could not be read: {0}")]
     Read(String),
 }
@@ -72,31 +105,73 @@ impl Budget {
     pub fn new(total: usize) -> Self {
         let total = total.min(tokio::sync::Semaphore::MAX_PERMITS);
         Self {
-            bytes: std::sync::Arc::new(tokio::sync::Semaphore::new(total)),
+            bytes: Arc::new(tokio::sync::Semaphore::new(total)),
             total,
+            by_client: Arc::default(),
         }
     }
 
-    /// Reads a whole body of at most `max` bytes, counting what arrives against the
-    /// budget as it arrives: a body the budget cannot hold is refused, not waited for.
+    /// Counts `n` more bytes for `held`, within the budget and the client's share.
+    fn count(
+        &self,
+        n: usize,
+        held: &mut Held,
+        what: &'static str,
+        max: usize,
+    ) -> Result<(), BudgetError> {
+        let Some((_, client, mine)) = held.client.as_mut() else {
+            return Ok(());
+        };
+        let share = self.total / 4;
+        {
+            let mut map = self.by_client.lock().unwrap_or_else(|p| p.into_inner());
+            let of_client = map.entry(client.clone()).or_insert(0);
+            if *of_client + n > share {
+                return Err(BudgetError::Share {
+                    client: client.clone(),
+                    held: *of_client,
+                });
+            }
+            *of_client += n;
+            *mine += n;
+        }
+        let n = u32::try_from(n).map_err(|_| BudgetError::TooLarge { what, max })?;
+        let permit = Arc::clone(&self.bytes)
+            .try_acquire_many_owned(n)
+            .map_err(|_| BudgetError::Busy { total: self.total })?;
+        match &mut held._permit {
+            Some(p) => p.merge(permit),
+            None => held._permit = Some(permit),
+        }
+        Ok(())
+    }
+
+    /// Reads a whole body of at most `max` bytes for `client`, counting it against the
+    /// budget before it is held: a body the budget cannot hold is refused, not waited
+    /// for, and one that does not arrive within [`BODY_DEADLINE`] is given up.
     pub async fn collect(
+        &self,
+        body: Body,
+        max: usize,
+        what: &'static str,
+        client: &str,
+    ) -> Result<(Bytes, Held), BudgetError> {
+        tokio::time::timeout(BODY_DEADLINE, self.read(body, max, what, client))
+            .await
+            .map_err(|_| BudgetError::Slow(BODY_DEADLINE.as_secs()))?
+    }
+
+    async fn read(
         &self,
         mut body: Body,
         max: usize,
         what: &'static str,
+        client: &str,
     ) -> Result<(Bytes, Held), BudgetError> {
         use http_body_util::BodyExt;
-        let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
-        let count = |n: usize, held: &mut Option<tokio::sync::OwnedSemaphorePermit>| {
-            let n = u32::try_from(n).map_err(|_| BudgetError::TooLarge { what, max })?;
-            let permit = std::sync::Arc::clone(&self.bytes)
-                .try_acquire_many_owned(n)
-                .map_err(|_| BudgetError::Busy { total: self.total })?;
-            match held {
-                Some(h) => h.merge(permit),
-                None => *held = Some(permit),
-            }
-            Ok::<(), BudgetError>(())
+        let mut held = Held {
+            _permit: None,
+            client: Some((Arc::clone(&self.by_client), client.to_owned(), 0)),
         };
         // A body of announced length is counted, then read into one buffer of that size
         // rather than one that doubles as it fills.
@@ -106,7 +181,7 @@ impl Budget {
             return Err(BudgetError::TooLarge { what, max });
         }
         if announced > 0 {
-            count(announced, &mut held)?;
+            self.count(announced, &mut held, what, max)?;
         }
         let mut buf = BytesMut::with_capacity(announced);
         while let Some(frame) = body.frame().await {
@@ -120,11 +195,11 @@ impl Budget {
             // What was announced is counted already; only what goes past it is not.
             let beyond = (buf.len() + data.len()).saturating_sub(announced.max(buf.len()));
             if beyond > 0 {
-                count(beyond, &mut held)?;
+                self.count(beyond, &mut held, what, max)?;
             }
             buf.extend_from_slice(&data);
         }
-        Ok((buf.freeze(), Held(held)))
+        Ok((buf.freeze(), held))
     }
 }
 
@@ -256,20 +331,52 @@ mod tests {
 
     #[tokio::test]
     async fn the_budget_holds_for_the_whole_agent_and_comes_back() {
-        let budget = Budget::new(1000);
+        let budget = Budget::new(4000);
         let (a, held_a) = budget
-            .collect(full(vec![1u8; 600]), 800, "a test")
+            .collect(full(vec![1u8; 600]), 800, "a test", "alice")
             .await
             .expect("within the budget");
         assert_eq!(a.len(), 600);
-        let busy = budget.collect(full(vec![1u8; 600]), 800, "a test").await;
-        assert!(matches!(busy, Err(BudgetError::Busy { total: 1000 })));
-        let large = budget.collect(full(vec![1u8; 900]), 800, "a test").await;
+        let share = budget
+            .collect(full(vec![1u8; 600]), 800, "a test", "alice")
+            .await;
+        assert!(
+            matches!(share, Err(BudgetError::Share { held: 600, .. })),
+            "a quarter each"
+        );
+        let large = budget
+            .collect(full(vec![1u8; 900]), 800, "a test", "bob")
+            .await;
         assert!(matches!(large, Err(BudgetError::TooLarge { max: 800, .. })));
+        let (_b, _held_b) = budget
+            .collect(full(vec![1u8; 800]), 800, "a test", "bob")
+            .await
+            .expect("bob");
+        let (_c, _held_c) = budget
+            .collect(full(vec![1u8; 800]), 800, "a test", "carol")
+            .await
+            .expect("carol");
+        let (_d, _held_d) = budget
+            .collect(full(vec![1u8; 800]), 800, "a test", "dave")
+            .await
+            .expect("dave");
+        let (_e, _held_e) = budget
+            .collect(full(vec![1u8; 800]), 800, "a test", "erin")
+            .await
+            .expect("erin");
+        let busy = budget
+            .collect(full(vec![1u8; 800]), 800, "a test", "frank")
+            .await;
+        assert!(matches!(busy, Err(BudgetError::Busy { total: 4000 })));
         drop(held_a);
         assert!(budget
-            .collect(full(vec![1u8; 600]), 800, "a test")
+            .collect(full(vec![1u8; 600]), 800, "a test", "alice")
             .await
             .is_ok());
+        assert!(budget
+            .by_client
+            .lock()
+            .map(|m| !m.contains_key("alice"))
+            .unwrap_or(false));
     }
 }

@@ -623,6 +623,51 @@ async fn keys_in_any_case_are_checked_as_the_engine_reads_them() {
     .await;
     assert_eq!(code, 403, "{message}");
     assert!(message.contains("volume_options"), "{message}");
+    // A container may not borrow, by joining it, what it may not have: an existing
+    // container in the host's PID namespace (made here directly, never started).
+    let lender = Name::new("lender");
+    engine_ok(&[
+        "create",
+        "--name",
+        lender.as_str(),
+        "--pid",
+        "host",
+        IMAGE,
+        "true",
+    ]);
+    let borrower = Name::new("borrower");
+    let body = serde_json::to_vec(&json!({"Image": IMAGE, "HostConfig": {"PidMode": format!("container:{}", lender.as_str())}})).expect("json");
+    let (code, message) = as_token(
+        &pki,
+        &agent,
+        &builder,
+        "POST",
+        &format!("/v1.41/containers/create?name={}", borrower.as_str()),
+        &[("content-type", "application/json")],
+        Some(body),
+    )
+    .await;
+    assert_eq!(code, 403, "{message}");
+    assert!(
+        message.contains("host_namespaces") && message.contains(lender.as_str()),
+        "{message}"
+    );
+    assert!(!engine_has_container(borrower.as_str()));
+    // CapAdd as one string is a list of one to the engine.
+    let body = serde_json::to_vec(&json!({"Image": IMAGE, "HostConfig": {"CapAdd": "ALL"}}))
+        .expect("json");
+    let (code, message) = as_token(
+        &pki,
+        &agent,
+        &builder,
+        "POST",
+        &format!("/v1.41/containers/create?name={}", borrower.as_str()),
+        &[("content-type", "application/json")],
+        Some(body),
+    )
+    .await;
+    assert_eq!(code, 403, "{message}");
+    assert!(message.contains("capabilities"), "{message}");
     let ambiguous = serde_json::to_vec(
         &json!({"Image": IMAGE, "HostConfig": {"Privileged": false, "privileged": true}}),
     )

@@ -132,10 +132,30 @@ impl Browser {
         .await
     }
 
+    /// Opens `url`. Chromium gives up a load with ERR_NETWORK_CHANGED when the host's
+    /// interfaces change under it (other tests' containers come and go), so a load that
+    /// ends on its network error page is tried again, a few times.
     async fn goto(&self, url: &str) {
-        self.cmd(Method::POST, "/url", Some(json!({"url": url})))
-            .await
-            .unwrap_or_else(|e| panic!("open {url}: {e}"));
+        for attempt in 1..=5 {
+            self.cmd(Method::POST, "/url", Some(json!({"url": url})))
+                .await
+                .unwrap_or_else(|e| panic!("open {url}: {e}"));
+            let error_page = self
+                .cmd(
+                    Method::POST,
+                    "/execute/sync",
+                    Some(json!({"script": "return !!document.querySelector('.neterror, #main-frame-error')", "args": []})),
+                )
+                .await
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            if !error_page {
+                return;
+            }
+            assert!(attempt < 5, "open {url}: a network error page, five times");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     async fn find(&self, css: &str) -> Result<String, String> {

@@ -19,11 +19,15 @@ enum Shape {
     Struct(&'static [(&'static str, Shape)]),
     /// A list of values of one shape.
     ListOf(&'static Shape),
+    /// A map whose keys are data and whose values have one shape.
+    MapOf(&'static Shape),
     /// Anything else: a value, or a map whose keys are data.
     Value,
 }
 
-use Shape::{ListOf, Struct, Value as V};
+use Shape::{ListOf, MapOf, Struct, Value as V};
+
+const ENDPOINT: Shape = Struct(&[("NetworkID", V)]);
 
 const DRIVER_CONFIG: Shape = Struct(&[("Name", V), ("Options", V)]);
 const VOLUME_OPTIONS: Shape = Struct(&[("DriverConfig", DRIVER_CONFIG)]);
@@ -56,7 +60,10 @@ const HOST_CONFIG: Shape = Struct(&[
 ]);
 const CONTAINER: Shape = Struct(&[
     ("HostConfig", HOST_CONFIG),
-    ("NetworkingConfig", Struct(&[("EndpointsConfig", V)])),
+    (
+        "NetworkingConfig",
+        Struct(&[("EndpointsConfig", MapOf(&ENDPOINT))]),
+    ),
     ("Labels", V),
 ]);
 const PRIVILEGES: Shape = Struct(&[
@@ -88,7 +95,15 @@ const SERVICE: Shape = Struct(&[
 const EXEC: Shape = Struct(&[("Privileged", V)]);
 const VOLUME: Shape = Struct(&[("Driver", V), ("DriverOpts", V), ("Labels", V)]);
 const LABELLED: Shape = Struct(&[("Labels", V)]);
-const ATTACHMENT: Shape = Struct(&[("Container", V)]);
+const ATTACHMENT: Shape = Struct(&[("Container", V), ("EndpointConfig", ENDPOINT)]);
+const NETWORK: Shape = Struct(&[
+    ("Labels", V),
+    ("Driver", V),
+    ("Options", V),
+    ("Ingress", V),
+    ("ConfigFrom", V),
+    ("IPAM", Struct(&[("Driver", V)])),
+]);
 
 /// Gives the keys the checks read their canonical spelling; refuses keys the engine
 /// would take for one field.
@@ -98,7 +113,8 @@ pub fn canonicalize(kind: Kind, spec: &mut Value) -> Result<(), String> {
         Kind::Service => SERVICE,
         Kind::Exec => EXEC,
         Kind::Volume => VOLUME,
-        Kind::Network | Kind::Secret | Kind::Config | Kind::Task => LABELLED,
+        Kind::Network => NETWORK,
+        Kind::Secret | Kind::Config | Kind::Task => LABELLED,
         Kind::Attachment => ATTACHMENT,
     };
     walk(spec, shape, "")
@@ -118,6 +134,12 @@ fn walk(value: &mut Value, shape: Shape, at: &str) -> Result<(), String> {
         Shape::ListOf(item) => {
             for (i, v) in value.as_array_mut().into_iter().flatten().enumerate() {
                 walk(v, *item, &format!("{at}[{i}]"))?;
+            }
+            Ok(())
+        }
+        Shape::MapOf(item) => {
+            for (k, v) in value.as_object_mut().into_iter().flatten() {
+                walk(v, *item, &format!("{at}{k}."))?;
             }
             Ok(())
         }

@@ -32,7 +32,9 @@ pub fn apply(profile: &Profile, kind: Kind, spec: &mut Value) -> Result<(), Refu
         }
         Kind::Service => check_service(profile, spec, &refuse)?,
         Kind::Volume => check_volume(profile, &spec["Driver"], &spec["DriverOpts"], &refuse)?,
-        Kind::Network | Kind::Secret | Kind::Config | Kind::Task | Kind::Attachment => {}
+        Kind::Network => check_network(profile, spec, &refuse)?,
+        Kind::Attachment => check_endpoint(profile, &spec["EndpointConfig"], &refuse)?,
+        Kind::Secret | Kind::Config | Kind::Task => {}
     }
     if profile.is_scoped() {
         match kind {
@@ -65,6 +67,15 @@ fn add_labels(profile: &Profile, obj: &mut Value, key: &str) {
         for (k, v) in &profile.labels {
             map.insert(k.clone(), Value::String(v.clone()));
         }
+    }
+}
+
+/// A list the engine also takes as one string (`strslice.StrSlice`: `CapAdd`): the
+/// string as a list of one.
+fn string_or_list(v: &Value) -> Vec<&str> {
+    match v {
+        Value::String(s) => vec![s.as_str()],
+        _ => strings(v).collect(),
     }
 }
 
@@ -103,7 +114,7 @@ fn check_container(profile: &Profile, spec: &Value, refuse: &Refuse<'_>) -> Resu
             }
         }
     }
-    for cap in strings(&host["CapAdd"]) {
+    for cap in string_or_list(&host["CapAdd"]) {
         if !rules.allows_capability(cap) {
             return Err(refuse("capabilities", format!("--cap-add {cap}")));
         }
@@ -155,6 +166,116 @@ fn check_container(profile: &Profile, spec: &Value, refuse: &Refuse<'_>) -> Resu
     let log_driver = host["LogConfig"]["Type"].as_str().unwrap_or("");
     if !rules.allows_log_driver(log_driver) {
         return Err(refuse("log_drivers", format!("--log-driver {log_driver}")));
+    }
+    let endpoints = spec["NetworkingConfig"]["EndpointsConfig"].as_object();
+    for endpoint in endpoints.into_iter().flat_map(|e| e.values()) {
+        check_endpoint(profile, endpoint, refuse)?;
+    }
+    Ok(())
+}
+
+/// A container whose volumes or namespaces a new one would take must itself pass the
+/// rules that would refuse the new one those: a container may not borrow what it may not
+/// have. `inspect` is the engine's inspect of that container.
+pub fn check_joined(profile: &Profile, name: &str, inspect: &Value) -> Result<(), Refusal> {
+    let rules = &profile.create;
+    let refuse = |rule: &'static str, what: String| Refusal::Create {
+        profile: profile.name.clone(),
+        kind: "container",
+        rule,
+        detail: format!(
+            "container {name:?}, whose volumes or namespaces it would take, has {what}"
+        ),
+    };
+    let host = &inspect["HostConfig"];
+    if host["Privileged"].as_bool() == Some(true) && !rules.privileged {
+        return Err(refuse("privileged", "--privileged".into()));
+    }
+    if !rules.host_namespaces {
+        for key in ["NetworkMode", "PidMode", "IpcMode", "UTSMode", "UsernsMode"] {
+            if host[key].as_str() == Some("host") {
+                return Err(refuse("host_namespaces", format!("{key} host")));
+            }
+        }
+    }
+    for cap in string_or_list(&host["CapAdd"]) {
+        if !rules.allows_capability(cap) {
+            return Err(refuse("capabilities", format!("--cap-add {cap}")));
+        }
+    }
+    if !rules.devices && non_empty(&host["Devices"]) {
+        return Err(refuse("devices", "devices".into()));
+    }
+    for mount in inspect["Mounts"].as_array().into_iter().flatten() {
+        if mount["Type"].as_str() == Some("bind") {
+            let source = mount["Source"].as_str().unwrap_or("");
+            let read_only = mount["RW"].as_bool() == Some(false);
+            if !rules.allows_host_path(source) || (!read_only && !rules.writable_binds) {
+                return Err(refuse(
+                    "bind_mounts",
+                    format!("a bind mount of host path {source:?}"),
+                ));
+            }
+        }
+    }
+    if !rules.unconfined {
+        for opt in strings(&host["SecurityOpt"]) {
+            if !is_no_new_privileges(opt) {
+                return Err(refuse("unconfined", format!("--security-opt {opt}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An endpoint's settings name its network by the key they are under (checked against
+/// the scope); a `NetworkID` inside would make the engine attach to another.
+fn check_endpoint(profile: &Profile, endpoint: &Value, refuse: &Refuse<'_>) -> Result<(), Refusal> {
+    let id = endpoint["NetworkID"].as_str().unwrap_or("");
+    if !id.is_empty() && !profile.create.network_options {
+        return Err(refuse(
+            "network_options",
+            format!("an endpoint's NetworkID {id:?} (attach by the network's name)"),
+        ));
+    }
+    Ok(())
+}
+
+/// A new network: the bridge or overlay driver with its defaults. A driver option can
+/// take over the engine's own bridge (`com.docker.network.bridge.name`), a macvlan or
+/// ipvlan one a host interface.
+fn check_network(profile: &Profile, spec: &Value, refuse: &Refuse<'_>) -> Result<(), Refusal> {
+    if profile.create.network_options {
+        return Ok(());
+    }
+    let driver = spec["Driver"].as_str().unwrap_or("");
+    if !["", "bridge", "overlay"].contains(&driver) {
+        return Err(refuse(
+            "network_options",
+            format!("the network driver {driver:?}"),
+        ));
+    }
+    if non_empty(&spec["Options"]) {
+        return Err(refuse(
+            "network_options",
+            format!("driver options {}", spec["Options"]),
+        ));
+    }
+    if spec["Ingress"].as_bool() == Some(true) {
+        return Err(refuse("network_options", "an ingress network".into()));
+    }
+    if !spec["ConfigFrom"].is_null() {
+        return Err(refuse(
+            "network_options",
+            "a network configured from another".into(),
+        ));
+    }
+    let ipam = spec["IPAM"]["Driver"].as_str().unwrap_or("");
+    if !ipam.is_empty() && ipam != "default" {
+        return Err(refuse(
+            "network_options",
+            format!("the IPAM driver {ipam:?}"),
+        ));
     }
     Ok(())
 }
@@ -224,35 +345,42 @@ fn check_volume(
         return Ok(());
     };
     let text = |key: &str| options.get(key).and_then(Value::as_str).unwrap_or("");
-    let o: Vec<&str> = text("o").split(',').map(str::trim).collect();
+    // Split as the engine's mount code splits: on commas, nothing trimmed; of `ro` and
+    // `rw`, the last one wins.
+    let o: Vec<&str> = text("o").split(',').collect();
     let keys: Vec<&str> = options.keys().map(String::as_str).collect();
     let only = |allowed: &[&str]| keys.iter().all(|k| allowed.contains(k));
+    let tmpfs_option = |x: &&str| {
+        ["size=", "mode=", "uid=", "gid=", "nr_inodes="]
+            .iter()
+            .any(|p| x.starts_with(p))
+    };
+    let bind_option = |x: &&str| ["bind", "rbind", "ro", "rw"].contains(x);
+    let refused = || {
+        refuse(
+            "volume_options",
+            format!(
+                "local volume options {} (only a tmpfs, or a read-only bind of an allowed path)",
+                Value::Object(options.clone())
+            ),
+        )
+    };
     match text("type") {
         "tmpfs"
             if only(&["type", "device", "o"])
-                && o.iter().all(|x| {
-                    x.is_empty()
-                        || x.starts_with("size=")
-                        || x.starts_with("mode=")
-                        || x.starts_with("uid=")
-                        || x.starts_with("gid=")
-                }) =>
+                && (text("o").is_empty() || o.iter().all(tmpfs_option)) =>
         {
             Ok(())
         }
         "none" | ""
             if only(&["type", "device", "o"])
+                && o.iter().all(bind_option)
                 && o.iter().any(|x| *x == "bind" || *x == "rbind") =>
         {
-            check_bind(profile, text("device"), o.contains(&"ro"), refuse)
+            let read_only = o.iter().rev().find(|x| **x == "ro" || **x == "rw") == Some(&"ro");
+            check_bind(profile, text("device"), read_only, refuse)
         }
-        _ => Err(refuse(
-            "volume_options",
-            format!(
-                "local volume options {} (only a tmpfs, or a read-only bind of an allowed path)",
-                serde_json::Value::Object(options.clone())
-            ),
-        )),
+        _ => Err(refused()),
     }
 }
 
@@ -267,7 +395,7 @@ fn is_no_new_privileges(opt: &str) -> bool {
 fn check_service(profile: &Profile, spec: &Value, refuse: &Refuse<'_>) -> Result<(), Refusal> {
     let rules = &profile.create;
     let container = &spec["TaskTemplate"]["ContainerSpec"];
-    for cap in strings(&container["CapabilityAdd"]) {
+    for cap in string_or_list(&container["CapabilityAdd"]) {
         if !rules.allows_capability(cap) {
             return Err(refuse("capabilities", format!("--cap-add {cap}")));
         }
@@ -480,6 +608,86 @@ mod tests {
         assert_eq!(rule(v, opts(ro)), None);
         let rw = json!({"type": "none", "o": "bind", "device": "/srv/payments/db"});
         assert_eq!(rule(v, opts(rw)), Some("bind_mounts"));
+    }
+
+    #[test]
+    fn a_joined_container_passes_the_rules_itself() {
+        let p = restricted();
+        let plain = json!({"HostConfig": {"NetworkMode": "bridge", "CgroupnsMode": "host"}, "Mounts": [
+            {"Type": "volume", "Source": "/var/lib/docker/volumes/v/_data", "RW": true}
+        ]});
+        assert!(check_joined(&p, "plain", &plain).is_ok());
+        let host = json!({"HostConfig": {"PidMode": "host"}});
+        assert!(matches!(
+            check_joined(&p, "h", &host),
+            Err(Refusal::Create {
+                rule: "host_namespaces",
+                ..
+            })
+        ));
+        let bound =
+            json!({"HostConfig": {}, "Mounts": [{"Type": "bind", "Source": "/etc", "RW": false}]});
+        assert!(matches!(
+            check_joined(&p, "b", &bound),
+            Err(Refusal::Create {
+                rule: "bind_mounts",
+                ..
+            })
+        ));
+        let writable = json!({"HostConfig": {}, "Mounts": [{"Type": "bind", "Source": "/srv/payments", "RW": true}]});
+        assert!(matches!(
+            check_joined(&p, "w", &writable),
+            Err(Refusal::Create {
+                rule: "bind_mounts",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn networks_and_endpoints() {
+        let n = Kind::Network;
+        assert_eq!(rule(n, json!({"Name": "x", "Driver": "bridge"})), None);
+        let takeover =
+            json!({"Name": "x", "Options": {"com.docker.network.bridge.name": "docker0"}});
+        assert_eq!(rule(n, takeover), Some("network_options"));
+        assert_eq!(
+            rule(n, json!({"Name": "x", "Driver": "macvlan"})),
+            Some("network_options")
+        );
+        assert_eq!(
+            rule(n, json!({"Name": "x", "Ingress": true})),
+            Some("network_options")
+        );
+        let endpoint = json!({"HostConfig": {}, "NetworkingConfig": {"EndpointsConfig": {"mine": {"NetworkID": "theirs"}}}});
+        assert_eq!(rule(Kind::Container, endpoint), Some("network_options"));
+        let connect = json!({"Container": "c", "EndpointConfig": {"NetworkID": "theirs"}});
+        assert_eq!(rule(Kind::Attachment, connect), Some("network_options"));
+    }
+
+    #[test]
+    fn option_lists_are_read_as_the_engine_reads_them() {
+        let v = Kind::Volume;
+        let opts =
+            |o: &str| json!({"DriverOpts": {"type": "none", "o": o, "device": "/srv/payments/db"}});
+        assert_eq!(rule(v, opts("bind,ro")), None);
+        assert_eq!(
+            rule(v, opts("bind,ro,rw")),
+            Some("bind_mounts"),
+            "the last of ro and rw wins"
+        );
+        assert_eq!(
+            rule(v, opts("bind, ro")),
+            Some("volume_options"),
+            "nothing is trimmed"
+        );
+        assert_eq!(rule(v, opts("bind,rw,ro")), None);
+        let cap = json!({"HostConfig": {"CapAdd": "ALL"}});
+        assert_eq!(
+            rule(Kind::Container, cap),
+            Some("capabilities"),
+            "a string is a list of one"
+        );
     }
 
     #[test]

@@ -271,6 +271,8 @@ struct CreateSpec {
     #[serde(default)]
     volume_options: bool,
     #[serde(default)]
+    network_options: bool,
+    #[serde(default)]
     log_drivers: Vec<String>,
     #[serde(default)]
     unconfined: bool,
@@ -324,6 +326,7 @@ impl ProfileSpec {
             bind_mounts,
             writable_binds: self.create.bind_mounts_writable,
             volume_options: self.create.volume_options,
+            network_options: self.create.network_options,
             log_drivers: self.create.log_drivers,
             unconfined: self.create.unconfined,
         };

@@ -34,6 +34,10 @@ pub struct CreateRules {
     /// Volume drivers other than `local`, and `local` options other than a tmpfs or a
     /// bind of an allowed path (overlay's `lowerdir`, a device, NFS, CIFS...).
     pub volume_options: bool,
+    /// Network drivers other than `bridge` and `overlay`, driver options (a bridge's
+    /// name can take over the engine's default bridge), ingress and config-from networks,
+    /// other IPAM drivers, and an endpoint's `NetworkID`.
+    pub network_options: bool,
     /// Log drivers beyond those that write on the host (`json-file`, `local`, `journald`,
     /// `none`); `*` allows any (syslog, gelf, fluentd... make the engine dial out).
     pub log_drivers: Vec<String>,
@@ -55,6 +59,7 @@ impl CreateRules {
             bind_mounts: vec![PathBuf::from("/")],
             writable_binds: true,
             volume_options: true,
+            network_options: true,
             log_drivers: vec!["*".into()],
             unconfined: true,
         }
@@ -71,6 +76,7 @@ impl CreateRules {
             bind_mounts: Vec::new(),
             writable_binds: false,
             volume_options: false,
+            network_options: false,
             log_drivers: Vec::new(),
             unconfined: false,
         }
@@ -83,6 +89,7 @@ impl CreateRules {
             && self.devices
             && self.writable_binds
             && self.volume_options
+            && self.network_options
             && self.unconfined
             && self.capabilities.iter().any(|c| c == "ALL")
             && self.bind_mounts.iter().any(|p| p == Path::new("/"))

@@ -224,7 +224,10 @@ pub fn classify(method: &Method, api_path: &str) -> Operation {
                 .on(Kind::Container, id)
                 .lasting()
         }
-        ["containers", id, "wait" | "export" | "archive"] if !id.is_empty() => {
+        // Stop and restart wait as long as the client's `t` says.
+        ["containers", id, "wait" | "export" | "archive" | "stop" | "restart"]
+            if !id.is_empty() =>
+        {
             Operation::new(S::Containers, false)
                 .on(Kind::Container, id)
                 .lasting()

@@ -139,6 +139,7 @@ pub fn narrow(access: &Access, req: &mut Request<Body>) -> Result<(), ProxyError
 pub async fn specification(
     budget: &Budget,
     access: &Access,
+    client: &str,
     req: Request<Body>,
 ) -> Result<Checked, ProxyError> {
     let unchanged = |req| Checked {
@@ -155,7 +156,7 @@ pub async fn specification(
     }
     let (mut parts, body) = req.into_parts();
     let (bytes, held) = budget
-        .collect(body, MAX_SPEC_BODY, "a specification")
+        .collect(body, MAX_SPEC_BODY, "a specification", client)
         .await
         .map_err(budget_error)?;
     let mut spec: serde_json::Value = if bytes.is_empty() {
@@ -185,8 +186,10 @@ pub async fn specification(
 
 pub fn budget_error(e: BudgetError) -> ProxyError {
     match e {
-        BudgetError::Busy { .. } => ProxyError::Unavailable(e.to_string()),
-        BudgetError::TooLarge { .. } | BudgetError::Read(_) => {
+        BudgetError::Busy { .. } | BudgetError::Share { .. } => {
+            ProxyError::Unavailable(e.to_string())
+        }
+        BudgetError::TooLarge { .. } | BudgetError::Slow(_) | BudgetError::Read(_) => {
             ProxyError::BadRequest(e.to_string())
         }
     }

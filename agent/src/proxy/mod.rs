@@ -172,7 +172,8 @@ impl Proxy {
         if !access.profile.is_unrestricted() {
             guard::api_version(&access, req.uri().path())?;
             guard::narrow(&access, &mut req)?;
-            let checked = guard::specification(&self.budget, &access, req).await?;
+            let checked =
+                guard::specification(&self.budget, &access, &identity.subject, req).await?;
             req = checked.req;
             held = checked.held;
             access.spec = checked.spec;
@@ -418,7 +419,12 @@ impl Proxy {
         let (parts, body) = req.into_parts();
         let (mut bytes, _held) = self
             .budget
-            .collect(body, MAX_MANAGER_BODY, "a manager operation")
+            .collect(
+                body,
+                MAX_MANAGER_BODY,
+                "a manager operation",
+                &identity.subject,
+            )
             .await
             .map_err(guard::budget_error)?;
         let mut parts = parts;
@@ -593,7 +599,12 @@ impl Proxy {
         let (parts, body) = req.into_parts();
         let (bytes, _held) = self
             .budget
-            .collect(body, MAX_PEEKED_BODY, "a network's specification")
+            .collect(
+                body,
+                MAX_PEEKED_BODY,
+                "a network's specification",
+                &identity.subject,
+            )
             .await
             .map_err(guard::budget_error)?;
         let driver = serde_json::from_slice::<serde_json::Value>(&bytes)

@@ -108,8 +108,10 @@ impl Proxy {
             return Ok(None);
         }
         let missing = || ProxyError::NotFound(scope::not_found(object.kind, &object.id));
+        // Not there: answered here, rather than sending the name on unpinned for an
+        // object of that name made in between.
         let Some(inspect) = self.inspect(object.kind, &object.id).await? else {
-            return Ok(None);
+            return Err(missing());
         };
         let full_id = scope::id_in(object.kind, &inspect).map(str::to_owned);
         // An exec is judged by its container, a task by its service.
@@ -157,10 +159,15 @@ impl Proxy {
                 .to_string(),
             )
         };
+        let ruled = !profile.create.is_unrestricted();
         let mut pins = scope::Pins::new();
         for (of, name) in scope::references(kind, spec) {
-            // Without a scope, only a network can break a rule (the host's, by its id).
-            if !scoped && (of != Kind::Network || profile.create.host_namespaces) {
+            // Without a scope, a network can break a rule (the host's, by its id), and a
+            // container can lend what the profile may not have.
+            let checked = scoped
+                || (of == Kind::Network && !profile.create.host_namespaces)
+                || (of == Kind::Container && ruled);
+            if !checked {
                 continue;
             }
             match self.inspect(of, &name).await? {
@@ -172,6 +179,10 @@ impl Proxy {
                             "host_namespaces",
                             format!("the host network ({name:?})"),
                         ));
+                    }
+                    if of == Kind::Container && ruled {
+                        crate::access::create::check_joined(profile, &name, &v)
+                            .map_err(|r| ProxyError::Forbidden(r.to_string()))?;
                     }
                     if scoped && !profile.in_scope(scope::labels_in(of, &v)) {
                         return Err(refuse(
