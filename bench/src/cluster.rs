@@ -101,10 +101,10 @@ pub(crate) async fn start_in_process(
 }
 
 /// The measured agent, as its own process.
-struct Process {
-    child: Child,
-    api: SocketAddr,
-    gossip: SocketAddr,
+pub(crate) struct Process {
+    pub(crate) child: Child,
+    pub(crate) api: SocketAddr,
+    pub(crate) gossip: SocketAddr,
 }
 
 pub(crate) fn free_port() -> Result<u16> {
@@ -118,7 +118,7 @@ pub(crate) fn free_port() -> Result<u16> {
     }
 }
 
-async fn start_process(
+pub(crate) async fn start_process(
     bin: &Path,
     creds: &Creds,
     engine: &FakeEngine,

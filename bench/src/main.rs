@@ -1,9 +1,11 @@
-//! Benchmarks the agent against the engine's socket and HAProxy as a plain socket proxy, in one run, side by side.
+//! Benchmarks the agent against the engine's socket, HAProxy as a plain socket proxy and HAProxy
+//! terminating TLS with client certificates, in one run, side by side.
 
 mod client;
 mod cluster;
 mod console;
 mod engine;
+mod fanout;
 mod logs;
 mod measure;
 mod policy;
@@ -21,8 +23,10 @@ use client::Dial;
 use engine::{short, Engine};
 use logs::LogRead;
 use measure::Rate;
-use procs::{memory, Memory, RssSampler, Scratch};
-use report::{Goal, Report, Row, Target, Unit, AGENT, COLUMNS, DIRECT, HAPROXY};
+use procs::{memory, HaproxyTls, Memory, RssSampler, Scratch};
+use report::{
+    Goal, Report, Row, Target, Unit, AGENT, COLUMNS, DIRECT, HAPROXY, HAPROXY_TLS, WIDTH,
+};
 
 const ENGINE_SOCKET: &str = "/var/run/docker.sock";
 const CONTAINERS: usize = 50;
@@ -44,15 +48,17 @@ const USAGE: &str = "\
 usage: bosun-bench cluster [--agent-bin PATH] [--quick] [--markdown]   (see bosun-bench cluster --help)
        bosun-bench console [--ui-bin PATH] [--quick] [--markdown]     (see bosun-bench console --help)
        bosun-bench policy [--agent-bin PATH] [--connections N] [--keep] [--quick] [--markdown]   (see bosun-bench policy --help)
+       bosun-bench fanout [--agent-bin PATH] [--nodes LIST] [--containers N] [--quick] [--markdown]   (see bosun-bench fanout --help)
        bosun-bench [--agent-bin PATH] [--haproxy-bin PATH] [--skip-agent] [--keep] [--markdown] [--quick]
 
-Measures, side by side, the engine's socket, HAProxy in front of it, and bosun-agent (TLS + client
+Measures, side by side, the engine's socket, HAProxy in front of it as a plain HTTP proxy, HAProxy
+terminating TLS 1.3 with client certificates from the cluster CA, and bosun-agent (TLS 1.3 + client
 certificate): latency of GET /_ping and GET /containers/json, requests per second at 64 connections,
-docker logs throughput, and the agent's memory. Run it through scripts/bench.sh.
+docker logs throughput, CPU per unit of work and the proxies' memory. Run it through scripts/bench.sh.
 
   --agent-bin PATH    agent binary (default target/release/bosun-agent)
   --haproxy-bin PATH  haproxy binary (default haproxy)
-  --skip-agent        measure only the engine and HAProxy; the agent column reads n/m
+  --skip-agent        measure only the engine and the two HAProxy columns; the agent column reads n/m
   --keep              keep the benchmark containers for the next run
   --markdown          also print the results as Markdown
   --quick             fewer requests and shorter windows, for a smoke run";
@@ -139,6 +145,12 @@ async fn main() -> ExitCode {
             Err(e) => fail(&e),
         };
     }
+    if args.peek().map(String::as_str) == Some("fanout") {
+        return match fanout::main(args.skip(1).collect()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
     if args.peek().map(String::as_str) == Some("policy") {
         return match policy::main(args.skip(1).collect()).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -199,45 +211,53 @@ async fn bench(opts: &Options, engine: &Engine, versions: &engine::Versions) -> 
     let logs_id = engine.ensure_logs(LOG_BYTES).await?;
 
     let scratch = Scratch::new()?;
-    let haproxy =
-        procs::start_haproxy(&opts.haproxy_bin, scratch.path(), Path::new(ENGINE_SOCKET)).await?;
+    let socket = Path::new(ENGINE_SOCKET);
+    let haproxy = procs::start_haproxy(&opts.haproxy_bin, scratch.path(), socket, None).await?;
     let agent = if opts.skip_agent {
         None
     } else {
         Some(procs::start_agent(&opts.agent_bin, scratch.path()).await?)
     };
+    // After the agent, so that HAProxy's certificate comes from the agent's CA and the
+    // benchmark presents the same client certificate to both.
+    let tls_files = HaproxyTls::issue(scratch.path())?;
+    let haproxy_tls =
+        procs::start_haproxy(&opts.haproxy_bin, scratch.path(), socket, Some(&tls_files)).await?;
 
     // Idle: ready and settled, with nothing sent yet but the readiness probes and one TLS handshake.
     let busy_before = wait_quiet().await;
-    let haproxy_pid = haproxy.service.pid()?;
-    let agent_pid = agent.as_ref().map(|a| a.service.pid()).transpose()?;
+    let mut pids: [Option<u32>; WIDTH] = [None; WIDTH];
+    pids[HAPROXY] = Some(haproxy.service.pid()?);
+    pids[HAPROXY_TLS] = Some(haproxy_tls.service.pid()?);
+    pids[AGENT] = agent.as_ref().map(|a| a.service.pid()).transpose()?;
+    let agent_pid = pids[AGENT];
     let agent_tls = agent.as_ref().map(|a| a.tls.clone());
-    let mut idle: [Option<Memory>; 3] = [None; 3];
-    idle[HAPROXY] = Some(memory(haproxy_pid)?);
-    if let Some(pid) = agent_pid {
-        idle[AGENT] = Some(memory(pid)?);
+    let mut idle: [Option<Memory>; WIDTH] = [None; WIDTH];
+    let mut samplers: [Option<RssSampler>; WIDTH] = [None, None, None, None];
+    for (i, pid) in pids.iter().enumerate() {
+        if let Some(pid) = *pid {
+            idle[i] = Some(memory(pid)?);
+            samplers[i] = Some(RssSampler::start(pid));
+        }
     }
-    let mut samplers: [Option<RssSampler>; 3] = [None, None, None];
-    samplers[HAPROXY] = Some(RssSampler::start(haproxy_pid));
-    samplers[AGENT] = agent_pid.map(RssSampler::start);
 
-    let dials: [Option<Dial>; 3] = [
-        Some(Dial::Unix(ENGINE_SOCKET.into())),
-        Some(haproxy.dial.clone()),
-        agent.as_ref().map(|a| a.dial.clone()),
-    ];
+    let mut dials: [Option<Dial>; WIDTH] = [None, None, None, None];
+    dials[DIRECT] = Some(Dial::Unix(ENGINE_SOCKET.into()));
+    dials[HAPROXY] = Some(haproxy.dial.clone());
+    dials[HAPROXY_TLS] = Some(haproxy_tls.dial.clone());
+    dials[AGENT] = agent.as_ref().map(|a| a.dial.clone());
     let (listed, list_bytes) = count_listed(&dials[DIRECT]).await?;
     let cpu = CpuParties {
         engine: procs::find_process("dockerd"),
-        proxies: [None, Some(haproxy_pid), agent_pid],
+        proxies: pids,
     };
     let (mut rows, foreign) = measure_all(&plan, &dials, &cpu, &logs_id).await?;
 
-    let mut peak = [None; 3];
-    let mut after: [Option<Memory>; 3] = [None; 3];
+    let mut peak = [None; WIDTH];
+    let mut after: [Option<Memory>; WIDTH] = [None; WIDTH];
     tokio::time::sleep(Duration::from_secs(1)).await;
-    for (i, pid) in [(HAPROXY, Some(haproxy_pid)), (AGENT, agent_pid)] {
-        if let (Some(pid), Some(sampler)) = (pid, samplers[i].take()) {
+    for (i, pid) in pids.iter().enumerate() {
+        if let (Some(pid), Some(sampler)) = (*pid, samplers[i].take()) {
             peak[i] = Some(sampler.peak());
             after[i] = Some(memory(pid)?);
         }
@@ -245,6 +265,7 @@ async fn bench(opts: &Options, engine: &Engine, versions: &engine::Versions) -> 
     if let Some(agent) = agent {
         agent.service.stop().await?;
     }
+    haproxy_tls.service.stop().await?;
     haproxy.service.stop().await?;
 
     let mb = |m: Option<u64>| m.map(|bytes| bytes as f64 / MB);
@@ -277,6 +298,18 @@ async fn bench(opts: &Options, engine: &Engine, versions: &engine::Versions) -> 
         Target {
             label: "GET /containers/json req/s, agent/haproxy",
             measured: find("GET /containers/json req/s").and_then(|r| r.ratio(AGENT, HAPROXY)),
+            goal: Goal::AtLeast(1.0),
+            unit: "x",
+        },
+        Target {
+            label: "GET /_ping req/s, agent/haproxy-tls",
+            measured: find("GET /_ping req/s").and_then(|r| r.ratio(AGENT, HAPROXY_TLS)),
+            goal: Goal::AtLeast(1.0),
+            unit: "x",
+        },
+        Target {
+            label: "docker logs MB/s, agent/haproxy-tls",
+            measured: find("docker logs").and_then(|r| r.ratio(AGENT, HAPROXY_TLS)),
             goal: Goal::AtLeast(1.0),
             unit: "x",
         },
@@ -326,10 +359,12 @@ async fn bench(opts: &Options, engine: &Engine, versions: &engine::Versions) -> 
                 foreign * 100.0
             ),
             format!(
-                "Docker Engine {} (API {}), HAProxy {}, json-file logging; agent over {}",
+                "Docker Engine {} (API {}), HAProxy {}, json-file logging; haproxy-tls over {}, agent over {}, \
+                 both verifying the same client certificate against the same CA",
                 versions.engine,
                 versions.api,
                 haproxy.version,
+                haproxy_tls.tls.as_deref().unwrap_or("n/m"),
                 agent_tls.as_deref().unwrap_or("n/m")
             ),
             format!(
@@ -371,7 +406,7 @@ async fn count_listed(dial: &Option<Dial>) -> Result<(usize, usize)> {
 /// (page cache, engine state) affects the columns alike.
 async fn measure_all(
     plan: &Plan,
-    dials: &[Option<Dial>; 3],
+    dials: &[Option<Dial>; WIDTH],
     cpu: &CpuParties,
     logs_id: &str,
 ) -> Result<(Vec<Row>, f64)> {
@@ -430,7 +465,7 @@ async fn measure_all(
         rows.push(row);
     }
 
-    let mut reads: [Vec<LogRead>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let mut reads: [Vec<LogRead>; WIDTH] = Default::default();
     for round in 0..plan.log_rounds {
         for (i, dial) in enumerate(dials) {
             progress(
@@ -468,7 +503,7 @@ async fn measure_all(
 /// column (none for direct), and this client.
 struct CpuParties {
     engine: Option<u32>,
-    proxies: [Option<u32>; 3],
+    proxies: [Option<u32>; WIDTH],
 }
 
 /// CPU milliseconds used so far by each party (engine, proxy, client) and by all processes.
@@ -526,8 +561,9 @@ impl Foreign {
 /// CPU milliseconds per unit of work, summed over a measurement's runs, one row per party.
 struct CpuRows {
     rows: [Row; 3],
-    spent: [[u64; 3]; 3],
-    work: [f64; 3],
+    /// By party, then by column.
+    spent: [[u64; WIDTH]; 3],
+    work: [f64; WIDTH],
 }
 
 impl CpuRows {
@@ -535,8 +571,8 @@ impl CpuRows {
         Self {
             rows: ["engine", "proxy", "client"]
                 .map(|party| Row::new(format!("{party} CPU {per}"), Unit::CpuMillis)),
-            spent: [[0; 3]; 3],
-            work: [0.0; 3],
+            spent: [[0; WIDTH]; 3],
+            work: [0.0; WIDTH],
         }
     }
 
@@ -556,7 +592,7 @@ impl CpuRows {
     }
 }
 
-fn enumerate(dials: &[Option<Dial>; 3]) -> impl Iterator<Item = (usize, &Dial)> {
+fn enumerate(dials: &[Option<Dial>; WIDTH]) -> impl Iterator<Item = (usize, &Dial)> {
     dials
         .iter()
         .enumerate()

@@ -1,7 +1,8 @@
-//! The child processes under test (HAProxy and the agent), their scratch directory, and their memory and CPU readings.
+//! The child processes under test (HAProxy, plain and with TLS, and the agent), their scratch
+//! directory, and their memory and CPU readings.
 
 use std::ffi::OsString;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+use bosun_agent::tls::pki::{self, Ca};
 use rustls_pki_types::ServerName;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
@@ -143,10 +145,77 @@ pub struct Haproxy {
     pub service: Service,
     pub dial: Dial,
     pub version: String,
+    /// Negotiated TLS version and cipher suite, when HAProxy terminates TLS.
+    pub tls: Option<String>,
 }
 
-/// HAProxy in HTTP mode in front of the engine's socket, as docker-socket-proxy runs it, without its path rules.
-pub async fn start_haproxy(bin: &str, scratch: &Path, socket: &Path) -> Result<Haproxy> {
+/// How HAProxy terminates TLS, as the agent does: TLS 1.3 only, a server certificate from
+/// the cluster CA, and a client certificate from that CA required on every connection.
+pub struct HaproxyTls {
+    /// Server certificate and its key in one PEM file, as HAProxy's `crt` takes them.
+    pub crt: PathBuf,
+    /// The cluster CA's certificate, which client certificates are verified against.
+    pub ca: PathBuf,
+    /// The client bundle (`ca.pem`, `cert.pem`, `key.pem`) the benchmark connects with.
+    pub client: PathBuf,
+}
+
+impl HaproxyTls {
+    /// Issues HAProxy a server certificate from the CA in `scratch/ca`, made (with a client
+    /// bundle in `scratch/client`) if the agent's set-up has not made it already.
+    pub fn issue(scratch: &Path) -> Result<Self> {
+        let ca_dir = scratch.join("ca");
+        let client = scratch.join("client");
+        let ca = if ca_dir.join("ca.pem").exists() {
+            Ca::load_dir(&ca_dir)?
+        } else {
+            let ca = Ca::init_dir(&ca_dir)?;
+            let cert = ca.issue_client("bosun-bench", "admin", Duration::from_secs(86_400))?;
+            pki::write_client_bundle(&client, &ca, &cert)?;
+            ca
+        };
+        let server = ca.issue_server(
+            "haproxy",
+            &["localhost".to_owned()],
+            &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            1,
+        )?;
+        let crt = scratch.join("haproxy-tls.pem");
+        let mut pem = server.cert_pem;
+        if !pem.ends_with('\n') {
+            pem.push('\n');
+        }
+        pem.push_str(&server.key_pem);
+        write_private(&crt, pem.as_bytes())?;
+        Ok(Self {
+            crt,
+            ca: ca_dir.join("ca.pem"),
+            client,
+        })
+    }
+}
+
+/// Writes a file only its owner can read (it holds a private key).
+fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(contents))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// HAProxy in HTTP mode in front of the engine's socket, as docker-socket-proxy runs it,
+/// without its path rules; with `tls`, terminating TLS in front of the same backend.
+pub async fn start_haproxy(
+    bin: &str,
+    scratch: &Path,
+    socket: &Path,
+    tls: Option<&HaproxyTls>,
+) -> Result<Haproxy> {
     let version = helper(Command::new(bin).arg("-v")).await.with_context(|| {
         format!("{bin} is not usable (scripts/bench.sh installs Debian's haproxy)")
     })?;
@@ -158,6 +227,17 @@ pub async fn start_haproxy(bin: &str, scratch: &Path, socket: &Path) -> Result<H
         .to_owned();
 
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
+    let (name, bind) = match tls {
+        None => ("haproxy", addr.to_string()),
+        Some(tls) => (
+            "haproxy-tls",
+            format!(
+                "{addr} ssl crt {} ca-file {} verify required ssl-min-ver TLSv1.3 alpn http/1.1",
+                tls.crt.display(),
+                tls.ca.display()
+            ),
+        ),
+    };
     let config = format!(
         "\
 global
@@ -174,7 +254,7 @@ defaults
     timeout http-keep-alive 1m
 
 frontend docker
-    bind {addr}
+    bind {bind}
     default_backend engine
 
 backend engine
@@ -182,22 +262,34 @@ backend engine
 ",
         socket = socket.display()
     );
-    let config_path = scratch.join("haproxy.cfg");
-    std::fs::write(&config_path, config).context("writing haproxy.cfg")?;
+    let config_path = scratch.join(format!("{name}.cfg"));
+    std::fs::write(&config_path, config).with_context(|| format!("writing {name}.cfg"))?;
 
     let mut service = Service::spawn(
-        "haproxy",
+        name,
         Command::new(bin).arg("-f").arg(&config_path).arg("-db"),
-        scratch.join("haproxy.log"),
+        scratch.join(format!("{name}.log")),
     )?;
-    let dial = Dial::Tcp(addr);
+    let dial = match tls {
+        None => Dial::Tcp(addr),
+        Some(tls) => Dial::Tls {
+            addr,
+            connector: tls_connector(&tls.client)?,
+            name: ServerName::try_from("localhost")?,
+        },
+    };
     service
         .wait_ready(|| async { dial.connect().await?.get_ok("/_ping").await.map(drop) })
         .await?;
+    let session = match tls {
+        None => None,
+        Some(_) => Some(tls_session(&dial).await?),
+    };
     Ok(Haproxy {
         service,
         dial,
         version,
+        tls: session,
     })
 }
 

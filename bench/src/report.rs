@@ -3,10 +3,15 @@
 use std::fmt::Write as _;
 
 /// Columns, in the order they are measured and printed.
-pub const COLUMNS: [&str; 3] = ["direct", "haproxy", "agent"];
+pub const COLUMNS: [&str; 4] = ["direct", "haproxy", "haproxy-tls", "agent"];
 pub const DIRECT: usize = 0;
+/// HAProxy as a plain HTTP proxy: the reference that docker-socket-proxy is.
 pub const HAPROXY: usize = 1;
-pub const AGENT: usize = 2;
+/// HAProxy terminating TLS 1.3 with client certificates from the cluster CA: the agent's fair peer.
+pub const HAPROXY_TLS: usize = 2;
+pub const AGENT: usize = 3;
+/// How many columns a [`Row`] has.
+pub const WIDTH: usize = COLUMNS.len();
 
 #[derive(Clone, Copy)]
 pub enum Unit {
@@ -32,7 +37,7 @@ impl Unit {
 pub struct Row {
     pub label: String,
     pub unit: Unit,
-    pub values: [Option<f64>; 3],
+    pub values: [Option<f64>; WIDTH],
 }
 
 impl Row {
@@ -40,7 +45,7 @@ impl Row {
         Self {
             label: label.into(),
             unit,
-            values: [None; 3],
+            values: [None; WIDTH],
         }
     }
 
@@ -52,10 +57,12 @@ impl Row {
     }
 }
 
-const RATIOS: [(&str, usize, usize); 3] = [
+const RATIOS: [(&str, usize, usize); 5] = [
     ("agent/direct", AGENT, DIRECT),
-    ("haproxy/direct", HAPROXY, DIRECT),
+    ("agent/haproxy-tls", AGENT, HAPROXY_TLS),
     ("agent/haproxy", AGENT, HAPROXY),
+    ("haproxy-tls/haproxy", HAPROXY_TLS, HAPROXY),
+    ("haproxy/direct", HAPROXY, DIRECT),
 ];
 
 const LEGEND: &str = "n/m: not measured or not applicable. Ratios above 1 mean more: \
@@ -130,19 +137,19 @@ impl Report {
             .max(6);
         let _ = write!(out, "{:<width$}", "");
         for name in COLUMNS {
-            let _ = write!(out, " {name:>10}");
+            let _ = write!(out, " {name:>11}");
         }
         for (name, _, _) in RATIOS {
-            let _ = write!(out, " {name:>14}");
+            let _ = write!(out, " {name:>19}");
         }
         let _ = writeln!(out);
         for row in &self.rows {
             let _ = write!(out, "{:<width$}", row.label);
             for value in row.values {
-                let _ = write!(out, " {:>10}", cell(value, |v| row.unit.format(v)));
+                let _ = write!(out, " {:>11}", cell(value, |v| row.unit.format(v)));
             }
             for (_, top, bottom) in RATIOS {
-                let _ = write!(out, " {:>14}", cell(row.ratio(top, bottom), ratio_text));
+                let _ = write!(out, " {:>19}", cell(row.ratio(top, bottom), ratio_text));
             }
             let _ = writeln!(out);
         }
