@@ -205,6 +205,30 @@ pub(crate) async fn until_all_see(dials: &[Dial], count: usize) -> Result<Durati
     }
 }
 
+/// Starts an in-process agent in front of each of `engines`, all joining `join`, and
+/// waits until every one has started.
+pub(crate) async fn grow(
+    creds: &Creds,
+    engines: &[FakeEngine],
+    join: SocketAddr,
+    stop: &CancellationToken,
+) -> Result<()> {
+    let mut starting = tokio::task::JoinSet::new();
+    for engine in engines {
+        let engine = engine.clone();
+        let stop = stop.clone();
+        let creds = Creds {
+            dir: creds.dir.clone(),
+            secret: creds.secret.clone(),
+        };
+        starting.spawn(async move { start_in_process(&creds, &engine, Some(join), &stop).await });
+    }
+    while let Some(agent) = starting.join_next().await {
+        agent??;
+    }
+    Ok(())
+}
+
 pub(crate) async fn fakes(prefix: &str, from: usize, to: usize) -> Result<Vec<FakeEngine>> {
     let mut out = Vec::new();
     for i in from..to {
@@ -265,21 +289,7 @@ pub async fn run(bin: &Path, scratch: &Path, quick: bool) -> Result<Results> {
     let mut fanout = Vec::new();
     let mut running = 1;
     for size in SIZES {
-        let mut starting = tokio::task::JoinSet::new();
-        for engine in &engines[running..size] {
-            let engine = engine.clone();
-            let stop = stop.clone();
-            let creds = Creds {
-                dir: creds.dir.clone(),
-                secret: creds.secret.clone(),
-            };
-            let join = entry.gossip;
-            starting
-                .spawn(async move { start_in_process(&creds, &engine, Some(join), &stop).await });
-        }
-        while let Some(agent) = starting.join_next().await {
-            agent??;
-        }
+        grow(&creds, &engines[running..size], entry.gossip, &stop).await?;
         running = size;
         until_all_see(std::slice::from_ref(&entry_dial), size).await?;
         let measured = latency(

@@ -18,7 +18,7 @@ use bosun_fake_engine::{FakeEngine, FakeEngineSpec};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::Conn;
-use crate::cluster::{start_in_process, start_process, until_all_see, Creds};
+use crate::cluster::{grow, start_process, until_all_see, Creds};
 use crate::procs::{cpu_millis, memory, Scratch};
 
 const DEFAULT_NODES: [usize; 4] = [1, 10, 50, 200];
@@ -175,21 +175,7 @@ async fn run(opts: &Options, scratch: &Path) -> Result<Vec<Sample>> {
     let mut running = 1;
     for &size in &opts.nodes {
         eprintln!("fan-out over {size} nodes: starting the simulated nodes");
-        let mut starting = tokio::task::JoinSet::new();
-        for engine in &engines[running..size] {
-            let engine = engine.clone();
-            let stop = stop.clone();
-            let creds = Creds {
-                dir: creds.dir.clone(),
-                secret: creds.secret.clone(),
-            };
-            let join = entry.gossip;
-            starting
-                .spawn(async move { start_in_process(&creds, &engine, Some(join), &stop).await });
-        }
-        while let Some(agent) = starting.join_next().await {
-            agent??;
-        }
+        grow(&creds, &engines[running..size], entry.gossip, &stop).await?;
         running = size;
         until_all_see(std::slice::from_ref(&dial), size).await?;
 
