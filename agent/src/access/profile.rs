@@ -217,15 +217,16 @@ impl Profile {
     }
 
     /// Whether the profile allows an operation's section at the level it needs. `what`
-    /// names the request in the refusal (`GET /containers/x/attach/ws`).
-    pub fn permits(&self, op: &Operation, what: &str) -> Result<(), Refusal> {
+    /// names the request in the refusal (`GET /containers/x/attach/ws`); it is written out
+    /// only for a refusal.
+    pub fn permits(&self, op: &Operation, what: impl std::fmt::Display) -> Result<(), Refusal> {
         let Some(section) = op.section else {
             return if self.unknown_routes {
                 Ok(())
             } else {
                 Err(Refusal::Unknown {
                     profile: self.name.clone(),
-                    what: what.to_owned(),
+                    what: what.to_string(),
                 })
             };
         };
@@ -236,7 +237,7 @@ impl Profile {
         }
         Err(Refusal::Section {
             profile: self.name.clone(),
-            what: what.to_owned(),
+            what: what.to_string(),
             section: section.as_str(),
             level: match needed {
                 Level::Read => "read",

@@ -157,9 +157,8 @@ impl Proxy {
         })?;
         guard::no_body_on_reads(&req)?;
         guard::websocket_attach(&req, &api_path)?;
-        let what = format!("{} {}", req.method(), api_path);
         profile
-            .permits(&op, &what)
+            .permits(&op, format_args!("{} {}", req.method(), api_path))
             .map_err(|r| ProxyError::Forbidden(r.to_string()))?;
         let upgrade = upgrade_protocol(&req, &api_path);
         let mut req = req.map(Body::from);
@@ -206,12 +205,17 @@ impl Proxy {
                 None => resp,
             };
         }
-        let nodes: Vec<Node> = view
-            .nodes()
-            .iter()
-            .filter(|n| profile.reaches(&n.meta.node_name))
-            .cloned()
-            .collect();
+        // Only a profile limited to some nodes needs a list of its own.
+        let nodes: std::borrow::Cow<'_, [Node]> = if profile.nodes.is_some() {
+            view.nodes()
+                .iter()
+                .filter(|n| profile.reaches(&n.meta.node_name))
+                .cloned()
+                .collect::<Vec<_>>()
+                .into()
+        } else {
+            view.nodes().into()
+        };
         let names: Vec<&str> = view
             .nodes()
             .iter()
