@@ -20,7 +20,7 @@ use crate::client::{snippet, tls_connector_without_certificate, Dial};
 use crate::engine::{Engine, Versions};
 use crate::measure::{self, Latency, Rate};
 use crate::procs::{self, Scratch};
-use crate::report::{Goal, Target, Unit};
+use crate::report::{self, Goal, Target, Unit};
 use crate::{CpuSnapshot, CpuTimes, Foreign};
 
 /// The profile under test, defined by [`policy_file`].
@@ -684,22 +684,8 @@ impl Report {
         for line in &self.spread {
             out.push_str(&format!("{line}\n"));
         }
-        out.push_str("\nTargets\n");
-        let width = self
-            .targets
-            .iter()
-            .map(|t| t.label.len())
-            .max()
-            .unwrap_or(0);
-        for t in &self.targets {
-            out.push_str(&format!(
-                "  {:<width$}  {:>9}  {:>10}  {}\n",
-                t.label,
-                t.measured_text(),
-                t.goal_text(),
-                t.verdict()
-            ));
-        }
+        out.push('\n');
+        out.push_str(&report::targets_text(&self.targets));
         for note in &self.notes {
             out.push_str(&format!("\nnote: {note}"));
         }
@@ -720,16 +706,8 @@ impl Report {
         for line in &self.spread {
             out.push_str(&format!("\n{line}\n"));
         }
-        out.push_str("\n| Target | Measured | Goal | Result |\n|---|---:|---:|---|\n");
-        for t in &self.targets {
-            out.push_str(&format!(
-                "| {} | {} | {} | {} |\n",
-                t.label,
-                t.measured_text(),
-                t.goal_text(),
-                t.verdict()
-            ));
-        }
+        out.push('\n');
+        out.push_str(&report::targets_markdown(&self.targets));
         for note in &self.notes {
             out.push_str(&format!("\nNote: {note}\n"));
         }

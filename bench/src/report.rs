@@ -106,6 +106,39 @@ impl Target {
     }
 }
 
+/// The targets, each with what was measured and its verdict, as plain text.
+pub fn targets_text(targets: &[Target]) -> String {
+    let mut out = String::from("Targets\n");
+    let width = targets.iter().map(|t| t.label.len()).max().unwrap_or(0);
+    for t in targets {
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:>9}  {:>10}  {}",
+            t.label,
+            t.measured_text(),
+            t.goal_text(),
+            t.verdict()
+        );
+    }
+    out
+}
+
+/// The targets as a Markdown table.
+pub fn targets_markdown(targets: &[Target]) -> String {
+    let mut out = String::from("| Target | Measured | Goal | Result |\n|---|---:|---:|---|\n");
+    for t in targets {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            t.label,
+            t.measured_text(),
+            t.goal_text(),
+            t.verdict()
+        );
+    }
+    out
+}
+
 pub struct Report {
     pub context: Vec<String>,
     pub rows: Vec<Row>,
@@ -155,23 +188,8 @@ impl Report {
         }
         let _ = writeln!(out, "\n{LEGEND}");
 
-        let _ = writeln!(out, "\nTargets");
-        let width = self
-            .targets
-            .iter()
-            .map(|t| t.label.len())
-            .max()
-            .unwrap_or(0);
-        for t in &self.targets {
-            let _ = writeln!(
-                out,
-                "  {:<width$}  {:>9}  {:>10}  {}",
-                t.label,
-                t.measured_text(),
-                t.goal_text(),
-                t.verdict()
-            );
-        }
+        let _ = writeln!(out);
+        out.push_str(&targets_text(&self.targets));
         if !self.notes.is_empty() {
             let _ = writeln!(out);
             for note in &self.notes {
@@ -207,18 +225,7 @@ impl Report {
             let _ = writeln!(out);
         }
         let _ = writeln!(out, "\n{LEGEND}\n");
-        let _ = writeln!(out, "| Target | Measured | Goal | Result |");
-        let _ = writeln!(out, "|---|---:|---:|---|");
-        for t in &self.targets {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} |",
-                t.label,
-                t.measured_text(),
-                t.goal_text(),
-                t.verdict()
-            );
-        }
+        out.push_str(&targets_markdown(&self.targets));
         for note in &self.notes {
             let _ = writeln!(out, "\nNote: {note}");
         }

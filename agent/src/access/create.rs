@@ -79,7 +79,8 @@ fn string_or_list(v: &Value) -> Vec<&str> {
     }
 }
 
-fn strings(v: &Value) -> impl Iterator<Item = &str> {
+/// The strings of a JSON list; nothing for anything else.
+pub(super) fn strings(v: &Value) -> impl Iterator<Item = &str> {
     v.as_array().into_iter().flatten().filter_map(Value::as_str)
 }
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use super::create::strings;
 use super::profile::Profile;
 use super::routes::Kind;
 
@@ -97,10 +98,6 @@ pub fn references(kind: Kind, spec: &Value) -> Vec<(Kind, String)> {
     found.sort_by(|a, b| (a.0.as_str(), &a.1).cmp(&(b.0.as_str(), &b.1)));
     found.dedup();
     found
-}
-
-fn strings(v: &Value) -> impl Iterator<Item = &str> {
-    v.as_array().into_iter().flatten().filter_map(Value::as_str)
 }
 
 fn service_networks(spec: &Value) -> impl Iterator<Item = &str> {

@@ -36,6 +36,13 @@ pub enum ProxyError {
     BadUpstream(String),
 }
 
+/// A profile's refusal is the client's to fix: 403, with the refusal's words.
+impl From<crate::access::Refusal> for ProxyError {
+    fn from(refusal: crate::access::Refusal) -> Self {
+        Self::Forbidden(refusal.to_string())
+    }
+}
+
 impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {

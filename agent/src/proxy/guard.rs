@@ -166,7 +166,7 @@ pub async fn specification(
             .map_err(|e| ProxyError::BadRequest(format!("the request body is not JSON: {e}")))?
     };
     canonical::canonicalize(kind, &mut spec).map_err(ProxyError::BadRequest)?;
-    create::apply(profile, kind, &mut spec).map_err(|r| ProxyError::Forbidden(r.to_string()))?;
+    create::apply(profile, kind, &mut spec).map_err(ProxyError::from)?;
     let bytes = serde_json::to_vec(&spec)
         .map_err(|e| ProxyError::BadRequest(format!("the request body: {e}")))?;
     parts.headers.remove(header::TRANSFER_ENCODING);

@@ -159,7 +159,7 @@ impl Proxy {
         guard::websocket_attach(&req, &api_path)?;
         profile
             .permits(&op, format_args!("{} {}", req.method(), api_path))
-            .map_err(|r| ProxyError::Forbidden(r.to_string()))?;
+            .map_err(ProxyError::from)?;
         let upgrade = upgrade_protocol(&req, &api_path);
         let mut req = req.map(Body::from);
         let mut access = Access {
@@ -195,9 +195,7 @@ impl Proxy {
         let me = view.me.meta.node_name.clone();
         // A request another agent forwarded was placed there: it runs here.
         if forwarded {
-            profile
-                .check_node(&me)
-                .map_err(|r| ProxyError::Forbidden(r.to_string()))?;
+            profile.check_node(&me).map_err(ProxyError::from)?;
             let resp = self.forward(Upstream::Local, &identity, req, upgrade).await;
             drop(held);
             return match place {
@@ -223,11 +221,7 @@ impl Proxy {
             .collect();
         let clustered = self.cluster.is_clustered();
         let placement = route::place(req.method(), &api_path, req.headers(), &names, clustered);
-        let reach = |node: &str| {
-            profile
-                .check_node(node)
-                .map_err(|r| ProxyError::Forbidden(r.to_string()))
-        };
+        let reach = |node: &str| profile.check_node(node).map_err(ProxyError::from);
         let resp = match placement {
             Placement::Agent => Ok(crate::api::handle(self, &identity, &req).await),
             Placement::UnknownNode { name, known } => Err(ProxyError::NotFound(format!(

@@ -149,15 +149,12 @@ impl Proxy {
         let profile = &access.profile;
         let scoped = profile.is_scoped();
         let refuse = |rule: &'static str, detail: String| {
-            ProxyError::Forbidden(
-                Refusal::Create {
-                    profile: profile.name.clone(),
-                    kind: kind.as_str(),
-                    rule,
-                    detail,
-                }
-                .to_string(),
-            )
+            ProxyError::from(Refusal::Create {
+                profile: profile.name.clone(),
+                kind: kind.as_str(),
+                rule,
+                detail,
+            })
         };
         let ruled = !profile.create.is_unrestricted();
         let mut pins = scope::Pins::new();
@@ -182,7 +179,7 @@ impl Proxy {
                     }
                     if of == Kind::Container && ruled {
                         crate::access::create::check_joined(profile, &name, &v)
-                            .map_err(|r| ProxyError::Forbidden(r.to_string()))?;
+                            .map_err(ProxyError::from)?;
                     }
                     if scoped && !profile.in_scope(scope::labels_in(of, &v)) {
                         return Err(refuse(
