@@ -308,6 +308,11 @@ async fn a_target_header_runs_the_request_on_that_node_only() {
         .await;
         assert_eq!(parts.status, 200, "{header}: {list}");
         assert!(parts.headers.get("x-agent-partial").is_none(), "{header}");
+        assert_eq!(
+            parts.headers.get("x-agent-node").map(|v| v.as_bytes()),
+            Some(&b"fake-1"[..]),
+            "{header}: the answer names the node that served it"
+        );
         let items = list.as_array().expect("a JSON list");
         let mut ids: Vec<&str> = items.iter().filter_map(|c| c["Id"].as_str()).collect();
         ids.sort_unstable();

@@ -8,6 +8,8 @@ pub const TARGET: &str = "x-agent-target";
 pub const TARGET_ALIAS: &str = "x-portaineragent-target";
 pub const STRICT: &str = "x-agent-strict";
 pub const MANAGER_OPERATION: &str = "x-agent-manager-operation";
+/// Set on every answer one node's engine gave: the name of that node.
+pub const NODE: &str = "x-agent-node";
 
 const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,

@@ -114,6 +114,9 @@ impl Proxy {
             }
         };
         if let Some(ServedBy(node)) = resp.extensions_mut().remove::<ServedBy>() {
+            if let Ok(value) = HeaderValue::from_str(&node) {
+                resp.headers_mut().insert(headers::NODE, value);
+            }
             record.node = Some(node);
         }
         if record.path != "/agent/v1/health" {
