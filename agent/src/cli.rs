@@ -14,11 +14,11 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{self, Scope, TrustedKey};
 use crate::cluster::{ClusterConfig, Discovery};
 use crate::config::{AgentConfig, CaFiles};
-use crate::engine::EngineAddr;
 use crate::secret::Secret;
 use crate::server::Agent;
 use crate::telemetry::{self, LogFormat};
 use crate::tls::pki::{self, Ca};
+use crate::upstream::EngineAddr;
 
 /// Exit code for a usage or configuration error (clap uses the same).
 const USAGE: u8 = 2;
@@ -480,7 +480,7 @@ fn healthcheck(url: Option<String>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::health::probe(&url, Duration::from_secs(5))) {
+    match runtime.block_on(crate::probe::probe(&url, Duration::from_secs(5))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bosun-agent: unhealthy: {e}");

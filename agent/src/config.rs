@@ -7,8 +7,8 @@ use std::time::Duration;
 use crate::audit::AuditConfig;
 use crate::auth::TrustedKey;
 use crate::cluster::ClusterConfig;
-use crate::engine::EngineAddr;
 use crate::secret::Secret;
+use crate::upstream::EngineAddr;
 
 /// Everything `bosun-agent run` needs, checked and loaded.
 #[derive(Clone)]

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -19,18 +19,17 @@ use tokio_util::task::TaskTracker;
 
 use crate::access::PolicyStore;
 use crate::admission::{Admission, Ticket};
-use crate::api::HealthCache;
 use crate::audit::Audit;
 use crate::auth::Authenticator;
 use crate::body::Budget;
 use crate::cluster::Cluster;
 use crate::config::AgentConfig;
-use crate::engine::Engine;
-use crate::locate::Index;
-use crate::proxy::{ConnInfo, Proxy};
+pub use crate::host::host_name;
+use crate::proxy::{ConnInfo, Parts, Proxy};
 use crate::tls::pki::{self, Ca, PkiError};
 use crate::tls::server::TlsSetupError;
 use crate::tls::ServerTls;
+use crate::upstream::UpstreamPool;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for a request head to arrive; a stalled client is closed, a stream never.
@@ -84,7 +83,7 @@ impl Agent {
         if config.secret.is_none() && config.ca.is_none() {
             return Err(StartError::NoCredentials);
         }
-        let engine = Engine::new(config.engine.clone());
+        let engine = UpstreamPool::new(config.engine.clone());
         // The certificate names the node; the engine's name is the node's unless overridden.
         let (engine_name, node_addr) = engine_host(&engine).await;
         let cert_name = config.node_name.clone().unwrap_or(engine_name);
@@ -124,22 +123,16 @@ impl Agent {
         .await?;
         let policy = Arc::new(PolicyStore::load(config.policy_file.as_deref())?);
         policy.watch(background.clone());
-        let proxy = Arc::new(Proxy {
+        let proxy = Arc::new(Proxy::new(Parts {
             engine,
+            cluster,
             auth: Authenticator::new(config.secret.as_ref(), config.trusted_keys.clone())
                 .with_max_lifetime(config.max_token_lifetime),
             policy,
             audit: Audit::start(&config.audit)?,
             budget: Budget::new(config.body_budget),
-            cluster,
-            index: Index::default(),
             fanout_deadline: config.fanout_deadline,
-            started: Instant::now(),
-            health: HealthCache::default(),
-            streams: Arc::default(),
-            relays: TaskTracker::new(),
-            hard_stop: CancellationToken::new(),
-        });
+        }));
         Ok(Self {
             listener,
             acceptor: TlsAcceptor::from(Arc::clone(&tls.config)),
@@ -161,7 +154,7 @@ impl Agent {
 
     /// The bound gossip socket, when the agent is part of a cluster.
     pub fn gossip_addr(&self) -> Option<SocketAddr> {
-        self.proxy.cluster.gossip_addr()
+        self.proxy.cluster().gossip_addr()
     }
 
     /// Serves until `shutdown` is cancelled, then drains.
@@ -175,7 +168,7 @@ impl Agent {
                         // Over a cap: closed at once, before TLS costs anything.
                         let peer_agent = self
                             .proxy
-                            .cluster
+                            .cluster()
                             .view()
                             .nodes()
                             .iter()
@@ -208,18 +201,19 @@ impl Agent {
             "shutting down: no new connections, in-flight requests may finish"
         );
         conns.close();
-        self.proxy.relays.close();
+        let relays = self.proxy.relays();
+        relays.close();
         let drained = tokio::time::timeout(self.grace, async {
             conns.wait().await;
-            self.proxy.relays.wait().await;
+            relays.wait().await;
         })
         .await;
         if drained.is_err() {
             tracing::warn!("grace period over: closing the remaining streams");
-            self.proxy.hard_stop.cancel();
+            relays.stop();
             let _ = tokio::time::timeout(Duration::from_secs(2), async {
                 conns.wait().await;
-                self.proxy.relays.wait().await;
+                relays.wait().await;
             })
             .await;
         }
@@ -263,7 +257,7 @@ async fn serve_connection(
     };
     let client_cert = tls.client_cert(stream.get_ref().1.peer_certificates());
     let info = Arc::new(ConnInfo { peer, client_cert });
-    let hard_stop = proxy.hard_stop.clone();
+    let hard_stop = proxy.relays().stop_token();
     let asked = Arc::new(AtomicBool::new(false));
     let service = {
         let asked = Arc::clone(&asked);
@@ -313,7 +307,7 @@ fn log_end(peer: SocketAddr, result: Result<(), hyper::Error>) {
 
 /// What the engine says of its host: its name (this host's when the engine does not answer
 /// yet) and, in a Swarm, the node's address, which clients outside use to reach the agent.
-async fn engine_host(engine: &Engine) -> (String, Option<IpAddr>) {
+async fn engine_host(engine: &UpstreamPool) -> (String, Option<IpAddr>) {
     match engine.get_json("/info", Duration::from_secs(5)).await {
         Ok(info) => {
             let node_addr = info["Swarm"]["NodeAddr"]
@@ -330,14 +324,6 @@ async fn engine_host(engine: &Engine) -> (String, Option<IpAddr>) {
             (host_name(), None)
         }
     }
-}
-
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 /// Every name and address the agent may be reached by: the host's, the node's Swarm

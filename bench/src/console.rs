@@ -47,7 +47,7 @@ impl Session {
         let mut tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(bosun_agent::health::AnyServer))
+            .with_custom_certificate_verifier(Arc::new(bosun_agent::probe::AnyServer))
             .with_no_client_auth();
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let tcp = tokio::net::TcpStream::connect(addr).await?;

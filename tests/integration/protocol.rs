@@ -572,7 +572,7 @@ async fn fake_answer(log: &Mutex<Vec<Seen>>, req: Request<Incoming>) -> Response
         target: target.clone(),
         headers: req.headers().clone(),
     });
-    let path = bosun_agent::proxy::path::strip_version(req.uri().path()).to_owned();
+    let path = bosun_agent::path::strip_version(req.uri().path()).to_owned();
     let json = |v: Value| {
         Response::builder()
             .header(header::CONTENT_TYPE, "application/json")

@@ -12,6 +12,8 @@
 use bytes::Bytes;
 use serde::de::IgnoredAny;
 
+use crate::node_name::NodeName;
+
 /// The most an unfinished line may hold. An engine's events are a few KiB; anything this long
 /// is not an event, and holding it without bound would let one node exhaust our memory.
 pub const MAX_PENDING: usize = 1 << 20;
@@ -19,23 +21,16 @@ pub const MAX_PENDING: usize = 1 << 20;
 /// Reassembles and decorates the event stream of one node; one per node stream.
 #[derive(Debug)]
 pub struct EventDecorator {
-    /// `"Agent":{"NodeName":"<node>"}`, JSON-escaped once for the stream's lifetime.
-    member: Vec<u8>,
+    /// The node's name, escaped once for the stream's lifetime.
+    node: NodeName,
     /// The start of a line whose newline has not arrived yet.
     pending: Vec<u8>,
 }
 
 impl EventDecorator {
     pub fn new(node: &str) -> Self {
-        // `Value`'s Display is its JSON and cannot fail, so the name is escaped without an
-        // error path.
-        let name = serde_json::Value::String(node.to_owned()).to_string();
-        let mut member = Vec::with_capacity(name.len() + 22);
-        member.extend_from_slice(b"\"Agent\":{\"NodeName\":");
-        member.extend_from_slice(name.as_bytes());
-        member.push(b'}');
         EventDecorator {
-            member,
+            node: NodeName::new(node),
             pending: Vec::new(),
         }
     }
@@ -91,15 +86,9 @@ impl EventDecorator {
             return;
         }
         match object_body(event) {
-            Some(body) => {
-                out.reserve(event.len() + self.member.len() + 2);
-                // Everything but the closing brace, then our member, then the brace.
-                out.extend_from_slice(&event[..event.len() - 1]);
-                if !body.trim_ascii().is_empty() {
-                    out.push(b',');
-                }
-                out.extend_from_slice(&self.member);
-                out.extend_from_slice(b"}\n");
+            Some(_) => {
+                self.node.splice(event, out);
+                out.push(b'\n');
             }
             None => {
                 out.extend_from_slice(line);

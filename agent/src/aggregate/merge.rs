@@ -11,8 +11,7 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// The key added to every item; Portainer's agent and console read the same one.
-const AGENT_KEY: &str = "Agent";
+use crate::node_name::NodeName;
 
 /// One node's successful (2xx) JSON answer to a fanned-out request.
 #[derive(Debug, Clone)]
@@ -62,15 +61,8 @@ impl ListQuery {
     }
 }
 
-/// Adds `"Agent": {"NodeName": node}` to a JSON object; anything else is left as it is,
-/// since only objects can carry the key.
-pub fn decorate(item: &mut Value, node: &str) {
-    if let Value::Object(map) = item {
-        let mut agent = Map::with_capacity(1);
-        agent.insert("NodeName".to_owned(), Value::String(node.to_owned()));
-        map.insert(AGENT_KEY.to_owned(), Value::Object(agent));
-    }
-}
+/// Adds `"Agent": {"NodeName": node}` to a JSON object.
+pub use crate::node_name::set as decorate;
 
 /// Merges `GET /containers/json`: newest first across the cluster, then the client's `limit`.
 ///
@@ -332,15 +324,7 @@ impl<'a> RawRow<'a> {
             out.extend_from_slice(value.to_string().as_bytes());
             return;
         }
-        let text = self.item.get().trim_end();
-        let body = &text[..text.len() - 1];
-        out.extend_from_slice(body.as_bytes());
-        if !body[1..].trim().is_empty() {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"\"Agent\":{\"NodeName\":");
-        out.extend_from_slice(Value::String(self.node.to_owned()).to_string().as_bytes());
-        out.extend_from_slice(b"}}");
+        NodeName::new(self.node).splice(self.item.get().as_bytes(), out);
     }
 }
 

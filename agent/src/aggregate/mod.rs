@@ -13,12 +13,13 @@ use tokio::task::JoinSet;
 
 use crate::auth::Identity;
 use crate::body::Body;
-use crate::cluster::token::HEADER as AGENT_TOKEN;
+use crate::calls::Calls;
 use crate::cluster::Node;
-use crate::engine::EngineError;
-use crate::proxy::headers::STRICT;
-use crate::proxy::{Proxy, ProxyError};
-use crate::route::FanOut;
+use crate::error::{json_error, ProxyError};
+use crate::headers::STRICT;
+use crate::owners::Index;
+use crate::place::FanOut;
+use crate::upstream::UpstreamError;
 use merge::{ListQuery, NodeAnswer};
 
 /// Names the nodes left out of a merged answer, and why.
@@ -35,156 +36,199 @@ enum Outcome {
     Failed(String),
 }
 
-/// `GET path` on every node at once, each within the fan-out deadline.
-async fn gather(
-    proxy: &Proxy,
-    nodes: &[Node],
-    identity: &Identity,
-    path: &str,
-) -> Result<Vec<Outcome>, ProxyError> {
-    let deadline = proxy.fanout_deadline;
-    let mut tasks = JoinSet::new();
-    for (i, node) in nodes.iter().enumerate() {
-        let upstream = proxy.upstream_of(node);
-        let headers: Vec<(&'static str, String)> = if node.local {
-            Vec::new()
-        } else {
-            let token =
-                proxy.agent_token(identity, &node.meta.node_name, &http::Method::GET, path)?;
-            vec![(AGENT_TOKEN, token.to_str().unwrap_or_default().to_owned())]
-        };
-        let path = path.to_owned();
-        tasks.spawn(async move {
-            let outcome =
-                match tokio::time::timeout(deadline, upstream.get_with(&path, &headers, deadline))
-                    .await
-                {
-                    Ok(Ok(bytes)) => Outcome::Answered(bytes),
-                    Ok(Err(EngineError::Status {
+/// The nodes one request asks at once, on a client's behalf, each within a deadline.
+pub struct Nodes<'a> {
+    pub calls: &'a Calls,
+    pub nodes: &'a [Node],
+    pub identity: &'a Identity,
+    pub deadline: Duration,
+}
+
+impl Nodes<'_> {
+    /// `GET path` on every node at once, each within the deadline.
+    async fn gather(&self, path: &str) -> Vec<Outcome> {
+        let deadline = self.deadline;
+        let mut outcomes: Vec<Option<Outcome>> = (0..self.nodes.len()).map(|_| None).collect();
+        let mut tasks = JoinSet::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let (pool, req) = match self.calls.get(node, self.identity, path) {
+                Ok(call) => call,
+                Err(e) => {
+                    outcomes[i] = Some(Outcome::Failed(e.to_string()));
+                    continue;
+                }
+            };
+            tasks.spawn(async move {
+                let outcome = match pool.read_answer(req, deadline).await {
+                    Ok(bytes) => Outcome::Answered(bytes),
+                    Err(UpstreamError::Status {
                         status, message, ..
-                    })) if (400..500).contains(&status) => Outcome::Refused { status, message },
-                    Ok(Err(e)) => Outcome::Failed(e.to_string()),
-                    Err(_) => Outcome::Failed(format!("no answer within {}", secs(deadline))),
+                    }) if (400..500).contains(&status) => Outcome::Refused { status, message },
+                    Err(UpstreamError::Timeout { .. }) => {
+                        Outcome::Failed(format!("no answer within {}", secs(deadline)))
+                    }
+                    Err(e) => Outcome::Failed(e.to_string()),
                 };
-            (i, outcome)
-        });
-    }
-    let mut outcomes: Vec<Option<Outcome>> = (0..nodes.len()).map(|_| None).collect();
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((i, outcome)) = joined {
-            outcomes[i] = Some(outcome);
+                (i, outcome)
+            });
         }
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok((i, outcome)) = joined {
+                outcomes[i] = Some(outcome);
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Outcome::Failed("the look-up task failed".into())))
+            .collect()
     }
-    Ok(outcomes
-        .into_iter()
-        .map(|o| o.unwrap_or_else(|| Outcome::Failed("the look-up task failed".into())))
-        .collect())
-}
 
-fn secs(d: Duration) -> String {
-    format!("{} s", d.as_secs_f32())
-}
-
-/// `GET path` on every node; the index and body of each that answered 2xx.
-pub async fn look_up(
-    proxy: &Proxy,
-    nodes: &[Node],
-    identity: &Identity,
-    path: &str,
-) -> Vec<(usize, Bytes)> {
-    match gather(proxy, nodes, identity, path).await {
-        Ok(outcomes) => outcomes
+    /// `GET path` on every node; the index and body of each that answered 2xx.
+    pub async fn look_up(&self, path: &str) -> Vec<(usize, Bytes)> {
+        self.gather(path)
+            .await
             .into_iter()
             .enumerate()
             .filter_map(|(i, o)| match o {
                 Outcome::Answered(body) => Some((i, body)),
                 _ => None,
             })
-            .collect(),
-        Err(_) => Vec::new(),
+            .collect()
+    }
+
+    /// Serves a list request for the whole cluster; `missing` are nodes known to be down,
+    /// named in the answer as left out. The containers listed are remembered in `owners`.
+    pub async fn fan_out(
+        &self,
+        missing: &[String],
+        kind: FanOut,
+        owners: &Index,
+        req: Request<Body>,
+    ) -> Result<Response<Body>, ProxyError> {
+        let strict = req
+            .headers()
+            .get(STRICT)
+            .is_some_and(|v| v.as_bytes() == b"1" || v.as_bytes().eq_ignore_ascii_case(b"true"));
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| req.uri().path().to_owned());
+        if kind == FanOut::Events {
+            return self.events_stream(&path, strict).await;
+        }
+        let outcomes = self.gather(&path).await;
+        let mut answers = Vec::with_capacity(self.nodes.len());
+        let mut failures = Vec::new();
+        let mut refusal = None;
+        for (node, outcome) in self.nodes.iter().zip(outcomes) {
+            let name = node.meta.node_name.clone();
+            match outcome {
+                Outcome::Answered(body) => answers.push(NodeAnswer { node: name, body }),
+                Outcome::Refused { status, message } => {
+                    refusal.get_or_insert((status, message.clone()));
+                    failures.push((name, message));
+                }
+                Outcome::Failed(reason) => failures.push((name, reason)),
+            }
+        }
+        failures.extend(missing.iter().map(|name| {
+            (
+                name.clone(),
+                "node down: its agent stopped answering".to_owned(),
+            )
+        }));
+        if answers.is_empty() {
+            if let Some((status, message)) = refusal {
+                // Every engine refused the query alike: pass its answer on.
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                return Ok(json_error(status, &message));
+            }
+        }
+        if (strict || answers.is_empty()) && !failures.is_empty() {
+            return Err(ProxyError::Partial(format!(
+                "nodes failed: {}",
+                describe(&failures)
+            )));
+        }
+        if kind == FanOut::Containers {
+            for answer in &answers {
+                for id in container_ids(&answer.body) {
+                    owners.remember_container(id, &answer.node);
+                }
+            }
+        }
+        let query = req.uri().query();
+        let merged = match kind {
+            FanOut::Containers => merge::containers(&answers, &ListQuery::from_query(query)),
+            FanOut::Images => merge::images(&answers),
+            FanOut::Volumes => merge::volumes(&answers),
+            FanOut::Networks => merge::networks(&answers),
+            FanOut::SystemDf => merge::system_df(&answers),
+            FanOut::Events => unreachable!("streamed above"),
+        }
+        .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
+        let mut resp = Response::new(crate::body::full(merged));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        mark_partial(&mut resp, &failures);
+        Ok(resp)
+    }
+    /// `GET /events` for the whole cluster: every node's stream, each event decorated with its
+    /// node, interleaved as they come; the stream ends when every node's has.
+    async fn events_stream(&self, path: &str, strict: bool) -> Result<Response<Body>, ProxyError> {
+        let deadline = self.deadline;
+        let mut opening = JoinSet::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let (upstream, req) = self.calls.get(node, self.identity, path)?;
+            opening.spawn(async move {
+                let opened = match tokio::time::timeout(deadline, upstream.send(req)).await {
+                    Ok(Ok(resp)) if resp.status().is_success() => Ok(resp.into_body()),
+                    Ok(Ok(resp)) => Err(format!("answered {}", resp.status())),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!("no answer within {}", secs(deadline))),
+                };
+                (i, opened)
+            });
+        }
+        let mut streams: Vec<(String, Incoming)> = Vec::new();
+        let mut failures = Vec::new();
+        while let Some(joined) = opening.join_next().await {
+            let Ok((i, opened)) = joined else { continue };
+            let name = self
+                .nodes
+                .get(i)
+                .map(|n| n.meta.node_name.clone())
+                .unwrap_or_default();
+            match opened {
+                Ok(body) => streams.push((name, body)),
+                Err(reason) => failures.push((name, reason)),
+            }
+        }
+        if (strict || streams.is_empty()) && !failures.is_empty() {
+            return Err(ProxyError::Partial(format!(
+                "nodes failed: {}",
+                describe(&failures)
+            )));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+        for (node, body) in streams {
+            tokio::spawn(relay_events(node, body, tx.clone()));
+        }
+        let mut resp = Response::new(Body::Channel(rx));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        mark_partial(&mut resp, &failures);
+        Ok(resp)
     }
 }
 
-/// Serves a list request for the whole cluster; `missing` are nodes known to be down,
-/// named in the answer as left out.
-pub async fn fan_out(
-    proxy: &Proxy,
-    nodes: &[Node],
-    missing: &[String],
-    kind: FanOut,
-    identity: &Identity,
-    req: Request<Body>,
-) -> Result<Response<Body>, ProxyError> {
-    let strict = req
-        .headers()
-        .get(STRICT)
-        .is_some_and(|v| v.as_bytes() == b"1" || v.as_bytes().eq_ignore_ascii_case(b"true"));
-    let path = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| req.uri().path().to_owned());
-    if kind == FanOut::Events {
-        return events_stream(proxy, nodes, identity, &path, strict).await;
-    }
-    let outcomes = gather(proxy, nodes, identity, &path).await?;
-    let mut answers = Vec::with_capacity(nodes.len());
-    let mut failures = Vec::new();
-    let mut refusal = None;
-    for (node, outcome) in nodes.iter().zip(outcomes) {
-        let name = node.meta.node_name.clone();
-        match outcome {
-            Outcome::Answered(body) => answers.push(NodeAnswer { node: name, body }),
-            Outcome::Refused { status, message } => {
-                refusal.get_or_insert((status, message.clone()));
-                failures.push((name, message));
-            }
-            Outcome::Failed(reason) => failures.push((name, reason)),
-        }
-    }
-    failures.extend(missing.iter().map(|name| {
-        (
-            name.clone(),
-            "node down: its agent stopped answering".to_owned(),
-        )
-    }));
-    if answers.is_empty() {
-        if let Some((status, message)) = refusal {
-            // Every engine refused the query alike: pass its answer on.
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-            return Ok(crate::proxy::json_error(status, &message));
-        }
-    }
-    if (strict || answers.is_empty()) && !failures.is_empty() {
-        return Err(ProxyError::Partial(format!(
-            "nodes failed: {}",
-            describe(&failures)
-        )));
-    }
-    if kind == FanOut::Containers {
-        for answer in &answers {
-            for id in container_ids(&answer.body) {
-                proxy.index.remember_container(id, &answer.node);
-            }
-        }
-    }
-    let query = req.uri().query();
-    let merged = match kind {
-        FanOut::Containers => merge::containers(&answers, &ListQuery::from_query(query)),
-        FanOut::Images => merge::images(&answers),
-        FanOut::Volumes => merge::volumes(&answers),
-        FanOut::Networks => merge::networks(&answers),
-        FanOut::SystemDf => merge::system_df(&answers),
-        FanOut::Events => unreachable!("streamed above"),
-    }
-    .map_err(|e| ProxyError::BadUpstream(e.to_string()))?;
-    let mut resp = Response::new(crate::body::full(merged));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    mark_partial(&mut resp, &failures);
-    Ok(resp)
+fn secs(d: Duration) -> String {
+    format!("{} s", d.as_secs_f32())
 }
 
 fn describe(failures: &[(String, String)]) -> String {
@@ -232,70 +276,6 @@ fn container_ids(body: &[u8]) -> impl Iterator<Item = &str> {
             }
         }
     })
-}
-
-/// `GET /events` for the whole cluster: every node's stream, each event decorated with its
-/// node, interleaved as they come; the stream ends when every node's has.
-async fn events_stream(
-    proxy: &Proxy,
-    nodes: &[Node],
-    identity: &Identity,
-    path: &str,
-    strict: bool,
-) -> Result<Response<Body>, ProxyError> {
-    let deadline = proxy.fanout_deadline;
-    let mut opening = JoinSet::new();
-    for (i, node) in nodes.iter().enumerate() {
-        let upstream = proxy.upstream_of(node);
-        let mut builder = Request::get(path).header(header::HOST, "docker");
-        if !node.local {
-            let token =
-                proxy.agent_token(identity, &node.meta.node_name, &http::Method::GET, path)?;
-            builder = builder.header(AGENT_TOKEN, token);
-        }
-        let req = builder
-            .body(crate::body::empty())
-            .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
-        opening.spawn(async move {
-            let opened = match tokio::time::timeout(deadline, upstream.send(req)).await {
-                Ok(Ok(resp)) if resp.status().is_success() => Ok(resp.into_body()),
-                Ok(Ok(resp)) => Err(format!("answered {}", resp.status())),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("no answer within {}", secs(deadline))),
-            };
-            (i, opened)
-        });
-    }
-    let mut streams: Vec<(String, Incoming)> = Vec::new();
-    let mut failures = Vec::new();
-    while let Some(joined) = opening.join_next().await {
-        let Ok((i, opened)) = joined else { continue };
-        let name = nodes
-            .get(i)
-            .map(|n| n.meta.node_name.clone())
-            .unwrap_or_default();
-        match opened {
-            Ok(body) => streams.push((name, body)),
-            Err(reason) => failures.push((name, reason)),
-        }
-    }
-    if (strict || streams.is_empty()) && !failures.is_empty() {
-        return Err(ProxyError::Partial(format!(
-            "nodes failed: {}",
-            describe(&failures)
-        )));
-    }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
-    for (node, body) in streams {
-        tokio::spawn(relay_events(node, body, tx.clone()));
-    }
-    let mut resp = Response::new(Body::Channel(rx));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    mark_partial(&mut resp, &failures);
-    Ok(resp)
 }
 
 /// Copies one node's events into the merged stream until either side ends.

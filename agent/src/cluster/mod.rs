@@ -19,8 +19,8 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::Engine;
 use crate::secret::Secret;
+use crate::upstream::UpstreamPool;
 pub use discovery::Discovery;
 pub use member::{AgentId, MemberState, Node, NodeMeta, Role, View};
 use membership::Membership;
@@ -67,7 +67,7 @@ impl Cluster {
     /// cluster. Background tasks end with `shutdown`.
     pub async fn start(
         config: Option<ClusterConfig>,
-        engine: &Engine,
+        engine: &UpstreamPool,
         node_name: Option<String>,
         api_listen: SocketAddr,
         cert_sha256: [u8; 32],
@@ -238,7 +238,7 @@ fn advertised(listen: SocketAddr, advertise: Option<IpAddr>) -> SocketAddr {
 async fn advertise_ip(
     config: &ClusterConfig,
     resolver: &hickory_resolver::TokioResolver,
-    engine: &Engine,
+    engine: &UpstreamPool,
 ) -> (IpAddr, bool) {
     if !config.gossip_listen.ip().is_unspecified() {
         return (config.gossip_listen.ip(), false);
@@ -267,7 +267,7 @@ async fn advertise_ip(
 
 /// This container's address on its one overlay network other than the ingress, as its
 /// engine reports it; `None` outside a container or with no or several such networks.
-async fn overlay_ip(engine: &Engine) -> Option<IpAddr> {
+async fn overlay_ip(engine: &UpstreamPool) -> Option<IpAddr> {
     let id = own_container_id()?;
     let container = engine
         .get_json(&format!("/containers/{id}/json"), ENGINE_QUERY_TIMEOUT)
@@ -338,13 +338,13 @@ fn first_interface_ip() -> Option<IpAddr> {
 /// node keeps its name, engine and role from `previous` (its identity does not change
 /// because its engine is down) and says the engine is unreachable.
 pub async fn local_meta(
-    engine: &Engine,
+    engine: &UpstreamPool,
     name_override: Option<&str>,
     api_addr: SocketAddr,
     cert_sha256: [u8; 32],
     previous: Option<&NodeMeta>,
 ) -> NodeMeta {
-    let host = crate::server::host_name();
+    let host = crate::host::host_name();
     let info = match engine.get_json("/info", ENGINE_QUERY_TIMEOUT).await {
         Ok(info) => info,
         Err(e) => {
@@ -397,7 +397,7 @@ pub async fn local_meta(
     }
 }
 
-async fn is_leader(engine: &Engine, node_id: &str) -> bool {
+async fn is_leader(engine: &UpstreamPool, node_id: &str) -> bool {
     if node_id.is_empty() {
         return false;
     }
@@ -443,7 +443,7 @@ impl MetaSink {
 /// when it changed (a promotion, a new leader, an engine gone or back).
 async fn refresh_meta(
     sink: MetaSink,
-    engine: Engine,
+    engine: UpstreamPool,
     name: Option<String>,
     api_addr: SocketAddr,
     cert: [u8; 32],

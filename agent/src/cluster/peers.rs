@@ -11,7 +11,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio_rustls::TlsConnector;
 
 use super::member::NodeMeta;
-use crate::engine::{Dialer, Engine};
+use crate::upstream::{Dialer, UpstreamPool};
 
 /// SHA-256 of a DER certificate.
 pub fn fingerprint(cert: &CertificateDer<'_>) -> [u8; 32] {
@@ -28,11 +28,11 @@ type PeerKey = (SocketAddr, [u8; 32]);
 /// certificate (a restarted peer with a new certificate gets a new pool).
 #[derive(Clone, Default)]
 pub struct Peers {
-    pools: Arc<Mutex<HashMap<PeerKey, Engine>>>,
+    pools: Arc<Mutex<HashMap<PeerKey, UpstreamPool>>>,
 }
 
 impl Peers {
-    pub fn get(&self, meta: &NodeMeta) -> Engine {
+    pub fn get(&self, meta: &NodeMeta) -> UpstreamPool {
         let key = (meta.api_addr, meta.cert_sha256);
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(pool) = pools.get(&key) {
@@ -40,7 +40,7 @@ impl Peers {
         }
         // An old pool of the same address belonged to the peer's previous certificate.
         pools.retain(|(addr, _), _| *addr != meta.api_addr);
-        let pool = Engine::with_dialer(
+        let pool = UpstreamPool::with_dialer(
             Dialer::Tls {
                 addr: meta.api_addr,
                 connector: connector(meta.cert_sha256),

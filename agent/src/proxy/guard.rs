@@ -11,7 +11,7 @@ use http::{header, HeaderValue, Method, Request};
 use crate::access::{canonical, create, scope, Operation, Profile};
 use crate::body::{self, Body, Budget, BudgetError, Held};
 
-use super::error::ProxyError;
+use crate::error::ProxyError;
 
 /// The most of a specification the agent reads to check it.
 pub const MAX_SPEC_BODY: usize = 1 << 20;
@@ -94,7 +94,7 @@ pub fn api_version(access: &Access, path: &str) -> Result<(), ProxyError> {
     if access.profile.is_unrestricted() {
         return Ok(());
     }
-    let Some(version) = super::path::version(path) else {
+    let Some(version) = crate::path::version(path) else {
         return Ok(());
     };
     let parsed = version

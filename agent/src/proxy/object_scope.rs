@@ -14,10 +14,12 @@ use http::{header, HeaderValue, Request, Uri};
 
 use crate::access::{scope, Kind, Refusal};
 use crate::body::{self, Body};
-use crate::engine::EngineError;
+use crate::upstream::UpstreamError;
 
 use super::guard::Access;
-use super::{Proxy, ProxyError};
+use crate::error::ProxyError;
+
+use super::execute::Executor;
 
 /// How long the agent waits for its engine when it inspects an object for a check.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -74,7 +76,7 @@ fn with_path(uri: &Uri, path: &str) -> Result<Uri, ProxyError> {
 /// `path` (with or without a version prefix) with its object segment, the one after the
 /// collection, replaced by `id`.
 fn pin_path(path: &str, id: &str) -> Option<String> {
-    let api = super::path::strip_version(path);
+    let api = crate::path::strip_version(path);
     let prefix = &path[..path.len() - api.len()];
     let mut segments: Vec<String> = api.split('/').map(str::to_owned).collect();
     let slot = segments.get_mut(2)?;
@@ -82,7 +84,7 @@ fn pin_path(path: &str, id: &str) -> Option<String> {
     Some(format!("{prefix}{}", segments.join("/")))
 }
 
-impl Proxy {
+impl Executor<'_> {
     /// Every check of a request that runs on the local engine; what it pinned.
     pub(super) async fn check_here(
         &self,
@@ -196,7 +198,8 @@ impl Proxy {
                 }
                 None if of == Kind::Volume && scoped => {
                     let volume = serde_json::json!({ "Name": name, "Labels": profile.labels });
-                    self.engine
+                    self.calls
+                        .engine()
                         .post_json("/volumes/create", &volume, CHECK_TIMEOUT)
                         .await?;
                 }
@@ -225,12 +228,13 @@ impl Proxy {
         id: &str,
     ) -> Result<Option<serde_json::Value>, ProxyError> {
         match self
-            .engine
+            .calls
+            .engine()
             .get_json(&scope::inspect_path(kind, id), CHECK_TIMEOUT)
             .await
         {
             Ok(v) => Ok(Some(v)),
-            Err(EngineError::Status { status: 404, .. }) => Ok(None),
+            Err(UpstreamError::Status { status: 404, .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }

@@ -3,37 +3,60 @@
 //! there is no stdin), the engine learns it and its output keeps flowing.
 
 use hyper::upgrade::OnUpgrade;
-
-use crate::body::Keep;
 use hyper_util::rt::TokioIo;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Relays until either side closes; `keep` lives as long as the relay.
-pub fn spawn(
-    tracker: &TaskTracker,
+use crate::body::Keep;
+
+/// The relayed streams: they outlive their HTTP exchange, so shutdown waits for them here,
+/// and closes them when its grace period is over.
+#[derive(Default)]
+pub struct Relays {
+    tracker: TaskTracker,
     hard_stop: CancellationToken,
-    client: OnUpgrade,
-    engine: OnUpgrade,
-    keep: Option<Keep>,
-) {
-    tracker.spawn(async move {
-        let _keep = keep;
-        let (client, engine) = match tokio::try_join!(client, engine) {
-            Ok(pair) => pair,
-            Err(e) => {
-                tracing::debug!(error = %e, "upgrade did not complete");
-                return;
+}
+
+impl Relays {
+    /// Relays until either side closes; `keep` lives as long as the relay.
+    pub fn spawn(&self, client: OnUpgrade, engine: OnUpgrade, keep: Option<Keep>) {
+        let hard_stop = self.hard_stop.clone();
+        self.tracker.spawn(async move {
+            let _keep = keep;
+            let (client, engine) = match tokio::try_join!(client, engine) {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::debug!(error = %e, "upgrade did not complete");
+                    return;
+                }
+            };
+            let mut client = TokioIo::new(client);
+            let mut engine = TokioIo::new(engine);
+            tokio::select! {
+                result = tokio::io::copy_bidirectional(&mut client, &mut engine) => match result {
+                    Ok((up, down)) => tracing::debug!(up, down, "stream closed"),
+                    Err(e) => tracing::debug!(error = %e, "stream broken off"),
+                },
+                _ = hard_stop.cancelled() => tracing::debug!("stream closed by shutdown"),
             }
-        };
-        let mut client = TokioIo::new(client);
-        let mut engine = TokioIo::new(engine);
-        tokio::select! {
-            result = tokio::io::copy_bidirectional(&mut client, &mut engine) => match result {
-                Ok((up, down)) => tracing::debug!(up, down, "stream closed"),
-                Err(e) => tracing::debug!(error = %e, "stream broken off"),
-            },
-            _ = hard_stop.cancelled() => tracing::debug!("stream closed by shutdown"),
-        }
-    });
+        });
+    }
+
+    /// No more relays; `wait` then ends when the last one does.
+    pub fn close(&self) {
+        self.tracker.close();
+    }
+
+    pub async fn wait(&self) {
+        self.tracker.wait().await;
+    }
+
+    /// Cancelled when the shutdown grace period is over: every stream closes.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.hard_stop.clone()
+    }
+
+    pub fn stop(&self) {
+        self.hard_stop.cancel();
+    }
 }

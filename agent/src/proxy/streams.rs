@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::engine::MAX_CONNECTIONS;
+use crate::upstream::MAX_CONNECTIONS;
 
 /// Long-lived requests one subject may hold at once.
 pub const PER_SUBJECT: usize = 64;

@@ -16,9 +16,9 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use bosun_agent::config::{AgentConfig, CaFiles};
-use bosun_agent::engine::EngineAddr;
 use bosun_agent::secret::Secret;
 use bosun_agent::tls::pki::Ca;
+use bosun_agent::upstream::EngineAddr;
 use bosun_ui::cli::Args;
 use bosun_ui::server::Console;
 
@@ -267,7 +267,7 @@ impl Client {
         bosun_agent::tls::install_crypto_provider();
         let mut tls = rustls::ClientConfig::builder()
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(bosun_agent::health::AnyServer))
+            .with_custom_certificate_verifier(Arc::new(bosun_agent::probe::AnyServer))
             .with_no_client_auth();
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         Self {

@@ -89,7 +89,7 @@ pub enum Dialer {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum EngineError {
+pub enum UpstreamError {
     #[error(
         "Cannot connect to the Docker daemon at {addr}. Is the docker daemon running? ({source})"
     )]
@@ -118,7 +118,7 @@ pub enum EngineError {
     Saturated { addr: String, max: usize, secs: u64 },
 }
 
-impl EngineError {
+impl UpstreamError {
     /// Whether the request never reached the upstream, so another may be tried.
     pub fn is_connect(&self) -> bool {
         matches!(self, Self::Connect { .. } | Self::PeerConnect { .. })
@@ -127,7 +127,7 @@ impl EngineError {
 
 /// A client for one upstream (an engine or a peer agent), cheap to clone.
 #[derive(Clone)]
-pub struct Engine {
+pub struct UpstreamPool {
     inner: Arc<Inner>,
 }
 
@@ -140,7 +140,7 @@ struct Inner {
     connections: Arc<tokio::sync::Semaphore>,
 }
 
-impl Engine {
+impl UpstreamPool {
     /// The local engine.
     pub fn new(addr: EngineAddr) -> Self {
         let label = format!("the Docker daemon at {addr}");
@@ -169,16 +169,16 @@ impl Engine {
 
     /// Sends a request, on an idle connection when there is one. Returns as soon as the
     /// response head arrives; the body streams afterwards.
-    pub async fn send(&self, req: Request<Body>) -> Result<Response<Incoming>, EngineError> {
+    pub async fn send(&self, req: Request<Body>) -> Result<Response<Incoming>, UpstreamError> {
         self.try_send(req).await.map_err(|(e, _)| e)
     }
 
-    /// [`Engine::send`], except that when the upstream cannot be reached the request comes
+    /// [`UpstreamPool::send`], except that when the upstream cannot be reached the request comes
     /// back unsent (its body untouched), so that it can go elsewhere.
     pub async fn try_send(
         &self,
         mut req: Request<Body>,
-    ) -> Result<Response<Incoming>, (EngineError, Option<Request<Body>>)> {
+    ) -> Result<Response<Incoming>, (UpstreamError, Option<Request<Body>>)> {
         // A pooled connection the engine has closed in the meantime hands the request
         // back untouched; it then goes out on a fresh one.
         while let Some(mut sender) = self.take_idle() {
@@ -233,7 +233,7 @@ impl Engine {
         MAX_CONNECTIONS - self.inner.connections.available_permits()
     }
 
-    async fn connect(&self) -> Result<SendRequest<Body>, EngineError> {
+    async fn connect(&self) -> Result<SendRequest<Body>, UpstreamError> {
         let permit = tokio::time::timeout(
             CONNECTION_WAIT,
             Arc::clone(&self.inner.connections).acquire_owned(),
@@ -241,7 +241,7 @@ impl Engine {
         .await
         .ok()
         .and_then(Result::ok)
-        .ok_or_else(|| EngineError::Saturated {
+        .ok_or_else(|| UpstreamError::Saturated {
             addr: self.inner.label.clone(),
             max: MAX_CONNECTIONS,
             secs: CONNECTION_WAIT.as_secs(),
@@ -251,7 +251,7 @@ impl Engine {
                 let stream =
                     UnixStream::connect(path)
                         .await
-                        .map_err(|source| EngineError::Connect {
+                        .map_err(|source| UpstreamError::Connect {
                             addr: format!("unix://{}", path.display()),
                             source,
                         })?;
@@ -261,7 +261,7 @@ impl Engine {
                 let stream =
                     connect_tcp(hostport)
                         .await
-                        .map_err(|source| EngineError::Connect {
+                        .map_err(|source| UpstreamError::Connect {
                             addr: format!("tcp://{hostport}"),
                             source,
                         })?;
@@ -273,7 +273,7 @@ impl Engine {
                 connector,
                 server_name,
             } => {
-                let peer_err = |source| EngineError::PeerConnect {
+                let peer_err = |source| UpstreamError::PeerConnect {
                     addr: self.inner.label.clone(),
                     source,
                 };
@@ -293,7 +293,7 @@ impl Engine {
         &self,
         stream: S,
         permit: tokio::sync::OwnedSemaphorePermit,
-    ) -> Result<SendRequest<Body>, EngineError>
+    ) -> Result<SendRequest<Body>, UpstreamError>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
@@ -308,8 +308,8 @@ impl Engine {
         Ok(sender)
     }
 
-    fn http_error(&self, source: hyper::Error) -> EngineError {
-        EngineError::Http {
+    fn http_error(&self, source: hyper::Error) -> UpstreamError {
+        UpstreamError::Http {
             addr: self.inner.label.clone(),
             source,
         }
@@ -317,35 +317,37 @@ impl Engine {
 
     /// A `GET` whose answer the agent reads itself, bounded by `timeout`; a status other
     /// than 2xx is an error carrying the engine's message.
-    pub async fn get(&self, path: &str, timeout: Duration) -> Result<Bytes, EngineError> {
+    pub async fn get(&self, path: &str, timeout: Duration) -> Result<Bytes, UpstreamError> {
         self.get_with(path, &[], timeout).await
     }
 
-    /// [`Engine::get`] with extra request headers.
+    /// [`UpstreamPool::get`] with extra request headers.
     pub async fn get_with(
         &self,
         path: &str,
         headers: &[(&'static str, String)],
         timeout: Duration,
-    ) -> Result<Bytes, EngineError> {
+    ) -> Result<Bytes, UpstreamError> {
         let mut builder = Request::get(path).header(header::HOST, "docker");
         for (name, value) in headers {
             builder = builder.header(*name, value.as_str());
         }
-        let req = builder.body(body::empty()).map_err(|e| EngineError::Json {
-            addr: self.inner.label.clone(),
-            reason: e.to_string(),
-        })?;
+        let req = builder
+            .body(body::empty())
+            .map_err(|e| UpstreamError::Json {
+                addr: self.inner.label.clone(),
+                reason: e.to_string(),
+            })?;
         self.read_answer(req, timeout).await
     }
 
     /// Sends a request and reads its whole answer within `timeout`; a status other than
     /// 2xx is an error carrying the upstream's message.
-    async fn read_answer(
+    pub async fn read_answer(
         &self,
         req: Request<Body>,
         timeout: Duration,
-    ) -> Result<Bytes, EngineError> {
+    ) -> Result<Bytes, UpstreamError> {
         let addr = || self.inner.label.clone();
         let fetch = async {
             let resp = self.send(req).await?;
@@ -361,7 +363,7 @@ impl Engine {
                     .ok()
                     .and_then(|v| v["message"].as_str().map(str::to_owned))
                     .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
-                return Err(EngineError::Status {
+                return Err(UpstreamError::Status {
                     addr: addr(),
                     status: status.as_u16(),
                     message,
@@ -371,7 +373,7 @@ impl Engine {
         };
         tokio::time::timeout(timeout, fetch)
             .await
-            .map_err(|_| EngineError::Timeout {
+            .map_err(|_| UpstreamError::Timeout {
                 addr: addr(),
                 secs: timeout.as_secs(),
             })?
@@ -384,26 +386,26 @@ impl Engine {
         path: &str,
         body: &serde_json::Value,
         timeout: Duration,
-    ) -> Result<Bytes, EngineError> {
+    ) -> Result<Bytes, UpstreamError> {
         let req = Request::post(path)
             .header(header::HOST, "docker")
             .header(header::CONTENT_TYPE, "application/json")
             .body(body::full(body.to_string()))
-            .map_err(|e| EngineError::Json {
+            .map_err(|e| UpstreamError::Json {
                 addr: self.inner.label.clone(),
                 reason: e.to_string(),
             })?;
         self.read_answer(req, timeout).await
     }
 
-    /// [`Engine::get`], read as JSON.
+    /// [`UpstreamPool::get`], read as JSON.
     pub async fn get_json(
         &self,
         path: &str,
         timeout: Duration,
-    ) -> Result<serde_json::Value, EngineError> {
+    ) -> Result<serde_json::Value, UpstreamError> {
         let bytes = self.get(path, timeout).await?;
-        serde_json::from_slice(&bytes).map_err(|e| EngineError::Json {
+        serde_json::from_slice(&bytes).map_err(|e| UpstreamError::Json {
             addr: self.inner.label.clone(),
             reason: e.to_string(),
         })

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use http::{Method, Request, StatusCode};
 use serde_json::json;
 
-use crate::auth::Identity;
 use crate::body::Body;
-use crate::proxy::{json_error, json_response, Proxy};
+use crate::calls::Calls;
+use crate::error::{json_error, json_response};
 
 const ENGINE_QUERY_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -25,7 +25,7 @@ pub struct HealthCache {
 
 impl HealthCache {
     /// 200 when the agent serves and its engine answers, 503 with the reason otherwise.
-    pub async fn answer(&self, proxy: &Proxy) -> http::Response<Body> {
+    pub async fn answer(&self, calls: &Calls) -> http::Response<Body> {
         let mut last = self.last.lock().await;
         let fresh = last
             .as_ref()
@@ -34,8 +34,8 @@ impl HealthCache {
         let result = match fresh {
             Some(r) => r,
             None => {
-                let r = proxy
-                    .engine
+                let r = calls
+                    .engine()
                     .get("/_ping", ENGINE_QUERY_TIMEOUT)
                     .await
                     .map(|_| ())
@@ -48,7 +48,7 @@ impl HealthCache {
         match result {
             Ok(()) => json_response(
                 StatusCode::OK,
-                &json!({ "status": "ok", "node": proxy.node_name() }),
+                &json!({ "status": "ok", "node": calls.me() }),
             ),
             Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, &e),
         }
@@ -56,15 +56,13 @@ impl HealthCache {
 }
 
 /// Every other `/agent/...` path, for an authenticated client.
-pub async fn handle(
-    proxy: &Proxy,
-    _identity: &Identity,
-    req: &Request<Body>,
-) -> http::Response<Body> {
-    let path = crate::proxy::path::strip_version(req.uri().path());
+pub async fn handle(calls: &Calls, started: Instant, req: &Request<Body>) -> http::Response<Body> {
+    let path = crate::path::strip_version(req.uri().path());
     match (req.method(), path) {
-        (&Method::GET, "/agent/v1/info") => info(proxy).await,
-        (&Method::GET, "/agent/v1/members") => json_response(StatusCode::OK, &proxy.cluster.members_json()),
+        (&Method::GET, "/agent/v1/info") => info(calls, started).await,
+        (&Method::GET, "/agent/v1/members") => {
+            json_response(StatusCode::OK, &calls.cluster().members_json())
+        }
         (_, "/agent/v1/info" | "/agent/v1/health" | "/agent/v1/members") => {
             json_error(StatusCode::METHOD_NOT_ALLOWED, "only GET is allowed here")
         }
@@ -76,21 +74,21 @@ pub async fn handle(
 }
 
 /// `GET /agent/v1/info`: this node, this agent, its engine.
-async fn info(proxy: &Proxy) -> http::Response<Body> {
-    match proxy
-        .engine
+async fn info(calls: &Calls, started: Instant) -> http::Response<Body> {
+    match calls
+        .engine()
         .get_json("/version", ENGINE_QUERY_TIMEOUT)
         .await
     {
         Ok(version) => json_response(
             StatusCode::OK,
             &json!({
-                "NodeName": proxy.node_name(),
+                "NodeName": calls.me(),
                 "AgentVersion": crate::VERSION,
                 "EngineVersion": version["Version"],
                 "ApiVersion": version["ApiVersion"],
                 "MinApiVersion": version["MinAPIVersion"],
-                "UptimeSeconds": proxy.started.elapsed().as_secs(),
+                "UptimeSeconds": started.elapsed().as_secs(),
             }),
         ),
         Err(e) => json_error(StatusCode::BAD_GATEWAY, &e.to_string()),

@@ -1,9 +1,9 @@
-//! Where a request runs, decided once per request, in one place, in the order of the
-//! routing table (`docs/routing.md`).
+//! The kind of place a request's method, path and headers call for, before the cluster
+//! and the client's profile are taken into account.
 
 use http::{HeaderMap, Method};
 
-use crate::proxy::headers::{MANAGER_OPERATION, TARGET, TARGET_ALIAS};
+use crate::headers::{MANAGER_OPERATION, TARGET, TARGET_ALIAS};
 
 /// The lists every node answers and the agent merges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,9 +23,9 @@ pub enum Object {
     Exec(String),
 }
 
-/// The answer to "where does this request run?".
+/// What a request calls for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Placement {
+pub enum Route {
     /// The agent's own API (`/agent/v1/...`).
     Agent,
     /// `X-Agent-Target` named this node.
@@ -48,18 +48,18 @@ pub enum Placement {
     Local,
 }
 
-/// Places a request by method, version-less path and headers. `nodes` are the names of
-/// the nodes this agent can reach, its own first; `clustered` says whether there are
+/// Classifies a request by method, version-less path and headers. `nodes` are the names
+/// of the nodes this agent can reach, its own first; `clustered` says whether there are
 /// other nodes to consider at all.
-pub fn place(
+pub fn route(
     method: &Method,
     api_path: &str,
     headers: &HeaderMap,
     nodes: &[&str],
     clustered: bool,
-) -> Placement {
+) -> Route {
     if api_path == "/agent" || api_path.starts_with("/agent/") {
-        return Placement::Agent;
+        return Route::Agent;
     }
     let target = headers
         .get(TARGET)
@@ -69,19 +69,19 @@ pub fn place(
         .filter(|t| !t.is_empty());
     if let Some(name) = target {
         return if nodes.contains(&name) {
-            Placement::Node(name.to_owned())
+            Route::Node(name.to_owned())
         } else {
-            Placement::UnknownNode {
+            Route::UnknownNode {
                 name: name.to_owned(),
                 known: nodes.iter().map(|n| (*n).to_owned()).collect(),
             }
         };
     }
     if !clustered {
-        return Placement::Local;
+        return Route::Local;
     }
     if headers.contains_key(MANAGER_OPERATION) || is_manager_path(api_path) {
-        return Placement::Manager;
+        return Route::Manager;
     }
     let segments: Vec<&str> = api_path.trim_matches('/').split('/').collect();
     if method == Method::GET {
@@ -95,21 +95,21 @@ pub fn place(
             _ => None,
         };
         if let Some(kind) = fan_out {
-            return Placement::FanOut(kind);
+            return Route::FanOut(kind);
         }
     }
     match segments.as_slice() {
-        ["networks", "create"] if method == Method::POST => Placement::NetworkCreate,
-        ["networks", "prune"] => Placement::Local,
+        ["networks", "create"] if method == Method::POST => Route::NetworkCreate,
+        ["networks", "prune"] => Route::Local,
         ["networks", id, ..] if method == Method::DELETE || method == Method::GET => {
-            Placement::NetworkScoped((*id).to_owned())
+            Route::NetworkScoped((*id).to_owned())
         }
-        ["containers", "create" | "prune" | "json"] => Placement::Local,
+        ["containers", "create" | "prune" | "json"] => Route::Local,
         ["containers", id, ..] if !id.is_empty() => {
-            Placement::Owner(Object::Container((*id).to_owned()))
+            Route::Owner(Object::Container((*id).to_owned()))
         }
-        ["exec", id, ..] if !id.is_empty() => Placement::Owner(Object::Exec((*id).to_owned())),
-        _ => Placement::Local,
+        ["exec", id, ..] if !id.is_empty() => Route::Owner(Object::Exec((*id).to_owned())),
+        _ => Route::Local,
     }
 }
 
@@ -141,14 +141,14 @@ mod tests {
         h
     }
 
-    fn clustered(method: Method, path: &str) -> Placement {
-        place(&method, path, &HeaderMap::new(), &["a", "b"], true)
+    fn clustered(method: Method, path: &str) -> Route {
+        route(&method, path, &HeaderMap::new(), &["a", "b"], true)
     }
 
     #[test]
     fn the_agent_api_is_the_agents() {
-        assert_eq!(clustered(Method::GET, "/agent/v1/info"), Placement::Agent);
-        assert_eq!(clustered(Method::GET, "/agentx"), Placement::Local);
+        assert_eq!(clustered(Method::GET, "/agent/v1/info"), Route::Agent);
+        assert_eq!(clustered(Method::GET, "/agentx"), Route::Local);
     }
 
     #[test]
@@ -156,16 +156,16 @@ mod tests {
         let nodes = ["a", "b"];
         let get = Method::GET;
         assert_eq!(
-            place(&get, "/containers/json", &with(TARGET, "b"), &nodes, true),
-            Placement::Node("b".into())
+            route(&get, "/containers/json", &with(TARGET, "b"), &nodes, true),
+            Route::Node("b".into())
         );
         assert_eq!(
-            place(&get, "/services", &with(TARGET_ALIAS, "a"), &nodes, false),
-            Placement::Node("a".into())
+            route(&get, "/services", &with(TARGET_ALIAS, "a"), &nodes, false),
+            Route::Node("a".into())
         );
         assert_eq!(
-            place(&get, "/containers/json", &with(TARGET, "zz"), &nodes, true),
-            Placement::UnknownNode {
+            route(&get, "/containers/json", &with(TARGET, "zz"), &nodes, true),
+            Route::UnknownNode {
                 name: "zz".into(),
                 known: vec!["a".into(), "b".into()]
             }
@@ -182,8 +182,8 @@ mod tests {
             "/events",
         ] {
             assert_eq!(
-                place(&Method::GET, path, &h, &["a"], false),
-                Placement::Local,
+                route(&Method::GET, path, &h, &["a"], false),
+                Route::Local,
                 "{path}"
             );
         }
@@ -202,7 +202,7 @@ mod tests {
             "/swarm/update",
             "/swarm/unlockkey",
         ] {
-            assert_eq!(clustered(Method::POST, path), Placement::Manager, "{path}");
+            assert_eq!(clustered(Method::POST, path), Route::Manager, "{path}");
         }
         for path in [
             "/swarm/init",
@@ -210,17 +210,17 @@ mod tests {
             "/swarm/leave",
             "/swarm/unlock",
         ] {
-            assert_eq!(clustered(Method::POST, path), Placement::Local, "{path}");
+            assert_eq!(clustered(Method::POST, path), Route::Local, "{path}");
         }
         assert_eq!(
-            place(
+            route(
                 &Method::POST,
                 "/containers/create",
                 &with(MANAGER_OPERATION, "1"),
                 &["a"],
                 true
             ),
-            Placement::Manager
+            Route::Manager
         );
     }
 
@@ -228,72 +228,66 @@ mod tests {
     fn lists_fan_out() {
         assert_eq!(
             clustered(Method::GET, "/containers/json"),
-            Placement::FanOut(FanOut::Containers)
+            Route::FanOut(FanOut::Containers)
         );
         assert_eq!(
             clustered(Method::GET, "/images/json"),
-            Placement::FanOut(FanOut::Images)
+            Route::FanOut(FanOut::Images)
         );
         assert_eq!(
             clustered(Method::GET, "/volumes"),
-            Placement::FanOut(FanOut::Volumes)
+            Route::FanOut(FanOut::Volumes)
         );
         assert_eq!(
             clustered(Method::GET, "/networks"),
-            Placement::FanOut(FanOut::Networks)
+            Route::FanOut(FanOut::Networks)
         );
         assert_eq!(
             clustered(Method::GET, "/system/df"),
-            Placement::FanOut(FanOut::SystemDf)
+            Route::FanOut(FanOut::SystemDf)
         );
         assert_eq!(
             clustered(Method::GET, "/events"),
-            Placement::FanOut(FanOut::Events)
+            Route::FanOut(FanOut::Events)
         );
-        assert_eq!(clustered(Method::POST, "/volumes/create"), Placement::Local);
+        assert_eq!(clustered(Method::POST, "/volumes/create"), Route::Local);
     }
 
     #[test]
     fn objects_go_to_their_owner() {
         assert_eq!(
             clustered(Method::GET, "/containers/abc/logs"),
-            Placement::Owner(Object::Container("abc".into()))
+            Route::Owner(Object::Container("abc".into()))
         );
         assert_eq!(
             clustered(Method::POST, "/containers/abc/attach"),
-            Placement::Owner(Object::Container("abc".into()))
+            Route::Owner(Object::Container("abc".into()))
         );
         assert_eq!(
             clustered(Method::DELETE, "/containers/abc"),
-            Placement::Owner(Object::Container("abc".into()))
+            Route::Owner(Object::Container("abc".into()))
         );
         assert_eq!(
             clustered(Method::POST, "/exec/e1/start"),
-            Placement::Owner(Object::Exec("e1".into()))
+            Route::Owner(Object::Exec("e1".into()))
         );
-        assert_eq!(
-            clustered(Method::POST, "/containers/create"),
-            Placement::Local
-        );
-        assert_eq!(
-            clustered(Method::POST, "/containers/prune"),
-            Placement::Local
-        );
+        assert_eq!(clustered(Method::POST, "/containers/create"), Route::Local);
+        assert_eq!(clustered(Method::POST, "/containers/prune"), Route::Local);
     }
 
     #[test]
     fn networks_depend_on_their_scope() {
         assert_eq!(
             clustered(Method::POST, "/networks/create"),
-            Placement::NetworkCreate
+            Route::NetworkCreate
         );
         assert_eq!(
             clustered(Method::DELETE, "/networks/n1"),
-            Placement::NetworkScoped("n1".into())
+            Route::NetworkScoped("n1".into())
         );
         assert_eq!(
             clustered(Method::POST, "/networks/n1/connect"),
-            Placement::Local
+            Route::Local
         );
     }
 }

@@ -5,7 +5,14 @@ use http::{header, HeaderValue, Response, StatusCode};
 
 use crate::auth::AuthError;
 use crate::body::{self, Body};
-use crate::engine::EngineError;
+use crate::upstream::UpstreamError;
+
+/// Docker's own words when no manager can be reached.
+pub const NOT_A_MANAGER: &str = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
+
+/// Set on an agent's answer when its own engine could not be reached: the request was not
+/// served, and whoever forwarded it may try another node.
+pub const ENGINE_UNREACHABLE: &str = "x-agent-engine-unreachable";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -30,7 +37,7 @@ pub enum ProxyError {
     Partial(String),
     /// The engine could not be reached or broke off.
     #[error(transparent)]
-    Engine(#[from] EngineError),
+    Upstream(#[from] UpstreamError),
     /// The engine answered something the agent cannot pass on.
     #[error("{0}")]
     BadUpstream(String),
@@ -53,18 +60,18 @@ impl ProxyError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Partial(_) => StatusCode::BAD_GATEWAY,
-            Self::Engine(EngineError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
-            Self::Engine(EngineError::Saturated { .. }) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Engine(_) | Self::BadUpstream(_) => StatusCode::BAD_GATEWAY,
+            Self::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Upstream(UpstreamError::Saturated { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Upstream(_) | Self::BadUpstream(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
     pub fn into_response(self) -> Response<Body> {
         let status = self.status();
         let mut resp = json_error(status, &self.to_string());
-        if matches!(self, Self::Engine(EngineError::Connect { .. })) {
+        if matches!(self, Self::Upstream(UpstreamError::Connect { .. })) {
             resp.headers_mut()
-                .insert(super::ENGINE_UNREACHABLE, HeaderValue::from_static("1"));
+                .insert(ENGINE_UNREACHABLE, HeaderValue::from_static("1"));
         }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
