@@ -2,7 +2,8 @@
 # Starts a Docker engine inside a privileged container: one node of the test Swarm.
 set -eu
 # Started with every capability but CAP_SYS_RESOURCE rather than --privileged (see
-# tests/swarm), /sys and the cgroup hierarchy come read-only; the engine needs them writable.
+# agent/tests/integration/swarm.rs), /sys and the cgroup hierarchy come read-only; the
+# engine needs them writable.
 mount -o remount,rw /sys 2>/dev/null || true
 if [ -d /sys/fs/cgroup ]; then
   mount -o remount,bind,rw /sys/fs/cgroup 2>/dev/null || true

@@ -1,47 +1,19 @@
 //! Who a client is and what it may do: bearer tokens (JWT) and client certificates.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use crate::access::Policy;
 use crate::secret::Secret;
+
 use crate::tls::ClientCert;
+pub use bosun_serve::clock::now_secs;
+pub use bosun_serve::token::{mint_for_profile, mint_token, sign, Claims, Scope};
 
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECS: u64 = 60;
-
-/// The built-in profile a token's `scope` claim names, for tokens that name no profile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// The read allowlist (`docs/security.md`).
-    Read,
-    /// Everything.
-    Admin,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Read => "read",
-            Scope::Admin => "admin",
-        }
-    }
-}
-
-impl std::str::FromStr for Scope {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "read" => Ok(Scope::Read),
-            "admin" => Ok(Scope::Admin),
-            other => Err(format!("unknown scope {other:?} (read or admin)")),
-        }
-    }
-}
 
 /// How the client proved who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,32 +59,6 @@ pub enum AuthError {
     Token(String),
     #[error("the Authorization header must be 'Bearer <token>'")]
     Scheme,
-}
-
-/// The claims of a Bosun token. A token names a profile, or a scope (`read`, `admin`)
-/// that stands for the built-in profile of that name.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Claims {
-    pub sub: String,
-    pub exp: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iat: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<Scope>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile: Option<String>,
-}
-
-impl Claims {
-    /// The profile the token acts under: its `profile` claim, else its scope's.
-    pub fn profile_name(&self) -> Option<String> {
-        self.profile
-            .clone()
-            .filter(|p| !p.trim().is_empty())
-            .or_else(|| self.scope.map(|s| s.as_str().to_owned()))
-    }
 }
 
 /// Default for `--max-token-lifetime`: a user token may be valid for a day at most.
@@ -313,58 +259,11 @@ fn describe(e: &jsonwebtoken::errors::Error) -> String {
     }
 }
 
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Signs an HS256 token with the cluster secret.
-pub fn mint_token(
-    secret: &Secret,
-    subject: &str,
-    scope: Scope,
-    ttl_secs: u64,
-) -> Result<String, jsonwebtoken::errors::Error> {
-    mint_for_profile(secret, subject, scope.as_str(), ttl_secs)
-}
-
-/// Signs an HS256 token that names a profile.
-pub fn mint_for_profile(
-    secret: &Secret,
-    subject: &str,
-    profile: &str,
-    ttl_secs: u64,
-) -> Result<String, jsonwebtoken::errors::Error> {
-    let now = now_secs();
-    let scope = profile.parse::<Scope>().ok();
-    sign(
-        secret,
-        &Claims {
-            sub: subject.to_owned(),
-            exp: now + ttl_secs,
-            iat: Some(now),
-            nbf: None,
-            profile: scope.is_none().then(|| profile.to_owned()),
-            scope,
-        },
-    )
-}
-
-/// Signs any claims with the cluster secret (HS256).
-pub fn sign(secret: &Secret, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::access::CertSubject;
+    use jsonwebtoken::{EncodingKey, Header};
 
     fn secret(s: &str) -> Secret {
         Secret::from_text(s).expect("secret")

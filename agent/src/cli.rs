@@ -19,9 +19,8 @@ use crate::server::Agent;
 use crate::telemetry::{self, LogFormat};
 use crate::tls::pki::{self, Ca};
 use crate::upstream::EngineAddr;
-
-/// Exit code for a usage or configuration error (clap uses the same).
-const USAGE: u8 = 2;
+use bosun_serve::signal;
+use bosun_serve::usage::{self, UsageError};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -210,15 +209,6 @@ struct RunArgs {
     max_connections_per_client: usize,
 }
 
-/// A configuration error: printed on one line, exit code 2.
-struct UsageError(String);
-
-impl<E: std::fmt::Display> From<E> for UsageError {
-    fn from(e: E) -> Self {
-        Self(e.to_string())
-    }
-}
-
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -230,13 +220,7 @@ pub fn main() -> ExitCode {
         Some(Command::Token(args)) => token(args),
         Some(Command::Healthcheck { url }) => return healthcheck(url),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(UsageError(message)) => {
-            eprintln!("bosun-agent: {message}");
-            ExitCode::from(USAGE)
-        }
-    }
+    usage::exit("bosun-agent", result)
 }
 
 fn listen_addr(args: &RunArgs) -> Result<SocketAddr, UsageError> {
@@ -378,27 +362,10 @@ fn run(args: RunArgs) -> Result<(), UsageError> {
         let gossip = agent.gossip_addr().map(|a| a.to_string()).unwrap_or_default();
         tracing::info!(addr = %addr, gossip = %gossip, node = %agent.node_name(), version = crate::VERSION, "listening");
         let shutdown = CancellationToken::new();
-        tokio::spawn(on_signal(shutdown.clone()));
+        tokio::spawn(signal::cancel_on_stop_signal(shutdown.clone()));
         agent.run(shutdown).await;
         Ok::<(), UsageError>(())
     })
-}
-
-/// Cancels `shutdown` on SIGTERM or SIGINT.
-async fn on_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::warn!("cannot listen for signals; stop the agent with SIGKILL");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM"),
-        _ = int.recv() => tracing::info!("SIGINT"),
-    }
-    shutdown.cancel();
 }
 
 fn certs(cmd: CertsCommand) -> Result<(), UsageError> {

@@ -34,18 +34,16 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod headers;
-pub mod host;
-pub mod node_name;
 pub mod owners;
 pub mod path;
 pub mod place;
 pub mod probe;
 pub mod proxy;
-pub mod secret;
 pub mod server;
-pub mod telemetry;
 pub mod tls;
 pub mod upstream;
+
+pub use bosun_serve::{host, node_name, secret, telemetry};
 
 /// The agent's version, as reported by `/agent/v1/info` and `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

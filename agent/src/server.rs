@@ -1,30 +1,28 @@
-//! The listening side: TLS on every connection, HTTP/1.1 with upgrades, and a shutdown that
-//! stops accepting, lets in-flight work finish for a grace period, then closes streams.
+//! The agent as a server: its credentials and certificate, the node's name from the
+//! engine, the proxy with its parts, and connections admitted under the caps and served
+//! by `bosun_serve::listen` (TLS, deadlines, drain).
 
-use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use bosun_serve::kept_cert::{self, KeptCertError};
+use bosun_serve::listen::{Deadlines, Handler, Server};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::access::PolicyStore;
-use crate::admission::{Admission, Ticket};
+use crate::admission::Admission;
 use crate::audit::Audit;
 use crate::auth::Authenticator;
 use crate::body::Budget;
 use crate::cluster::Cluster;
 use crate::config::AgentConfig;
-pub use crate::host::host_name;
+use crate::host::host_name;
 use crate::proxy::{ConnInfo, Parts, Proxy};
 use crate::tls::pki::{self, Ca, PkiError};
 use crate::tls::server::TlsSetupError;
@@ -66,14 +64,42 @@ pub enum StartError {
 
 /// A bound agent, ready to serve.
 pub struct Agent {
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    tls: ServerTls,
+    server: Server<Serving>,
     proxy: Arc<Proxy>,
     admission: Arc<Admission>,
-    grace: Duration,
     /// Gossip, discovery and metadata refresh; stopped after the drain.
     background: CancellationToken,
+}
+
+/// What answers the agent's connections: the client's certificate checked once per
+/// connection, then every request through the proxy.
+struct Serving {
+    proxy: Arc<Proxy>,
+    tls: ServerTls,
+}
+
+impl Handler for Serving {
+    type Conn = ConnInfo;
+    type Body = crate::body::Body;
+
+    fn connect(
+        &self,
+        peer: SocketAddr,
+        certificates: Option<&[CertificateDer<'static>]>,
+    ) -> ConnInfo {
+        ConnInfo {
+            peer,
+            client_cert: self.tls.client_cert(certificates),
+        }
+    }
+
+    fn answer(
+        self: Arc<Self>,
+        conn: Arc<ConnInfo>,
+        req: http::Request<hyper::body::Incoming>,
+    ) -> impl std::future::Future<Output = http::Response<crate::body::Body>> + Send + 'static {
+        Arc::clone(&self.proxy).handle(conn, req)
+    }
 }
 
 impl Agent {
@@ -134,18 +160,28 @@ impl Agent {
             fanout_deadline: config.fanout_deadline,
         }));
         Ok(Self {
-            listener,
-            acceptor: TlsAcceptor::from(Arc::clone(&tls.config)),
-            tls,
+            server: Server {
+                listener,
+                acceptor: TlsAcceptor::from(Arc::clone(&tls.config)),
+                handler: Arc::new(Serving {
+                    proxy: Arc::clone(&proxy),
+                    tls,
+                }),
+                deadlines: Deadlines {
+                    handshake: TLS_HANDSHAKE_TIMEOUT,
+                    header_read: HEADER_READ_TIMEOUT,
+                    first_request: Some(FIRST_REQUEST_TIMEOUT),
+                },
+                grace: config.shutdown_grace,
+            },
             proxy,
             admission: Admission::new(config.max_connections, config.max_connections_per_client),
-            grace: config.shutdown_grace,
             background,
         })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.server.listener.local_addr()
     }
 
     pub fn node_name(&self) -> String {
@@ -159,149 +195,23 @@ impl Agent {
 
     /// Serves until `shutdown` is cancelled, then drains.
     pub async fn run(self, shutdown: CancellationToken) {
-        let conns = TaskTracker::new();
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        // Over a cap: closed at once, before TLS costs anything.
-                        let peer_agent = self
-                            .proxy
-                            .cluster()
-                            .view()
-                            .nodes()
-                            .iter()
-                            .any(|n| !n.local && n.meta.api_addr.ip() == peer.ip());
-                        let Some(ticket) = self.admission.admit(peer.ip(), peer_agent) else {
-                            drop(stream);
-                            continue;
-                        };
-                        conns.spawn(serve_connection(
-                            stream,
-                            peer,
-                            self.acceptor.clone(),
-                            self.tls.clone(),
-                            Arc::clone(&self.proxy),
-                            shutdown.clone(),
-                            ticket,
-                        ));
-                    }
-                    Err(e) => {
-                        // Out of descriptors, usually: wait rather than spin.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                },
-            }
-        }
-        drop(self.listener);
-        tracing::info!(
-            grace_secs = self.grace.as_secs(),
-            "shutting down: no new connections, in-flight requests may finish"
-        );
-        conns.close();
-        let relays = self.proxy.relays();
-        relays.close();
-        let drained = tokio::time::timeout(self.grace, async {
-            conns.wait().await;
-            relays.wait().await;
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!("grace period over: closing the remaining streams");
-            relays.stop();
-            let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                conns.wait().await;
-                relays.wait().await;
-            })
-            .await;
-        }
+        let proxy = Arc::clone(&self.proxy);
+        let admission = self.admission;
+        // Over a cap: closed at once, before TLS costs anything.
+        let admit = |peer: SocketAddr| {
+            let peer_agent = proxy
+                .cluster()
+                .view()
+                .nodes()
+                .iter()
+                .any(|n| !n.local && n.meta.api_addr.ip() == peer.ip());
+            admission.admit(peer.ip(), peer_agent)
+        };
+        self.server.run(shutdown, admit, proxy.relays()).await;
         // Leaving last lets the others learn at once that this node is gone.
         self.background.cancel();
         tokio::time::sleep(Duration::from_millis(100)).await;
         tracing::info!("stopped");
-    }
-}
-
-async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    acceptor: TlsAcceptor,
-    tls: ServerTls,
-    proxy: Arc<Proxy>,
-    shutdown: CancellationToken,
-    _ticket: Ticket,
-) {
-    let _ = stream.set_nodelay(true);
-    let handshake_by = tokio::time::Instant::now() + TLS_HANDSHAKE_TIMEOUT;
-    // Nothing is set up for a connection until its client sends something: an idle one
-    // costs a socket and a task, not TLS buffers.
-    if !matches!(
-        tokio::time::timeout_at(handshake_by, stream.readable()).await,
-        Ok(Ok(()))
-    ) {
-        tracing::debug!(%peer, "nothing sent before the handshake deadline; closing");
-        return;
-    }
-    let stream = match tokio::time::timeout_at(handshake_by, acceptor.accept(stream)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%peer, "TLS handshake timed out");
-            return;
-        }
-    };
-    let client_cert = tls.client_cert(stream.get_ref().1.peer_certificates());
-    let info = Arc::new(ConnInfo { peer, client_cert });
-    let hard_stop = proxy.relays().stop_token();
-    let asked = Arc::new(AtomicBool::new(false));
-    let service = {
-        let asked = Arc::clone(&asked);
-        service_fn(move |req| {
-            asked.store(true, Ordering::Relaxed);
-            let proxy = Arc::clone(&proxy);
-            let info = Arc::clone(&info);
-            async move { Ok::<_, Infallible>(proxy.handle(info, req).await) }
-        })
-    };
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
-    tokio::pin!(conn);
-    let first_request = tokio::time::sleep(FIRST_REQUEST_TIMEOUT);
-    tokio::pin!(first_request);
-    let mut waiting_for_first = true;
-    loop {
-        tokio::select! {
-            result = conn.as_mut() => return log_end(peer, result),
-            _ = &mut first_request, if waiting_for_first => {
-                if !asked.load(Ordering::Relaxed) {
-                    tracing::debug!(%peer, "no request within {} s of the handshake; closing", FIRST_REQUEST_TIMEOUT.as_secs());
-                    return;
-                }
-                waiting_for_first = false;
-            }
-            _ = shutdown.cancelled() => {
-                conn.as_mut().graceful_shutdown();
-                tokio::select! {
-                    result = conn.as_mut() => log_end(peer, result),
-                    _ = hard_stop.cancelled() => {}
-                }
-                return;
-            }
-        }
-    }
-}
-
-fn log_end(peer: SocketAddr, result: Result<(), hyper::Error>) {
-    if let Err(e) = result {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 
@@ -377,23 +287,18 @@ fn server_certificate(
 
 /// The self-signed certificate kept in the data directory, made on first use.
 fn self_signed(dir: &Path, names: &[String], ips: &[IpAddr]) -> Result<CertAndKey, StartError> {
-    let cert_path = dir.join("server-cert.pem");
-    let key_path = dir.join("server-key.pem");
-    if cert_path.exists() && key_path.exists() {
-        tracing::warn!(cert = %cert_path.display(), "no cluster CA: serving the self-signed certificate kept in the data directory; clients cannot verify it (use --tls-dir)");
-        return Ok((pki::load_certs(&cert_path)?, pki::load_key(&key_path)?));
+    let (chain, key, made) =
+        kept_cert::self_signed(dir, "server", names, ips).map_err(|e| match e {
+            KeptCertError::Dir { path, source } => StartError::DataDir { path, source },
+            KeptCertError::Pki(e) => StartError::Pki(e),
+        })?;
+    let cert = dir.join("server-cert.pem");
+    if made {
+        tracing::warn!(cert = %cert.display(), "no cluster CA: made a self-signed certificate; clients cannot verify it (use --tls-dir)");
+    } else {
+        tracing::warn!(cert = %cert.display(), "no cluster CA: serving the self-signed certificate kept in the data directory; clients cannot verify it (use --tls-dir)");
     }
-    let data_dir_err = |source| StartError::DataDir {
-        path: dir.display().to_string(),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(data_dir_err)?;
-    let issued = pki::self_signed_server(names, ips)?;
-    crate::secret::write_private_file(&key_path, issued.key_pem.as_bytes())
-        .map_err(data_dir_err)?;
-    std::fs::write(&cert_path, issued.cert_pem.as_bytes()).map_err(data_dir_err)?;
-    tracing::warn!(cert = %cert_path.display(), "no cluster CA: made a self-signed certificate; clients cannot verify it (use --tls-dir)");
-    Ok(from_pem(&issued.cert_pem, &issued.key_pem)?)
+    Ok((chain, key))
 }
 
 fn from_pem(cert: &str, key: &str) -> Result<CertAndKey, PkiError> {

@@ -226,7 +226,9 @@ async fn run(bin: &Path, scratch: &Path, samples: usize, markdown: bool) -> Resu
     .await?;
     let api = session.latency(list, samples).await?;
     let page = session.latency("/", samples).await?;
-    let script = session.latency("/assets/js/pages.js", samples).await?;
+    let script = session
+        .latency("/assets/js/pages/container.js", samples)
+        .await?;
     let endpoints = session.latency("/api/endpoints", samples).await?;
     let after = memory(pid)?;
     let _ = child.kill().await;
@@ -272,7 +274,7 @@ async fn run(bin: &Path, scratch: &Path, samples: usize, markdown: bool) -> Resu
             verdict(page.0),
         ),
         (
-            "console GET /assets/js/pages.js",
+            "console GET /assets/js/pages/container.js",
             script.0,
             script.1,
             format!("{:.0} kB", script.2 as f64 / 1e3),

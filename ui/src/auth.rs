@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use bosun_serve::hex;
 use serde::{Deserialize, Serialize};
 
 /// What a console user may do. Ordered: each role may do what the ones below it may.
@@ -36,10 +37,10 @@ impl Role {
     }
 
     /// The scope the agents give this user's tokens.
-    pub fn agent_scope(self) -> bosun_agent::auth::Scope {
+    pub fn agent_scope(self) -> bosun_serve::token::Scope {
         match self {
-            Role::Viewer => bosun_agent::auth::Scope::Read,
-            Role::Operator | Role::Admin => bosun_agent::auth::Scope::Admin,
+            Role::Viewer => bosun_serve::token::Scope::Read,
+            Role::Operator | Role::Admin => bosun_serve::token::Scope::Admin,
         }
     }
 }
@@ -82,20 +83,38 @@ pub fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password("decoy password").unwrap_or_default())
 }
 
+/// [`hash_password`] on tokio's blocking pool: argon2 takes tens of milliseconds of CPU,
+/// which no runtime worker should spend.
+pub async fn spawn_hash(password: String) -> Result<String, String> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// [`verify_password`] on tokio's blocking pool; with no hash (no such user), against the
+/// decoy, so that a wrong user name takes as long as a wrong password.
+pub async fn spawn_verify(password: String, hash: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let hash = match &hash {
+            Some(hash) => hash.as_str(),
+            None => decoy_hash(),
+        };
+        verify_password(&password, hash)
+    })
+    .await
+    .unwrap_or(false)
+}
+
 /// 32 random bytes as hex.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system's random source");
-    hex(&bytes)
+    hex::encode(&bytes)
 }
 
 /// The session token as stored: its SHA-256, so the database alone opens no session.
 pub fn token_hash(token: &str) -> String {
-    hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref())
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref())
 }
 
 /// Compares two strings in time independent of where they differ.
@@ -197,10 +216,10 @@ mod tests {
     #[test]
     fn roles_are_ordered_and_map_to_agent_scopes() {
         assert!(Role::Admin > Role::Operator && Role::Operator > Role::Viewer);
-        assert_eq!(Role::Viewer.agent_scope(), bosun_agent::auth::Scope::Read);
+        assert_eq!(Role::Viewer.agent_scope(), bosun_serve::token::Scope::Read);
         assert_eq!(
             Role::Operator.agent_scope(),
-            bosun_agent::auth::Scope::Admin
+            bosun_serve::token::Scope::Admin
         );
     }
 }

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bosun_serve::hex;
+use bosun_serve::usage::{self, UsageError};
 use clap::Parser;
 
 use crate::agent::ConsoleKey;
@@ -54,23 +56,9 @@ pub struct Args {
     pub log_level: String,
 }
 
-struct UsageError(String);
-
-impl<E: std::fmt::Display> From<E> for UsageError {
-    fn from(e: E) -> Self {
-        Self(e.to_string())
-    }
-}
-
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(UsageError(message)) => {
-            eprintln!("bosun-ui: {message}");
-            ExitCode::from(2)
-        }
-    }
+    usage::exit("bosun-ui", run(args))
 }
 
 /// Opens the database, applies the start-up settings, and makes the shared state.
@@ -82,9 +70,10 @@ pub fn prepare(args: &Args) -> Result<App, String> {
     // The console's signing key, made once.
     let fresh = ConsoleKey::generate()?;
     let kept = store
-        .setting_or_insert("console_key_pkcs8", &auth::hex(&fresh))
+        .setting_or_insert("console_key_pkcs8", &hex::encode(&fresh))
         .map_err(|e| e.to_string())?;
-    let key = ConsoleKey::from_pkcs8(&unhex(&kept).ok_or("the stored console key is corrupt")?)?;
+    let key =
+        ConsoleKey::from_pkcs8(&hex::decode(&kept).ok_or("the stored console key is corrupt")?)?;
     if let Some(path) = &args.admin_password_file {
         let password = std::fs::read_to_string(path)
             .map_err(|e| format!("--admin-password-file {}: {e}", path.display()))?;
@@ -117,7 +106,7 @@ pub fn prepare(args: &Args) -> Result<App, String> {
         crate::agent::trust(&ca_pem).map_err(|e| format!("--endpoint-ca {}: {e}", ca.display()))?;
         let secret_text = std::fs::read_to_string(secret)
             .map_err(|e| format!("--endpoint-secret-file {}: {e}", secret.display()))?;
-        bosun_agent::secret::Secret::from_text(secret_text.trim())
+        bosun_serve::secret::Secret::from_text(secret_text.trim())
             .map_err(|e| format!("--endpoint-secret-file {}: {e}", secret.display()))?;
         let exists = store
             .endpoints()
@@ -138,15 +127,15 @@ pub fn prepare(args: &Args) -> Result<App, String> {
             tracing::info!(name = %args.endpoint_name, url = %url, "added the endpoint");
         }
     }
-    Ok(App {
+    Ok(App::new(
         store,
-        key: Arc::new(key),
-        limiter: LoginLimiter::new(5, Duration::from_secs(300)),
-    })
+        key,
+        LoginLimiter::new(5, Duration::from_secs(300)),
+    ))
 }
 
 fn run(args: Args) -> Result<(), UsageError> {
-    bosun_agent::telemetry::init(&args.log_level, bosun_agent::telemetry::LogFormat::Pretty)?;
+    bosun_serve::telemetry::init(&args.log_level, bosun_serve::telemetry::LogFormat::Pretty)?;
     let app = prepare(&args).map_err(UsageError)?;
     let given = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
@@ -162,11 +151,4 @@ fn run(args: Args) -> Result<(), UsageError> {
         console.run().await;
         Ok::<(), UsageError>(())
     })
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }

@@ -1,37 +1,26 @@
 //! HTTPS: the console's certificate (given, or self-signed and kept in the data
-//! directory), the accept loop, security headers on every answer.
+//! directory), security headers on every answer, and the router served by
+//! `bosun_serve::listen`, which drains in-flight requests on SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{header, HeaderValue, Request};
 use axum::Router;
+use bosun_serve::host::host_name;
+use bosun_serve::kept_cert;
+use bosun_serve::listen::{Deadlines, Handler, NoLingering, Server};
+use bosun_serve::signal;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::api::{App, ClientAddr};
-
-/// Resolves when the process is asked to stop (SIGTERM or SIGINT).
-async fn stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => std::future::pending().await,
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -59,23 +48,18 @@ pub fn certificate(
     let (cert_path, key_path) = match given {
         Some((c, k)) => (c.to_path_buf(), k.to_path_buf()),
         None => {
+            let names = vec![host_name(), "localhost".to_owned()];
+            let ips = vec![
+                std::net::IpAddr::from([127, 0, 0, 1]),
+                std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            ];
             let cert = data_dir.join("console-cert.pem");
-            let key = data_dir.join("console-key.pem");
-            if !cert.exists() || !key.exists() {
-                let names = vec![bosun_agent::server::host_name(), "localhost".to_owned()];
-                let ips = vec![
-                    std::net::IpAddr::from([127, 0, 0, 1]),
-                    std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
-                ];
-                let issued = bosun_agent::tls::pki::self_signed_server(&names, &ips)
-                    .map_err(|e| bad(&cert, e.to_string()))?;
-                bosun_agent::secret::write_private_file(&key, issued.key_pem.as_bytes())
-                    .map_err(|e| bad(&key, e.to_string()))?;
-                std::fs::write(&cert, issued.cert_pem.as_bytes())
-                    .map_err(|e| bad(&cert, e.to_string()))?;
+            let (chain, key, made) = kept_cert::self_signed(data_dir, "console", &names, &ips)
+                .map_err(|e| bad(&cert, e.to_string()))?;
+            if made {
                 tracing::warn!(cert = %cert.display(), "no --tls-cert: serving a self-signed certificate");
             }
-            (cert, key)
+            return Ok((chain, key));
         }
     };
     let chain = CertificateDer::pem_file_iter(&cert_path)
@@ -121,11 +105,46 @@ async fn security_headers(mut resp: axum::response::Response) -> axum::response:
     resp
 }
 
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client that sends no request head within this is dropped.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long in-flight requests may finish once the console is asked to stop.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// What answers the console's connections: every request through the router, which
+/// learns the client's address.
+struct Serving {
+    router: Router,
+}
+
+impl Handler for Serving {
+    type Conn = SocketAddr;
+    type Body = axum::body::Body;
+
+    fn connect(&self, peer: SocketAddr, _: Option<&[CertificateDer<'static>]>) -> SocketAddr {
+        peer
+    }
+
+    fn answer(
+        self: Arc<Self>,
+        peer: Arc<SocketAddr>,
+        mut req: Request<Incoming>,
+    ) -> impl std::future::Future<Output = axum::response::Response> + Send + 'static {
+        req.extensions_mut().insert(ClientAddr(*peer));
+        let router = self.router.clone();
+        async move {
+            match router.oneshot(req.map(axum::body::Body::new)).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            }
+        }
+    }
+}
+
 /// A bound console, ready to serve.
 pub struct Console {
-    listener: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-    router: Router,
+    server: Server<Serving>,
 }
 
 impl Console {
@@ -135,7 +154,7 @@ impl Console {
         key: PrivateKeyDer<'static>,
         app: Arc<App>,
     ) -> Result<Self, ServeError> {
-        bosun_agent::tls::install_crypto_provider();
+        bosun_serve::tls::install_crypto_provider();
         let mut tls = rustls::ServerConfig::builder()
             .with_no_client_auth()
             .with_single_cert(chain, key)?;
@@ -147,67 +166,31 @@ impl Console {
                 source,
             })?;
         Ok(Self {
-            listener,
-            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
-            router: router(app),
+            server: Server {
+                listener,
+                acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
+                handler: Arc::new(Serving {
+                    router: router(app),
+                }),
+                deadlines: Deadlines {
+                    handshake: HANDSHAKE_TIMEOUT,
+                    header_read: HEADER_READ_TIMEOUT,
+                    first_request: None,
+                },
+                grace: SHUTDOWN_GRACE,
+            },
         })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.server.listener.local_addr()
     }
 
-    /// Serves until SIGTERM or SIGINT.
+    /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish.
     pub async fn run(self) {
-        let stop = stop_signal();
-        tokio::pin!(stop);
-        loop {
-            let (tcp, peer) = tokio::select! {
-                _ = &mut stop => {
-                    tracing::info!("stopping");
-                    return;
-                }
-                accepted = self.listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let _ = tcp.set_nodelay(true);
-            let acceptor = self.acceptor.clone();
-            let router = self.router.clone();
-            tokio::spawn(async move {
-                let tls = match tokio::time::timeout(
-                    std::time::Duration::from_secs(10),
-                    acceptor.accept(tcp),
-                )
-                .await
-                {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => return,
-                };
-                let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-                    req.extensions_mut().insert(ClientAddr(peer));
-                    router.clone().oneshot(req.map(axum::body::Body::new))
-                });
-                // A client that sends no request head within 30 s is dropped.
-                let result = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(std::time::Duration::from_secs(30))
-                    .serve_connection(TokioIo::new(tls), service)
-                    .with_upgrades()
-                    .await;
-                if let Err(e) = result {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-            });
-        }
+        let stop = CancellationToken::new();
+        tokio::spawn(signal::cancel_on_stop_signal(stop.clone()));
+        self.server.run(stop, Some, &NoLingering).await;
+        tracing::info!("stopped");
     }
 }

@@ -1,9 +1,10 @@
 //! The console's database: users, sessions, endpoints, the audit log and settings, in one
 //! SQLite file in the data directory. Write-ahead logging with full sync: a committed
-//! write survives a crash.
+//! write survives a crash. [`Store`] is synchronous; async code goes through [`Db`], which
+//! runs each call on tokio's blocking pool.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -19,6 +20,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0}")]
     NotFound(String),
+    /// The runtime stopped before the database call ran.
+    #[error("database: the console is stopping")]
+    Stopping,
 }
 
 pub struct Store {
@@ -39,7 +43,7 @@ pub struct Session {
     pub csrf: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Endpoint {
     pub id: i64,
     pub name: String,
@@ -69,13 +73,13 @@ pub struct AuditRow {
 
 /// What to record: who did what, where, and how it went.
 #[derive(Debug, Clone, Default)]
-pub struct AuditEntry<'a> {
-    pub user: &'a str,
-    pub endpoint: &'a str,
-    pub node: &'a str,
-    pub action: &'a str,
-    pub target: &'a str,
-    pub error: Option<&'a str>,
+pub struct AuditEntry {
+    pub user: String,
+    pub endpoint: String,
+    pub node: String,
+    pub action: String,
+    pub target: String,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -421,7 +425,7 @@ impl Store {
 
     // The audit log.
 
-    pub fn audit(&self, entry: &AuditEntry<'_>) -> Result<(), StoreError> {
+    pub fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT INTO audit (time, user, endpoint, node, action, target, result, detail)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -433,7 +437,7 @@ impl Store {
                 entry.action,
                 entry.target,
                 if entry.error.is_some() { "error" } else { "ok" },
-                entry.error.unwrap_or_default(),
+                entry.error.as_deref().unwrap_or_default(),
             ],
         )?;
         Ok(())
@@ -488,6 +492,41 @@ impl Store {
                 r.get(0)
             })?,
         )
+    }
+}
+
+/// The store for async code: each call runs on tokio's blocking pool, so that no runtime
+/// worker waits on SQLite, its lock or its fsync.
+#[derive(Clone)]
+pub struct Db(Arc<Store>);
+
+impl Db {
+    pub fn new(store: Store) -> Self {
+        Self(Arc::new(store))
+    }
+
+    /// Runs `work` on the store, off the runtime's workers.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = Arc::clone(&self.0);
+        match tokio::task::spawn_blocking(move || work(&store)).await {
+            Ok(result) => result,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => Err(StoreError::Stopping),
+            },
+        }
+    }
+
+    /// Records one audit row; a failure is logged, never the request's.
+    pub async fn audit(&self, entry: AuditEntry) {
+        let action = entry.action.clone();
+        if let Err(e) = self.run(move |s| s.audit(&entry)).await {
+            tracing::error!(error = %e, action, "cannot write the audit log");
+        }
     }
 }
 
@@ -582,9 +621,9 @@ mod tests {
         ] {
             store
                 .audit(&AuditEntry {
-                    user,
-                    action,
-                    error,
+                    user: user.into(),
+                    action: action.into(),
+                    error: error.map(str::to_owned),
                     ..Default::default()
                 })
                 .expect("audit");

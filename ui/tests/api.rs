@@ -167,7 +167,7 @@ async fn roles_are_enforced_on_every_route() {
     let operator = Client::logged_in(console.addr, "olga", "password-123").await;
     let viewer = Client::logged_in(console.addr, "victor", "password-123").await;
     let id = local_endpoint(&admin.get("/api/endpoints").await.json());
-    let c = Container::run("roles");
+    let c = container("roles");
 
     let e = format!("/api/endpoints/{id}");
     let reads = [
@@ -229,7 +229,7 @@ async fn roles_are_enforced_on_every_route() {
     // Users and endpoints: admins only.
     let new_user = json!({"username": "eve", "password": "password-123", "role": "admin"});
     let new_endpoint =
-        json!({"name": "x", "url": "https://localhost:1", "ca_pem": creds.ca_pem, "auth": "key"});
+        json!({"name": "x", "url": "https://localhost:1", "ca_pem": creds.ca_pem(), "auth": "key"});
     for client in [&viewer, &operator] {
         assert_eq!(
             client.post("/api/users", &new_user).await.status,
@@ -304,10 +304,10 @@ async fn every_container_action_works_and_is_audited_with_its_node() {
         .await;
     assert_eq!(made.status, StatusCode::CREATED);
     let operator = Client::logged_in(console.addr, "olga", "password-123").await;
-    let c = Container::run("actions");
+    let c = container("actions");
     let endpoints = admin.get("/api/endpoints").await.json();
     let id = local_endpoint(&endpoints);
-    let node = docker(&["info", "--format", "{{.Name}}"]);
+    let node = engine_ok(&["info", "--format", "{{.Name}}"]);
 
     // The endpoint's state, and the container in the cluster's list with its node.
     let status = &endpoints[0]["status"];
@@ -332,7 +332,7 @@ async fn every_container_action_works_and_is_audited_with_its_node() {
         .json();
     assert_eq!(inspect["Name"], format!("/{}", c.0));
     assert_eq!(inspect["Agent"]["NodeName"], node.as_str());
-    let logs = eventually("the container's first line", || async {
+    let logs = eventually("the container's first line", SETTLE, || async {
         let logs = operator
             .get(&format!("{e}/containers/{}/logs?tail=all", c.0))
             .await
@@ -456,12 +456,12 @@ async fn endpoints_show_their_state_and_the_agents_errors() {
         .expect("a PEM")
         .to_owned();
     assert!(key.starts_with("-----BEGIN PUBLIC KEY-----"));
-    let keyed_creds = Creds::new();
+    let keyed_creds = Pki::new();
     let keyed_agent = start_agent(&keyed_creds, Some(&key)).await;
     let made = admin
         .post(
             "/api/endpoints",
-            &json!({"name": "keyed", "url": format!("https://127.0.0.1:{}", keyed_agent.port()), "ca_pem": keyed_creds.ca_pem, "auth": "key"}),
+            &json!({"name": "keyed", "url": format!("https://127.0.0.1:{}", keyed_agent.port()), "ca_pem": keyed_creds.ca_pem(), "auth": "key"}),
         )
         .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.text());
@@ -472,12 +472,12 @@ async fn endpoints_show_their_state_and_the_agents_errors() {
     );
 
     // An agent of another cluster that does not trust the console: its refusal is shown.
-    let other = Creds::new();
+    let other = Pki::new();
     let untrusting = start_agent(&other, None).await;
     let made = admin
         .post(
             "/api/endpoints",
-            &json!({"name": "untrusting", "url": format!("https://127.0.0.1:{}", untrusting.port()), "ca_pem": other.ca_pem, "auth": "key"}),
+            &json!({"name": "untrusting", "url": format!("https://127.0.0.1:{}", untrusting.port()), "ca_pem": other.ca_pem(), "auth": "key"}),
         )
         .await;
     assert_eq!(made.status, StatusCode::CREATED);
@@ -498,7 +498,7 @@ async fn endpoints_show_their_state_and_the_agents_errors() {
     let made = admin
         .post(
             "/api/endpoints",
-            &json!({"name": "gone", "url": format!("https://127.0.0.1:{port}"), "ca_pem": creds.ca_pem, "auth": "secret", "secret": creds.secret_text}),
+            &json!({"name": "gone", "url": format!("https://127.0.0.1:{port}"), "ca_pem": creds.ca_pem(), "auth": "secret", "secret": creds.secret_text()}),
         )
         .await;
     let status = &made.json()["status"];
@@ -522,7 +522,7 @@ async fn endpoints_show_their_state_and_the_agents_errors() {
     // Bad input is refused with a reason.
     for (body, why) in [
         (
-            json!({"name": "a", "url": "http://x:1", "ca_pem": creds.ca_pem, "auth": "key"}),
+            json!({"name": "a", "url": "http://x:1", "ca_pem": creds.ca_pem(), "auth": "key"}),
             "https",
         ),
         (
@@ -530,11 +530,11 @@ async fn endpoints_show_their_state_and_the_agents_errors() {
             "certificate",
         ),
         (
-            json!({"name": "a", "url": "https://x:1", "ca_pem": creds.ca_pem, "auth": "secret", "secret": "short"}),
+            json!({"name": "a", "url": "https://x:1", "ca_pem": creds.ca_pem(), "auth": "secret", "secret": "short"}),
             "secret",
         ),
         (
-            json!({"name": "keyed", "url": "https://x:1", "ca_pem": creds.ca_pem, "auth": "key"}),
+            json!({"name": "keyed", "url": "https://x:1", "ca_pem": creds.ca_pem(), "auth": "key"}),
             "exists",
         ),
     ] {
@@ -570,14 +570,14 @@ async fn endpoints_show_their_state_and_the_agents_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_stream_live_and_state_survives_a_restart() {
-    let creds = Creds::new();
+    let creds = Pki::new();
     let agent = start_agent(&creds, None).await;
     let data = tempfile::tempdir().expect("tempdir");
     let args = console_args(data.path(), &creds, agent);
     let addr = start_console(&args).await;
     let admin = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
     let id = local_endpoint(&admin.get("/api/endpoints").await.json());
-    let c = Container::run("events");
+    let c = container("events");
 
     let resp = admin
         .open(
@@ -694,7 +694,7 @@ async fn events_stream_live_and_state_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn first_start_without_a_password_offers_setup_once() {
-    let creds = Creds::new();
+    let creds = Pki::new();
     let agent = start_agent(&creds, None).await;
     let data = tempfile::tempdir().expect("tempdir");
     let mut args = console_args(data.path(), &creds, agent);
@@ -752,7 +752,7 @@ fn agent_audit_lines(path: &std::path::Path) -> Vec<Value> {
 async fn agent_audit_line(path: &std::path::Path, id: &str, action: &str, subject: &str) -> Value {
     let what = format!("{subject}'s {action} of {id} in the agent's audit file");
     let suffix = format!("/containers/{id}/{action}");
-    eventually(&what, || async {
+    eventually(&what, SETTLE, || async {
         let lines = agent_audit_lines(path);
         lines
             .iter()
@@ -780,6 +780,7 @@ async fn endpoints_map_users_and_roles_to_agent_profiles() {
     let options = AgentOptions {
         policy_file: Some(policy),
         audit_file: Some(agent_audit.clone()),
+        audit_reads: false,
     };
     let (creds, _agent, console) = stack_with(&options).await;
     let admin = Client::logged_in(console.addr, ADMIN, ADMIN_PASSWORD).await;
@@ -854,7 +855,7 @@ async fn endpoints_map_users_and_roles_to_agent_profiles() {
     let refused = admin
         .post(
             "/api/endpoints",
-            &json!({"name": "bad-map", "url": "https://localhost:1", "ca_pem": creds.ca_pem,
+            &json!({"name": "bad-map", "url": "https://localhost:1", "ca_pem": creds.ca_pem(),
                     "auth": "key", "profiles": {"roles": {"viewer": "a b"}}}),
         )
         .await;
@@ -880,7 +881,7 @@ async fn endpoints_map_users_and_roles_to_agent_profiles() {
     let made = admin
         .post(
             "/api/endpoints",
-            &json!({"name": "mapped", "url": "https://localhost:1", "ca_pem": creds.ca_pem,
+            &json!({"name": "mapped", "url": "https://localhost:1", "ca_pem": creds.ca_pem(),
                     "auth": "key", "profiles": {"roles": {"viewer": "read", "admin": "admin"}}}),
         )
         .await;
@@ -904,8 +905,8 @@ async fn endpoints_map_users_and_roles_to_agent_profiles() {
         .and_then(|a| a.iter().find(|x| x["id"] == id))
         .expect("listed");
     assert_eq!(local["profiles"]["users"]["walt"], "watcher");
-    let c = Container::run("profiles");
-    let cid = docker(&["inspect", "--format", "{{.Id}}", &c.0]);
+    let c = container("profiles");
+    let cid = engine_ok(&["inspect", "--format", "{{.Id}}", &c.0]);
     let read = walt.get(&format!("{e}/containers/{}", c.0)).await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.text());
     let stop = walt
@@ -998,62 +999,64 @@ async fn endpoints_map_users_and_roles_to_agent_profiles() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn an_action_inspects_once_and_goes_to_the_node_that_answered() {
+    let files = tempfile::tempdir().expect("tempdir");
+    let agent_audit = files.path().join("agent-audit.jsonl");
+    let options = AgentOptions {
+        audit_file: Some(agent_audit.clone()),
+        audit_reads: true,
+        ..Default::default()
+    };
+    let (_creds, _agent, console) = stack_with(&options).await;
+    let admin = Client::logged_in(console.addr, ADMIN, ADMIN_PASSWORD).await;
+    admin.add_user("olga", "operator").await;
+    let olga = Client::logged_in(console.addr, "olga", "password-123").await;
+    let id = local_endpoint(&admin.get("/api/endpoints").await.json());
+    let c = container("placed");
+    let cid = engine_ok(&["inspect", "--format", "{{.Id}}", &c.0]);
+    let node = engine_ok(&["info", "--format", "{{.Name}}"]);
+
+    // By name: the console inspects it, then stops it by full ID where the inspect ran.
+    let stop = olga
+        .post(
+            &format!("/api/endpoints/{id}/containers/{}/stop", c.0),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(stop.status, StatusCode::OK, "{}", stop.text());
+    assert_eq!(c.state(), "exited");
+    let line = agent_audit_line(&agent_audit, &cid, "stop", "olga").await;
+    assert_eq!(line["node"], node.as_str(), "{line}");
+    let asked: Vec<(String, String)> = agent_audit_lines(&agent_audit)
+        .iter()
+        .filter(|l| l["subject"] == "olga")
+        .map(|l| {
+            let field = |k: &str| l[k].as_str().unwrap_or_default().to_owned();
+            (field("method"), field("path"))
+        })
+        .collect();
+    let expected = [
+        ("GET".to_owned(), format!("/containers/{}/json", c.0)),
+        ("POST".to_owned(), format!("/containers/{cid}/stop")),
+    ];
+    assert_eq!(asked, expected, "no search for the container's node");
+    let rows = audit_rows(&admin, "user=olga&action=container.stop").await;
+    assert_eq!(rows[0]["node"], node.as_str(), "{rows:?}");
+    assert_eq!(rows[0]["target"], c.0.as_str(), "{rows:?}");
+}
+
 /// Needs this engine in a Swarm: runs alone (`.config/nextest.toml`), and leaves only a
 /// Swarm it created.
 mod swarm {
     use super::*;
 
-    /// Leaves the Swarm the test created, and the bridge network joining it made.
-    struct LeaveSwarm {
-        created: bool,
-        had_gwbridge: bool,
-    }
-
-    impl Drop for LeaveSwarm {
-        fn drop(&mut self) {
-            if self.created {
-                let docker =
-                    |args: &[&str]| std::process::Command::new("docker").args(args).output();
-                let _ = docker(&["swarm", "leave", "--force"]);
-                if !self.had_gwbridge {
-                    let _ = docker(&["network", "rm", "docker_gwbridge"]);
-                }
-            }
-        }
-    }
-
-    fn default_route_ip() -> String {
-        let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp");
-        socket.connect("192.0.2.1:9").expect("a default route");
-        socket.local_addr().expect("addr").ip().to_string()
-    }
-
     #[tokio::test(flavor = "multi_thread")]
     async fn services_are_listed_scaled_and_removed_with_audit_rows() {
         ensure_image();
-        let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
-        let had_gwbridge = std::process::Command::new("docker")
-            .args(["network", "inspect", "docker_gwbridge"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        let _leave = match state.as_str() {
-            "inactive" => {
-                docker(&["swarm", "init", "--advertise-addr", &default_route_ip()]);
-                LeaveSwarm {
-                    created: true,
-                    had_gwbridge,
-                }
-            }
-            "active" => LeaveSwarm {
-                created: false,
-                had_gwbridge,
-            },
-            other => {
-                panic!("this engine's Swarm state is {other:?}; the test needs inactive or active")
-            }
-        };
+        let _swarm = LocalSwarm::join();
         let service = format!("bosun-it-ui-svc-{}", std::process::id());
-        docker(&[
+        engine_ok(&[
             "service",
             "create",
             "--detach",
@@ -1098,7 +1101,7 @@ mod swarm {
             .and_then(|a| a.iter().find(|s| s["Spec"]["Name"] == service.as_str()))
             .and_then(|s| s["ID"].as_str().map(str::to_owned))
             .unwrap_or_else(|| panic!("{service} listed: {}", services.text()));
-        let tasks = eventually("the service's task", || async {
+        let tasks = eventually("the service's task", SETTLE, || async {
             let tasks = viewer.get(&format!("{e}/tasks")).await.json();
             let mine = tasks["items"]
                 .as_array()
@@ -1120,7 +1123,7 @@ mod swarm {
         );
         let scaled = operator.post(&scale, &json!({"replicas": 2})).await;
         assert_eq!(scaled.status, StatusCode::OK, "{}", scaled.text());
-        let replicas = docker(&[
+        let replicas = engine_ok(&[
             "service",
             "inspect",
             "--format",

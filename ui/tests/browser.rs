@@ -31,10 +31,7 @@ impl Driver {
             found.is_ok_and(|o| o.status.success()),
             "chromedriver is not installed: scripts/test.sh installs Debian's chromium and chromium-driver"
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port("127.0.0.1");
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -277,13 +274,13 @@ impl Browser {
 #[tokio::test(flavor = "multi_thread")]
 async fn log_in_add_an_endpoint_stop_a_container_and_see_it_live_and_audited() {
     let driver = Driver::start();
-    let creds = Creds::new();
+    let creds = Pki::new();
     let agent = start_agent(&creds, None).await;
     let data = tempfile::tempdir().expect("tempdir");
     let mut args = console_args(data.path(), &creds, agent);
     args.endpoint_url = None;
     let addr = start_console(&args).await;
-    let c = Container::run("browser");
+    let c = container("browser");
     let base = format!("https://localhost:{}", addr.port());
 
     let browser = Browser::start(&driver).await;
@@ -305,10 +302,10 @@ async fn log_in_add_an_endpoint_stop_a_container_and_see_it_live_and_audited() {
             &format!("https://localhost:{}", agent.port()),
         )
         .await;
-    browser.set_value("#endpoint-ca", &creds.ca_pem).await;
+    browser.set_value("#endpoint-ca", &creds.ca_pem()).await;
     browser.set_value("#endpoint-auth", "secret").await;
     browser
-        .set_value("#endpoint-secret", &creds.secret_text)
+        .set_value("#endpoint-secret", &creds.secret_text())
         .await;
     browser.click("#endpoint-submit").await;
     let card = browser.wait("[data-endpoint-name=local]").await;

@@ -40,17 +40,7 @@ pub enum PolicyError {
     Invalid { path: String, message: String },
 }
 
-/// What a client certificate tells the policy about its holder.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CertSubject {
-    pub common_name: String,
-    pub organizational_units: Vec<String>,
-    /// Lower-case hex, no separators.
-    pub serial: String,
-}
-
-/// The organizational unit `certs client --profile NAME` writes: `profile=NAME`.
-pub const PROFILE_OU_PREFIX: &str = "profile=";
+pub use bosun_serve::pki::{normalize_serial, CertSubject, PROFILE_OU_PREFIX};
 
 /// A loaded policy.
 #[derive(Debug, Clone)]
@@ -188,21 +178,6 @@ impl Policy {
             source,
         })?;
         Self::parse(&text, &path.display().to_string())
-    }
-}
-
-/// `ab:CD:01` and `abcd01` are one serial; leading zeros do not count.
-pub fn normalize_serial(serial: &str) -> String {
-    let hex: String = serial
-        .chars()
-        .filter(|c| *c != ':' && !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_lowercase();
-    let trimmed = hex.trim_start_matches('0');
-    if trimmed.is_empty() && !hex.is_empty() {
-        "0".into()
-    } else {
-        trimmed.to_owned()
     }
 }
 

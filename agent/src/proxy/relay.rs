@@ -2,6 +2,7 @@
 //! half-close: when the client is done writing (the CLI closes its write side at once when
 //! there is no stdin), the engine learns it and its output keeps flowing.
 
+use bosun_serve::listen::Lingering;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio_util::sync::CancellationToken;
@@ -41,22 +42,18 @@ impl Relays {
             }
         });
     }
+}
 
-    /// No more relays; `wait` then ends when the last one does.
-    pub fn close(&self) {
+impl Lingering for Relays {
+    fn close(&self) {
         self.tracker.close();
     }
 
-    pub async fn wait(&self) {
+    async fn wait(&self) {
         self.tracker.wait().await;
     }
 
-    /// Cancelled when the shutdown grace period is over: every stream closes.
-    pub fn stop_token(&self) -> CancellationToken {
-        self.hard_stop.clone()
-    }
-
-    pub fn stop(&self) {
+    fn stop(&self) {
         self.hard_stop.cancel();
     }
 }

@@ -22,6 +22,15 @@ export function onUnauthorized(fn) { unauthorized = fn; }
 /** Path of an endpoint's resource: ep(3, '/containers') → /api/endpoints/3/containers. */
 export const ep = (id, rest = '') => `/api/endpoints/${encodeURIComponent(id)}${rest}`;
 
+/** One path segment, encoded: `/api/users/${enc(name)}`. */
+export const enc = encodeURIComponent;
+
+/** The items of a list answer: a bare array, or `{items, partial}` from a cluster. */
+export const listOf = r => (Array.isArray(r) ? r : Array.isArray(r?.items) ? r.items : []);
+
+/** True when a call failed only because its page was left (ctx.signal) or it was aborted. */
+export const aborted = (ctx, e) => ctx.signal.aborted || e?.name === 'AbortError';
+
 /** The server's `{"message"}` as given; otherwise the body text or the status line. */
 async function errorMessage(res) {
   const text = await res.text().catch(() => '');

@@ -2,11 +2,32 @@
 
 import { get, post, setCsrf, onUnauthorized } from './api.js';
 import { h, toast, closeModal, errorBox } from './ui.js';
-import * as pages from './pages.js';
+import { login } from './pages/login.js';
+import { setup } from './pages/setup.js';
+import { home } from './pages/home.js';
+import { endpoints } from './pages/endpoints.js';
+import { users } from './pages/users.js';
+import { audit } from './pages/audit.js';
+import { nodes } from './pages/nodes.js';
+import { containers } from './pages/containers.js';
+import { container } from './pages/container.js';
+import { services } from './pages/services.js';
+import { tasks } from './pages/tasks.js';
+import { images } from './pages/images.js';
+import { volumes } from './pages/volumes.js';
+import { networks } from './pages/networks.js';
+import { events } from './pages/events.js';
+import { notFound } from './pages/not-found.js';
 
 const main = document.getElementById('main');
 const topbar = document.getElementById('topbar');
 const RANK = { viewer: 0, operator: 1, admin: 2 };
+
+// The routed pages by the name parse() gives. Each renders into <main>, registers its
+// clean-ups with ctx.onLeave and calls ctx.done(name) once its data is on screen.
+const pages = {
+  home, endpoints, users, audit, nodes, containers, container, services, tasks, images, volumes, networks, events, notFound,
+};
 
 const state = { user: null, screen: null };
 let current = null; // the shown page: { ctrl, cleanups }
@@ -118,7 +139,7 @@ function showLogin() {
   renderTopbar();
   state.screen = 'login';
   document.title = 'Sign in · Bosun';
-  pages.login(main, { onLogin: signedIn });
+  login(main, { onLogin: signedIn });
 }
 
 function showSetup() {
@@ -127,7 +148,7 @@ function showSetup() {
   renderTopbar();
   state.screen = 'setup';
   document.title = 'Set up · Bosun';
-  pages.setup(main, { onLogin: signedIn });
+  setup(main, { onLogin: signedIn });
 }
 
 async function logout() {

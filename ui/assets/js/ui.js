@@ -1,4 +1,4 @@
-// DOM helpers, formatting, dialogs, notices and a sortable table.
+// DOM helpers, formatting, page frames, dialogs, notices and a sortable table.
 
 /** h('a', {href, class, onclick, 'data-x': 1, style: {...}}, ...children) */
 export function h(tag, props, ...children) {
@@ -90,6 +90,9 @@ export const shortId = id => (id ? String(id).replace(/^sha256:/, '').slice(0, 1
 
 export const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
+/** A value, or a dash for a missing one. */
+export const dash = v => (v == null || v === '' ? '—' : v);
+
 // ---- small pieces --------------------------------------------------------
 
 const STATE_KIND = {
@@ -144,6 +147,36 @@ export function copyButton(getText, label = 'Copy') {
 
 export function field(label, input, hint) {
   return h('label', { class: 'field' }, h('span', { class: 'field-label' }, label), input, hint && h('small', { class: 'hint' }, hint));
+}
+
+/** A <select>'s options: "all" first, then the distinct values sorted; the choice is kept. */
+export function selectOptions(sel, values, allLabel) {
+  const keep = sel.value;
+  const list = [...new Set(values.filter(Boolean))].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+  if (keep && !list.includes(keep)) list.push(keep);
+  sel.replaceChildren(h('option', { value: '' }, allLabel), ...list.map(v => h('option', { value: v }, v)));
+  sel.value = keep;
+}
+
+// ---- page frames ---------------------------------------------------------
+
+/** A page's title with its actions on the right. */
+export function pageHead(title, ...actions) {
+  return h('div', { class: 'page-head' }, h('h1', null, title), h('div', { class: 'page-actions' }, actions));
+}
+
+/** What an administrator's page shows anyone else; the page counts as shown. */
+export function forbidden(main, ctx, page) {
+  main.append(pageHead('Not allowed'),
+    callout('warn', `This page is for administrators; you are signed in as ${ctx.user.role}.`));
+  ctx.done(page);
+}
+
+/** The centred card of the sign-in and first-run pages. */
+export function authCard(title, sub, form) {
+  return h('div', { class: 'auth-wrap' }, h('div', { class: 'auth-card' },
+    h('div', { class: 'brand big' }, h('span', { class: 'brand-mark' }), 'Bosun'),
+    h('h1', null, title), sub && h('p', { class: 'muted' }, sub), form));
 }
 
 // ---- notices -------------------------------------------------------------

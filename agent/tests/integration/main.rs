@@ -1,0 +1,14 @@
+//! Integration tests: the real `bosun-agent` binary in front of this machine's real Docker
+//! Engine, driven by the real `docker` CLI, bollard and raw HTTP clients.
+
+mod harness;
+
+mod access;
+mod auth;
+mod bollard_client;
+mod cli;
+mod cluster;
+mod command_line;
+mod flood;
+mod protocol;
+mod swarm;

@@ -1,0 +1,30 @@
+//! What both Bosun binaries, the agent and the console, need to serve over TLS:
+//!
+//! | module | holds |
+//! | --- | --- |
+//! | [`listen`] | the accept loop: TLS, deadlines per connection, graceful drain |
+//! | [`signal`] | SIGTERM and SIGINT as a stop request |
+//! | [`tls`] | the process's crypto provider |
+//! | [`pki`] | the cluster CA, the certificates it issues, reading PEM files |
+//! | [`kept_cert`] | a self-signed certificate kept in a data directory |
+//! | [`secret`] | the cluster secret, and files only their owner may read |
+//! | [`token`] | the bearer tokens the agent accepts: claims, scopes, signing |
+//! | [`node_name`] | the `"Agent": {"NodeName": ...}` Bosun adds to Docker's JSON |
+//! | [`telemetry`] | logging set-up |
+//! | [`usage`] | a usage error: one line, exit code 2 |
+//! | [`host`], [`hex`], [`clock`] | the host's name, hex digits, seconds since the epoch |
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod hex;
+pub mod host;
+pub mod kept_cert;
+pub mod listen;
+pub mod node_name;
+pub mod pki;
+pub mod secret;
+pub mod signal;
+pub mod telemetry;
+pub mod tls;
+pub mod token;
+pub mod usage;

@@ -1,0 +1,160 @@
+//! This machine's Docker engine, through the docker CLI talking to it directly (the ground
+//! truth a test compares the agent's answers with), the image every test container runs,
+//! containers named for one test and removed after it, and a single-node Swarm.
+
+use std::net::IpAddr;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::{ok, repo_root, wait::blocking};
+
+/// The image every test container runs; built from scratch by the project's script.
+pub const IMAGE: &str = "bosun-test:latest";
+
+/// Builds the test image unless it exists, once per process. Serialised across test
+/// processes by a lock file, since nextest runs each test in its own process.
+pub fn ensure_image() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let out = Command::new("flock")
+            .arg("/tmp/bosun-test-image.lock")
+            .arg(repo_root().join("scripts/build-test-image.sh"))
+            .output()
+            .expect("flock and scripts/build-test-image.sh must be runnable");
+        ok(out, "building the test image (scripts/build-test-image.sh)");
+    });
+}
+
+/// The docker CLI talking to the engine directly, whatever the environment points it at.
+pub fn engine(args: &[&str]) -> Output {
+    Command::new("timeout")
+        .arg("120")
+        .arg("docker")
+        .args(args)
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_CERT_PATH")
+        .env_remove("DOCKER_CONTEXT")
+        .output()
+        .expect("run docker")
+}
+
+/// [`engine`], asserting success; its stdout, trimmed. Safe to call from a test on the
+/// multi-threaded runtime: the runtime's other tasks keep going meanwhile.
+pub fn engine_ok(args: &[&str]) -> String {
+    let out = blocking(|| engine(args));
+    ok(
+        out,
+        &format!("docker {} (direct to the engine)", args.join(" ")),
+    )
+    .trim()
+    .to_owned()
+}
+
+/// The engine's node name.
+pub fn engine_name() -> String {
+    engine_ok(&["info", "--format", "{{.Name}}"])
+}
+
+/// Whether the engine has a container of that name.
+pub fn engine_has_container(name: &str) -> bool {
+    let out = engine(&["ps", "-a", "-q", "--filter", &format!("name=^/{name}$")]);
+    !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+}
+
+/// A unique container name, `bosun-it-TAG-PID-N`; the container is removed from the
+/// engine when this is dropped.
+pub struct Name(pub String);
+
+impl Name {
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        Self(format!("bosun-it-{tag}-{}-{n}", std::process::id()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Runs a container of [`IMAGE`] by this name on the engine, detached, with `cmd`; its
+    /// ID.
+    pub fn run(&self, cmd: &[&str]) -> String {
+        ensure_image();
+        let mut args = vec!["run", "-d", "--name", &self.0, IMAGE];
+        args.extend_from_slice(cmd);
+        engine_ok(&args)
+    }
+
+    /// The container's state on the engine: `running`, `exited`, …
+    pub fn state(&self) -> String {
+        engine_ok(&["inspect", "--format", "{{.State.Status}}", &self.0])
+    }
+}
+
+impl Drop for Name {
+    fn drop(&mut self) {
+        let _ = engine(&["rm", "-f", &self.0]);
+    }
+}
+
+/// This host's address on its default route: what `docker swarm init` advertises.
+pub fn default_route_ip() -> IpAddr {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp socket");
+    socket
+        .connect("192.0.2.1:9")
+        .expect("a default route (docker swarm init needs an address to advertise)");
+    socket.local_addr().expect("local address").ip()
+}
+
+/// This engine in a Swarm for the length of a test: one it was already in, or a
+/// single-node Swarm made for the test and left again (with the bridge network joining it
+/// made) when this is dropped.
+pub struct LocalSwarm {
+    created: bool,
+    had_gwbridge: bool,
+}
+
+impl LocalSwarm {
+    /// Makes a single-node Swarm of this engine unless it is in one; panics when the
+    /// engine's Swarm state is neither `inactive` nor `active`.
+    pub fn join() -> Self {
+        let state = engine_ok(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+        let had_gwbridge = engine(&["network", "inspect", "docker_gwbridge"])
+            .status
+            .success();
+        match state.as_str() {
+            "inactive" => {
+                let ip = default_route_ip().to_string();
+                engine_ok(&["swarm", "init", "--advertise-addr", &ip]);
+                Self {
+                    created: true,
+                    had_gwbridge,
+                }
+            }
+            "active" => Self {
+                created: false,
+                had_gwbridge,
+            },
+            other => panic!(
+                "this engine's Swarm state is {other:?}; the test needs it inactive or active"
+            ),
+        }
+    }
+
+    /// Whether the Swarm was made for the test (and goes when this is dropped).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+}
+
+impl Drop for LocalSwarm {
+    fn drop(&mut self) {
+        if self.created {
+            let _ = engine(&["swarm", "leave", "--force"]);
+            if !self.had_gwbridge {
+                let _ = engine(&["network", "rm", "docker_gwbridge"]);
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! What the agent's integration tests (`agent/tests/integration/`) and the console's tests
+//! (`ui/tests/`) share: a cluster's credentials ([`Pki`]), a real agent started in the test
+//! process ([`start_agent`]), HTTPS clients ([`https`]), this machine's Docker engine and
+//! the test image ([`engine`]), and waiting ([`eventually`], [`wait_for`]).
+//!
+//! What only one suite needs stays in that suite: the agent's binary, its commands and its
+//! processes in `agent/tests/integration/harness.rs`, the console and its browser-like
+//! client in `ui/tests/common/mod.rs`.
+
+pub mod agent;
+pub mod engine;
+pub mod https;
+pub mod pki;
+pub mod wait;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+pub use agent::{start_agent, start_agent_with, AgentOptions};
+pub use engine::{
+    default_route_ip, engine, engine_has_container, engine_name, engine_ok, ensure_image,
+    LocalSwarm, Name, IMAGE,
+};
+pub use pki::Pki;
+pub use wait::{blocking, eventually, wait_for};
+
+/// The workspace's root, where `scripts/` and `stack/` are.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("testkit/harness is two levels below the workspace root")
+        .to_path_buf()
+}
+
+/// Asserts that a finished command succeeded, naming it `what` with its output otherwise;
+/// returns its stdout.
+pub fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A TCP port that was free on `ip` a moment ago.
+pub fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_repo_root_holds_the_scripts_and_the_stack() {
+        let root = super::repo_root();
+        for path in [
+            "scripts/build-test-image.sh",
+            "scripts/build-image.sh",
+            "stack/portainer-agent.yml",
+        ] {
+            assert!(root.join(path).is_file(), "{}", root.join(path).display());
+        }
+    }
+}

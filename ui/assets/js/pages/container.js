@@ -1,0 +1,431 @@
+// #/e/ID/containers/CID[/TAB] : one container: overview, inspect, logs, stats and exec.
+
+import { get, getText, post, ep, enc, query, aborted } from '../api.js';
+import {
+  h, debounce, toDate, relTime, fmtTime, bytes, shortId, plural, badge, stateBadge, mono, dash,
+  errorBox, callout, copyButton,
+} from '../ui.js';
+import { nodeOf, liveEvents, endpointShell, containerAction, actionButtons, portsCell, QUIET_EVENT } from '../cluster.js';
+
+const logPrefs = { tail: '500', timestamps: false, follow: false, autoscroll: true, wrap: true };
+
+function quoteArg(a) {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${String(a).replace(/'/g, `'\\''`)}'`;
+}
+
+/** Splits a command line into words, honouring '…', "…" and backslashes; no shell. */
+function splitCommand(s) {
+  const out = [];
+  let cur = '';
+  let quote = null;
+  let started = false;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i];
+    if (quote) {
+      if (ch === quote) quote = null;
+      else if (ch === '\\' && quote === '"' && i + 1 < s.length) cur += s[++i];
+      else cur += ch;
+    } else if (ch === '"' || ch === "'") { quote = ch; started = true; }
+    else if (ch === '\\' && i + 1 < s.length) { cur += s[++i]; started = true; }
+    else if (/\s/.test(ch)) { if (started) { out.push(cur); cur = ''; started = false; } }
+    else { cur += ch; started = true; }
+  }
+  if (started) out.push(cur);
+  return out;
+}
+
+/** Pretty-printed JSON with keys, strings and literals coloured. */
+function jsonView(value) {
+  const text = JSON.stringify(value, null, 2) ?? '';
+  const pre = h('pre', { class: 'json' });
+  const re = /("(?:\\.|[^"\\])*")(\s*:)?|\b(true|false|null)\b|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g;
+  let last = 0;
+  let m;
+  while ((m = re.exec(text))) {
+    if (m.index > last) pre.append(text.slice(last, m.index));
+    if (m[1]) { pre.append(h('span', { class: m[2] ? 'j-key' : 'j-str' }, m[1])); if (m[2]) pre.append(m[2]); }
+    else if (m[3]) pre.append(h('span', { class: 'j-lit' }, m[3]));
+    else pre.append(h('span', { class: 'j-num' }, m[4]));
+    last = re.lastIndex;
+  }
+  pre.append(text.slice(last));
+  return pre;
+}
+
+const kvTable = (rows, empty = 'None.') => (rows.length
+  ? h('table', { class: 'grid kv-table' }, h('tbody', null, rows.map(r => h('tr', null, r.map(c => h('td', null, c))))))
+  : h('p', { class: 'muted' }, empty));
+
+function section(title, ...body) {
+  return h('section', { class: 'panel' }, h('h2', null, title), body);
+}
+
+function overview(info) {
+  const st = info.State ?? {};
+  const cfg = info.Config ?? {};
+  const ns = info.NetworkSettings ?? {};
+  const rp = info.HostConfig?.RestartPolicy;
+  const cmd = [info.Path, ...(info.Args ?? [])].filter(x => x != null && x !== '').map(quoteArg).join(' ');
+  const ports = Object.entries(ns.Ports ?? {}).flatMap(([cport, binds]) => (binds?.length
+    ? binds.map(b => `${b.HostIp ? (b.HostIp.includes(':') ? `[${b.HostIp}]:` : `${b.HostIp}:`) : ''}${b.HostPort}->${cport}`)
+    : [cport]));
+  const env = (cfg.Env ?? []).map(e => { const i = e.indexOf('='); return i < 0 ? [e, ''] : [e.slice(0, i), e.slice(i + 1)]; });
+  const facts = [
+    ['Name', (info.Name ?? '').replace(/^\//, '')],
+    ['ID', mono(info.Id)],
+    ['Image', [h('span', null, cfg.Image ?? '—'), ' ', h('span', { class: 'mono muted small' }, shortId(info.Image))]],
+    ['Node', dash(nodeOf(info))],
+    ['State', [stateBadge(st.Status), st.Health?.Status ? [' ', badge(st.Health.Status, st.Health.Status === 'healthy' ? 'ok-ghost' : 'warn')] : null,
+      st.Status === 'exited' ? h('span', { class: 'muted' }, ` exit code ${st.ExitCode}`) : null, st.OOMKilled ? badge('OOM killed', 'bad') : null]],
+    ['Status', st.Running ? `Up since ${fmtTime(st.StartedAt)} (${relTime(st.StartedAt)})`
+      : toDate(st.FinishedAt) ? `Stopped ${fmtTime(st.FinishedAt)} (${relTime(st.FinishedAt)})` : 'Never started'],
+    ['Created', [fmtTime(info.Created), h('span', { class: 'muted' }, ` (${relTime(info.Created)})`)]],
+    ['Command', h('code', { class: 'mono' }, cmd || '—')],
+    ['Working dir', dash(cfg.WorkingDir)],
+    ['User', dash(cfg.User)],
+    ['Restart policy', rp?.Name ? `${rp.Name}${rp.MaximumRetryCount ? ` (at most ${rp.MaximumRetryCount})` : ''}` : 'no'],
+    ['Restarts', String(info.RestartCount ?? 0)],
+    ['Ports', portsCell(ports)],
+  ];
+  return h('div', { class: 'overview' },
+    section('Summary', h('dl', { class: 'facts' }, facts.map(([k, v]) => [h('dt', null, k), h('dd', null, v)]))),
+    section('Environment', kvTable(env.map(([k, v]) => [h('span', { class: 'mono strong' }, k), h('span', { class: 'mono wrap' }, v)]))),
+    section('Mounts', kvTable((info.Mounts ?? []).map(m => [m.Type, h('span', { class: 'mono wrap' }, m.Name ?? m.Source ?? ''), '→',
+      h('span', { class: 'mono' }, m.Destination), m.RW === false ? 'read-only' : 'read-write']))),
+    section('Networks', kvTable(Object.entries(ns.Networks ?? {}).map(([n, v]) => [h('span', { class: 'strong' }, n),
+      mono(v.IPAddress ? `${v.IPAddress}/${v.IPPrefixLen}` : '—'), h('span', { class: 'muted' }, v.Gateway ? `gw ${v.Gateway}` : ''),
+      mono(v.MacAddress ?? '')]))),
+    section('Labels', kvTable(Object.entries(cfg.Labels ?? {}).sort().map(([k, v]) => [h('span', { class: 'mono strong' }, k), h('span', { class: 'mono wrap' }, v)]))));
+}
+
+function logsTab(panel, id, info, ctx) {
+  const base = ep(id, `/containers/${enc(info.Id)}/logs`);
+  const tail = h('select', { id: 'logs-tail', 'aria-label': 'Lines', value: logPrefs.tail },
+    ['100', '500', '1000', 'all'].map(v => h('option', { value: v }, v === 'all' ? 'All lines' : `Last ${v}`)));
+  const check = (key, label, idName) => {
+    const box = h('input', { type: 'checkbox', id: idName, checked: logPrefs[key] });
+    return [box, h('label', { class: 'check' }, box, label)];
+  };
+  const [ts, tsL] = check('timestamps', 'Timestamps', 'logs-timestamps');
+  const [follow, followL] = check('follow', 'Follow', 'logs-follow');
+  const [auto, autoL] = check('autoscroll', 'Autoscroll', 'logs-autoscroll');
+  const [wrap, wrapL] = check('wrap', 'Wrap', 'logs-wrap');
+  const status = h('span', { class: 'muted small' });
+  const refresh = h('button', { class: 'btn', type: 'button' }, 'Reload');
+  const pre = h('pre', { id: 'logs-output', class: `logs${logPrefs.wrap ? ' wrapped' : ''}` });
+  const note = h('div');
+  panel.append(h('div', { class: 'toolbar' }, tail, tsL, followL, autoL, wrapL, h('span', { class: 'grow' }), status, refresh), note, pre);
+
+  const MAX_LINES = 10000;
+  let stopStream = null;
+  let chunks = [];
+  let lineCount = 0;
+  let pending = [];
+  let frame = 0;
+
+  const scroll = () => { if (logPrefs.autoscroll) pre.scrollTop = pre.scrollHeight; };
+  const flush = () => {
+    frame = 0;
+    if (!pending.length) return;
+    const node = document.createTextNode(pending.join(''));
+    chunks.push([node, pending.length]);
+    lineCount += pending.length;
+    pending = [];
+    pre.append(node);
+    while (lineCount > MAX_LINES && chunks.length > 1) { const [n, c] = chunks.shift(); n.remove(); lineCount -= c; }
+    status.textContent = `Following · ${plural(lineCount, 'line')}`;
+    scroll();
+  };
+  const stop = () => { stopStream?.(); stopStream = null; cancelAnimationFrame(frame); frame = 0; pending = []; };
+  const q = () => query({ tail: logPrefs.tail, timestamps: logPrefs.timestamps ? 1 : 0 });
+
+  async function load() {
+    stop();
+    note.replaceChildren();
+    pre.textContent = '';
+    chunks = [];
+    lineCount = 0;
+    if (logPrefs.follow) {
+      status.textContent = 'Connecting…';
+      let opened = false;
+      const es = new EventSource(`${base}${q()}&follow=1`);
+      es.onopen = () => { opened = true; status.textContent = 'Following'; };
+      es.onmessage = m => { pending.push(`${m.data}\n`); if (!frame) frame = requestAnimationFrame(flush); };
+      es.onerror = () => {
+        es.close();
+        flush();
+        follow.checked = logPrefs.follow = false;
+        status.textContent = opened ? 'The log stream ended.' : '';
+        // The stream gives no reason; ask once without follow to show the server's message.
+        if (!opened) getText(`${base}?tail=1`, { signal: ctx.signal })
+          .then(() => { status.textContent = 'The log stream could not be opened.'; })
+          .catch(e => { if (!aborted(ctx, e)) note.replaceChildren(errorBox(e.message, 'Could not read the logs')); });
+      };
+      stopStream = () => es.close();
+      return;
+    }
+    status.textContent = 'Loading…';
+    refresh.disabled = true;
+    try {
+      const text = await getText(`${base}${q()}&follow=0`, { signal: ctx.signal });
+      if (logPrefs.follow) return;
+      pre.textContent = text;
+      const n = text ? text.split('\n').length - (text.endsWith('\n') ? 1 : 0) : 0;
+      status.textContent = n ? `${plural(n, 'line')} · ${new Date().toLocaleTimeString()}` : 'No output.';
+      scroll();
+    } catch (e) {
+      if (aborted(ctx, e)) return;
+      status.textContent = '';
+      note.replaceChildren(errorBox(e.message, 'Could not read the logs'));
+    } finally {
+      refresh.disabled = false;
+    }
+  }
+
+  tail.addEventListener('change', () => { logPrefs.tail = tail.value; load(); });
+  ts.addEventListener('change', () => { logPrefs.timestamps = ts.checked; load(); });
+  follow.addEventListener('change', () => { logPrefs.follow = follow.checked; load(); });
+  auto.addEventListener('change', () => { logPrefs.autoscroll = auto.checked; scroll(); });
+  wrap.addEventListener('change', () => { logPrefs.wrap = wrap.checked; pre.classList.toggle('wrapped', wrap.checked); });
+  refresh.addEventListener('click', () => load());
+  load();
+  return stop;
+}
+
+function sparkline(canvas, values, top) {
+  const w = canvas.clientWidth;
+  const ht = canvas.clientHeight;
+  if (!w || !ht) return;
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = w * dpr;
+  canvas.height = ht * dpr;
+  const g = canvas.getContext('2d');
+  g.scale(dpr, dpr);
+  if (values.length < 2) return;
+  const color = getComputedStyle(document.documentElement).getPropertyValue('--accent').trim() || '#0d7c86';
+  const step = w / (STAT_SAMPLES - 1);
+  const max = Math.max(top, ...values) || 1;
+  const pts = values.map((v, i) => [w - (values.length - 1 - i) * step, ht - 2 - (v / max) * (ht - 4)]);
+  g.beginPath();
+  pts.forEach(([x, y], i) => (i ? g.lineTo(x, y) : g.moveTo(x, y)));
+  g.strokeStyle = color;
+  g.lineWidth = 1.5;
+  g.stroke();
+  g.lineTo(pts[pts.length - 1][0], ht);
+  g.lineTo(pts[0][0], ht);
+  g.closePath();
+  g.globalAlpha = 0.12;
+  g.fillStyle = color;
+  g.fill();
+}
+const STAT_SAMPLES = 60;
+
+function statsTab(panel, id, info, ctx) {
+  const card = (title, withChart) => {
+    const value = h('div', { class: 'stat-value' }, '—');
+    const sub = h('div', { class: 'stat-sub' });
+    const canvas = withChart ? h('canvas', { class: 'spark', 'aria-hidden': 'true' }) : null;
+    return { value, sub, canvas, el: h('div', { class: 'stat-card' }, h('div', { class: 'stat-title' }, title), value, sub, canvas) };
+  };
+  const cpu = card('CPU', true);
+  const mem = card('Memory', true);
+  const net = card('Network I/O');
+  const blk = card('Block I/O');
+  const pids = card('Processes');
+  const note = h('div', null, info.State?.Running ? null : callout('info', 'The container is not running; its figures stay at zero.'));
+  const stamp = h('p', { class: 'muted small' });
+  const grid = h('div', { class: 'stat-grid' }, cpu.el, mem.el, net.el, blk.el, pids.el);
+  panel.append(note, grid, stamp);
+
+  const cpuHist = [];
+  const memHist = [];
+  let prev = null;
+  let stopped = false;
+  let timer = 0;
+  const sum = (list, pick) => list.reduce((n, x) => n + (pick(x) || 0), 0);
+
+  function render(s) {
+    const now = Date.now();
+    const cpuPct = Number(s.cpu_percent) || 0;
+    const used = Number(s.memory_usage) || 0;
+    const limit = Number(s.memory_limit) || 0;
+    cpuHist.push(cpuPct); memHist.push(used);
+    if (cpuHist.length > STAT_SAMPLES) { cpuHist.shift(); memHist.shift(); }
+    const cpus = s.cpu_stats?.online_cpus;
+    cpu.value.textContent = `${cpuPct.toFixed(1)} %`;
+    cpu.sub.textContent = cpus ? `of ${plural(cpus, 'CPU')} (100 % = one CPU)` : '';
+    mem.value.textContent = bytes(used);
+    mem.sub.textContent = limit ? `of ${bytes(limit)} · ${((100 * used) / limit).toFixed(1)} %` : '';
+    sparkline(cpu.canvas, cpuHist, 5);
+    sparkline(mem.canvas, memHist, limit ? Math.min(limit, Math.max(...memHist) * 1.25) : 0);
+
+    const nets = Object.values(s.networks ?? {});
+    const rx = sum(nets, n => n.rx_bytes);
+    const tx = sum(nets, n => n.tx_bytes);
+    const ios = s.blkio_stats?.io_service_bytes_recursive ?? [];
+    const rd = sum(ios.filter(x => /^read$/i.test(x.op)), x => x.value);
+    const wr = sum(ios.filter(x => /^write$/i.test(x.op)), x => x.value);
+    const rate = (a, b) => (prev && now > prev.t ? ` (${bytes(Math.max(0, (a - b) / ((now - prev.t) / 1000)))}/s)` : '');
+    if (nets.length) {
+      net.value.textContent = `↓ ${bytes(rx)}  ↑ ${bytes(tx)}`;
+      net.sub.textContent = `in${rate(rx, prev?.rx)} · out${rate(tx, prev?.tx)}`;
+    } else { net.value.textContent = '—'; net.sub.textContent = 'No network figures.'; }
+    if (ios.length) {
+      blk.value.textContent = `R ${bytes(rd)}  W ${bytes(wr)}`;
+      blk.sub.textContent = `read${rate(rd, prev?.rd)} · write${rate(wr, prev?.wr)}`;
+    } else { blk.value.textContent = '—'; blk.sub.textContent = 'No block I/O figures.'; }
+    pids.value.textContent = s.pids_stats?.current != null ? String(s.pids_stats.current) : '—';
+    pids.sub.textContent = s.pids_stats?.limit ? `limit ${s.pids_stats.limit}` : '';
+    prev = { t: now, rx, tx, rd, wr };
+    stamp.textContent = `Sampled ${new Date(now).toLocaleTimeString()} · every 2 s`;
+  }
+
+  async function tick() {
+    try {
+      const s = await get(ep(id, `/containers/${enc(info.Id)}/stats`), { signal: ctx.signal });
+      if (stopped) return;
+      render(s);
+      note.querySelector('.callout.error')?.remove();
+    } catch (e) {
+      if (stopped || aborted(ctx, e)) return;
+      note.replaceChildren(errorBox(e.message, 'Could not read stats'));
+    }
+    if (!stopped) timer = setTimeout(tick, 2000);
+  }
+  tick();
+  return () => { stopped = true; clearTimeout(timer); };
+}
+
+function execTab(panel, id, info, ctx) {
+  const input = h('input', { id: 'exec-command', class: 'mono grow', placeholder: 'ls -l /', autocomplete: 'off', spellcheck: false, 'aria-label': 'Command' });
+  const run = h('button', { id: 'exec-run', class: 'btn primary', type: 'submit' }, 'Run');
+  const exit = h('span', { id: 'exec-exit' });
+  const out = h('pre', { id: 'exec-output', class: 'console' });
+  const note = h('div', null, info.State?.Running ? null : callout('warn', 'The container is not running; exec needs a running container.'));
+  const form = h('form', {
+    class: 'exec-form',
+    onsubmit: async e => {
+      e.preventDefault();
+      const cmd = splitCommand(input.value);
+      if (!cmd.length) return;
+      run.disabled = true;
+      exit.replaceChildren(badge('running…', 'info'));
+      note.replaceChildren();
+      try {
+        const r = await post(ep(id, `/containers/${enc(info.Id)}/exec`), { cmd }, { signal: ctx.signal });
+        out.textContent = r.output || '';
+        out.classList.toggle('placeholder', !r.output);
+        if (!r.output) out.textContent = '(no output)';
+        exit.replaceChildren(badge(`exit code ${r.exit_code ?? '?'}`, r.exit_code === 0 ? 'ok' : 'bad'));
+      } catch (x) {
+        if (aborted(ctx, x)) return;
+        exit.replaceChildren();
+        note.replaceChildren(errorBox(x.message, 'The command did not run'));
+      } finally {
+        run.disabled = false;
+      }
+    },
+  }, h('span', { class: 'prompt mono' }, '$'), input, run);
+  panel.append(form, h('p', { class: 'hint' }, 'Runs without a shell: use sh -c "…" for pipes and variables. Every command is recorded in the audit log.'),
+    note, h('div', { class: 'exec-result' }, exit), out);
+  input.focus();
+}
+
+export async function container(main, { id, cid, tab }, ctx) {
+  const content = endpointShell(main, id, 'containers', ctx, 'Container');
+  const back = h('a', { href: `#/e/${id}/containers`, class: 'back' }, '← All containers');
+  let info;
+  try {
+    info = await get(ep(id, `/containers/${enc(cid)}`), { signal: ctx.signal });
+  } catch (e) {
+    if (aborted(ctx, e)) return;
+    content.append(back, errorBox(e.message, 'Could not load the container'));
+    ctx.done('container');
+    return;
+  }
+  const canAct = ctx.can('operator');
+  const TABS = [['overview', 'Overview'], ['inspect', 'Inspect'], ['logs', 'Logs'], ['stats', 'Stats']];
+  if (canAct) TABS.push(['exec', 'Exec']);
+  let current = TABS.some(t => t[0] === tab) ? tab : 'overview';
+  let stopTab = null;
+  let gone = false;
+
+  const head = h('div', { class: 'ct-head' });
+  const note = h('div');
+  const tabs = h('div', { class: 'tabs', role: 'tablist' });
+  const panel = h('div', { class: 'tab-panel', role: 'tabpanel' });
+  content.append(back, head, note, tabs, panel);
+  const name = () => (info.Name ?? '').replace(/^\//, '') || shortId(info.Id);
+
+  function renderHead() {
+    const st = info.State ?? {};
+    ctx.title(`${name()} · Container`);
+    head.replaceChildren(
+      h('div', { class: 'ct-title' },
+        h('h1', null, name()), stateBadge(st.Status, st.Status),
+        st.Health?.Status ? badge(st.Health.Status, st.Health.Status === 'healthy' ? 'ok-ghost' : 'warn') : null,
+        h('span', { class: 'muted' }, nodeOf(info) ? `on ${nodeOf(info)}` : ''),
+        mono(shortId(info.Id), info.Id)),
+      canAct && !gone ? actionButtons(async action => {
+        if (!await containerAction(id, { Id: info.Id, name: name(), node: nodeOf(info) }, action)) return;
+        if (action === 'remove') location.hash = `#/e/${id}/containers`;
+        else refreshInfo();
+      }) : null);
+    head.dataset.state = st.Status ?? '';
+  }
+
+  const RENDER = {
+    overview: () => { panel.replaceChildren(overview(info)); },
+    inspect: () => {
+      panel.replaceChildren(h('div', { class: 'toolbar' }, h('span', { class: 'muted small' }, 'docker inspect'), h('span', { class: 'grow' }),
+        copyButton(() => JSON.stringify(info, null, 2), 'Copy JSON')), jsonView(info));
+    },
+    logs: () => logsTab(panel, id, info, ctx),
+    stats: () => statsTab(panel, id, info, ctx),
+    exec: () => execTab(panel, id, info, ctx),
+  };
+
+  function show(name_) {
+    stopTab?.();
+    stopTab = null;
+    current = name_;
+    for (const b of tabs.children) {
+      const on = b.dataset.tab === current;
+      b.classList.toggle('active', on);
+      b.setAttribute('aria-selected', on ? 'true' : 'false');
+    }
+    panel.replaceChildren();
+    stopTab = RENDER[current]() || null;
+    history.replaceState(null, '', `#/e/${id}/containers/${enc(cid)}${current === 'overview' ? '' : `/${current}`}`);
+  }
+  tabs.append(...TABS.map(([key, label]) => h('button', { type: 'button', role: 'tab', class: 'tab', 'data-tab': key, onclick: () => show(key) }, label)));
+  ctx.onLeave(() => stopTab?.());
+
+  const refreshInfo = debounce(async () => {
+    try {
+      info = await get(ep(id, `/containers/${enc(info.Id)}`), { signal: ctx.signal });
+      renderHead();
+      if (current === 'overview') RENDER.overview();
+    } catch (e) {
+      if (!aborted(ctx, e) && e.status === 404) removed();
+    }
+  }, 300);
+  ctx.onLeave(refreshInfo.cancel);
+  function removed() {
+    if (gone) return;
+    gone = true;
+    note.replaceChildren(callout('warn', 'This container has been removed.'));
+    renderHead();
+  }
+
+  renderHead();
+  show(current);
+  ctx.done('container');
+
+  liveEvents(id, ctx, ev => {
+    if ((ev.Type ?? ev.type) !== 'container' || (ev.Actor?.ID ?? ev.id) !== info.Id) return;
+    const action = String(ev.Action ?? '');
+    if (action === 'destroy') removed();
+    else if (!QUIET_EVENT.test(action)) refreshInfo();
+  });
+}

@@ -1,0 +1,71 @@
+// #/ : every cluster, as a card with its figures.
+
+import { get, listOf, aborted } from '../api.js';
+import { h, plural, badge, errorBox, loading, pageHead } from '../ui.js';
+import { remember } from '../cluster.js';
+
+function endpointCard(e) {
+  const s = e.status ?? {};
+  const up = s.reachable;
+  const meter = (a, b) => {
+    const bar = h('span', { class: 'meter-fill' });
+    bar.style.width = `${b ? Math.round((100 * a) / b) : 0}%`;
+    return h('span', { class: 'meter' }, bar);
+  };
+  const fig = (label, a, b, word) => h('div', { class: 'fig' },
+    h('div', { class: 'fig-label' }, label),
+    h('div', { class: `fig-value${a < b && label === 'Nodes' ? ' warn-text' : ''}` }, `${a ?? '?'}`, h('span', { class: 'fig-of' }, ` / ${b ?? '?'} ${word}`)),
+    meter(a ?? 0, b ?? 0));
+  return h('article', { class: `card ep-card${up ? '' : ' down'}`, 'data-endpoint-name': e.name, 'data-endpoint-id': e.id },
+    h('div', { class: 'card-head' },
+      h('a', { class: 'card-title', href: `#/e/${e.id}/containers` }, e.name),
+      up ? badge('reachable', 'ok') : badge('unreachable', 'bad')),
+    h('div', { class: 'mono muted small clip', title: e.url }, e.url),
+    up ? h('div', { class: 'figs' },
+      fig('Nodes', s.nodes_up, s.nodes_total, 'up'),
+      fig('Containers', s.containers_running, s.containers_total, 'running')) : null,
+    s.error ? h('p', { class: up ? 'warn-text small' : 'error-text' }, s.error) : null,
+    !up && !s.error ? h('p', { class: 'error-text' }, 'The agent did not answer.') : null,
+    h('div', { class: 'card-links' },
+      h('a', { href: `#/e/${e.id}/containers` }, 'Containers'),
+      h('a', { href: `#/e/${e.id}/nodes` }, 'Nodes'),
+      h('a', { href: `#/e/${e.id}/services` }, 'Services'),
+      h('a', { href: `#/e/${e.id}/events` }, 'Events')));
+}
+
+export async function home(main, _p, ctx) {
+  ctx.title('Clusters');
+  const summary = h('span', { class: 'muted' });
+  const refresh = h('button', { class: 'btn', type: 'button', onclick: () => load() }, 'Refresh');
+  const body = h('div', null, loading('Asking the agents…'));
+  main.append(pageHead('Clusters', summary, refresh), body);
+
+  async function load() {
+    refresh.disabled = true;
+    try {
+      const list = listOf(await get('/api/endpoints', { signal: ctx.signal }));
+      remember(list);
+      if (!list.length) {
+        body.replaceChildren(h('div', { class: 'empty-state' },
+          h('h2', null, 'No clusters yet'),
+          ctx.can('admin')
+            ? h('p', null, 'Add the agent of a cluster on the ', h('a', { href: '#/endpoints' }, 'Endpoints'), ' page.')
+            : h('p', null, 'An administrator has to add an endpoint first.')));
+        summary.textContent = '';
+        return;
+      }
+      body.replaceChildren(h('div', { class: 'cards' }, list.map(endpointCard)));
+      const ok = list.filter(e => e.status?.reachable);
+      const sum = k => ok.reduce((n, e) => n + (e.status[k] || 0), 0);
+      summary.textContent = `${ok.length} of ${plural(list.length, 'cluster')} reachable · ${sum('nodes_up')}/${sum('nodes_total')} nodes up · ${sum('containers_running')}/${sum('containers_total')} containers running`;
+    } catch (e) {
+      if (aborted(ctx, e)) return;
+      body.replaceChildren(errorBox(e.message, 'Could not list the clusters'));
+    } finally {
+      refresh.disabled = false;
+    }
+  }
+  await load();
+  ctx.done('home');
+  ctx.every(30000, load);
+}

@@ -1,0 +1,332 @@
+//! Talking to a cluster's agent: HTTPS verified against the cluster CA, with a short-lived
+//! token naming the console user. One [`AgentClient`] per endpoint, kept in
+//! [`AgentClients`], holds its connections open between calls.
+//!
+//! - `token.rs`: the tokens, and the console's own signing key;
+//! - `connector.rs`: TCP and TLS under the pool;
+//! - `clients.rs`: the clients, one per endpoint, made again when the endpoint changes.
+
+mod clients;
+mod connector;
+mod token;
+
+pub use clients::AgentClients;
+pub use token::ConsoleKey;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use serde_json::Value;
+
+use crate::auth::Role;
+use crate::store::Endpoint;
+use connector::Connector;
+use token::Tokens;
+
+/// How long a connection may wait in the pool for its next call. Below the agent's 30 s
+/// wait for a next request, so the pool drops a connection before the agent does.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Connections kept open to one agent between calls (a node list asks every node at once).
+const POOL_MAX_IDLE: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("endpoint {0}")]
+    Config(String),
+    #[error("cannot reach the agent at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// The agent (or the engine behind it) answered with an error: passed on as is.
+    #[error("{message}")]
+    Status { status: StatusCode, message: String },
+    #[error("the agent's answer: {0}")]
+    Bad(String),
+}
+
+/// Whom a call is for: the console user and role its token names.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub user: &'a str,
+    pub role: Role,
+}
+
+/// One request to an agent: `GET path` unless told otherwise.
+#[derive(Debug, Clone)]
+pub struct Call<'a> {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    target: Option<&'a str>,
+    upgrade: bool,
+}
+
+impl<'a> Call<'a> {
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            body: None,
+            target: None,
+            upgrade: false,
+        }
+    }
+
+    pub fn get(path: impl Into<String>) -> Self {
+        Self::new(Method::GET, path)
+    }
+
+    /// With a JSON body.
+    pub fn json(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    /// Run on `node` (`X-Agent-Target`), so that a reference cannot resolve elsewhere; an
+    /// empty name leaves the placing to the agent.
+    pub fn on(mut self, node: &'a str) -> Self {
+        self.target = (!node.is_empty()).then_some(node);
+        self
+    }
+
+    /// Ask for a raw stream (exec): the connection is the caller's, never the pool's again.
+    pub fn upgrade(mut self) -> Self {
+        self.upgrade = true;
+        self
+    }
+}
+
+/// One endpoint's agent, ready to be asked: the CA parsed and the TLS configuration made
+/// once, its connections kept alive and reused.
+pub struct AgentClient {
+    url: String,
+    host: String,
+    /// `https://HOST:PORT`, before each path: the pool's key.
+    origin: String,
+    tokens: Tokens,
+    http: Client<Connector, Full<Bytes>>,
+}
+
+/// Checks an endpoint's URL: `https://HOST[:PORT]`, nothing after.
+pub fn parse_url(url: &str) -> Result<(String, u16), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or("the URL must start with https://")?;
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() || rest.contains('/') || rest.contains('@') {
+        return Err("the URL must be https://HOST:PORT".into());
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse::<u16>() {
+            Ok(port) => (h.to_owned(), port),
+            Err(_) if rest.starts_with('[') && rest.ends_with(']') => (rest.to_owned(), 9001),
+            Err(_) => return Err(format!("bad port {p:?}")),
+        },
+        _ => (rest.to_owned(), 9001),
+    };
+    Ok((host.trim_matches(['[', ']']).to_owned(), port))
+}
+
+/// Checks a CA certificate PEM and makes the trust store for it.
+pub fn trust(ca_pem: &str) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let mut n = 0;
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        let cert = cert.map_err(|e| format!("the CA certificate: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("the CA certificate: {e}"))?;
+        n += 1;
+    }
+    if n == 0 {
+        return Err("no certificate in the CA PEM".into());
+    }
+    Ok(roots)
+}
+
+impl AgentClient {
+    pub fn new(endpoint: &Endpoint, key: &std::sync::Arc<ConsoleKey>) -> Result<Self, AgentError> {
+        let (host, port) = parse_url(&endpoint.url).map_err(AgentError::Config)?;
+        let roots = trust(&endpoint.ca_pem).map_err(AgentError::Config)?;
+        let connector = Connector::new(&host, port, roots).map_err(AgentError::Config)?;
+        let tokens = Tokens::new(endpoint, key)?;
+        let http = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(POOL_MAX_IDLE)
+            .build(connector);
+        let origin = if host.contains(':') {
+            format!("https://[{host}]:{port}")
+        } else {
+            format!("https://{host}:{port}")
+        };
+        Ok(Self {
+            url: endpoint.url.clone(),
+            host,
+            origin,
+            tokens,
+            http,
+        })
+    }
+
+    fn unreachable(&self, reason: String) -> AgentError {
+        AgentError::Unreachable {
+            url: self.url.clone(),
+            reason,
+        }
+    }
+
+    /// Sends one request, on a kept connection when one is free; the response's body
+    /// streams.
+    async fn send(
+        &self,
+        caller: Caller<'_>,
+        call: Call<'_>,
+    ) -> Result<Response<Incoming>, AgentError> {
+        let token = self.tokens.token(caller)?;
+        let mut req = Request::builder()
+            .method(call.method)
+            .uri(format!("{}{}", self.origin, call.path))
+            .header(header::HOST, self.host.as_str())
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if let Some(node) = call.target {
+            req = req.header("X-Agent-Target", node);
+        }
+        if call.upgrade {
+            req = req
+                .header(header::CONNECTION, "Upgrade")
+                .header(header::UPGRADE, "tcp");
+        }
+        let body = match call.body {
+            Some(value) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                Bytes::from(value.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| AgentError::Config(e.to_string()))?;
+        // The pool's own error names only its kind ("client error (Connect)"): its cause
+        // says what happened.
+        self.http.request(req).await.map_err(|e| {
+            use std::error::Error as _;
+            self.unreachable(e.source().map_or_else(|| e.to_string(), chain))
+        })
+    }
+
+    /// Sends, and checks the answer's head: an error status becomes [`AgentError::Status`]
+    /// with the agent's message; otherwise the body (or upgraded stream) is the caller's.
+    pub async fn open(
+        &self,
+        caller: Caller<'_>,
+        call: Call<'_>,
+    ) -> Result<Response<Incoming>, AgentError> {
+        let resp = self.send(caller, call).await?;
+        let status = resp.status();
+        if status.is_success() || status == StatusCode::SWITCHING_PROTOCOLS {
+            return Ok(resp);
+        }
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Err(AgentError::Status {
+            status,
+            message: error_message(&body, status),
+        })
+    }
+
+    /// Sends and reads the whole answer within `timeout`; an error status becomes
+    /// [`AgentError::Status`] with the agent's message.
+    pub async fn call(
+        &self,
+        caller: Caller<'_>,
+        call: Call<'_>,
+        timeout: Duration,
+    ) -> Result<(HeaderMap, Bytes), AgentError> {
+        let fut = async {
+            let (parts, body) = self.open(caller, call).await?.into_parts();
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|e| self.unreachable(chain(&e)))?
+                .to_bytes();
+            Ok((parts.headers, bytes))
+        };
+        tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| self.unreachable(format!("no answer within {timeout:?}")))?
+    }
+
+    /// [`Self::call`] for an answer that is JSON.
+    pub async fn json(
+        &self,
+        caller: Caller<'_>,
+        call: Call<'_>,
+        timeout: Duration,
+    ) -> Result<(HeaderMap, Value), AgentError> {
+        let (headers, bytes) = self.call(caller, call, timeout).await?;
+        let value = serde_json::from_slice(&bytes).map_err(|e| AgentError::Bad(e.to_string()))?;
+        Ok((headers, value))
+    }
+}
+
+/// An error and its causes, as one line: `A: B: C`.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
+/// The message of a Docker-shaped error body, or the body itself.
+pub fn error_message(body: &[u8], status: StatusCode) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body).trim().to_owned();
+            if text.is_empty() {
+                status.to_string()
+            } else {
+                text
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_urls_are_https_host_and_port() {
+        assert_eq!(
+            parse_url("https://node-1:9001").expect("ok"),
+            ("node-1".into(), 9001)
+        );
+        assert_eq!(
+            parse_url("https://10.0.0.5/").expect("ok"),
+            ("10.0.0.5".into(), 9001)
+        );
+        assert_eq!(
+            parse_url("https://[::1]:9443").expect("ok"),
+            ("::1".into(), 9443)
+        );
+        assert!(parse_url("http://node:9001").is_err());
+        assert!(parse_url("https://node:9001/path").is_err());
+        assert!(parse_url("https://user@node:9001").is_err());
+        assert!(parse_url("https://node:x").is_err());
+    }
+}

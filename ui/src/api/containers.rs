@@ -1,0 +1,103 @@
+//! One container: its inspect with its node, and what operators do to it (start, stop,
+//! restart, kill, remove). An action goes to the node the container's inspect came from,
+//! by full ID, so that the reference cannot resolve elsewhere.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::action::Action;
+use super::cluster::{container_ref, Cluster, ACTION_TIMEOUT, AGENT_TIMEOUT};
+use super::{flag, ApiError, ApiResult, App, Authed, Shared, CLUSTER};
+use crate::agent::Call;
+use crate::auth::Role;
+
+pub(super) fn routes() -> Router<Shared> {
+    Router::new()
+        .route(
+            &format!("{CLUSTER}/containers/{{cid}}"),
+            get(container).delete(remove_container),
+        )
+        .route(
+            &format!("{CLUSTER}/containers/{{cid}}/{{action}}"),
+            post(container_action),
+        )
+}
+
+async fn container(
+    State(app): State<Shared>,
+    who: Authed,
+    Path((id, cid)): Path<(i64, String)>,
+) -> ApiResult<Json<Value>> {
+    let (cluster, cid) = Cluster::for_object(&app, id, &cid, &who).await?;
+    let (mut value, found) = cluster.inspect(cid, AGENT_TIMEOUT).await?;
+    if value.is_object() {
+        value["Agent"] = json!({ "NodeName": found.node });
+    }
+    Ok(Json(value))
+}
+
+/// Finds container `cid`, runs `call(its full ID)` on its node and records it.
+async fn act_on(
+    app: &App,
+    cluster: &Cluster<'_>,
+    action: Action<'_>,
+    cid: &str,
+    call: impl FnOnce(&str) -> Call<'static>,
+) -> ApiResult<Json<Value>> {
+    let found = cluster.locate(cid).await;
+    let call = call(&found.id).on(&found.node);
+    action
+        .at(&cluster.endpoint.name, &found.node)
+        .on(found.name.as_str())
+        .run(app, cluster.call(call, ACTION_TIMEOUT))
+        .await?;
+    Ok(Json(json!({})))
+}
+
+async fn container_action(
+    State(app): State<Shared>,
+    who: Authed,
+    Path((id, cid, action)): Path<(i64, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let what = format!("container.{action}");
+    let act = Action::start(&who, Role::Operator, &what)?;
+    let cid = container_ref(&cid)?;
+    if !matches!(action.as_str(), "start" | "stop" | "restart" | "kill") {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no container action {action:?}"),
+        ));
+    }
+    let cluster = Cluster::open(&app, id, &who).await?;
+    act_on(&app, &cluster, act, cid, |full_id| {
+        Call::new(Method::POST, format!("/containers/{full_id}/{action}"))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct RemoveQuery {
+    force: Option<String>,
+}
+
+async fn remove_container(
+    State(app): State<Shared>,
+    who: Authed,
+    Path((id, cid)): Path<(i64, String)>,
+    Query(q): Query<RemoveQuery>,
+) -> ApiResult<Json<Value>> {
+    let act = Action::start(&who, Role::Operator, "container.remove")?;
+    let (cluster, cid) = Cluster::for_object(&app, id, &cid, &who).await?;
+    let force = flag(q.force.as_deref());
+    act_on(&app, &cluster, act, cid, |full_id| {
+        Call::new(
+            Method::DELETE,
+            format!("/containers/{full_id}?force={force}"),
+        )
+    })
+    .await
+}

@@ -1,0 +1,70 @@
+//! The API's error answer, `{"message": ...}` with a status, and how the database's and the
+//! agents' errors become one.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::agent::AgentError;
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub(super) status: StatusCode,
+    pub(super) message: String,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub(super) fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "message": self.message }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let status = match e {
+            StoreError::Conflict(_) => StatusCode::CONFLICT,
+            StoreError::NotFound(_) => StatusCode::NOT_FOUND,
+            StoreError::Sql(_) | StoreError::Stopping => {
+                tracing::error!(error = %e, "database");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+impl From<AgentError> for ApiError {
+    fn from(e: AgentError) -> Self {
+        let status = match &e {
+            // The agent refused the console's token: not the browser's session.
+            AgentError::Status { status, .. } if *status == StatusCode::UNAUTHORIZED => {
+                StatusCode::BAD_GATEWAY
+            }
+            AgentError::Status { status, .. } => *status,
+            AgentError::Config(_) => StatusCode::BAD_REQUEST,
+            AgentError::Unreachable { .. } | AgentError::Bad(_) => StatusCode::BAD_GATEWAY,
+        };
+        Self::new(status, e.to_string())
+    }
+}

@@ -1,0 +1,111 @@
+//! The JSON API under `/api/` (documented in `docs/console-api.md`). `{e}` is
+//! `/api/endpoints/{id}`, one endpoint's cluster. Which file owns which routes:
+//!
+//! | file | routes |
+//! | --- | --- |
+//! | `session.rs` | `/api/setup`, `/api/login`, `/api/logout`, `/api/session` |
+//! | `users.rs` | `/api/users`, `/api/users/{username}` |
+//! | `endpoints.rs` | `/api/endpoints`, `{e}`, `/api/console-key` |
+//! | `nodes.rs` | `{e}/nodes` |
+//! | `lists.rs` | `{e}/containers`, `{e}/services`, `{e}/tasks`, `{e}/images`, `{e}/volumes`, `{e}/networks` |
+//! | `containers.rs` | `{e}/containers/{cid}` (inspect, remove), `{e}/containers/{cid}/{action}` |
+//! | `exec.rs` | `{e}/containers/{cid}/exec` |
+//! | `logs.rs` | `{e}/containers/{cid}/logs` |
+//! | `stats.rs` | `{e}/containers/{cid}/stats` |
+//! | `services.rs` | `{e}/services/{sid}` (remove), `{e}/services/{sid}/scale` |
+//! | `events.rs` | `{e}/events` |
+//! | `audit.rs` | `/api/audit` |
+//!
+//! What they share: `error.rs` (the error answer), `action.rs` (every state-changing request:
+//! the role check, the work, the audit row), `cluster.rs` (one request's way to an
+//! endpoint's agent, and where a container lives), `sse.rs` (server-sent events) and
+//! `docker_stream.rs` (the engine's stdout/stderr framing). The session extractor,
+//! [`Authed`], is in `session.rs`.
+
+mod action;
+mod audit;
+mod cluster;
+mod containers;
+mod docker_stream;
+mod endpoints;
+mod error;
+mod events;
+mod exec;
+mod lists;
+mod logs;
+mod nodes;
+mod services;
+mod session;
+mod sse;
+mod stats;
+mod users;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::agent::{AgentClients, ConsoleKey};
+use crate::auth::LoginLimiter;
+use crate::store::{Db, Store};
+
+pub use error::{ApiError, ApiResult};
+pub use session::{Authed, COOKIE};
+
+/// Everything the handlers share.
+pub struct App {
+    /// The database, called off the runtime's workers.
+    pub db: Db,
+    pub key: Arc<ConsoleKey>,
+    pub limiter: LoginLimiter,
+    /// One pooled client per endpoint.
+    pub agents: AgentClients,
+}
+
+impl App {
+    pub fn new(store: Store, key: ConsoleKey, limiter: LoginLimiter) -> Self {
+        let key = Arc::new(key);
+        Self {
+            db: Db::new(store),
+            agents: AgentClients::new(Arc::clone(&key)),
+            key,
+            limiter,
+        }
+    }
+}
+
+type Shared = Arc<App>;
+
+/// The client's address, put on each request by the server.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// One endpoint's cluster: the prefix of the routes that reach its agent.
+const CLUSTER: &str = "/api/endpoints/{id}";
+
+/// A query flag: `1` or `true`.
+fn flag(value: Option<&str>) -> bool {
+    matches!(value, Some("1" | "true"))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(axum::http::StatusCode::NOT_FOUND, "no such API route")
+}
+
+/// The API's routes.
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .merge(session::routes())
+        .merge(users::routes())
+        .merge(endpoints::routes())
+        .merge(nodes::routes())
+        .merge(lists::routes())
+        .merge(containers::routes())
+        .merge(exec::routes())
+        .merge(logs::routes())
+        .merge(stats::routes())
+        .merge(services::routes())
+        .merge(events::routes())
+        .merge(audit::routes())
+        .route("/api/{*rest}", axum::routing::any(not_found))
+}
