@@ -13,8 +13,14 @@ use tokio::sync::mpsc;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Most a streamed body gathers from what has already arrived before passing it on.
+/// Most a streamed body gathers before passing it on.
 const COALESCE: usize = 64 * 1024;
+/// What a streamed body sets aside when it starts gathering; it grows as needed.
+const FIRST_GATHER: usize = 8 * 1024;
+/// How long a streamed body waits for more once it holds something: engines write a
+/// frame per log line, and each frame crosses from the connection's task to the
+/// client's; passing each on alone would cost a TLS record and a write per line.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
 
 #[derive(Debug)]
 pub enum Body {
@@ -216,6 +222,8 @@ impl From<Incoming> for Body {
         Body::Incoming(Streamed {
             body,
             pending: None,
+            gathered: BytesMut::new(),
+            linger: None,
         })
     }
 }
@@ -226,6 +234,10 @@ impl From<Incoming> for Body {
 pub struct Streamed {
     body: Incoming,
     pending: Option<Option<Result<Frame<Bytes>, BoxError>>>,
+    /// Data gathered and not passed on yet.
+    gathered: BytesMut,
+    /// When what is gathered goes out, whatever follows.
+    linger: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl http_body::Body for Body {
@@ -253,7 +265,11 @@ impl http_body::Body for Body {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Body::Incoming(streamed) => streamed.pending.is_none() && streamed.body.is_end_stream(),
+            Body::Incoming(streamed) => {
+                streamed.pending.is_none()
+                    && streamed.gathered.is_empty()
+                    && streamed.body.is_end_stream()
+            }
             Body::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
             Body::Channel(_) => false,
             Body::Kept(inner, _) => inner.is_end_stream(),
@@ -270,59 +286,54 @@ impl http_body::Body for Body {
     }
 }
 
-/// The next frame of the stream, joined with every data frame that is ready right behind
-/// it, up to [`COALESCE`] bytes. It never waits for more than the first frame: a silent
-/// stream (`logs -f`) passes each line on as soon as it comes.
+/// The stream's data in frames of up to [`COALESCE`] bytes: what arrives within
+/// [`LINGER`] of the first byte of a frame is joined to it. A stream that falls silent
+/// (`logs -f`) still passes each line on within [`LINGER`].
 fn poll_coalesced(
     streamed: &mut Streamed,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-    if let Some(pending) = streamed.pending.take() {
-        return Poll::Ready(pending);
+    if streamed.gathered.is_empty() {
+        if let Some(pending) = streamed.pending.take() {
+            return Poll::Ready(pending);
+        }
     }
-    let body = &mut streamed.body;
-    let first = match Pin::new(&mut *body).poll_frame(cx) {
-        Poll::Ready(Some(Ok(frame))) => frame,
-        other => return other.map_err(Into::into),
-    };
-    let first = match first.into_data() {
-        Ok(data) => data,
-        Err(trailers) => return Poll::Ready(Some(Ok(trailers))),
-    };
-    if first.len() >= COALESCE || body.is_end_stream() {
-        return Poll::Ready(Some(Ok(Frame::data(first))));
-    }
-    let mut joined: Option<BytesMut> = None;
-    while joined.as_ref().map_or(first.len(), BytesMut::len) < COALESCE {
-        match Pin::new(&mut *body).poll_frame(cx) {
-            Poll::Pending => break,
+    while streamed.pending.is_none() && streamed.gathered.len() < COALESCE {
+        match Pin::new(&mut streamed.body).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                Ok(data) => joined
-                    .get_or_insert_with(|| {
-                        let mut buf = BytesMut::with_capacity(COALESCE);
-                        buf.extend_from_slice(&first);
-                        buf
-                    })
-                    .extend_from_slice(&data),
-                Err(trailers) => {
-                    streamed.pending = Some(Some(Ok(trailers)));
-                    break;
+                Ok(data) if streamed.gathered.is_empty() && data.len() >= COALESCE => {
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
+                Ok(data) => {
+                    if streamed.gathered.capacity() == 0 {
+                        streamed.gathered.reserve(FIRST_GATHER.max(data.len()));
+                    }
+                    streamed.gathered.extend_from_slice(&data)
+                }
+                Err(trailers) => streamed.pending = Some(Some(Ok(trailers))),
             },
-            Poll::Ready(Some(Err(e))) => {
-                streamed.pending = Some(Some(Err(e.into())));
-                break;
-            }
-            Poll::Ready(None) => {
-                streamed.pending = Some(None);
+            Poll::Ready(Some(Err(e))) => streamed.pending = Some(Some(Err(e.into()))),
+            Poll::Ready(None) => streamed.pending = Some(None),
+            Poll::Pending => {
+                if streamed.gathered.is_empty() {
+                    return Poll::Pending;
+                }
+                let linger = streamed
+                    .linger
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(LINGER)));
+                if std::future::Future::poll(linger.as_mut(), cx).is_pending() {
+                    return Poll::Pending;
+                }
                 break;
             }
         }
     }
-    Poll::Ready(Some(Ok(Frame::data(match joined {
-        Some(buf) => buf.freeze(),
-        None => first,
-    }))))
+    streamed.linger = None;
+    if streamed.gathered.is_empty() {
+        return Poll::Ready(streamed.pending.take().flatten());
+    }
+    let data = streamed.gathered.split().freeze();
+    Poll::Ready(Some(Ok(Frame::data(data))))
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 //! an upgraded one (attach, exec) simply leaves the pool.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, Request, Response};
@@ -20,6 +21,9 @@ use crate::body::{self, Body};
 
 /// Idle connections kept for reuse; more are closed once their response is done.
 const MAX_IDLE: usize = 64;
+/// An idle connection unused this long is closed, so that what a burst opened (and the
+/// buffers it grew) does not stay once the burst is over.
+const IDLE_FOR: Duration = Duration::from_secs(5);
 /// Connections open to one upstream at once, streams included; a request beyond waits
 /// for one to close.
 pub const MAX_CONNECTIONS: usize = 512;
@@ -135,7 +139,10 @@ struct Inner {
     dialer: Dialer,
     /// How errors name this upstream: "the Docker daemon at unix://...", "agent node-2 at ...".
     label: String,
-    idle: Mutex<Vec<SendRequest<Body>>>,
+    /// Idle connections, the most recently used last.
+    idle: Mutex<Vec<(SendRequest<Body>, Instant)>>,
+    /// Whether a task closes connections idle for [`IDLE_FOR`].
+    reaping: AtomicBool,
     /// One permit per open connection.
     connections: Arc<tokio::sync::Semaphore>,
 }
@@ -157,6 +164,7 @@ impl UpstreamPool {
                 dialer,
                 label,
                 idle: Mutex::new(Vec::new()),
+                reaping: AtomicBool::new(false),
                 connections: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
             }),
         }
@@ -207,7 +215,7 @@ impl UpstreamPool {
 
     fn take_idle(&self) -> Option<SendRequest<Body>> {
         let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(sender) = idle.pop() {
+        while let Some((sender, _)) = idle.pop() {
             if sender.is_ready() {
                 return Some(sender);
             }
@@ -218,11 +226,14 @@ impl UpstreamPool {
     /// Returns the connection to the pool once its response has been read to the end.
     fn recycle(&self, mut sender: SendRequest<Body>) {
         let inner = Arc::clone(&self.inner);
+        if !inner.reaping.swap(true, Ordering::Relaxed) {
+            tokio::spawn(reap_idle(Arc::downgrade(&inner)));
+        }
         tokio::spawn(async move {
             if sender.ready().await.is_ok() {
                 let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
                 if idle.len() < MAX_IDLE {
-                    idle.push(sender);
+                    idle.push((sender, Instant::now()));
                 }
             }
         });
@@ -409,6 +420,23 @@ impl UpstreamPool {
             addr: self.inner.label.clone(),
             reason: e.to_string(),
         })
+    }
+}
+
+/// Closes the pool's connections that stayed idle for [`IDLE_FOR`], until the pool is gone.
+async fn reap_idle(inner: std::sync::Weak<Inner>) {
+    let mut tick = tokio::time::interval(IDLE_FOR);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+        // The least recently used come first.
+        let stale = idle
+            .iter()
+            .take_while(|(_, since)| since.elapsed() >= IDLE_FOR)
+            .count();
+        idle.drain(..stale);
     }
 }
 

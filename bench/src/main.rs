@@ -262,6 +262,14 @@ async fn bench(opts: &Options, engine: &Engine, versions: &engine::Versions) -> 
             after[i] = Some(memory(pid)?);
         }
     }
+    // Idle upstream connections are closed after 5 s; what is left after that stays.
+    let mut settled: [Option<Memory>; WIDTH] = [None; WIDTH];
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    for (i, pid) in pids.iter().enumerate() {
+        if let Some(pid) = *pid {
+            settled[i] = Some(memory(pid)?);
+        }
+    }
     if let Some(agent) = agent {
         agent.service.stop().await?;
     }
@@ -279,6 +287,7 @@ async fn bench(opts: &Options, engine: &Engine, versions: &engine::Versions) -> 
     memory_row("RSS idle (MB)", &|i| idle[i].map(|m| m.rss));
     memory_row("RSS peak under load, sampled (MB)", &|i| peak[i]);
     memory_row("RSS after load (MB)", &|i| after[i].map(|m| m.rss));
+    memory_row("RSS 10 s after load (MB)", &|i| settled[i].map(|m| m.rss));
     memory_row("VmHWM at end (MB)", &|i| after[i].map(|m| m.hwm));
 
     let find = |prefix: &str| rows.iter().find(|r| r.label.starts_with(prefix));
