@@ -39,6 +39,7 @@ pub mod path;
 pub mod place;
 pub mod probe;
 pub mod proxy;
+pub mod resolve;
 pub mod server;
 pub mod tls;
 pub mod upstream;

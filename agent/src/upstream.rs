@@ -2,7 +2,9 @@
 //! pool of kept-alive HTTP/1.1 connections. Each connection is its own hyper handshake, so
 //! an upgraded one (attach, exec) simply leaves the pool.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -129,6 +131,9 @@ impl UpstreamError {
     }
 }
 
+/// A connection's own progress: reading, writing, and ending.
+type Driving = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// A client for one upstream (an engine or a peer agent), cheap to clone.
 #[derive(Clone)]
 pub struct UpstreamPool {
@@ -139,8 +144,10 @@ struct Inner {
     dialer: Dialer,
     /// How errors name this upstream: "the Docker daemon at unix://...", "agent node-2 at ...".
     label: String,
-    /// Idle connections, the most recently used last.
-    idle: Mutex<Vec<(SendRequest<Body>, Instant)>>,
+    /// Every connection not being handed a request right now, with when it was last
+    /// handed one, the most recent last. One is idle when its sender is ready; one still
+    /// streaming an answer is not, and is passed over.
+    pooled: Mutex<Vec<(SendRequest<Body>, Instant)>>,
     /// Whether a task closes connections idle for [`IDLE_FOR`].
     reaping: AtomicBool,
     /// One permit per open connection.
@@ -163,7 +170,7 @@ impl UpstreamPool {
             inner: Arc::new(Inner {
                 dialer,
                 label,
-                idle: Mutex::new(Vec::new()),
+                pooled: Mutex::new(Vec::new()),
                 reaping: AtomicBool::new(false),
                 connections: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
             }),
@@ -202,7 +209,10 @@ impl UpstreamPool {
             }
         }
         let mut sender = match self.connect().await {
-            Ok(sender) => sender,
+            Ok((sender, driving)) => {
+                tokio::spawn(driving);
+                sender
+            }
             Err(e) => return Err((e, Some(req))),
         };
         let resp = sender
@@ -213,30 +223,32 @@ impl UpstreamPool {
         Ok(resp)
     }
 
+    /// The most recently used idle connection; closed ones are forgotten on the way.
     fn take_idle(&self) -> Option<SendRequest<Body>> {
-        let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some((sender, _)) = idle.pop() {
-            if sender.is_ready() {
-                return Some(sender);
-            }
-        }
-        None
+        let mut pooled = self.inner.pooled.lock().unwrap_or_else(|p| p.into_inner());
+        pooled.retain(|(sender, _)| !sender.is_closed());
+        let at = pooled.iter().rposition(|(sender, _)| sender.is_ready())?;
+        Some(pooled.remove(at).0)
     }
 
-    /// Returns the connection to the pool once its response has been read to the end.
-    fn recycle(&self, mut sender: SendRequest<Body>) {
-        let inner = Arc::clone(&self.inner);
+    /// Puts a connection back at once, its answer still streaming: it is idle again when
+    /// that answer has been read to the end. Beyond [`MAX_IDLE`] idle ones, the least
+    /// recently used idle one is closed.
+    fn recycle(&self, sender: SendRequest<Body>) {
+        let inner = &self.inner;
         if !inner.reaping.swap(true, Ordering::Relaxed) {
-            tokio::spawn(reap_idle(Arc::downgrade(&inner)));
+            tokio::spawn(reap_idle(Arc::downgrade(inner)));
         }
-        tokio::spawn(async move {
-            if sender.ready().await.is_ok() {
-                let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
-                if idle.len() < MAX_IDLE {
-                    idle.push((sender, Instant::now()));
+        let mut pooled = inner.pooled.lock().unwrap_or_else(|p| p.into_inner());
+        pooled.push((sender, Instant::now()));
+        if pooled.len() > MAX_IDLE {
+            let idle = pooled.iter().filter(|(s, _)| s.is_ready()).count();
+            if idle > MAX_IDLE {
+                if let Some(oldest) = pooled.iter().position(|(s, _)| s.is_ready()) {
+                    pooled.remove(oldest);
                 }
             }
-        });
+        }
     }
 
     /// Connections open to this upstream now.
@@ -244,7 +256,7 @@ impl UpstreamPool {
         MAX_CONNECTIONS - self.inner.connections.available_permits()
     }
 
-    async fn connect(&self) -> Result<SendRequest<Body>, UpstreamError> {
+    async fn connect(&self) -> Result<(SendRequest<Body>, Driving), UpstreamError> {
         let permit = tokio::time::timeout(
             CONNECTION_WAIT,
             Arc::clone(&self.inner.connections).acquire_owned(),
@@ -299,12 +311,13 @@ impl UpstreamPool {
         }
     }
 
-    /// Starts HTTP/1.1 on a new connection, which holds `permit` for as long as it lives.
+    /// Starts HTTP/1.1 on a new connection, which holds `permit` for as long as it lives;
+    /// the connection makes progress only while its driving future is polled.
     async fn handshake<S>(
         &self,
         stream: S,
         permit: tokio::sync::OwnedSemaphorePermit,
-    ) -> Result<SendRequest<Body>, UpstreamError>
+    ) -> Result<(SendRequest<Body>, Driving), UpstreamError>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
@@ -312,11 +325,11 @@ impl UpstreamPool {
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| self.http_error(e))?;
-        tokio::spawn(async move {
+        let driving = Box::pin(async move {
             let _ = conn.with_upgrades().await;
             drop(permit);
         });
-        Ok(sender)
+        Ok((sender, driving))
     }
 
     fn http_error(&self, source: hyper::Error) -> UpstreamError {
@@ -430,13 +443,11 @@ async fn reap_idle(inner: std::sync::Weak<Inner>) {
     loop {
         tick.tick().await;
         let Some(inner) = inner.upgrade() else { return };
-        let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
-        // The least recently used come first.
-        let stale = idle
-            .iter()
-            .take_while(|(_, since)| since.elapsed() >= IDLE_FOR)
-            .count();
-        idle.drain(..stale);
+        let mut pooled = inner.pooled.lock().unwrap_or_else(|p| p.into_inner());
+        let stale = |sender: &SendRequest<Body>, since: &Instant| {
+            sender.is_closed() || (sender.is_ready() && since.elapsed() >= IDLE_FOR)
+        };
+        pooled.retain(|(sender, since)| !stale(sender, since));
     }
 }
 
@@ -449,9 +460,9 @@ async fn connect_tcp(hostport: &str) -> std::io::Result<TcpStream> {
     let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "expected HOST:PORT");
     let (host, port) = hostport.rsplit_once(':').ok_or_else(invalid)?;
     let port: u16 = port.parse().map_err(|_| invalid())?;
-    let resolver = crate::cluster::discovery::system_resolver()
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let found = crate::cluster::discovery::lookup(resolver, host).await;
+    let resolver =
+        crate::resolve::system_resolver().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let found = crate::resolve::lookup(resolver, host).await;
     let mut last = std::io::Error::new(
         std::io::ErrorKind::NotFound,
         format!("no address found for {host}"),
