@@ -102,11 +102,11 @@ impl<'a> Cluster<'a> {
         &self,
         cid: &str,
         timeout: Duration,
-    ) -> Result<(Value, Located), AgentError> {
+    ) -> Result<(Value, OwnedContainer), AgentError> {
         let (headers, inspect) = self
             .json(Call::get(format!("/containers/{cid}/json")), timeout)
             .await?;
-        let mut found = Located::named(cid, &inspect);
+        let mut found = OwnedContainer::named(cid, &inspect);
         found.node = match served_by(&headers) {
             Some(node) => node.to_owned(),
             None => self.search(&found.id).await,
@@ -117,10 +117,10 @@ impl<'a> Cluster<'a> {
     /// Where the container an action is for is. One that cannot be inspected keeps the
     /// reference as given and no node: the action itself then fails with the agent's
     /// reason, and is recorded so.
-    pub async fn locate(&self, cid: &str) -> Located {
+    pub async fn find_owner(&self, cid: &str) -> OwnedContainer {
         match self.inspect(cid, STATUS_TIMEOUT).await {
             Ok((_, found)) => found,
-            Err(_) => Located::named(cid, &Value::Null),
+            Err(_) => OwnedContainer::named(cid, &Value::Null),
         }
     }
 
@@ -143,13 +143,13 @@ impl<'a> Cluster<'a> {
 }
 
 /// Where a container is: its node (empty if unknown), name and full ID.
-pub(super) struct Located {
+pub(super) struct OwnedContainer {
     pub node: String,
     pub name: String,
     pub id: String,
 }
 
-impl Located {
+impl OwnedContainer {
     /// The name and full ID from a container's inspect; the reference where it has none.
     fn named(cid: &str, inspect: &Value) -> Self {
         Self {
@@ -228,12 +228,12 @@ mod tests {
 
     #[test]
     fn an_inspect_names_the_container_and_its_full_id() {
-        let found = Located::named("web", &json!({"Id": "abc123", "Name": "/web-1"}));
+        let found = OwnedContainer::named("web", &json!({"Id": "abc123", "Name": "/web-1"}));
         assert_eq!(
             (found.name.as_str(), found.id.as_str()),
             ("web-1", "abc123")
         );
-        let unknown = Located::named("web", &Value::Null);
+        let unknown = OwnedContainer::named("web", &Value::Null);
         assert_eq!((unknown.name.as_str(), unknown.id.as_str()), ("web", "web"));
         let mut headers = HeaderMap::new();
         assert_eq!(served_by(&headers), None);

@@ -48,7 +48,7 @@ async fn act_on(
     cid: &str,
     call: impl FnOnce(&str) -> Call<'static>,
 ) -> ApiResult<Json<Value>> {
-    let found = cluster.locate(cid).await;
+    let found = cluster.find_owner(cid).await;
     let call = call(&found.id).on(&found.node);
     action
         .at(&cluster.endpoint.name, &found.node)

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::action::Action;
-use super::cluster::{container_ref, Cluster, Located, AGENT_TIMEOUT};
+use super::cluster::{container_ref, Cluster, OwnedContainer, AGENT_TIMEOUT};
 use super::docker_stream::{demux, MAX_OUTPUT};
 use super::{ApiError, ApiResult, Authed, Shared, CLUSTER};
 use crate::agent::Call;
@@ -41,7 +41,7 @@ async fn exec(
         return Err(ApiError::bad("cmd is empty"));
     }
     let cluster = Cluster::open(&app, id, &who).await?;
-    let found = cluster.locate(cid).await;
+    let found = cluster.find_owner(cid).await;
     let (exit_code, output) = action
         .at(&cluster.endpoint.name, &found.node)
         .on(format!("{}: {}", found.name, body.cmd.join(" ")))
@@ -54,7 +54,7 @@ async fn exec(
 /// returns its exit code and output, stdout and stderr interleaved.
 async fn run_exec(
     cluster: &Cluster<'_>,
-    container: &Located,
+    container: &OwnedContainer,
     cmd: &[String],
 ) -> ApiResult<(i64, String)> {
     let node = container.node.as_str();
