@@ -134,6 +134,11 @@ impl UpstreamError {
 /// A connection's own progress: reading, writing, and ending.
 type Driving = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// `GET .../logs`: a long answer of one chunk per line.
+fn is_log_stream(req: &Request<Body>) -> bool {
+    req.method() == http::Method::GET && req.uri().path().ends_with("/logs")
+}
+
 /// A client for one upstream (an engine or a peer agent), cheap to clone.
 #[derive(Clone)]
 pub struct UpstreamPool {
@@ -194,6 +199,12 @@ impl UpstreamPool {
         &self,
         mut req: Request<Body>,
     ) -> Result<Response<Incoming>, (UpstreamError, Option<Request<Body>>)> {
+        // Asked in HTTP/1.0, the engine cannot cut its logs into a chunk per line: the
+        // answer is its bytes until the connection closes, read as much at a time as has
+        // arrived. The connection then closes and leaves the pool.
+        if is_log_stream(&req) {
+            *req.version_mut() = http::Version::HTTP_10;
+        }
         // A pooled connection the engine has closed in the meantime hands the request
         // back untouched; it then goes out on a fresh one.
         while let Some(mut sender) = self.take_idle() {

@@ -141,6 +141,8 @@ impl Executor<'_> {
         }
         let (mut parts, body) = resp.into_parts();
         headers::for_client(&mut parts.headers);
+        // The client's connection keeps its own version, whatever the upstream's was.
+        parts.version = http::Version::HTTP_11;
         Ok(Response::from_parts(parts, Body::from(body)))
     }
 }

@@ -133,6 +133,56 @@ async fn engine_errors_pass_through_in_dockers_shape() {
     );
 }
 
+/// The agent asks the engine for logs in a way that lets it read them in large pieces; the
+/// client still gets the engine's exact bytes over its own kept-alive HTTP/1.1 connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_arrive_byte_for_byte_on_a_connection_that_stays_open() {
+    blocking(ensure_image);
+    let pki = blocking(Pki::by_commands);
+    let agent = blocking(|| Agent::start(&pki));
+    let name = Name::new("logs");
+    name.run(&["sh", "-c", "seq 1 20000; seq 1 300 >&2"]);
+    blocking(|| {
+        wait_for(
+            "the container to exit",
+            Duration::from_secs(30),
+            || match name.state().as_str() {
+                "exited" => Ok(()),
+                other => Err(format!("it is {other}")),
+            },
+        )
+    });
+    let path = format!(
+        "/v1.41/containers/{}/logs?stdout=1&stderr=1&timestamps=0",
+        name.as_str()
+    );
+    let (truth, truth_body) =
+        roundtrip(&mut connect_engine().await, empty(request("GET", &path))).await;
+    assert_eq!(truth.status, StatusCode::OK);
+
+    let mut client = connect(&pki, agent.addr, true).await;
+    let (parts, body) = roundtrip(&mut client, empty(request("GET", &path))).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    assert_eq!(
+        parts.version,
+        http::Version::HTTP_11,
+        "the client's own version"
+    );
+    assert_eq!(body.len(), truth_body.len());
+    assert!(
+        body == truth_body,
+        "the engine's bytes, stdout and stderr frames in order"
+    );
+    let (stdout, stderr) = demux(&body);
+    assert!(String::from_utf8_lossy(&stdout).ends_with("19999\n20000\n"));
+    assert_eq!(String::from_utf8_lossy(&stderr).lines().count(), 300);
+
+    // The same connection serves the next request.
+    let (ping, pong) = roundtrip(&mut client, empty(request("GET", "/_ping"))).await;
+    assert_eq!(ping.status, StatusCode::OK);
+    assert_eq!(&pong[..], b"OK");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_head_arrives_while_the_container_still_runs() {
     blocking(ensure_image);
