@@ -26,6 +26,8 @@ pub struct Admission {
 #[derive(Default)]
 struct State {
     total: usize,
+    /// The most open at once since [`Admission::take_peak`] last asked.
+    peak: usize,
     by_client: HashMap<IpAddr, usize>,
     refused: u64,
     last_warning: Option<Instant>,
@@ -68,6 +70,14 @@ impl Admission {
         self.lock().total
     }
 
+    /// The most connections open at once since the last call, and how many are open now.
+    pub fn take_peak(&self) -> (usize, usize) {
+        let mut state = self.lock();
+        let peak = state.peak.max(state.total);
+        state.peak = state.total;
+        (peak, state.total)
+    }
+
     /// A place for a new connection from `client`, or `None` when a cap is reached.
     /// `peer_agent`: the address is another agent's of this cluster.
     pub fn admit(self: &Arc<Self>, client: IpAddr, peer_agent: bool) -> Option<Ticket> {
@@ -102,6 +112,7 @@ impl Admission {
             return None;
         }
         state.total += 1;
+        state.peak = state.peak.max(state.total);
         *state.by_client.entry(client).or_insert(0) += 1;
         Some(Ticket {
             admission: Arc::clone(self),
@@ -112,6 +123,19 @@ impl Admission {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_peak_is_the_most_open_since_the_last_look() {
+        let admission = Admission::new(100, 100);
+        let client = IpAddr::from([127, 0, 0, 1]);
+        let tickets: Vec<_> = (0..5)
+            .map(|_| admission.admit(client, false).expect("admitted"))
+            .collect();
+        drop(tickets);
+        let _one = admission.admit(client, false).expect("admitted");
+        assert_eq!(admission.take_peak(), (5, 1));
+        assert_eq!(admission.take_peak(), (1, 1));
+    }
+
     use super::*;
 
     #[test]

@@ -207,6 +207,7 @@ impl Agent {
                 .any(|n| !n.local && n.meta.api_addr.ip() == peer.ip());
             admission.admit(peer.ip(), peer_agent)
         };
+        crate::trim::spawn(Arc::clone(&admission), self.background.clone());
         self.server.run(shutdown, admit, proxy.relays()).await;
         // Leaving last lets the others learn at once that this node is gone.
         self.background.cancel();

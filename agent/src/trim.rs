@@ -1,0 +1,86 @@
+//! Memory that a burst of connections freed goes back to the system once the burst is
+//! over. glibc keeps freed memory in its arenas, and hands back only what lies at the top
+//! of each; `malloc_trim` returns the free pages in the middle too.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::admission::Admission;
+
+/// How often the agent looks whether a burst is over.
+const EVERY: Duration = Duration::from_secs(5);
+/// How many connections must have gone since the last look for it to count as the end of
+/// a burst.
+const BURST: usize = 16;
+/// Looks that trim after a burst ends: idle upstream connections close 5 s after their last
+/// use, so the second one finds their buffers freed too.
+const TRIMS_PER_BURST: u32 = 2;
+
+/// Trims after every burst until `stop`.
+pub fn spawn(admission: Arc<Admission>, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut bursts = Bursts::default();
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let (peak, open) = admission.take_peak();
+            if bursts.look(peak, open) {
+                release_free_memory();
+            }
+        }
+    });
+}
+
+/// Whether a look should trim: the end of a burst, and the look after.
+#[derive(Debug, Default)]
+struct Bursts {
+    due: u32,
+}
+
+impl Bursts {
+    /// `peak`: the most connections open since the last look; `open`: now.
+    fn look(&mut self, peak: usize, open: usize) -> bool {
+        if peak >= open + BURST {
+            self.due = TRIMS_PER_BURST;
+        }
+        let trim = self.due > 0;
+        self.due = self.due.saturating_sub(1);
+        trim
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn release_free_memory() {
+    // SAFETY: malloc_trim takes no pointers and has no preconditions; it walks glibc's
+    // own arenas under their locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_twice_after_a_burst_and_never_under_steady_load() {
+        let mut bursts = Bursts::default();
+        assert!(!bursts.look(3, 2), "a few connections coming and going");
+        assert!(!bursts.look(64, 64), "steady load");
+        assert!(!bursts.look(64, 60), "a few gone");
+        assert!(bursts.look(64, 2), "the burst is over");
+        assert!(bursts.look(2, 2), "and once more, for what closes later");
+        assert!(!bursts.look(2, 2));
+        assert!(!bursts.look(2, 1));
+    }
+}
