@@ -201,8 +201,9 @@ impl UpstreamPool {
     ) -> Result<Response<Incoming>, (UpstreamError, Option<Request<Body>>)> {
         // Asked in HTTP/1.0, the engine cannot cut its logs into a chunk per line: the
         // answer is its bytes until the connection closes, read as much at a time as has
-        // arrived. The connection then closes and leaves the pool.
-        if is_log_stream(&req) {
+        // arrived. The connection then closes, so it does not go back to the pool.
+        let closes = is_log_stream(&req);
+        if closes {
             *req.version_mut() = http::Version::HTTP_10;
         }
         // A pooled connection the engine has closed in the meantime hands the request
@@ -210,7 +211,9 @@ impl UpstreamPool {
         while let Some(mut sender) = self.take_idle() {
             match sender.try_send_request(req).await {
                 Ok(resp) => {
-                    self.recycle(sender);
+                    if !closes {
+                        self.recycle(sender);
+                    }
                     return Ok(resp);
                 }
                 Err(mut e) => match e.take_message() {
@@ -230,14 +233,16 @@ impl UpstreamPool {
             .send_request(req)
             .await
             .map_err(|e| (self.http_error(e), None))?;
-        self.recycle(sender);
+        if !closes {
+            self.recycle(sender);
+        }
         Ok(resp)
     }
 
-    /// The most recently used idle connection; closed ones are forgotten on the way.
+    /// The most recently used idle connection. A closed one is never ready; the reaper
+    /// forgets it.
     fn take_idle(&self) -> Option<SendRequest<Body>> {
         let mut pooled = self.inner.pooled.lock().unwrap_or_else(|p| p.into_inner());
-        pooled.retain(|(sender, _)| !sender.is_closed());
         let at = pooled.iter().rposition(|(sender, _)| sender.is_ready())?;
         Some(pooled.remove(at).0)
     }
@@ -247,7 +252,7 @@ impl UpstreamPool {
     /// recently used idle one is closed.
     fn recycle(&self, sender: SendRequest<Body>) {
         let inner = &self.inner;
-        if !inner.reaping.swap(true, Ordering::Relaxed) {
+        if !inner.reaping.load(Ordering::Relaxed) && !inner.reaping.swap(true, Ordering::Relaxed) {
             tokio::spawn(reap_idle(Arc::downgrade(inner)));
         }
         let mut pooled = inner.pooled.lock().unwrap_or_else(|p| p.into_inner());

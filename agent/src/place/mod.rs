@@ -4,6 +4,8 @@
 //! without asking (a network's scope, a container's node, the driver in a body) is
 //! answered as the choice to make once it is known.
 
+use std::borrow::Cow;
+
 use http::{HeaderMap, Method};
 
 use crate::access::{Profile, Refusal};
@@ -27,34 +29,37 @@ pub struct Ask<'a> {
 
 /// Where a request runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Placement {
+pub enum Placement<'v> {
     /// The agent's own API (`/agent/v1/...`).
     Agent,
     /// This node's engine.
     Here,
     /// One node, by name (`X-Agent-Target`).
-    Node(Node),
+    Node(&'v Node),
     /// A manager operation: these managers, tried in this order until one serves it.
     Managers(Vec<Node>),
     /// Every one of `nodes` at once, merged; `missing` are named as left out.
     FanOut {
         kind: FanOut,
-        nodes: Vec<Node>,
+        nodes: Cow<'v, [Node]>,
         missing: Vec<String>,
     },
     /// The node among `among` that holds the object.
-    Owner { object: Object, among: Vec<Node> },
+    Owner {
+        object: Object,
+        among: Cow<'v, [Node]>,
+    },
     /// A request on one network: `swarm` when this node's engine says the network is
     /// swarm-scoped (or does not know it), `local` otherwise.
     NetworkScope {
         id: String,
-        swarm: Box<Placement>,
-        local: Box<Placement>,
+        swarm: Box<Placement<'v>>,
+        local: Box<Placement<'v>>,
     },
     /// Creating a network: `overlay` when the specification's driver is `overlay`.
     NetworkDriver {
-        overlay: Box<Placement>,
-        other: Box<Placement>,
+        overlay: Box<Placement<'v>>,
+        other: Box<Placement<'v>>,
     },
     /// `/_ping` on a worker of a cluster with managers: this engine's answer, presented
     /// as a manager's.
@@ -106,7 +111,7 @@ impl From<Unplaced> for ProxyError {
 }
 
 /// Places a request. `clustered` says whether this agent has peers to consider at all.
-pub fn place(ask: &Ask<'_>, view: &View, clustered: bool) -> Placement {
+pub fn place<'v>(ask: &Ask<'_>, view: &'v View, clustered: bool) -> Placement<'v> {
     let profile = ask.profile;
     let me = view.me.meta.node_name.as_str();
     let here = || match profile.check_node(me) {
@@ -122,7 +127,11 @@ pub fn place(ask: &Ask<'_>, view: &View, clustered: bool) -> Placement {
         .iter()
         .map(|n| n.meta.node_name.as_str())
         .collect();
-    let in_reach = || -> Vec<Node> {
+    // Only a profile limited to some nodes needs a list of its own.
+    let in_reach = || -> Cow<'v, [Node]> {
+        if profile.nodes.is_none() {
+            return Cow::Borrowed(view.nodes());
+        }
         view.nodes()
             .iter()
             .filter(|n| profile.reaches(&n.meta.node_name))
@@ -135,15 +144,19 @@ pub fn place(ask: &Ask<'_>, view: &View, clustered: bool) -> Placement {
             Placement::Refused(Unplaced::UnknownNode { name, known })
         }
         Route::Node(name) => match profile.check_node(&name) {
-            Ok(()) => view.node(&name).map_or_else(
-                || {
-                    Placement::Refused(Unplaced::UnknownNode {
-                        name,
-                        known: names.iter().map(|n| (*n).to_owned()).collect(),
-                    })
-                },
-                Placement::Node,
-            ),
+            Ok(()) => view
+                .nodes()
+                .iter()
+                .find(|n| n.meta.node_name == name)
+                .map_or_else(
+                    || {
+                        Placement::Refused(Unplaced::UnknownNode {
+                            name,
+                            known: names.iter().map(|n| (*n).to_owned()).collect(),
+                        })
+                    },
+                    Placement::Node,
+                ),
             Err(refusal) => Placement::Refused(Unplaced::OutOfReach(refusal)),
         },
         Route::Manager => managers(view, profile),
@@ -199,7 +212,7 @@ pub fn place(ask: &Ask<'_>, view: &View, clustered: bool) -> Placement {
 /// A manager operation: here when this node is a manager whose engine is up, else the
 /// leader, then the other managers. A cluster without managers lets the local engine
 /// answer, unless it is a Swarm.
-fn managers(view: &View, profile: &Profile) -> Placement {
+fn managers<'v>(view: &View, profile: &Profile) -> Placement<'v> {
     let me = &view.me.meta;
     if me.role == Role::Manager && me.engine_up && profile.reaches(&me.node_name) {
         return Placement::Here;
@@ -227,7 +240,7 @@ fn managers(view: &View, profile: &Profile) -> Placement {
 /// `/_ping` and `/info` through a worker's agent: when the cluster has managers, the
 /// endpoint presents itself as one, as `docker stack deploy` and `docker service` require;
 /// their requests are then sent to a manager.
-fn present_as_manager(view: &View, api_path: &str) -> Placement {
+fn present_as_manager<'v>(view: &View, api_path: &str) -> Placement<'v> {
     let managers = view.managers();
     if view.me.meta.role == Role::Manager || managers.is_empty() {
         Placement::Here
@@ -334,7 +347,7 @@ mod tests {
     }
 
     impl Case<'_> {
-        fn on(&self, view: &View) -> Placement {
+        fn on<'v>(&self, view: &'v View) -> Placement<'v> {
             let ask = Ask {
                 method: &self.method,
                 api_path: self.path,
@@ -347,7 +360,7 @@ mod tests {
     }
 
     /// A short description of a placement, for tables.
-    fn said(p: &Placement) -> String {
+    fn said(p: &Placement<'_>) -> String {
         match p {
             Placement::Agent => "agent".into(),
             Placement::Here => "here".into(),
@@ -640,7 +653,8 @@ mod tests {
             ProxyError::from(unplaced).to_string(),
             "no node named \"zz\" in this cluster (known nodes: w1, m1)"
         );
-        let no_manager = case(Method::GET, "/services").on(&view(&[("w1", "w"), ("w2", "w")]));
+        let workers = view(&[("w1", "w"), ("w2", "w")]);
+        let no_manager = case(Method::GET, "/services").on(&workers);
         let Placement::Refused(unplaced) = no_manager else {
             panic!("{no_manager:?}")
         };

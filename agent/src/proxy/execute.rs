@@ -11,7 +11,7 @@ use crate::aggregate::Nodes;
 use crate::auth::Identity;
 use crate::body::{self, Body, Budget};
 use crate::calls::Calls;
-use crate::cluster::Node;
+use crate::cluster::{Node, View};
 use crate::error::ProxyError;
 use crate::owners::Index;
 use crate::place::Placement;
@@ -34,19 +34,21 @@ pub struct Executor<'a> {
     pub fanout_deadline: Duration,
     pub started: Instant,
     pub identity: &'a Identity,
+    /// The cluster as placement saw it.
+    pub view: &'a View,
 }
 
 impl Executor<'_> {
     pub async fn execute(
         &self,
-        placement: Placement,
+        placement: Placement<'_>,
         req: Request<Body>,
         upgrade: Option<HeaderValue>,
     ) -> Result<Response<Body>, ProxyError> {
         match placement {
             Placement::Agent => Ok(crate::agent_api::handle(self.calls, self.started, &req).await),
-            Placement::Here => self.forward(&self.here(), req, upgrade).await,
-            Placement::Node(node) => self.forward(&node, req, upgrade).await,
+            Placement::Here => self.forward(self.here(), req, upgrade).await,
+            Placement::Node(node) => self.forward(node, req, upgrade).await,
             Placement::Managers(managers) => self.forward_first(&managers, req).await,
             Placement::FanOut {
                 kind,
@@ -106,12 +108,9 @@ impl Executor<'_> {
         }
     }
 
-    /// This node, as requests are sent to it.
-    pub(super) fn here(&self) -> Node {
-        Node {
-            meta: self.calls.cluster().view().me.meta.clone(),
-            local: true,
-        }
+    /// This node, as requests are sent to it: a view lists it first.
+    pub(super) fn here(&self) -> &Node {
+        &self.view.nodes()[0]
     }
 
     /// `nodes`, asked at once on the client's behalf.

@@ -185,6 +185,7 @@ impl Proxy {
             fanout_deadline: self.fanout_deadline,
             started: self.started,
             identity: &authorized.identity,
+            view: &view,
         };
         let resp = executor
             .execute(placement, authorized.req, authorized.upgrade)

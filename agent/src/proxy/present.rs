@@ -22,7 +22,7 @@ impl Executor<'_> {
         req: Request<Body>,
         upgrade: Option<HeaderValue>,
     ) -> Result<Response<Body>, ProxyError> {
-        let mut resp = self.forward(&self.here(), req, upgrade).await?;
+        let mut resp = self.forward(self.here(), req, upgrade).await?;
         if resp.headers().contains_key("swarm") {
             resp.headers_mut()
                 .insert("swarm", HeaderValue::from_static("active/manager"));
