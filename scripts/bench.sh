@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # Runs the benchmark described in docs/benchmarks.md: engine socket vs HAProxy vs bosun-agent, one table.
-# Arguments go to bosun-bench (--quick, --keep, --markdown, --skip-agent, --agent-bin PATH).
+# Arguments go to bosun-bench (--quick, --keep, --markdown, --skip-agent, --agent-bin PATH; or a
+# section first: cluster, console, policy, fanout, usage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v haproxy >/dev/null 2>&1; then
+# HAProxy is the proxies' peer; Debian's node exporter is the reference for usage sampling.
+missing=()
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+command -v prometheus-node-exporter >/dev/null 2>&1 || missing+=(prometheus-node-exporter)
+if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq haproxy >/dev/null
-  # Only the binary is wanted; the benchmark starts its own instance on a private config.
-  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet haproxy 2>/dev/null; then
-    systemctl stop haproxy
-  fi
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Only the binaries are wanted; the benchmarks start their own instances.
+  for service in haproxy prometheus-node-exporter; do
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+      systemctl stop "$service"
+    fi
+  done
 fi
 
 scripts/build-test-image.sh

@@ -14,11 +14,16 @@ if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
   exit 1
 fi
 command -v flock >/dev/null || { echo "test.sh: flock (util-linux) is needed" >&2; exit 1; }
-# The console's browser test drives Debian's chromium through chromedriver.
-if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+# The console's browser test drives Debian's chromium through chromedriver; the usage
+# tests have Debian's prometheus scrape an agent.
+missing=()
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v prometheus >/dev/null || missing+=(prometheus)
+if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq chromium chromium-driver >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 scripts/build-test-image.sh
 scripts/build-image.sh

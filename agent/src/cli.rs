@@ -19,6 +19,8 @@ use crate::server::Agent;
 use crate::telemetry::{self, LogFormat};
 use crate::tls::pki::{self, Ca};
 use crate::upstream::EngineAddr;
+use crate::usage::host::MountFilter;
+use crate::usage::UsageConfig;
 use bosun_serve::signal;
 use bosun_serve::usage::{self, UsageError};
 
@@ -207,6 +209,30 @@ struct RunArgs {
     /// Connections open at once from one client address.
     #[arg(long, env = "AGENT_MAX_CONNECTIONS_PER_CLIENT", default_value_t = crate::admission::DEFAULT_MAX_PER_CLIENT)]
     max_connections_per_client: usize,
+    /// How often the host's and containers' usage is sampled.
+    #[arg(long, env = "AGENT_METRICS_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    metrics_interval: Duration,
+    /// Where the host's root filesystem is seen, with its /proc and /sys: `/` when the
+    /// agent runs on the host, the bind mount's target (`-v /:/host:ro`) in a container.
+    #[arg(long, env = "AGENT_HOST_ROOT", default_value = "/")]
+    host_root: PathBuf,
+    /// Report only these mount points (comma-separated); all real filesystems when empty.
+    #[arg(long, env = "AGENT_METRICS_MOUNTS", value_delimiter = ',')]
+    metrics_mounts: Vec<String>,
+    /// Leave these mount points out (comma-separated).
+    #[arg(long, env = "AGENT_METRICS_SKIP_MOUNTS", value_delimiter = ',')]
+    metrics_skip_mounts: Vec<String>,
+    /// Report every network interface, containers' veth ends and the loopback included.
+    #[arg(long, env = "AGENT_METRICS_ALL_INTERFACES")]
+    metrics_all_interfaces: bool,
+    /// Where containers' usage comes from: their cgroup files or the engine's stats.
+    #[arg(
+        long,
+        env = "AGENT_METRICS_CONTAINERS",
+        value_enum,
+        default_value = "cgroup"
+    )]
+    metrics_containers: crate::usage::containers::Source,
 }
 
 /// Parses the command line and runs it.
@@ -299,6 +325,31 @@ fn agent_config(args: &RunArgs) -> Result<AgentConfig, UsageError> {
     config.audit.reads = args.audit_reads;
     config.max_connections = args.max_connections;
     config.max_connections_per_client = args.max_connections_per_client;
+    if args.metrics_interval < Duration::from_secs(1) {
+        return Err(UsageError("--metrics-interval: at least 1s".into()));
+    }
+    if !args.host_root.join("proc").is_dir() {
+        return Err(UsageError(format!(
+            "--host-root {}: no proc directory there (mount the host's / there, e.g. -v /:/host:ro)",
+            args.host_root.display()
+        )));
+    }
+    let mounts = |list: &[String]| -> Vec<String> {
+        list.iter()
+            .map(|m| m.trim().to_owned())
+            .filter(|m| !m.is_empty())
+            .collect()
+    };
+    config.usage = UsageConfig {
+        interval: args.metrics_interval,
+        host_root: args.host_root.clone(),
+        mounts: MountFilter {
+            include: mounts(&args.metrics_mounts),
+            exclude: mounts(&args.metrics_skip_mounts),
+        },
+        all_interfaces: args.metrics_all_interfaces,
+        containers: args.metrics_containers,
+    };
     if config.cluster.is_some() && config.secret.is_none() {
         return Err(UsageError(
             crate::cluster::ClusterError::NoSecret.to_string(),

@@ -9,6 +9,7 @@ use crate::auth::TrustedKey;
 use crate::cluster::ClusterConfig;
 use crate::secret::Secret;
 use crate::upstream::EngineAddr;
+use crate::usage::UsageConfig;
 
 /// Everything `bosun-agent run` needs, checked and loaded.
 #[derive(Clone)]
@@ -45,6 +46,8 @@ pub struct AgentConfig {
     pub max_connections_per_client: usize,
     /// Request bodies the agent may hold whole at once, across every request.
     pub body_budget: usize,
+    /// How the host's and containers' usage is sampled.
+    pub usage: UsageConfig,
 }
 
 /// Default for the body budget: 32 MiB, eight 4 MiB manager operations.
@@ -95,6 +98,7 @@ impl AgentConfig {
             max_connections: crate::admission::DEFAULT_MAX_CONNECTIONS,
             max_connections_per_client: crate::admission::DEFAULT_MAX_PER_CLIENT,
             body_budget: DEFAULT_BODY_BUDGET,
+            usage: UsageConfig::default(),
         }
     }
 }

@@ -18,7 +18,9 @@
 //!
 //! Around it: [`cli`] and [`config`] start the agent; [`cluster`] keeps the membership by
 //! gossip and DNS; [`owners`] remembers which node holds a container; [`body`] bounds what
-//! the agent reads whole; [`probe`] is the `healthcheck` command's client.
+//! the agent reads whole; [`probe`] is the `healthcheck` command's client; [`usage`]
+//! samples the host and its containers, which [`agent_api`] serves as JSON and [`metrics`]
+//! to Prometheus.
 //!
 //! No unsafe code, but for one call: `trim.rs` asks glibc to give freed memory back.
 #![deny(unsafe_code)]
@@ -36,6 +38,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod headers;
+pub mod metrics;
 pub mod owners;
 pub mod path;
 pub mod place;
@@ -46,6 +49,7 @@ pub mod server;
 pub mod tls;
 pub mod trim;
 pub mod upstream;
+pub mod usage;
 
 pub use bosun_serve::{host, node_name, secret, telemetry};
 

@@ -23,11 +23,15 @@ use crate::body::Budget;
 use crate::cluster::Cluster;
 use crate::config::AgentConfig;
 use crate::host::host_name;
+use crate::metrics::state::AgentState;
+use crate::metrics::Metrics;
+use crate::proxy::streams::Streams;
 use crate::proxy::{ConnInfo, Parts, Proxy};
 use crate::tls::pki::{self, Ca, PkiError};
 use crate::tls::server::TlsSetupError;
 use crate::tls::ServerTls;
 use crate::upstream::UpstreamPool;
+use crate::usage::Usage;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for a request head to arrive; a stalled client is closed, a stream never.
@@ -149,9 +153,25 @@ impl Agent {
         .await?;
         let policy = Arc::new(PolicyStore::load(config.policy_file.as_deref())?);
         policy.watch(background.clone());
+        let admission = Admission::new(config.max_connections, config.max_connections_per_client);
+        let streams = Arc::new(Streams::default());
+        let usage = Usage::start(config.usage.clone(), engine.clone(), background.clone());
+        let metrics = Metrics::new(
+            &cluster.view().me.meta.node_name,
+            Arc::clone(&usage),
+            AgentState {
+                admission: Arc::clone(&admission),
+                streams: Arc::clone(&streams),
+                engine: engine.clone(),
+                cluster: cluster.observer(),
+            },
+        );
         let proxy = Arc::new(Proxy::new(Parts {
             engine,
             cluster,
+            usage,
+            metrics,
+            streams,
             auth: Authenticator::new(config.secret.as_ref(), config.trusted_keys.clone())
                 .with_max_lifetime(config.max_token_lifetime),
             policy,
@@ -175,7 +195,7 @@ impl Agent {
                 grace: config.shutdown_grace,
             },
             proxy,
-            admission: Admission::new(config.max_connections, config.max_connections_per_client),
+            admission,
             background,
         })
     }

@@ -11,6 +11,7 @@ mod measure;
 mod policy;
 mod procs;
 mod report;
+mod usage;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -48,6 +49,7 @@ const USAGE: &str = "\
 usage: bosun-bench cluster [--agent-bin PATH] [--quick] [--markdown]   (see bosun-bench cluster --help)
        bosun-bench console [--ui-bin PATH] [--quick] [--markdown]     (see bosun-bench console --help)
        bosun-bench policy [--agent-bin PATH] [--connections N] [--keep] [--quick] [--markdown]   (see bosun-bench policy --help)
+       bosun-bench usage [--agent-bin PATH] [--window SECS] [--interval SECS] [--keep] [--markdown]   (see bosun-bench usage --help)
        bosun-bench fanout [--agent-bin PATH] [--nodes LIST] [--containers N] [--quick] [--markdown]   (see bosun-bench fanout --help)
        bosun-bench [--agent-bin PATH] [--haproxy-bin PATH] [--skip-agent] [--keep] [--markdown] [--quick]
 
@@ -147,6 +149,12 @@ async fn main() -> ExitCode {
     }
     if args.peek().map(String::as_str) == Some("fanout") {
         return match fanout::main(args.skip(1).collect()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
+    if args.peek().map(String::as_str) == Some("usage") {
+        return match usage::main(args.skip(1).collect()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         };

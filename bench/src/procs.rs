@@ -63,7 +63,7 @@ pub struct Service {
 }
 
 impl Service {
-    fn spawn(name: &'static str, command: &mut Command, log: PathBuf) -> Result<Self> {
+    pub fn spawn(name: &'static str, command: &mut Command, log: PathBuf) -> Result<Self> {
         let out =
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone()?;
@@ -84,7 +84,7 @@ impl Service {
     }
 
     /// Polls `probe` until it succeeds, failing early with the child's output if the child exits.
-    async fn wait_ready<F, Fut>(&mut self, mut probe: F) -> Result<()>
+    pub async fn wait_ready<F, Fut>(&mut self, mut probe: F) -> Result<()>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<()>>,

@@ -333,7 +333,7 @@ pub fn classify(method: &Method, api_path: &str) -> Operation {
 
         ["distribution", ..] => Operation::new(S::Distribution, false),
 
-        ["agent", ..] => Operation::new(S::Agent, get),
+        ["agent", ..] | ["metrics"] => Operation::new(S::Agent, get),
 
         _ => Operation::unknown(),
     }
@@ -417,6 +417,8 @@ mod tests {
             "/plugins",
             "/plugins/vieux/sshfs:latest/json",
             "/agent/v1/info",
+            "/agent/v1/metrics",
+            "/metrics",
         ] {
             assert!(reads(Method::GET, path), "{path} reads");
         }

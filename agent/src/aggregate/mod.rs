@@ -83,6 +83,19 @@ impl Nodes<'_> {
             .collect()
     }
 
+    /// `GET path` on every node: each node's answer, or why it has none.
+    pub async fn each(&self, path: &str) -> Vec<Result<Bytes, String>> {
+        self.gather(path)
+            .await
+            .into_iter()
+            .map(|o| match o {
+                Outcome::Answered(body) => Ok(body),
+                Outcome::Refused { status, message } => Err(format!("{status}: {message}")),
+                Outcome::Failed(reason) => Err(reason),
+            })
+            .collect()
+    }
+
     /// `GET path` on every node; the index and body of each that answered 2xx.
     pub async fn look_up(&self, path: &str) -> Vec<(usize, Bytes)> {
         self.gather(path)
@@ -239,7 +252,7 @@ fn describe(failures: &[(String, String)]) -> String {
         .join("; ")
 }
 
-fn mark_partial(resp: &mut Response<Body>, failures: &[(String, String)]) {
+pub fn mark_partial(resp: &mut Response<Body>, failures: &[(String, String)]) {
     if failures.is_empty() {
         return;
     }

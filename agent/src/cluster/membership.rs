@@ -115,6 +115,11 @@ impl Membership {
         self.stats.counts()
     }
 
+    /// The live counters, for whoever reports them later.
+    pub fn stats_handle(&self) -> Arc<GossipStats> {
+        Arc::clone(&self.stats)
+    }
+
     /// Introduces this agent to whoever gossips at `addr`.
     pub fn announce(&self, addr: SocketAddr) {
         let _ = self.commands.send(Command::Announce(addr));

@@ -54,6 +54,24 @@ pub enum ClusterError {
     Resolver(#[from] discovery::ResolverError),
 }
 
+/// The membership and gossip counters as they change; cheap to clone.
+#[derive(Clone)]
+pub struct Observer {
+    view: watch::Receiver<Arc<View>>,
+    gossip: Option<Arc<membership::GossipStats>>,
+}
+
+impl Observer {
+    pub fn view(&self) -> Arc<View> {
+        Arc::clone(&self.view.borrow())
+    }
+
+    /// Gossip packets received and dropped so far; `None` when standalone.
+    pub fn gossip_counts(&self) -> Option<membership::GossipCounts> {
+        self.gossip.as_ref().map(|g| g.counts())
+    }
+}
+
 /// What the rest of the agent knows of the cluster.
 pub struct Cluster {
     view: watch::Receiver<Arc<View>>,
@@ -158,6 +176,15 @@ impl Cluster {
     /// Whether this agent gossips: its lists are then the cluster's, decorated with nodes.
     pub fn is_clustered(&self) -> bool {
         self.membership.is_some()
+    }
+
+    /// A handle that sees the membership and gossip counters as they change, for
+    /// reporting them.
+    pub fn observer(&self) -> Observer {
+        Observer {
+            view: self.view.clone(),
+            gossip: self.membership.as_ref().map(Membership::stats_handle),
+        }
     }
 
     pub fn gossip_addr(&self) -> Option<SocketAddr> {

@@ -71,6 +71,23 @@ pub enum Placement<'v> {
     Refused(Unplaced),
 }
 
+impl Placement<'_> {
+    /// The kind of placement, as the agent's request metrics label it.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Placement::Agent => "agent",
+            Placement::Here => "here",
+            Placement::Node(_) => "node",
+            Placement::Managers(_) => "manager",
+            Placement::FanOut { .. } => "fanout",
+            Placement::Owner { .. } => "owner",
+            Placement::NetworkScope { .. } | Placement::NetworkDriver { .. } => "network",
+            Placement::PingAsManager | Placement::InfoWithManagers(_) => "presented",
+            Placement::Refused(_) => "refused",
+        }
+    }
+}
+
 /// Why a request has no place to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unplaced {
@@ -118,9 +135,13 @@ pub fn place<'v>(ask: &Ask<'_>, view: &'v View, clustered: bool) -> Placement<'v
         Ok(()) => Placement::Here,
         Err(refusal) => Placement::Refused(Unplaced::OutOfReach(refusal)),
     };
-    // A request another agent forwarded was placed there: it runs here.
+    // A request another agent forwarded was placed there: it runs here, on this agent's
+    // own API when it asks for that.
     if ask.forwarded {
-        return here();
+        return match (route::is_agent_api(ask.api_path), here()) {
+            (true, Placement::Here) => Placement::Agent,
+            (_, placed) => placed,
+        };
     }
     let names: Vec<&str> = view
         .nodes()
@@ -442,6 +463,15 @@ mod tests {
                 },
                 &worker,
                 "here",
+            ),
+            (
+                "forwarded agent API",
+                Case {
+                    forwarded: true,
+                    ..case(get(), "/agent/v1/metrics")
+                },
+                &worker,
+                "agent",
             ),
             (
                 "forwarded list",

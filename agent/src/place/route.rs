@@ -26,7 +26,7 @@ pub enum Object {
 /// What a request calls for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    /// The agent's own API (`/agent/v1/...`).
+    /// The agent's own API (`/agent/v1/...`, `/metrics`).
     Agent,
     /// `X-Agent-Target` named this node.
     Node(String),
@@ -48,6 +48,11 @@ pub enum Route {
     Local,
 }
 
+/// The agent's own API: answered by the agent that receives it, never by an engine.
+pub fn is_agent_api(api_path: &str) -> bool {
+    api_path == "/agent" || api_path.starts_with("/agent/") || api_path == "/metrics"
+}
+
 /// Classifies a request by method, version-less path and headers. `nodes` are the names
 /// of the nodes this agent can reach, its own first; `clustered` says whether there are
 /// other nodes to consider at all.
@@ -58,7 +63,7 @@ pub fn route(
     nodes: &[&str],
     clustered: bool,
 ) -> Route {
-    if api_path == "/agent" || api_path.starts_with("/agent/") {
+    if is_agent_api(api_path) {
         return Route::Agent;
     }
     let target = headers
@@ -149,6 +154,8 @@ mod tests {
     fn the_agent_api_is_the_agents() {
         assert_eq!(clustered(Method::GET, "/agent/v1/info"), Route::Agent);
         assert_eq!(clustered(Method::GET, "/agentx"), Route::Local);
+        assert_eq!(clustered(Method::GET, "/metrics"), Route::Agent);
+        assert_eq!(clustered(Method::GET, "/metricsx"), Route::Local);
     }
 
     #[test]

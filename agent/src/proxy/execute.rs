@@ -7,14 +7,18 @@ use std::time::{Duration, Instant};
 use http::{HeaderValue, Request, Response};
 
 use crate::access::PolicyStore;
+use crate::access::Profile;
+use crate::agent_api;
 use crate::aggregate::Nodes;
 use crate::auth::Identity;
 use crate::body::{self, Body, Budget};
 use crate::calls::Calls;
 use crate::cluster::{Node, View};
 use crate::error::ProxyError;
+use crate::metrics::Metrics;
 use crate::owners::Index;
 use crate::place::Placement;
+use crate::usage::Usage;
 
 use super::guard;
 use super::relay::Relays;
@@ -36,6 +40,9 @@ pub struct Executor<'a> {
     pub identity: &'a Identity,
     /// The cluster as placement saw it.
     pub view: &'a View,
+    pub usage: &'a Usage,
+    pub metrics: &'a Metrics,
+    pub profile: &'a Profile,
 }
 
 impl Executor<'_> {
@@ -46,7 +53,19 @@ impl Executor<'_> {
         upgrade: Option<HeaderValue>,
     ) -> Result<Response<Body>, ProxyError> {
         match placement {
-            Placement::Agent => Ok(crate::agent_api::handle(self.calls, self.started, &req).await),
+            Placement::Agent => {
+                let cx = agent_api::Context {
+                    calls: self.calls,
+                    started: self.started,
+                    usage: self.usage,
+                    metrics: self.metrics,
+                    identity: self.identity,
+                    profile: self.profile,
+                    view: self.view,
+                    fanout_deadline: self.fanout_deadline,
+                };
+                Ok(agent_api::handle(&cx, &req).await)
+            }
             Placement::Here => self.forward(self.here(), req, upgrade).await,
             Placement::Node(node) => self.forward(node, req, upgrade).await,
             Placement::Managers(managers) => self.forward_first(&managers, req).await,

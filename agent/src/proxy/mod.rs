@@ -37,9 +37,11 @@ use crate::calls::Calls;
 use crate::cluster::Cluster;
 use crate::error::ProxyError;
 use crate::headers;
+use crate::metrics::Metrics;
 use crate::owners::Index;
 use crate::place::{self, Ask};
 use crate::upstream::UpstreamPool;
+use crate::usage::Usage;
 
 use forward::ServedBy;
 pub use identify::ConnInfo;
@@ -49,6 +51,10 @@ pub use relay::Relays;
 pub struct Parts {
     pub engine: UpstreamPool,
     pub cluster: Cluster,
+    pub usage: Arc<Usage>,
+    pub metrics: Metrics,
+    /// The long-lived requests held now, per client and in all.
+    pub streams: Arc<streams::Streams>,
     pub auth: Authenticator,
     pub policy: Arc<PolicyStore>,
     pub audit: Audit,
@@ -73,6 +79,8 @@ pub struct Proxy {
     /// The long-lived requests held now, per client and in all.
     streams: Arc<streams::Streams>,
     relays: Relays,
+    usage: Arc<Usage>,
+    metrics: Metrics,
 }
 
 impl Proxy {
@@ -87,8 +95,10 @@ impl Proxy {
             fanout_deadline: parts.fanout_deadline,
             started: Instant::now(),
             health: HealthCache::default(),
-            streams: Arc::default(),
+            streams: parts.streams,
             relays: Relays::default(),
+            usage: parts.usage,
+            metrics: parts.metrics,
         }
     }
 
@@ -115,7 +125,9 @@ impl Proxy {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let mut record = Record::new(conn.peer, &method, &path);
-        let mut resp = match self.serve(&conn, req, &mut record).await {
+        let started = Instant::now();
+        let mut class = "refused";
+        let mut resp = match self.serve(&conn, req, &mut record, &mut class).await {
             Ok(resp) => {
                 tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
                 resp
@@ -136,6 +148,14 @@ impl Proxy {
             }
             record.node = Some(node);
         }
+        self.metrics.requests().served(
+            class,
+            resp.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+            resp.headers()
+                .get(crate::aggregate::PARTIAL)
+                .and_then(|v| v.to_str().ok()),
+        );
         if record.path != "/agent/v1/health" {
             self.audit.write(record, resp.status().as_u16()).await;
         }
@@ -148,10 +168,12 @@ impl Proxy {
         conn: &ConnInfo,
         req: Request<Incoming>,
         record: &mut Record,
+        class: &mut &'static str,
     ) -> Result<Response<Body>, ProxyError> {
         let raw_path = crate::path::strip_version(req.uri().path()).to_owned();
         if raw_path == "/agent/v1/health" && req.method() == http::Method::GET {
             record.path = raw_path;
+            *class = "health";
             return Ok(self.health.answer(&self.calls).await);
         }
         let policy = self.policy.current();
@@ -176,6 +198,7 @@ impl Proxy {
             &view,
             self.calls.cluster().is_clustered(),
         );
+        *class = placement.class();
         let executor = execute::Executor {
             calls: &self.calls,
             budget: &self.budget,
@@ -186,6 +209,9 @@ impl Proxy {
             started: self.started,
             identity: &authorized.identity,
             view: &view,
+            usage: &self.usage,
+            metrics: &self.metrics,
+            profile: &authorized.profile,
         };
         let resp = executor
             .execute(placement, authorized.req, authorized.upgrade)

@@ -1374,3 +1374,82 @@ async fn every_list_kind_merges_and_events_stream_from_every_node() {
         ]
     );
 }
+
+/// Usage through any agent: `/agent/v1/metrics?scope=cluster` names every node's samples,
+/// and `/metrics?scope=cluster` is one exposition with each node's series, each family
+/// described once; a node whose agent stops is named missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_nodes_usage_comes_from_any_agent() {
+    let pki = Pki::by_commands();
+    let f1 = fake("usage-1", 2, None).await;
+    let fast = ["--metrics-interval", "1s"];
+    let real = blocking(|| cluster_agent(&pki, None, None, &fast));
+    let seed = real.gossip.expect("gossip address");
+    let mut a1 = blocking(|| cluster_agent(&pki, Some(&f1.docker_host()), Some(seed), &fast));
+    let engine = engine_name();
+    until_alive(&pki, &real, &[&engine, "usage-1"]).await;
+
+    let nodes = eventually("both nodes' samples", CONVERGE, || async {
+        let (parts, v) = get(&pki, &real, "/agent/v1/metrics?scope=cluster&since=0", &[]).await;
+        let mut names: Vec<String> = v["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|n| n["samples"].as_array().is_some_and(|s| !s.is_empty()))
+            .filter_map(|n| n["node"].as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        let mut want = vec![engine.clone(), "usage-1".to_owned()];
+        want.sort();
+        if parts.status == 200 && names == want && v["missing"] == serde_json::json!([]) {
+            Ok(v)
+        } else {
+            Err(format!("{} {v}", parts.status))
+        }
+    })
+    .await;
+    for node in nodes["nodes"].as_array().expect("nodes") {
+        assert_eq!(node["interval_secs"], 1);
+        assert!(
+            node["samples"][0]["host"]["memory"]["total"]
+                .as_u64()
+                .unwrap_or(0)
+                > 0
+        );
+    }
+
+    let mut sender = connect(&pki, real.addr, true).await;
+    let (parts, body) =
+        roundtrip(&mut sender, empty(request("GET", "/metrics?scope=cluster"))).await;
+    assert_eq!(parts.status, 200);
+    assert!(header_str(&parts.headers, "content-type")
+        .is_some_and(|t| t.starts_with("application/openmetrics-text")));
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.ends_with("# EOF\n"));
+    assert_eq!(
+        text.matches("# TYPE bosun_host_memory_bytes gauge").count(),
+        1,
+        "{text}"
+    );
+    for node in [engine.as_str(), "usage-1"] {
+        assert!(
+            text.contains(&format!(
+                "bosun_host_memory_bytes{{node=\"{node}\",kind=\"total\"}}"
+            )),
+            "{node}'s series in {text}"
+        );
+    }
+
+    a1.terminate();
+    let _ = a1.wait_exit(Duration::from_secs(10));
+    let missing = eventually("the stopped node named missing", CONVERGE, || async {
+        let (parts, v) = get(&pki, &real, "/agent/v1/metrics?scope=cluster", &[]).await;
+        let partial = header_str(&parts.headers, "x-agent-partial").map(str::to_owned);
+        match (v["missing"][0]["node"].as_str(), partial) {
+            (Some("usage-1"), Some(p)) if p.contains("usage-1") => Ok(v),
+            _ => Err(v.to_string()),
+        }
+    })
+    .await;
+    assert_eq!(missing["nodes"].as_array().map(Vec::len), Some(1));
+}

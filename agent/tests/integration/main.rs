@@ -12,3 +12,4 @@ mod command_line;
 mod flood;
 mod protocol;
 mod swarm;
+mod usage;

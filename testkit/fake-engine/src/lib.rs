@@ -91,6 +91,15 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
 }
 
+impl RecordedRequest {
+    /// Sent by an agent's usage sampler.
+    pub fn is_usage_sampling(&self) -> bool {
+        self.headers
+            .iter()
+            .any(|(k, v)| k == "user-agent" && v.starts_with("bosun-agent-usage/"))
+    }
+}
+
 /// A running fake node. Clones share the node.
 #[derive(Clone)]
 pub struct FakeEngine {
@@ -252,8 +261,16 @@ impl FakeEngine {
         let _ = self.shared.events.send(event);
     }
 
+    /// The requests received, but for those of an agent's usage sampler (its
+    /// `User-Agent` starts `bosun-agent-usage/`), which runs on its own clock.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.state().requests.clone()
+        self.shared
+            .state()
+            .requests
+            .iter()
+            .filter(|r| !r.is_usage_sampling())
+            .cloned()
+            .collect()
     }
 
     /// Connections accepted since start, across restarts.

@@ -1,9 +1,8 @@
-//! The agent's own API under `/agent/v1/`: health (open to all, for probes), info and the
-//! cluster's members.
+//! `GET /agent/v1/health`: open to all, for probes; asks the engine at most once a second.
 
 use std::time::{Duration, Instant};
 
-use http::{Method, Request, StatusCode};
+use http::StatusCode;
 use serde_json::json;
 
 use crate::body::Body;
@@ -52,45 +51,5 @@ impl HealthCache {
             ),
             Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, &e),
         }
-    }
-}
-
-/// Every other `/agent/...` path, for an authenticated client.
-pub async fn handle(calls: &Calls, started: Instant, req: &Request<Body>) -> http::Response<Body> {
-    let path = crate::path::strip_version(req.uri().path());
-    match (req.method(), path) {
-        (&Method::GET, "/agent/v1/info") => info(calls, started).await,
-        (&Method::GET, "/agent/v1/members") => {
-            json_response(StatusCode::OK, &calls.cluster().members_json())
-        }
-        (_, "/agent/v1/info" | "/agent/v1/health" | "/agent/v1/members") => {
-            json_error(StatusCode::METHOD_NOT_ALLOWED, "only GET is allowed here")
-        }
-        _ => json_error(
-            StatusCode::NOT_FOUND,
-            &format!("no agent API at {path} (try /agent/v1/info, /agent/v1/members or /agent/v1/health)"),
-        ),
-    }
-}
-
-/// `GET /agent/v1/info`: this node, this agent, its engine.
-async fn info(calls: &Calls, started: Instant) -> http::Response<Body> {
-    match calls
-        .engine()
-        .get_json("/version", ENGINE_QUERY_TIMEOUT)
-        .await
-    {
-        Ok(version) => json_response(
-            StatusCode::OK,
-            &json!({
-                "NodeName": calls.me(),
-                "AgentVersion": crate::VERSION,
-                "EngineVersion": version["Version"],
-                "ApiVersion": version["ApiVersion"],
-                "MinApiVersion": version["MinAPIVersion"],
-                "UptimeSeconds": started.elapsed().as_secs(),
-            }),
-        ),
-        Err(e) => json_error(StatusCode::BAD_GATEWAY, &e.to_string()),
     }
 }

@@ -1,0 +1,55 @@
+//! `GET /metrics`: this node's series for Prometheus, or every node's in one scrape
+//! (`scope=cluster`) for a Prometheus outside the cluster's network.
+
+use http::{header, HeaderValue, StatusCode};
+
+use crate::aggregate::Nodes;
+use crate::body::{self, Body};
+use crate::error::json_error;
+use crate::metrics::{merge, CONTENT_TYPE};
+
+use super::{asked, Context};
+
+pub async fn answer(cx: &Context<'_>, query: &str) -> http::Response<Body> {
+    let asked = match asked(query) {
+        Ok(a) => a,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
+    };
+    let here = cx.metrics.encode(&cx.profile.labels);
+    if !asked.cluster {
+        return text(here, &[]);
+    }
+    let peers = super::peers_in_reach(cx);
+    let answers = Nodes {
+        calls: cx.calls,
+        nodes: &peers,
+        identity: cx.identity,
+        deadline: cx.fanout_deadline,
+    }
+    .each("/metrics")
+    .await;
+    let mut texts = vec![here];
+    let mut failures = Vec::new();
+    for (node, answer) in peers.iter().zip(answers) {
+        match answer.map(|b| String::from_utf8(b.to_vec())) {
+            Ok(Ok(t)) => texts.push(t),
+            Ok(Err(_)) => failures.push((node.meta.node_name.clone(), "not text".into())),
+            Err(reason) => failures.push((node.meta.node_name.clone(), reason)),
+        }
+    }
+    for name in cx.view.missing() {
+        failures.push((
+            name.clone(),
+            "node down: its agent stopped answering".into(),
+        ));
+    }
+    text(merge::merge(texts.iter().map(String::as_str)), &failures)
+}
+
+fn text(body: String, failures: &[(String, String)]) -> http::Response<Body> {
+    let mut resp = http::Response::new(body::full(body));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    crate::aggregate::mark_partial(&mut resp, failures);
+    resp
+}
