@@ -161,7 +161,10 @@ impl Agent {
             Arc::clone(&usage),
             AgentState {
                 admission: Arc::clone(&admission),
-                streams: Arc::clone(&streams),
+                open_streams: {
+                    let streams = Arc::clone(&streams);
+                    Arc::new(move || streams.open())
+                },
                 engine: engine.clone(),
                 cluster: cluster.observer(),
             },

@@ -11,13 +11,13 @@ use prometheus_client::metrics::MetricType;
 
 use crate::admission::Admission;
 use crate::cluster::{MemberState, Observer};
-use crate::proxy::streams::Streams;
 use crate::upstream::UpstreamPool;
 
 #[derive(Clone)]
 pub struct AgentState {
     pub admission: Arc<Admission>,
-    pub streams: Arc<Streams>,
+    /// How many long-lived requests are held now.
+    pub open_streams: Arc<dyn Fn() -> usize + Send + Sync>,
     pub engine: UpstreamPool,
     pub cluster: Observer,
 }
@@ -50,7 +50,7 @@ impl Collector for AgentState {
             &mut encoder,
             "agent_streams",
             "Long-lived requests held (logs -f, events, attach, exec)",
-            self.streams.open() as i64,
+            (self.open_streams)() as i64,
         )?;
         gauge(
             &mut encoder,
