@@ -17,6 +17,12 @@ if [ ! -f "$state/ca/ca.pem" ] || [ ! -f "$state/secret" ]; then
   echo "start-console.sh: no agent credentials in $state; run scripts/start-local.sh first" >&2
   exit 1
 fi
+# The console embeds Debian's Chart.js at build time (ui/build.rs).
+if ! dpkg -s node-chart.js >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq node-chart.js >/dev/null
+fi
 cargo build --release --quiet -p bosun-ui --manifest-path "$root/Cargo.toml"
 
 mkdir -p "$state/console"

@@ -206,6 +206,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn chart_js_and_its_licence_are_served_from_debians_package() {
+        let (status, content_type, body) = call(Method::GET, "/assets/vendor/chart.umd.js").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            content_type.starts_with("text/javascript"),
+            "{content_type}"
+        );
+        let head = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+        assert!(head.contains("Chart.js v3."), "{head}");
+        let (status, content_type, body) =
+            call(Method::GET, "/assets/vendor/chart.js-LICENSE.txt").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(content_type.starts_with("text/plain"), "{content_type}");
+        let licence = String::from_utf8_lossy(&body);
+        assert!(
+            licence.contains("Permission is hereby granted"),
+            "the MIT licence"
+        );
+    }
+
+    #[tokio::test]
     async fn other_paths_get_the_page_shell_and_missing_assets_a_404() {
         for path in ["/", "/users", "/e/1/containers?x=1"] {
             let (status, content_type, body) = call(Method::GET, path).await;

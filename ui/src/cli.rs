@@ -15,6 +15,7 @@ use crate::api::App;
 use crate::auth::{self, LoginLimiter};
 use crate::server::Console;
 use crate::store::Store;
+use crate::usage::{Retention, Usage, UsageConfig, UsageStore};
 
 /// The Bosun console: a web UI for clusters of Bosun agents.
 #[derive(Parser, Debug)]
@@ -54,6 +55,88 @@ pub struct Args {
     /// Log level or filter.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+    #[command(flatten)]
+    pub usage: UsageArgs,
+}
+
+/// How usage history is pulled and kept. Durations: `90s`, `30m`, `24h`, `14d`.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct UsageArgs {
+    /// How often each cluster's agent is asked for its nodes' new usage samples.
+    #[arg(long, env = "BOSUN_UI_USAGE_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub usage_interval: Duration,
+    /// How long every sample is kept (at least 2h: hour buckets are made from samples).
+    #[arg(long, env = "BOSUN_UI_USAGE_RAW_RETENTION", default_value = "24h", value_parser = parse_duration)]
+    pub usage_raw_retention: Duration,
+    /// How long the 1-minute averages and peaks are kept.
+    #[arg(long, env = "BOSUN_UI_USAGE_MINUTE_RETENTION", default_value = "14d", value_parser = parse_duration)]
+    pub usage_minute_retention: Duration,
+    /// How long the 1-hour averages and peaks are kept.
+    #[arg(long, env = "BOSUN_UI_USAGE_HOUR_RETENTION", default_value = "365d", value_parser = parse_duration)]
+    pub usage_hour_retention: Duration,
+}
+
+impl Default for UsageArgs {
+    fn default() -> Self {
+        let config = UsageConfig::default();
+        let secs = |s: i64| Duration::from_secs(s.unsigned_abs());
+        Self {
+            usage_interval: config.interval,
+            usage_raw_retention: secs(config.retention.raw),
+            usage_minute_retention: secs(config.retention.minute),
+            usage_hour_retention: secs(config.retention.hour),
+        }
+    }
+}
+
+impl UsageArgs {
+    /// The settings, checked.
+    pub fn config(&self) -> Result<UsageConfig, String> {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        if self.usage_raw_retention < Duration::from_secs(2 * 3600) {
+            return Err(
+                "--usage-raw-retention: at least 2h, since hour buckets are made from the samples"
+                    .into(),
+            );
+        }
+        if self.usage_interval > Duration::from_secs(3000) {
+            return Err(
+                "--usage-interval: at most 50m, since the agents keep an hour of samples".into(),
+            );
+        }
+        Ok(UsageConfig {
+            interval: self.usage_interval,
+            retention: Retention {
+                raw: secs(self.usage_raw_retention),
+                minute: secs(self.usage_minute_retention),
+                hour: secs(self.usage_hour_retention),
+            },
+        })
+    }
+}
+
+/// `90s`, `30m`, `1h`, `7d`, or plain seconds; more than zero.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let s = text.trim();
+    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 30m, 1h or 7d"))?;
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit is s, m, h or d")),
+    };
+    match n.checked_mul(unit_secs) {
+        Some(0) => Err("a duration is more than zero".into()),
+        Some(secs) => Ok(Duration::from_secs(secs)),
+        None => Err(format!("{text:?} is too long")),
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -67,6 +150,9 @@ pub fn prepare(args: &Args) -> Result<App, String> {
         .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?;
     let store = Store::open(&args.data_dir.join("console.db"))
         .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?;
+    let usage_config = args.usage.config()?;
+    let usage_store = UsageStore::open(&args.data_dir.join("usage.db"))
+        .map_err(|e| format!("--data-dir {}: usage.db: {e}", args.data_dir.display()))?;
     // The console's signing key, made once.
     let fresh = ConsoleKey::generate()?;
     let kept = store
@@ -131,6 +217,7 @@ pub fn prepare(args: &Args) -> Result<App, String> {
         store,
         key,
         LoginLimiter::new(5, Duration::from_secs(300)),
+        Usage::new(usage_store, usage_config),
     ))
 }
 
@@ -151,4 +238,43 @@ fn run(args: Args) -> Result<(), UsageError> {
         console.run().await;
         Ok::<(), UsageError>(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("14d"), Ok(Duration::from_secs(14 * 86_400)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("1w").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn the_usage_defaults_are_the_flags_defaults_and_are_checked() {
+        let args = Args::try_parse_from(["bosun-ui"]).expect("no flag is required");
+        assert_eq!(args.usage, UsageArgs::default());
+        assert_eq!(args.usage.config(), Ok(UsageConfig::default()));
+        let short =
+            Args::try_parse_from(["bosun-ui", "--usage-raw-retention", "1h"]).expect("parses");
+        assert!(short.usage.config().is_err(), "too short for hour buckets");
+        let set = Args::try_parse_from([
+            "bosun-ui",
+            "--usage-interval",
+            "30s",
+            "--usage-minute-retention",
+            "7d",
+        ])
+        .expect("parses");
+        let config = set.usage.config().expect("valid");
+        assert_eq!(config.interval, Duration::from_secs(30));
+        assert_eq!(config.retention.minute, 7 * 86_400);
+        assert_eq!(config.retention.raw, 86_400);
+    }
 }

@@ -1,6 +1,7 @@
 //! The Bosun console: a web UI, served over HTTPS, for one or several clusters of Bosun
-//! agents. Users, endpoints and the audit log live in SQLite; the browser holds a session
-//! cookie only, never agent credentials.
+//! agents. Users, endpoints and the audit log live in SQLite, the clusters' usage history
+//! in a second SQLite file; the browser holds a session cookie only, never agent
+//! credentials.
 #![forbid(unsafe_code)]
 
 pub mod agent;
@@ -11,3 +12,4 @@ pub mod cli;
 pub mod profiles;
 pub mod server;
 pub mod store;
+pub mod usage;

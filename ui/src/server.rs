@@ -145,6 +145,7 @@ impl Handler for Serving {
 /// A bound console, ready to serve.
 pub struct Console {
     server: Server<Serving>,
+    app: Arc<App>,
 }
 
 impl Console {
@@ -170,7 +171,7 @@ impl Console {
                 listener,
                 acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
                 handler: Arc::new(Serving {
-                    router: router(app),
+                    router: router(Arc::clone(&app)),
                 }),
                 deadlines: Deadlines {
                     handshake: HANDSHAKE_TIMEOUT,
@@ -179,6 +180,7 @@ impl Console {
                 },
                 grace: SHUTDOWN_GRACE,
             },
+            app,
         })
     }
 
@@ -186,10 +188,22 @@ impl Console {
         self.server.listener.local_addr()
     }
 
-    /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish.
+    /// Pulls usage and serves until SIGTERM or SIGINT, then lets in-flight requests
+    /// finish.
     pub async fn run(self) {
         let stop = CancellationToken::new();
         tokio::spawn(signal::cancel_on_stop_signal(stop.clone()));
+        self.run_until(stop).await;
+    }
+
+    /// [`Self::run`] until `stop` is cancelled.
+    pub async fn run_until(self, stop: CancellationToken) {
+        tokio::spawn(crate::usage::pull::run(
+            self.app.db.clone(),
+            Arc::clone(&self.app.agents),
+            self.app.usage.clone(),
+            stop.clone(),
+        ));
         self.server.run(stop, Some, &NoLingering).await;
         tracing::info!("stopped");
     }

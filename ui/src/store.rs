@@ -495,20 +495,26 @@ impl Store {
     }
 }
 
-/// The store for async code: each call runs on tokio's blocking pool, so that no runtime
-/// worker waits on SQLite, its lock or its fsync.
-#[derive(Clone)]
-pub struct Db(Arc<Store>);
+/// A database for async code: each call runs on tokio's blocking pool, so that no runtime
+/// worker waits on SQLite, its lock or its fsync. `Db` is the console's own database;
+/// `Db<UsageStore>` the usage history's.
+pub struct Db<S = Store>(Arc<S>);
 
-impl Db {
-    pub fn new(store: Store) -> Self {
+impl<S> Clone for Db<S> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<S: Send + Sync + 'static> Db<S> {
+    pub fn new(store: S) -> Self {
         Self(Arc::new(store))
     }
 
     /// Runs `work` on the store, off the runtime's workers.
     pub async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&S) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         let store = Arc::clone(&self.0);
@@ -520,7 +526,9 @@ impl Db {
             },
         }
     }
+}
 
+impl Db<Store> {
     /// Records one audit row; a failure is logged, never the request's.
     pub async fn audit(&self, entry: AuditEntry) {
         let action = entry.action.clone();

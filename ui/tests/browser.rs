@@ -1,7 +1,8 @@
 //! The console in a real browser: Debian's chromium, driven over WebDriver by chromedriver.
 //! Log in, add an endpoint for a real agent, see the real engine's containers, stop one,
-//! watch its state change live and its audit row appear. Screenshots of the main pages go
-//! to `target/tmp/ui-screenshots/`.
+//! watch its state change live and its audit row appear; and a node's and a container's
+//! usage charts drawn from the agent's samples, read with the crosshair's tooltip.
+//! Screenshots of the main pages go to `target/tmp/ui-screenshots/`.
 
 mod common;
 
@@ -155,6 +156,27 @@ impl Browser {
         }
     }
 
+    /// Opens `url` and waits for `css`. A first load whose module scripts did not all
+    /// arrive (the same network changes as in [`Self::goto`]) stays on the shell's
+    /// "Loading…": it is loaded again, a few times.
+    async fn open_until(&self, url: &str, css: &str) {
+        for _ in 0..3 {
+            self.goto(url).await;
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if self.find(css).await.is_ok() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        }
+        let shot = self.screenshot("failure").await;
+        panic!(
+            "{css} did not appear on {url}, loaded three times; screenshot {}",
+            shot.display()
+        );
+    }
+
     async fn find(&self, css: &str) -> Result<String, String> {
         let v = self
             .cmd(
@@ -252,6 +274,30 @@ impl Browser {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default()
+    }
+
+    /// Runs `script` in the page and gives back what it returns.
+    async fn script(&self, script: &str) -> Value {
+        self.cmd(
+            Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("run {script}: {e}"))
+    }
+
+    /// Moves the mouse over the element matching `css`, `dx` pixels right of its centre.
+    async fn hover(&self, css: &str, dx: i64) {
+        let id = self.wait(css).await;
+        let actions = json!({"actions": [{
+            "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+            "actions": [{"type": "pointerMove", "duration": 0, "x": dx, "y": 0,
+                         "origin": {"element-6066-11e4-a52e-4f735466cecf": id}}],
+        }]});
+        self.cmd(Method::POST, "/actions", Some(actions))
+            .await
+            .unwrap_or_else(|e| panic!("hover {css}: {e}"));
     }
 
     async fn screenshot(&self, name: &str) -> PathBuf {
@@ -382,4 +428,99 @@ async fn log_in_add_an_endpoint_stop_a_container_and_see_it_live_and_audited() {
         .await;
     browser.screenshot("audit").await;
     browser.quit().await;
+}
+
+/// A chart of `key` on the page, drawn with at least one value.
+fn drawn(key: &str) -> String {
+    format!("canvas[data-chart={key}][data-points]:not([data-points=\"0\"])")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_charts_draw_the_agents_samples_and_the_tooltip_reads_them() {
+    let driver = Driver::start();
+    let creds = Pki::new();
+    let every = Duration::from_secs(1);
+    let agent = sampling_agent(&creds, "127.0.0.1:0".parse().expect("addr"), every).await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut args = console_args(data.path(), &creds, agent.addr);
+    args.usage.usage_interval = every;
+    let addr = start_console(&args).await;
+    let c = container("browser-usage");
+    let node = engine_name();
+    let base = format!("https://localhost:{}", addr.port());
+
+    // Samples stored, our container's among them, before the pages are looked at.
+    let client = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
+    eventually("the container's samples", SETTLE, || async {
+        let top = client.get("/api/endpoints/1/usage/top?limit=100").await;
+        if top.text().contains(&format!("\"{}\"", c.0)) {
+            Ok(())
+        } else {
+            Err(top.text())
+        }
+    })
+    .await;
+
+    let browser = Browser::start(&driver).await;
+    browser
+        .open_until(&format!("{base}/"), "#login-username")
+        .await;
+    browser.type_into("#login-username", ADMIN).await;
+    browser.type_into("#login-password", ADMIN_PASSWORD).await;
+    browser.click("#login-submit").await;
+    browser
+        .wait("[data-endpoint-name=local] [data-usage=cpu] .usage-bar")
+        .await;
+
+    // The node's page: every chart drawn from samples.
+    browser.goto(&format!("{base}/#/e/1/nodes/{node}")).await;
+    browser.wait("[data-page=node]").await;
+    browser.click("[data-range=\"1h\"]").await;
+    for key in ["cpu", "memory", "disk", "network", "diskio", "load"] {
+        browser.wait(&drawn(key)).await;
+    }
+    // The crosshair's tooltip reads the CPU line where the mouse is.
+    browser.hover(&drawn("cpu"), 150).await;
+    let tooltip = browser
+        .script(
+            "const chart = Chart.getChart(document.querySelector('canvas[data-chart=cpu]'));\
+             const t = chart.tooltip;\
+             return {active: t.getActiveElements().length, title: t.title, \
+                     lines: (t.body || []).flatMap(b => b.lines)};",
+        )
+        .await;
+    assert!(
+        tooltip["active"].as_u64().is_some_and(|n| n >= 1),
+        "the tooltip shows a point: {tooltip}"
+    );
+    let line = tooltip["lines"][0].as_str().unwrap_or_default();
+    assert!(
+        line.starts_with("CPU: ") && line.ends_with(" %"),
+        "the tooltip reads the CPU: {tooltip}"
+    );
+    let shot = browser.screenshot("node-usage").await;
+    println!("the node's charts: {}", shot.display());
+
+    // The container's stats: live figures and its history.
+    browser
+        .goto(&format!("{base}/#/e/1/containers/{}/stats", c.0))
+        .await;
+    browser.wait("[data-page=container]").await;
+    for key in ["ct-cpu", "ct-memory", "ct-network", "ct-block"] {
+        browser.wait(&drawn(key)).await;
+    }
+    let shot = browser.screenshot("container-usage").await;
+    println!("the container's history: {}", shot.display());
+
+    // The nodes' bars and the top list.
+    browser.goto(&format!("{base}/#/e/1/nodes")).await;
+    browser
+        .wait(&format!("tr[data-node-name=\"{node}\"] .usage-bar"))
+        .await;
+    browser.goto(&format!("{base}/#/e/1/top")).await;
+    browser.wait("#top-memory tr[data-container-id]").await;
+    let shot = browser.screenshot("top").await;
+    println!("the top list: {}", shot.display());
+    browser.quit().await;
+    agent.stop().await;
 }

@@ -9,6 +9,8 @@ import { endpoints } from './pages/endpoints.js';
 import { users } from './pages/users.js';
 import { audit } from './pages/audit.js';
 import { nodes } from './pages/nodes.js';
+import { node } from './pages/node.js';
+import { top } from './pages/top.js';
 import { containers } from './pages/containers.js';
 import { container } from './pages/container.js';
 import { services } from './pages/services.js';
@@ -26,7 +28,7 @@ const RANK = { viewer: 0, operator: 1, admin: 2 };
 // The routed pages by the name parse() gives. Each renders into <main>, registers its
 // clean-ups with ctx.onLeave and calls ctx.done(name) once its data is on screen.
 const pages = {
-  home, endpoints, users, audit, nodes, containers, container, services, tasks, images, volumes, networks, events, notFound,
+  home, endpoints, users, audit, nodes, node, top, containers, container, services, tasks, images, volumes, networks, events, notFound,
 };
 
 const state = { user: null, screen: null };
@@ -46,7 +48,8 @@ function parse(hash) {
     params.id = b;
     if (!c) return { page: 'containers', params, redirect: `#/e/${encodeURIComponent(b)}/containers` };
     if (c === 'containers' && d && parts.length <= 5) return { page: 'container', params: { ...params, cid: d, tab: e } };
-    if (parts.length === 3 && ['nodes', 'containers', 'services', 'tasks', 'images', 'volumes', 'networks', 'events'].includes(c)) return { page: c, params };
+    if (c === 'nodes' && d && parts.length === 4) return { page: 'node', params: { ...params, node: d } };
+    if (parts.length === 3 && ['nodes', 'top', 'containers', 'services', 'tasks', 'images', 'volumes', 'networks', 'events'].includes(c)) return { page: c, params };
   }
   return { page: 'notFound', params };
 }

@@ -49,7 +49,7 @@ export function liveEvents(id, ctx, onEvent, onStatus = () => {}) {
 // ---- a cluster's frame: crumbs and sub-navigation ------------------------
 
 const SECTIONS = [
-  ['nodes', 'Nodes'], ['containers', 'Containers'], ['services', 'Services'], ['tasks', 'Tasks'],
+  ['nodes', 'Nodes'], ['top', 'Top'], ['containers', 'Containers'], ['services', 'Services'], ['tasks', 'Tasks'],
   ['images', 'Images'], ['volumes', 'Volumes'], ['networks', 'Networks'], ['events', 'Events'],
 ];
 

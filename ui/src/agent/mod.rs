@@ -56,6 +56,19 @@ pub struct Caller<'a> {
     pub role: Role,
 }
 
+/// The subject of the console's own calls. A ':' is in no user name, so no user's
+/// profile mapping can name it.
+pub const CONSOLE_SUBJECT: &str = "bosun-ui:usage";
+
+impl Caller<'static> {
+    /// The console itself, pulling usage for every user: a `read` token, never one of
+    /// the endpoint's profiles, which are there to narrow what people see.
+    pub const CONSOLE: Caller<'static> = Caller {
+        user: CONSOLE_SUBJECT,
+        role: Role::Viewer,
+    };
+}
+
 /// One request to an agent: `GET path` unless told otherwise.
 #[derive(Debug, Clone)]
 pub struct Call<'a> {

@@ -84,10 +84,13 @@ impl Tokens {
     /// the role's scope.
     fn claims(&self, caller: Caller<'_>) -> Claims {
         let now = crate::store::now_secs() as u64;
-        let profile = self
-            .profiles
-            .pick(caller.user, caller.role)
-            .map(str::to_owned);
+        let profile = if caller.user == super::CONSOLE_SUBJECT {
+            None
+        } else {
+            self.profiles
+                .pick(caller.user, caller.role)
+                .map(str::to_owned)
+        };
         Claims {
             sub: caller.user.to_owned(),
             exp: now + TOKEN_TTL,
@@ -166,6 +169,26 @@ mod tests {
             (unmapped.profile, unmapped.scope),
             (None, Some(Scope::Read))
         );
+        // The console's own pulls read, whatever the viewer role is mapped to.
+        let mut viewers_mapped = endpoint.clone();
+        viewers_mapped.profiles =
+            ProfileMap::from_json(&serde_json::json!({"roles": {"viewer": "watcher"}}))
+                .expect("valid");
+        let tokens = Tokens::new(&viewers_mapped, &tokens_key()).expect("tokens");
+        let console = tokens.claims(Caller::CONSOLE);
+        assert_eq!(
+            (console.sub.as_str(), console.profile, console.scope),
+            (super::super::CONSOLE_SUBJECT, None, Some(Scope::Read))
+        );
+        let viewer = tokens.claims(Caller {
+            user: "victor",
+            role: Role::Viewer,
+        });
+        assert_eq!(viewer.profile.as_deref(), Some("watcher"));
+    }
+
+    fn tokens_key() -> Arc<ConsoleKey> {
+        Arc::new(ConsoleKey::from_pkcs8(&ConsoleKey::generate().expect("key")).expect("load"))
     }
 
     #[test]

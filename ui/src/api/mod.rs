@@ -13,6 +13,7 @@
 //! | `logs.rs` | `{e}/containers/{cid}/logs` |
 //! | `stats.rs` | `{e}/containers/{cid}/stats` |
 //! | `services.rs` | `{e}/services/{sid}` (remove), `{e}/services/{sid}/scale` |
+//! | `usage.rs` | `/api/usage/summary`, `{e}/usage/nodes`, `{e}/usage/nodes/{node}`, `{e}/usage/containers/{cid}`, `{e}/usage/top` |
 //! | `events.rs` | `{e}/events` |
 //! | `audit.rs` | `/api/audit` |
 //!
@@ -38,6 +39,7 @@ mod services;
 mod session;
 mod sse;
 mod stats;
+mod usage;
 mod users;
 
 use std::net::SocketAddr;
@@ -48,6 +50,7 @@ use axum::Router;
 use crate::agent::{AgentClients, ConsoleKey};
 use crate::auth::LoginLimiter;
 use crate::store::{Db, Store};
+use crate::usage::Usage;
 
 pub use error::{ApiError, ApiResult};
 pub use session::{Authed, COOKIE};
@@ -58,18 +61,21 @@ pub struct App {
     pub db: Db,
     pub key: Arc<ConsoleKey>,
     pub limiter: LoginLimiter,
-    /// One pooled client per endpoint.
-    pub agents: AgentClients,
+    /// One pooled client per endpoint, shared with the usage puller.
+    pub agents: Arc<AgentClients>,
+    /// The usage history.
+    pub usage: Usage,
 }
 
 impl App {
-    pub fn new(store: Store, key: ConsoleKey, limiter: LoginLimiter) -> Self {
+    pub fn new(store: Store, key: ConsoleKey, limiter: LoginLimiter, usage: Usage) -> Self {
         let key = Arc::new(key);
         Self {
             db: Db::new(store),
-            agents: AgentClients::new(Arc::clone(&key)),
+            agents: Arc::new(AgentClients::new(Arc::clone(&key))),
             key,
             limiter,
+            usage,
         }
     }
 }
@@ -104,6 +110,7 @@ pub fn routes() -> Router<Shared> {
         .merge(exec::routes())
         .merge(logs::routes())
         .merge(stats::routes())
+        .merge(usage::routes())
         .merge(services::routes())
         .merge(events::routes())
         .merge(audit::routes())

@@ -12,6 +12,8 @@ use http::{header, HeaderMap, Method, StatusCode};
 use http_body_util::Full;
 use serde_json::Value;
 use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use bosun_testkit::https;
 use bosun_ui::cli::Args;
@@ -61,6 +63,7 @@ pub fn console_args(data: &Path, creds: &Pki, agent: SocketAddr) -> Args {
         endpoint_ca: Some(creds.ca_cert()),
         endpoint_secret_file: Some(creds.secret.clone()),
         log_level: "info".into(),
+        usage: Default::default(),
     }
 }
 
@@ -73,6 +76,61 @@ pub async fn start_console(args: &Args) -> SocketAddr {
     let addr = console.local_addr().expect("addr");
     tokio::spawn(console.run());
     addr
+}
+
+/// An agent or a console started in this process, and the way to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+    done: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops it and waits until it has.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.done)
+            .await
+            .expect("it stops within 30 s")
+            .expect("it stops cleanly");
+    }
+}
+
+/// An agent of `pki`'s cluster on `listen` (port 0: any), sampling usage every `every`.
+pub async fn sampling_agent(pki: &Pki, listen: SocketAddr, every: Duration) -> Running {
+    sampling_agent_with(pki, listen, every, None).await
+}
+
+/// [`sampling_agent`] with the profiles of a policy file.
+pub async fn sampling_agent_with(
+    pki: &Pki,
+    listen: SocketAddr,
+    every: Duration,
+    policy: Option<&Path>,
+) -> Running {
+    let mut config = pki.agent_config(listen);
+    config.usage.interval = every;
+    config.policy_file = policy.map(Path::to_path_buf);
+    let agent = bosun_agent::server::Agent::bind(config)
+        .await
+        .expect("the agent starts");
+    let addr = agent.local_addr().expect("addr");
+    let stop = CancellationToken::new();
+    let done = tokio::spawn(agent.run(stop.clone()));
+    Running { addr, stop, done }
+}
+
+/// A console started with `args`, which can be stopped and started again on its data.
+pub async fn console_until_stopped(args: &Args) -> Running {
+    let app = bosun_ui::cli::prepare(args).expect("the console prepares");
+    let (chain, key) = bosun_ui::server::certificate(None, &args.data_dir).expect("a certificate");
+    let console = Console::bind(args.listen, chain, key, Arc::new(app))
+        .await
+        .expect("the console binds");
+    let addr = console.local_addr().expect("addr");
+    let stop = CancellationToken::new();
+    let done = tokio::spawn(console.run_until(stop.clone()));
+    Running { addr, stop, done }
 }
 
 /// An agent and a console in front of it.

@@ -1,4 +1,5 @@
-// #/e/ID/containers/CID[/TAB] : one container: overview, inspect, logs, stats and exec.
+// #/e/ID/containers/CID[/TAB] : one container: overview, inspect, logs, stats (live, and
+// its history over a range) and exec.
 
 import { get, getText, post, ep, enc, query, aborted } from '../api.js';
 import {
@@ -6,6 +7,7 @@ import {
   errorBox, callout, copyButton,
 } from '../ui.js';
 import { nodeOf, liveEvents, endpointShell, containerAction, actionButtons, portsCell, QUIET_EVENT } from '../cluster.js';
+import { chosen, rangePicker, timeChart, valuesOf, peakLine, pct, rate, stepText } from '../usage.js';
 
 const logPrefs = { tail: '500', timestamps: false, follow: false, autoscroll: true, wrap: true };
 
@@ -220,6 +222,69 @@ function sparkline(canvas, values, top) {
 }
 const STAT_SAMPLES = 60;
 
+/** The container's usage history, as timeChart's specs. */
+function historySpecs(u) {
+  const p = u.points;
+  const base = { times: p.times, from: u.from, to: u.to };
+  return [
+    {
+      ...base, key: 'ct-cpu', title: 'CPU (100 % = one core)', format: pct, max: 5,
+      lines: [{ label: 'CPU', values: valuesOf(p, 'cpu'), fill: true }, ...peakLine(p, 'cpu', 'CPU peak')],
+    },
+    {
+      ...base, key: 'ct-memory', title: 'Memory', format: bytes, binary: true,
+      lines: [
+        { label: 'Used', values: valuesOf(p, 'mem_used'), fill: true },
+        ...peakLine(p, 'mem_used', 'Used peak'),
+        { label: 'Limit', values: valuesOf(p, 'mem_limit'), color: '#8e98a3', dashed: true, hidden: true },
+      ],
+    },
+    {
+      ...base, key: 'ct-network', title: 'Network', format: rate, binary: true,
+      lines: [{ label: 'Received', values: valuesOf(p, 'net_rx') }, { label: 'Sent', values: valuesOf(p, 'net_tx') }],
+    },
+    {
+      ...base, key: 'ct-block', title: 'Block I/O', format: rate, binary: true,
+      lines: [{ label: 'Read', values: valuesOf(p, 'blk_read') }, { label: 'Written', values: valuesOf(p, 'blk_write') }],
+    },
+  ];
+}
+
+/** The history section of the stats tab; returns { el, stop }. */
+function statsHistory(id, info, ctx) {
+  const status = h('span', { class: 'muted small' });
+  const note = h('div');
+  const grid = h('div', { class: 'chart-grid' });
+  const el = h('section', { class: 'history' },
+    h('div', { class: 'panel-head' }, h('h2', null, 'History'), h('div', { class: 'page-actions' }, status, rangePicker(() => load()))),
+    note, grid);
+  let charts = null;
+  let stopped = false;
+
+  async function load() {
+    const range = chosen.range;
+    try {
+      const u = await get(ep(id, `/usage/containers/${enc(info.Id)}?range=${enc(range)}`), { signal: ctx.signal });
+      if (stopped || range !== chosen.range) return;
+      note.replaceChildren();
+      const specs = historySpecs(u);
+      if (!charts) {
+        charts = specs.map(timeChart);
+        grid.replaceChildren(...charts.map(c => c.el));
+      } else specs.forEach((sp, i) => charts[i].update(sp));
+      status.textContent = `${stepText(u.bucket)} · on ${u.node}`;
+    } catch (e) {
+      if (stopped || aborted(ctx, e)) return;
+      note.replaceChildren(e.status === 404
+        ? callout('info', 'The console has no usage of this container yet; it records it while the container runs.')
+        : errorBox(e.message, 'Could not read the container’s history'));
+    }
+  }
+  load();
+  const timer = setInterval(() => { if (chosen.range === '1h' || chosen.range === '24h') load(); }, 15000);
+  return { el, stop: () => { stopped = true; clearInterval(timer); charts?.forEach(c => c.destroy()); } };
+}
+
 function statsTab(panel, id, info, ctx) {
   const card = (title, withChart) => {
     const value = h('div', { class: 'stat-value' }, '—');
@@ -235,7 +300,8 @@ function statsTab(panel, id, info, ctx) {
   const note = h('div', null, info.State?.Running ? null : callout('info', 'The container is not running; its figures stay at zero.'));
   const stamp = h('p', { class: 'muted small' });
   const grid = h('div', { class: 'stat-grid' }, cpu.el, mem.el, net.el, blk.el, pids.el);
-  panel.append(note, grid, stamp);
+  const history = statsHistory(id, info, ctx);
+  panel.append(note, grid, stamp, history.el);
 
   const cpuHist = [];
   const memHist = [];
@@ -293,7 +359,7 @@ function statsTab(panel, id, info, ctx) {
     if (!stopped) timer = setTimeout(tick, 2000);
   }
   tick();
-  return () => { stopped = true; clearTimeout(timer); };
+  return () => { stopped = true; clearTimeout(timer); history.stop(); };
 }
 
 function execTab(panel, id, info, ctx) {

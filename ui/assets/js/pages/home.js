@@ -1,10 +1,25 @@
-// #/ : every cluster, as a card with its figures.
+// #/ : every cluster, as a card with its figures and what its nodes use now (CPU, memory,
+// disk, each with the node worst off).
 
-import { get, listOf, aborted } from '../api.js';
-import { h, plural, badge, errorBox, loading, pageHead } from '../ui.js';
+import { get, listOf, aborted, enc } from '../api.js';
+import { h, plural, badge, errorBox, loading, pageHead, bytes } from '../ui.js';
 import { remember } from '../cluster.js';
+import { pct, usageBar } from '../usage.js';
 
-function endpointCard(e) {
+/** A cluster's usage now: one bar per resource, naming the node worst off. */
+function usageFigs(e, u) {
+  if (!u) return h('p', { class: 'muted small usage-none' }, 'No usage samples lately.');
+  const worst = (w, what) => (w ? h('a', { class: 'worst', href: `#/e/${e.id}/nodes/${enc(w.node)}` },
+    `${what} ${w.node}${w.mount ? ` ${w.mount}` : ''} ${pct(w.percent)}`) : null);
+  const row = (label, percent, text, w, what) => h('div', { class: 'usage-row', 'data-usage': label.toLowerCase() },
+    h('div', { class: 'fig-label' }, label), usageBar(percent, text), worst(w, what));
+  return h('div', { class: 'usage-figs' },
+    row('CPU', u.cpu.percent, `${pct(u.cpu.percent)} of ${u.cpu.cores} cores`, u.nodes > 1 ? u.cpu.worst : null, 'busiest:'),
+    row('Memory', u.memory.percent, `${bytes(u.memory.used)} / ${bytes(u.memory.total)}`, u.nodes > 1 ? u.memory.worst : null, 'fullest:'),
+    row('Disk', u.disk.percent, `${bytes(u.disk.used)} / ${bytes(u.disk.total)}`, u.disk.worst, 'fullest:'));
+}
+
+function endpointCard(e, usage) {
   const s = e.status ?? {};
   const up = s.reachable;
   const meter = (a, b) => {
@@ -24,11 +39,13 @@ function endpointCard(e) {
     up ? h('div', { class: 'figs' },
       fig('Nodes', s.nodes_up, s.nodes_total, 'up'),
       fig('Containers', s.containers_running, s.containers_total, 'running')) : null,
+    usageFigs(e, usage.get(e.id)),
     s.error ? h('p', { class: up ? 'warn-text small' : 'error-text' }, s.error) : null,
     !up && !s.error ? h('p', { class: 'error-text' }, 'The agent did not answer.') : null,
     h('div', { class: 'card-links' },
       h('a', { href: `#/e/${e.id}/containers` }, 'Containers'),
       h('a', { href: `#/e/${e.id}/nodes` }, 'Nodes'),
+      h('a', { href: `#/e/${e.id}/top` }, 'Top'),
       h('a', { href: `#/e/${e.id}/services` }, 'Services'),
       h('a', { href: `#/e/${e.id}/events` }, 'Events')));
 }
@@ -43,7 +60,13 @@ export async function home(main, _p, ctx) {
   async function load() {
     refresh.disabled = true;
     try {
-      const list = listOf(await get('/api/endpoints', { signal: ctx.signal }));
+      const [endpoints, summary] = await Promise.all([
+        get('/api/endpoints', { signal: ctx.signal }),
+        // The clusters still show without their usage.
+        get('/api/usage/summary', { signal: ctx.signal }).catch(() => null),
+      ]);
+      const list = listOf(endpoints);
+      const usage = new Map(listOf(summary).map(u => [u.id, u.usage]));
       remember(list);
       if (!list.length) {
         body.replaceChildren(h('div', { class: 'empty-state' },
@@ -54,7 +77,7 @@ export async function home(main, _p, ctx) {
         summary.textContent = '';
         return;
       }
-      body.replaceChildren(h('div', { class: 'cards' }, list.map(endpointCard)));
+      body.replaceChildren(h('div', { class: 'cards' }, list.map(e => endpointCard(e, usage))));
       const ok = list.filter(e => e.status?.reachable);
       const sum = k => ok.reduce((n, e) => n + (e.status[k] || 0), 0);
       summary.textContent = `${ok.length} of ${plural(list.length, 'cluster')} reachable · ${sum('nodes_up')}/${sum('nodes_total')} nodes up · ${sum('containers_running')}/${sum('containers_total')} containers running`;

@@ -1,20 +1,42 @@
-// #/e/ID/nodes : a cluster's nodes.
+// #/e/ID/nodes : a cluster's nodes, with their CPU, memory and disk in use beside their
+// capacity (from the console's usage history).
 
+import { get, ep, enc } from '../api.js';
 import { h, timeCell, bytes, badge, dash } from '../ui.js';
 import { listSection } from '../cluster.js';
+import { pct, loadFmt, usageBar } from '../usage.js';
+
+/** The cluster's nodes, each with its newest usage as `Usage` (none if it has not reported). */
+async function nodesWithUsage(id, signal) {
+  const [list, usage] = await Promise.all([
+    get(ep(id, '/nodes'), { signal }),
+    // Without history the list still shows.
+    get(ep(id, '/usage/nodes'), { signal }).catch(() => null),
+  ]);
+  const byNode = new Map((usage?.items ?? []).map(u => [u.node, u]));
+  for (const n of list.items ?? []) n.Usage = byNode.get(n.NodeName) ?? null;
+  return list;
+}
+
+/** The fullest filesystem: the one that runs out first. */
+const fullest = u => (u?.filesystems ?? []).reduce((a, f) => ((f.percent ?? -1) > (a?.percent ?? -1) ? f : a), null);
+
+const none = () => h('span', { class: 'muted' }, '—');
 
 const MEMBER_KIND = { alive: 'ok', suspect: 'warn', down: 'bad' };
 
 export function nodes(main, params, ctx) {
   return listSection(main, params, ctx, {
     section: 'nodes', title: 'Nodes', noun: 'nodes', path: '/nodes', nodeFilter: false,
+    load: nodesWithUsage,
     search: n => `${n.NodeName} ${n.Role} ${n.Info?.OperatingSystem ?? ''}`, searchPlaceholder: 'Search nodes',
     sort: { col: 0, dir: 1 },
     rowAttrs: n => ({ 'data-node-name': n.NodeName, 'data-state': n.State }),
     columns: () => [
       {
         label: 'Name', sort: n => n.NodeName,
-        cell: n => [h('span', { class: 'strong' }, n.NodeName), n.Self ? h('span', { class: 'tag', title: 'The agent the console talks to' }, 'endpoint') : null],
+        cell: n => [h('a', { class: 'strong', href: `#/e/${params.id}/nodes/${enc(n.NodeName)}`, title: 'Usage charts' }, n.NodeName),
+          n.Self ? h('span', { class: 'tag', title: 'The agent the console talks to' }, 'endpoint') : null],
       },
       { label: 'Role', sort: n => `${n.Role}${n.Leader ? 0 : 1}`, cell: n => [n.Role ?? '—', n.Leader ? [' ', badge('leader', 'info')] : null] },
       {
@@ -24,7 +46,22 @@ export function nodes(main, params, ctx) {
       { label: 'Engine', sort: n => n.Info?.ServerVersion, cell: n => [dash(n.Info?.ServerVersion), n.EngineApiVersion ? h('span', { class: 'muted small' }, ` API ${n.EngineApiVersion}`) : null] },
       { label: 'Agent', sort: n => n.AgentVersion, cell: n => dash(n.AgentVersion) },
       { label: 'CPUs', cls: 'num', sort: n => n.Info?.NCPU, cell: n => dash(n.Info?.NCPU) },
-      { label: 'Memory', cls: 'num', sort: n => n.Info?.MemTotal, cell: n => (n.Info ? bytes(n.Info.MemTotal) : '—') },
+      {
+        label: 'CPU', sort: n => n.Usage?.cpu,
+        cell: n => (n.Usage ? usageBar(n.Usage.cpu, pct(n.Usage.cpu), `load ${n.Usage.load.map(loadFmt).join(' ')}`) : none()),
+      },
+      {
+        label: 'Memory', sort: n => n.Usage?.memory?.percent ?? -1,
+        cell: n => (n.Usage ? usageBar(n.Usage.memory.percent, `${bytes(n.Usage.memory.used)} / ${bytes(n.Usage.memory.total)}`)
+          : n.Info ? bytes(n.Info.MemTotal) : '—'),
+      },
+      {
+        label: 'Disk used', sort: n => fullest(n.Usage)?.percent,
+        cell: n => {
+          const f = fullest(n.Usage);
+          return f ? usageBar(f.percent, `${bytes(f.used)} / ${bytes(f.total)}`, `${f.mount} is the fullest`) : none();
+        },
+      },
       { label: 'OS', sort: n => n.Info?.OperatingSystem, cell: n => h('span', { title: n.Info?.KernelVersion ? `Kernel ${n.Info.KernelVersion}` : null }, dash(n.Info?.OperatingSystem)) },
       { label: 'Containers', cls: 'num', sort: n => n.Info?.ContainersRunning, cell: n => (n.Info ? `${n.Info.ContainersRunning ?? 0} / ${n.Info.Containers ?? 0}` : '—') },
       { label: 'Seen', sort: n => n.LastSeenSecondsAgo, cell: n => (n.Self || n.LastSeenSecondsAgo == null ? 'now' : timeCell(Date.now() - n.LastSeenSecondsAgo * 1000)) },
