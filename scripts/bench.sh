@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmark described in docs/benchmarks.md: engine socket vs HAProxy vs bosun-agent, one table.
 # Arguments go to bosun-bench (--quick, --keep, --markdown, --skip-agent, --agent-bin PATH; or a
-# section first: cluster, console, policy, fanout, usage).
+# section first: cluster, console, policy, fanout, usage, history).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 command -v prometheus-node-exporter >/dev/null 2>&1 || missing+=(prometheus-node-exporter)
+# bosun-bench links the console (the history benchmark), which embeds Debian's Chart.js.
+dpkg -s node-chart.js >/dev/null 2>&1 || missing+=(node-chart.js)
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null

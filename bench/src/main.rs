@@ -6,6 +6,7 @@ mod cluster;
 mod console;
 mod engine;
 mod fanout;
+mod history;
 mod logs;
 mod measure;
 mod policy;
@@ -50,6 +51,7 @@ usage: bosun-bench cluster [--agent-bin PATH] [--quick] [--markdown]   (see bosu
        bosun-bench console [--ui-bin PATH] [--quick] [--markdown]     (see bosun-bench console --help)
        bosun-bench policy [--agent-bin PATH] [--connections N] [--keep] [--quick] [--markdown]   (see bosun-bench policy --help)
        bosun-bench usage [--agent-bin PATH] [--window SECS] [--interval SECS] [--keep] [--markdown]   (see bosun-bench usage --help)
+       bosun-bench history [--markdown]   (see bosun-bench history --help)
        bosun-bench fanout [--agent-bin PATH] [--nodes LIST] [--containers N] [--quick] [--markdown]   (see bosun-bench fanout --help)
        bosun-bench [--agent-bin PATH] [--haproxy-bin PATH] [--skip-agent] [--keep] [--markdown] [--quick]
 
@@ -149,6 +151,12 @@ async fn main() -> ExitCode {
     }
     if args.peek().map(String::as_str) == Some("fanout") {
         return match fanout::main(args.skip(1).collect()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
+    if args.peek().map(String::as_str) == Some("history") {
+        return match history::main(args.skip(1).collect()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         };
