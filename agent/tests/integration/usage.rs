@@ -515,47 +515,40 @@ scrape_configs:
         let url = format!("{api}/query?query={}", percent(q));
         async move { http_get_json(&url).await }
     };
-    let memory = until(
+    // The series a query returns, once it returns any.
+    let found = |what: &'static str, q: String| {
+        let query = &query;
+        async move {
+            until(what, Duration::from_secs(60), || {
+                let q = q.clone();
+                async move {
+                    let v = query(&q).await?;
+                    v["data"]["result"]
+                        .as_array()
+                        .filter(|r| !r.is_empty())
+                        .cloned()
+                }
+            })
+            .await
+        }
+    };
+    let memory = found(
         "the host's memory in Prometheus",
-        Duration::from_secs(60),
-        || async {
-            let v = query("bosun_host_memory_bytes{kind=\"total\",job=\"bosun\"}").await?;
-            v["data"]["result"]
-                .as_array()
-                .filter(|r| !r.is_empty())
-                .cloned()
-        },
+        "bosun_host_memory_bytes{kind=\"total\",job=\"bosun\"}".to_owned(),
     )
     .await;
     assert_eq!(memory[0]["metric"]["node"], node.as_str(), "{memory:?}");
     let name = sleeper.as_str().to_owned();
-    let series = until(
+    let series = found(
         "the container's memory in Prometheus",
-        Duration::from_secs(60),
-        || {
-            let q = format!("bosun_container_memory_used_bytes{{name=\"{name}\"}}");
-            async move {
-                let v = query(&q).await?;
-                v["data"]["result"]
-                    .as_array()
-                    .filter(|r| !r.is_empty())
-                    .cloned()
-            }
-        },
+        format!("bosun_container_memory_used_bytes{{name=\"{name}\"}}"),
     )
     .await;
     assert_eq!(series[0]["metric"]["node"], node.as_str());
     assert_eq!(series[0]["metric"]["image"], IMAGE);
-    let cluster = until(
+    let cluster = found(
         "the cluster scrape's series",
-        Duration::from_secs(60),
-        || async {
-            let v = query("bosun_host_cpu_cores{job=\"bosun-cluster\"}").await?;
-            v["data"]["result"]
-                .as_array()
-                .filter(|r| !r.is_empty())
-                .cloned()
-        },
+        "bosun_host_cpu_cores{job=\"bosun-cluster\"}".to_owned(),
     )
     .await;
     assert_eq!(cluster[0]["metric"]["node"], node.as_str());
