@@ -15,6 +15,7 @@ use crate::api::App;
 use crate::auth::{self, LoginLimiter};
 use crate::server::Console;
 use crate::store::Store;
+use crate::usage::prometheus::Prometheus;
 use crate::usage::{Retention, Usage, UsageConfig, UsageStore};
 
 /// The Bosun console: a web UI for clusters of Bosun agents.
@@ -74,6 +75,25 @@ pub struct UsageArgs {
     /// How long the 1-hour averages and peaks are kept.
     #[arg(long, env = "BOSUN_UI_USAGE_HOUR_RETENTION", default_value = "365d", value_parser = parse_duration)]
     pub usage_hour_retention: Duration,
+    /// Read the charts' history from this Prometheus (`http://` or `https://`, maybe with
+    /// a path prefix) instead of the console's own store; the agents' `/metrics` are to be
+    /// scraped by it.
+    #[arg(long, env = "BOSUN_UI_PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
+    /// File holding a bearer token sent to --prometheus-url.
+    #[arg(
+        long,
+        env = "BOSUN_UI_PROMETHEUS_TOKEN_FILE",
+        requires = "prometheus_url"
+    )]
+    pub prometheus_token_file: Option<PathBuf>,
+    /// CA certificates (PEM) that verify an https --prometheus-url.
+    #[arg(long, env = "BOSUN_UI_PROMETHEUS_CA", requires = "prometheus_url")]
+    pub prometheus_ca: Option<PathBuf>,
+    /// How often that Prometheus scrapes the agents: the finest step a chart asks for,
+    /// and half the shortest window of a rate.
+    #[arg(long, env = "BOSUN_UI_PROMETHEUS_SCRAPE_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    pub prometheus_scrape_interval: Duration,
 }
 
 impl Default for UsageArgs {
@@ -85,6 +105,10 @@ impl Default for UsageArgs {
             usage_raw_retention: secs(config.retention.raw),
             usage_minute_retention: secs(config.retention.minute),
             usage_hour_retention: secs(config.retention.hour),
+            prometheus_url: None,
+            prometheus_token_file: None,
+            prometheus_ca: None,
+            prometheus_scrape_interval: Duration::from_secs(60),
         }
     }
 }
@@ -112,6 +136,49 @@ impl UsageArgs {
                 hour: secs(self.usage_hour_retention),
             },
         })
+    }
+}
+
+impl UsageArgs {
+    /// The Prometheus the charts read, when --prometheus-url is given: its files read and
+    /// checked.
+    pub fn prometheus(&self) -> Result<Option<Prometheus>, String> {
+        let Some(url) = &self.prometheus_url else {
+            return Ok(None);
+        };
+        if self.prometheus_scrape_interval > Duration::from_secs(3600) {
+            return Err("--prometheus-scrape-interval: at most 1h".into());
+        }
+        let token = match &self.prometheus_token_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("--prometheus-token-file {}: {e}", path.display()))?;
+                let token = text.trim().to_owned();
+                if token.is_empty() {
+                    return Err(format!(
+                        "--prometheus-token-file {}: it is empty",
+                        path.display()
+                    ));
+                }
+                Some(token)
+            }
+            None => None,
+        };
+        let ca = match &self.prometheus_ca {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| format!("--prometheus-ca {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        Prometheus::new(
+            url,
+            token.as_deref(),
+            ca.as_deref(),
+            self.prometheus_scrape_interval,
+        )
+        .map(Some)
+        .map_err(|e| format!("--prometheus-url {url:?}: {e}"))
     }
 }
 
@@ -153,6 +220,11 @@ pub fn prepare(args: &Args) -> Result<App, String> {
     let usage_config = args.usage.config()?;
     let usage_store = UsageStore::open(&args.data_dir.join("usage.db"))
         .map_err(|e| format!("--data-dir {}: usage.db: {e}", args.data_dir.display()))?;
+    let mut usage = Usage::new(usage_store, usage_config);
+    if let Some(prometheus) = args.usage.prometheus()? {
+        tracing::info!(url = ?args.usage.prometheus_url, "the charts' history is read from Prometheus");
+        usage = usage.with_prometheus(prometheus);
+    }
     // The console's signing key, made once.
     let fresh = ConsoleKey::generate()?;
     let kept = store
@@ -217,7 +289,7 @@ pub fn prepare(args: &Args) -> Result<App, String> {
         store,
         key,
         LoginLimiter::new(5, Duration::from_secs(300)),
-        Usage::new(usage_store, usage_config),
+        usage,
     ))
 }
 
@@ -276,5 +348,50 @@ mod tests {
         assert_eq!(config.interval, Duration::from_secs(30));
         assert_eq!(config.retention.minute, 7 * 86_400);
         assert_eq!(config.retention.raw, 86_400);
+    }
+
+    #[test]
+    fn prometheus_flags_are_read_and_checked() {
+        let none = Args::try_parse_from(["bosun-ui"]).expect("parses");
+        assert!(matches!(none.usage.prometheus(), Ok(None)));
+        assert!(
+            Args::try_parse_from(["bosun-ui", "--prometheus-ca", "/ca.pem"]).is_err(),
+            "a CA without a URL"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token = dir.path().join("token");
+        std::fs::write(&token, "s3cret\n").expect("token file");
+        let args = Args::try_parse_from([
+            "bosun-ui",
+            "--prometheus-url",
+            "http://127.0.0.1:9090",
+            "--prometheus-token-file",
+            token.to_str().expect("UTF-8 path"),
+            "--prometheus-scrape-interval",
+            "15s",
+        ])
+        .expect("parses");
+        let p = args.usage.prometheus().expect("valid").expect("set");
+        assert_eq!(p.scrape, Duration::from_secs(15));
+        let missing = Args::try_parse_from([
+            "bosun-ui",
+            "--prometheus-url",
+            "http://127.0.0.1:9090",
+            "--prometheus-token-file",
+            "/no/such/token",
+        ])
+        .expect("parses");
+        assert!(missing
+            .usage
+            .prometheus()
+            .unwrap_err()
+            .contains("--prometheus-token-file"));
+        let https = Args::try_parse_from(["bosun-ui", "--prometheus-url", "https://prom:9090"])
+            .expect("parses");
+        assert!(https
+            .usage
+            .prometheus()
+            .unwrap_err()
+            .contains("--prometheus-ca"));
     }
 }

@@ -1,5 +1,5 @@
 //! The API's error answer, `{"message": ...}` with a status, and how the database's and the
-//! agents' errors become one.
+//! agents' and Prometheus's errors become one.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::agent::AgentError;
 use crate::store::StoreError;
+use crate::usage::prometheus::PrometheusError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -66,5 +67,13 @@ impl From<AgentError> for ApiError {
             AgentError::Unreachable { .. } | AgentError::Bad(_) => StatusCode::BAD_GATEWAY,
         };
         Self::new(status, e.to_string())
+    }
+}
+
+impl From<PrometheusError> for ApiError {
+    fn from(e: PrometheusError) -> Self {
+        // The history's source failed, not the request: the console is a gateway to it.
+        tracing::warn!(error = %e, "usage history from Prometheus");
+        Self::new(StatusCode::BAD_GATEWAY, e.to_string())
     }
 }

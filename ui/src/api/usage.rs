@@ -2,7 +2,8 @@
 //! node's figures now, the busiest containers now, and every cluster's summary for Home.
 //! Any signed-in user may read them. Where the endpoint maps the user to an agent
 //! profile, they see only the nodes and containers the agent shows that profile, asked
-//! with the user's own token.
+//! with the user's own token. With `--prometheus-url`, the two charts' points come from
+//! Prometheus instead (`crate::usage::prometheus`), in the same shape.
 
 use std::collections::HashSet;
 
@@ -18,9 +19,11 @@ use super::{ApiError, ApiResult, App, Authed, Shared, CLUSTER};
 use crate::agent::Call;
 use crate::store::{now_secs, Endpoint, StoreError};
 use crate::usage::now;
+use crate::usage::prometheus::{Prometheus, Window};
 use crate::usage::range::{plan, Plan, Range};
 use crate::usage::sample::ClusterAnswer;
 use crate::usage::series::Kind;
+use crate::usage::store::SeriesInfo;
 
 /// The most containers a top list shows.
 const MAX_TOP: usize = 100;
@@ -139,6 +142,11 @@ async fn node_history(
             return Err(no_node(&node).into());
         }
     }
+    if let Some(prometheus) = app.usage.prometheus.clone() {
+        return Ok(Json(
+            node_from_prometheus(&app, &prometheus, id, node, range).await?,
+        ));
+    }
     let fallback = app.usage.config.interval.as_secs() as i64;
     let keep = app.usage.config.retention;
     let fresh_after = app.usage.fresh_after(now_secs());
@@ -208,6 +216,11 @@ async fn container_history(
         let (_, found) = cluster.inspect(reference, STATUS_TIMEOUT).await?;
         wanted = found.id;
     }
+    if let Some(prometheus) = app.usage.prometheus.clone() {
+        return Ok(Json(
+            container_from_prometheus(&app, &prometheus, id, wanted, range).await?,
+        ));
+    }
     let fallback = app.usage.config.interval.as_secs() as i64;
     let keep = app.usage.config.retention;
     let answer = app
@@ -237,6 +250,101 @@ async fn container_history(
         })
         .await?;
     Ok(Json(answer))
+}
+
+/// [`node_history`] from Prometheus: the points from there; the node's details and its
+/// figures now from the store, when the puller has them. A node neither knows is a 404.
+async fn node_from_prometheus(
+    app: &App,
+    prometheus: &Prometheus,
+    id: i64,
+    node: String,
+    range: Range,
+) -> ApiResult<Value> {
+    let fresh_after = app.usage.fresh_after(now_secs());
+    let name = node.clone();
+    let (host, current) = app
+        .usage
+        .db
+        .run(move |s| {
+            let host = s.series(id, Kind::Host, Some(&name))?.into_iter().next();
+            let current = s
+                .nodes_now(id, fresh_after)?
+                .into_iter()
+                .find(|n| n.host.node == name)
+                .map(|n| now::node_json(&n));
+            Ok((host, current))
+        })
+        .await?;
+    let window = Window::new(range, now_secs(), prometheus.scrape);
+    let (points, any) = prometheus.points(Kind::Host, &node, "", &window).await?;
+    if host.is_none() && !any {
+        return Err(no_node(&node).into());
+    }
+    let filesystems: Vec<Value> = prometheus
+        .filesystems(&node, &window)
+        .await?
+        .into_iter()
+        .map(|(mount, device, fstype, points)| {
+            json!({
+                "mount": mount,
+                "device": device,
+                "fstype": fstype,
+                "points": points.to_json(),
+            })
+        })
+        .collect();
+    Ok(merge(
+        json!({
+            "node": node,
+            "cores": host.as_ref().map(|h| h.info["cores"].clone()),
+            "interval": host.as_ref().and_then(SeriesInfo::interval),
+            "last_time": host.as_ref().map(|h| h.last_time),
+            "host": points.to_json(),
+            "filesystems": filesystems,
+            "now": current,
+        }),
+        window.plan_json(range),
+    ))
+}
+
+/// [`container_history`] from Prometheus: the store finds the container (by a prefix of
+/// its ID too) and its node, whose series the queries are restricted to.
+async fn container_from_prometheus(
+    app: &App,
+    prometheus: &Prometheus,
+    id: i64,
+    wanted: String,
+    range: Range,
+) -> ApiResult<Value> {
+    let (ct, interval) = app
+        .usage
+        .db
+        .run(move |s| {
+            let ct = s.container(id, &wanted)?;
+            let interval = s
+                .series(id, Kind::Host, Some(&ct.node))?
+                .first()
+                .and_then(SeriesInfo::interval);
+            Ok((ct, interval))
+        })
+        .await?;
+    let window = Window::new(range, now_secs(), prometheus.scrape);
+    let (points, _) = prometheus
+        .points(Kind::Container, &ct.node, &ct.key, &window)
+        .await?;
+    Ok(merge(
+        json!({
+            "id": ct.key,
+            "name": ct.name,
+            "node": ct.node,
+            "image": ct.info["image"],
+            "interval": interval,
+            "last_time": ct.last_time,
+            "points": points.to_json(),
+        }),
+        window.plan_json(range),
+    ))
 }
 
 async fn nodes_now(

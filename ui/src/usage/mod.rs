@@ -9,14 +9,17 @@
 //! | `range.rs` | which tier and which steps a chart's range reads |
 //! | `now.rs` | the newest figures: a cluster's summary, the busiest containers |
 //! | `pull.rs` | the puller: one request per cluster and interval |
+//! | `prometheus.rs` | the charts' history from Prometheus instead, with `--prometheus-url` |
 
 pub mod now;
+pub mod prometheus;
 pub mod pull;
 pub mod range;
 pub mod sample;
 pub mod series;
 pub mod store;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::store::Db;
@@ -44,6 +47,10 @@ impl Default for UsageConfig {
 pub struct Usage {
     pub db: Db<UsageStore>,
     pub config: UsageConfig,
+    /// Where the charts' history is read from when set, instead of `db`. The puller
+    /// still fills `db`: the figures now, the top lists and the summary read it, and it
+    /// names a node's and a container's series (a container by a prefix of its ID).
+    pub prometheus: Option<Arc<prometheus::Prometheus>>,
 }
 
 impl Usage {
@@ -51,7 +58,14 @@ impl Usage {
         Self {
             db: Db::new(store),
             config,
+            prometheus: None,
         }
+    }
+
+    /// The same, with the charts' history read from `prometheus`.
+    pub fn with_prometheus(mut self, prometheus: prometheus::Prometheus) -> Self {
+        self.prometheus = Some(Arc::new(prometheus));
+        self
     }
 
     /// The oldest newest-sample time at which a node still counts as reporting now: a

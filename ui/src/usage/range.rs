@@ -94,6 +94,17 @@ pub struct Plan {
     pub spacing: i64,
 }
 
+/// The round step that cuts `span` seconds into at most [`MAX_POINTS`] points, and no
+/// finer than `resolution`: points closer than the data's own spacing would only repeat.
+pub fn step(span: i64, resolution: i64) -> i64 {
+    let wanted = (span + MAX_POINTS - 1) / MAX_POINTS;
+    STEPS
+        .iter()
+        .copied()
+        .find(|s| *s >= wanted && *s >= resolution)
+        .unwrap_or(*STEPS.last().unwrap_or(&86_400))
+}
+
 /// The plan for `range` up to `now`, for series sampled every `interval` seconds and kept
 /// as `keep` says.
 pub fn plan(range: Range, now: i64, interval: i64, keep: &Retention) -> Plan {
@@ -113,12 +124,7 @@ pub fn plan(range: Range, now: i64, interval: i64, keep: &Retention) -> Plan {
             spacing: resolution,
         };
     }
-    let wanted = (span + MAX_POINTS - 1) / MAX_POINTS;
-    let step = STEPS
-        .iter()
-        .copied()
-        .find(|s| *s >= wanted && *s >= resolution)
-        .unwrap_or(*STEPS.last().unwrap_or(&86_400));
+    let step = step(span, resolution);
     Plan {
         tier,
         // Whole buckets, so that the first point is not an average of a sliver.

@@ -177,14 +177,14 @@ fn pack(kind: Kind, figures: &[Option<f64>]) -> Values {
 /// Interfaces that carry traffic another one counts too (bridges, tunnels, containers'
 /// ends) or none that leaves the host: left out of the host's network sum, so that a
 /// container's download is not counted on its veth, on docker0 and on eth0.
-const VIRTUAL_INTERFACES: &[&str] = &[
+pub(crate) const VIRTUAL_INTERFACES: &[&str] = &[
     "lo", "veth", "docker", "br-", "virbr", "vxlan", "flannel", "cni", "cali", "tunl", "weave",
     "kube-", "tap", "tun", "vnet",
 ];
 
 /// Block devices whose traffic another device counts too (device mapper, software RAID)
 /// or that are no disk (optical drives, compressed RAM).
-const VIRTUAL_DISKS: &[&str] = &["dm-", "md", "sr", "zram", "loop", "ram", "nbd"];
+pub(crate) const VIRTUAL_DISKS: &[&str] = &["dm-", "md", "sr", "zram", "loop", "ram", "nbd"];
 
 fn counted(name: &str, virtual_prefixes: &[&str]) -> bool {
     !virtual_prefixes.iter().any(|p| name.starts_with(p))
@@ -251,13 +251,19 @@ pub fn container_values(c: &Container, block: (Option<f64>, Option<f64>)) -> Val
 
 /// A stored figure in its own unit again: per cent, load, bytes or bytes per second.
 pub fn unscale(kind: Kind, index: usize, stored: f64) -> f64 {
-    let scale = kind.figures()[index].scale;
-    let value = stored / scale;
-    // Hundredths stay hundredths; sizes and rates come back as whole bytes.
-    if scale == CENTI {
-        (value * 100.0).round() / 100.0
-    } else {
-        value.round()
+    let figure = kind.figures()[index];
+    figure.round(stored / figure.scale)
+}
+
+impl Figure {
+    /// A value in the figure's own unit, as precise as the charts show it: hundredths stay
+    /// hundredths; sizes and rates are whole bytes.
+    pub fn round(&self, value: f64) -> f64 {
+        if self.scale == CENTI {
+            (value * 100.0).round() / 100.0
+        } else {
+            value.round()
+        }
     }
 }
 
