@@ -9,6 +9,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod cli;
+pub mod connector;
 pub mod profiles;
 pub mod server;
 pub mod store;

@@ -3,11 +3,10 @@
 //! [`AgentClients`], holds its connections open between calls.
 //!
 //! - `token.rs`: the tokens, and the console's own signing key;
-//! - `connector.rs`: TCP and TLS under the pool;
+//! - [`crate::connector`]: TCP and TLS under the pool, shared with the Prometheus client;
 //! - `clients.rs`: the clients, one per endpoint, made again when the endpoint changes.
 
 mod clients;
-mod connector;
 mod token;
 
 pub use clients::AgentClients;
@@ -26,8 +25,8 @@ use rustls_pki_types::CertificateDer;
 use serde_json::Value;
 
 use crate::auth::Role;
+use crate::connector::{describe as chain, Connector};
 use crate::store::Endpoint;
-use connector::Connector;
 use token::Tokens;
 
 /// How long a connection may wait in the pool for its next call. Below the agent's 30 s
@@ -166,7 +165,7 @@ impl AgentClient {
     pub fn new(endpoint: &Endpoint, key: &std::sync::Arc<ConsoleKey>) -> Result<Self, AgentError> {
         let (host, port) = parse_url(&endpoint.url).map_err(AgentError::Config)?;
         let roots = trust(&endpoint.ca_pem).map_err(AgentError::Config)?;
-        let connector = Connector::new(&host, port, roots).map_err(AgentError::Config)?;
+        let connector = Connector::tls(&host, port, roots).map_err(AgentError::Config)?;
         let tokens = Tokens::new(endpoint, key)?;
         let http = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
@@ -290,18 +289,6 @@ impl AgentClient {
         let value = serde_json::from_slice(&bytes).map_err(|e| AgentError::Bad(e.to_string()))?;
         Ok((headers, value))
     }
-}
-
-/// An error and its causes, as one line: `A: B: C`.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    text
 }
 
 /// The message of a Docker-shaped error body, or the body itself.

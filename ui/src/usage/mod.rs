@@ -23,7 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::store::Db;
-pub use store::{Retention, UsageStore};
+pub use series::Retention;
+pub use store::UsageStore;
 
 /// How usage is pulled and kept; from the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

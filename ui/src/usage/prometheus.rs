@@ -5,35 +5,24 @@
 //! alike. A time Prometheus has no value for is a `null`, which breaks the chart's line.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::io;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::CertificateDer;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
-use tokio_rustls::TlsConnector;
 
 use super::range::{self, Range, MAX_POINTS};
 use super::series::{Kind, VIRTUAL_DISKS, VIRTUAL_INTERFACES};
 use super::store::{Line, Points};
+use crate::connector::{describe, Connector};
 
-/// How long the TCP connection may take, and then the TLS handshake.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one query may take, sent to Prometheus too so that it gives up as well.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest answer read: a chart's queries give at most about a thousand points per
@@ -297,8 +286,8 @@ impl Prometheus {
             .to_owned();
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let authority = uri.authority().ok_or("no host in it")?.as_str();
-        let tls = match (tls, ca_pem) {
-            (true, Some(pem)) => Some(tls_connector(&host, pem)?),
+        let connector = match (tls, ca_pem) {
+            (true, Some(pem)) => Connector::tls(&host, port, roots(pem)?)?,
             (true, None) => {
                 return Err(
                     "an https URL needs --prometheus-ca (the CA file of the server's certificate, or the system's bundle)"
@@ -306,7 +295,7 @@ impl Prometheus {
                 )
             }
             (false, Some(_)) => return Err("--prometheus-ca is for an https URL".into()),
-            (false, None) => None,
+            (false, None) => Connector::plain(&host, port),
         };
         let authorization = token
             .map(|t| HeaderValue::from_str(&format!("Bearer {t}")))
@@ -316,16 +305,12 @@ impl Prometheus {
                 v.set_sensitive(true);
                 v
             });
-        let scheme = if tls.is_some() { "https" } else { "http" };
+        let scheme = if tls { "https" } else { "http" };
         let http = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_max_idle_per_host(POOL_MAX_IDLE)
-            .build(Connector {
-                host: host.into(),
-                port,
-                tls,
-            });
+            .build(connector);
         Ok(Self {
             url: url.to_owned(),
             base: format!("{scheme}://{authority}{}", uri.path().trim_end_matches('/')),
@@ -422,7 +407,7 @@ impl Prometheus {
             .http
             .request(req)
             .await
-            .map_err(|e| unreachable(chain(&e)))?;
+            .map_err(|e| unreachable(describe(&e)))?;
         let status = resp.status();
         let body = Limited::new(resp.into_body(), MAX_ANSWER)
             .collect()
@@ -522,9 +507,8 @@ impl Prometheus {
     }
 }
 
-/// The TLS side of the connector: Prometheus's certificate verified against `ca_pem`.
-fn tls_connector(host: &str, ca_pem: &[u8]) -> Result<(TlsConnector, ServerName<'static>), String> {
-    bosun_serve::tls::install_crypto_provider();
+/// The roots that verify Prometheus's certificate: the certificates of `ca_pem`.
+fn roots(ca_pem: &[u8]) -> Result<rustls::RootCertStore, String> {
     let certs = CertificateDer::pem_slice_iter(ca_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("--prometheus-ca: {e}"))?;
@@ -534,124 +518,7 @@ fn tls_connector(host: &str, ca_pem: &[u8]) -> Result<(TlsConnector, ServerName<
     if added == 0 {
         return Err("--prometheus-ca: no usable certificate in it".into());
     }
-    let mut tls = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let name = ServerName::try_from(host.to_owned()).map_err(|_| format!("bad host {host:?}"))?;
-    Ok((TlsConnector::from(Arc::new(tls)), name))
-}
-
-/// An error and its causes, as one line: `A: B: C`.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    text
-}
-
-/// Opens connections to Prometheus's address, whatever the request's URI says, plain or
-/// TLS.
-#[derive(Clone)]
-struct Connector {
-    host: Arc<str>,
-    port: u16,
-    tls: Option<(TlsConnector, ServerName<'static>)>,
-}
-
-impl Connector {
-    async fn connect(self) -> io::Result<TokioIo<Stream>> {
-        let timed_out = |what: &str| {
-            io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("no {what} within {CONNECT_TIMEOUT:?}"),
-            )
-        };
-        let tcp = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            TcpStream::connect((&*self.host, self.port)),
-        )
-        .await
-        .map_err(|_| timed_out("connection"))??;
-        let _ = tcp.set_nodelay(true);
-        let Some((tls, name)) = self.tls else {
-            return Ok(TokioIo::new(Stream::Plain(tcp)));
-        };
-        let tls = tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(name, tcp))
-            .await
-            .map_err(|_| timed_out("TLS handshake"))??;
-        Ok(TokioIo::new(Stream::Tls(Box::new(tls))))
-    }
-}
-
-impl tower::Service<Uri> for Connector {
-    type Response = TokioIo<Stream>;
-    type Error = io::Error;
-    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _uri: Uri) -> Self::Future {
-        Box::pin(self.clone().connect())
-    }
-}
-
-/// One connection to Prometheus, as the pool holds it.
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl Connection for Stream {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
+    Ok(roots)
 }
 
 #[cfg(test)]

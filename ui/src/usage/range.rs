@@ -1,8 +1,8 @@
 //! Which stored tier a chart's range reads, and in what steps: at most [`MAX_POINTS`]
 //! points, so that a year draws as quickly as an hour.
 
+use super::series::Retention;
 use super::series::Tier;
-use super::store::Retention;
 
 /// About as many points as a chart can show one per pixel column.
 pub const MAX_POINTS: i64 = 1000;

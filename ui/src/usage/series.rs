@@ -267,6 +267,39 @@ impl Figure {
     }
 }
 
+/// How long each tier is kept, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub raw: i64,
+    pub minute: i64,
+    pub hour: i64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            raw: 86_400,
+            minute: 14 * 86_400,
+            hour: 365 * 86_400,
+        }
+    }
+}
+
+impl Retention {
+    pub fn of(&self, tier: Tier) -> i64 {
+        match tier {
+            Tier::Raw => self.raw,
+            Tier::Minute => self.minute,
+            Tier::Hour => self.hour,
+        }
+    }
+
+    /// The longest any tier is kept.
+    pub fn longest(&self) -> i64 {
+        self.raw.max(self.minute).max(self.hour)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

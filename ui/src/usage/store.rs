@@ -20,44 +20,12 @@ use serde_json::{json, Value};
 
 use super::range::Plan;
 use super::sample::{ClusterAnswer, Container, NodeAnswer};
-use super::series::{self, Fold, Kind, Tier, Values};
+use super::series::{self, Fold, Kind, Retention, Tier, Values};
 use crate::store::StoreError;
 
 /// The longest gap between a container's two samples over which its block counters still
 /// give a rate: the agent's ring holds an hour.
 const MAX_RATE_GAP: i64 = 3600;
-
-/// How long each tier is kept, in seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention {
-    pub raw: i64,
-    pub minute: i64,
-    pub hour: i64,
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Self {
-            raw: 86_400,
-            minute: 14 * 86_400,
-            hour: 365 * 86_400,
-        }
-    }
-}
-
-impl Retention {
-    pub fn of(&self, tier: Tier) -> i64 {
-        match tier {
-            Tier::Raw => self.raw,
-            Tier::Minute => self.minute,
-            Tier::Hour => self.hour,
-        }
-    }
-
-    fn longest(&self) -> i64 {
-        self.raw.max(self.minute).max(self.hour)
-    }
-}
 
 /// What one ingest stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
