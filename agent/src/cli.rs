@@ -21,6 +21,7 @@ use crate::tls::pki::{self, Ca};
 use crate::upstream::EngineAddr;
 use crate::usage::host::MountFilter;
 use crate::usage::UsageConfig;
+use bosun_serve::duration::parse as parse_duration;
 use bosun_serve::signal;
 use bosun_serve::usage::{self, UsageError};
 
@@ -527,35 +528,6 @@ fn humanize(d: Duration) -> String {
     } else {
         format!("{} min", secs.div_ceil(60))
     }
-}
-
-/// `500ms`, `90s`, `30m`, `1h`, `7d`, or plain seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    if let Some(ms) = s.trim().strip_suffix("ms") {
-        return match ms.parse::<u64>() {
-            Ok(n) if n > 0 => Ok(Duration::from_millis(n)),
-            _ => Err(format!("{s:?} is not a duration like 500ms")),
-        };
-    }
-    let s = s.trim();
-    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 90s, 30m, 1h or 7d"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(format!("{s:?}: unit must be s, m, h or d")),
-    };
-    if secs == 0 {
-        return Err("a duration must be more than zero".into());
-    }
-    Ok(Duration::from_secs(secs))
 }
 
 #[cfg(test)]

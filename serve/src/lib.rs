@@ -11,11 +11,12 @@
 //! | [`token`] | the bearer tokens the agent accepts: claims, scopes, signing |
 //! | [`node_name`] | the `"Agent": {"NodeName": ...}` Bosun adds to Docker's JSON |
 //! | [`telemetry`] | logging set-up |
-//! | [`usage`] | a usage error: one line, exit code 2 |
+//! | [`usage`], [`duration`] | a usage error: one line, exit code 2; durations on the command line |
 //! | [`host`], [`hex`], [`clock`] | the host's name, hex digits, seconds since the epoch |
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod duration;
 pub mod hex;
 pub mod host;
 pub mod kept_cert;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bosun_serve::duration::parse as parse_duration;
 use bosun_serve::hex;
 use bosun_serve::usage::{self, UsageError};
 use clap::Parser;
@@ -179,30 +180,6 @@ impl UsageArgs {
         )
         .map(Some)
         .map_err(|e| format!("--prometheus-url {url:?}: {e}"))
-    }
-}
-
-/// `90s`, `30m`, `1h`, `7d`, or plain seconds; more than zero.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let s = text.trim();
-    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 90s, 30m, 1h or 7d"))?;
-    let unit_secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("{text:?}: the unit is s, m, h or d")),
-    };
-    match n.checked_mul(unit_secs) {
-        Some(0) => Err("a duration is more than zero".into()),
-        Some(secs) => Ok(Duration::from_secs(secs)),
-        None => Err(format!("{text:?} is too long")),
     }
 }
 
