@@ -11,11 +11,14 @@ use std::time::{Duration, Instant};
 
 use http::{Method, Request, StatusCode};
 
+use bytes::Bytes;
+
 use crate::access::Profile;
+use crate::aggregate::{Nodes, NODE_DOWN};
 use crate::auth::Identity;
 use crate::body::Body;
 use crate::calls::Calls;
-use crate::cluster::View;
+use crate::cluster::{Node, View};
 use crate::error::{json_error, json_response};
 use crate::metrics::Metrics;
 use crate::usage::Usage;
@@ -58,13 +61,34 @@ pub async fn handle(cx: &Context<'_>, req: &Request<Body>) -> http::Response<Bod
     }
 }
 
-/// The other nodes the client may reach, for a cluster-wide answer.
-fn peers_in_reach(cx: &Context<'_>) -> Vec<crate::cluster::Node> {
-    cx.view
+/// `GET path` on the other nodes' agents the client may reach, on its behalf, and the
+/// nodes known to be down: each node's name and its answer or why it has none.
+async fn ask_peers(cx: &Context<'_>, path: &str) -> Vec<(String, Result<Bytes, String>)> {
+    let peers: Vec<Node> = cx
+        .view
         .nodes()
         .iter()
         .filter(|n| !n.local && cx.profile.check_node(&n.meta.node_name).is_ok())
         .cloned()
+        .collect();
+    let answers = Nodes {
+        calls: cx.calls,
+        nodes: &peers,
+        identity: cx.identity,
+        deadline: cx.fanout_deadline,
+    }
+    .each(path)
+    .await;
+    let down = cx
+        .view
+        .missing()
+        .iter()
+        .map(|name| (name.clone(), Err(NODE_DOWN.to_owned())));
+    peers
+        .into_iter()
+        .map(|n| n.meta.node_name)
+        .zip(answers)
+        .chain(down)
         .collect()
 }
 

@@ -3,7 +3,6 @@
 
 use http::{header, HeaderValue, StatusCode};
 
-use crate::aggregate::Nodes;
 use crate::body::{self, Body};
 use crate::error::json_error;
 use crate::metrics::{merge, CONTENT_TYPE};
@@ -19,29 +18,14 @@ pub async fn answer(cx: &Context<'_>, query: &str) -> http::Response<Body> {
     if !asked.cluster {
         return text(here, &[]);
     }
-    let peers = super::peers_in_reach(cx);
-    let answers = Nodes {
-        calls: cx.calls,
-        nodes: &peers,
-        identity: cx.identity,
-        deadline: cx.fanout_deadline,
-    }
-    .each("/metrics")
-    .await;
     let mut texts = vec![here];
     let mut failures = Vec::new();
-    for (node, answer) in peers.iter().zip(answers) {
+    for (node, answer) in super::ask_peers(cx, "/metrics").await {
         match answer.map(|b| String::from_utf8(b.to_vec())) {
             Ok(Ok(t)) => texts.push(t),
-            Ok(Err(_)) => failures.push((node.meta.node_name.clone(), "not text".into())),
-            Err(reason) => failures.push((node.meta.node_name.clone(), reason)),
+            Ok(Err(_)) => failures.push((node, "not text".into())),
+            Err(reason) => failures.push((node, reason)),
         }
-    }
-    for name in cx.view.missing() {
-        failures.push((
-            name.clone(),
-            "node down: its agent stopped answering".into(),
-        ));
     }
     text(merge::merge(texts.iter().map(String::as_str)), &failures)
 }

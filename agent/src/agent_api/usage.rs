@@ -7,7 +7,6 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::Nodes;
 use crate::body::Body;
 use crate::error::{json_error, json_response};
 use crate::usage::sample::Sample;
@@ -83,37 +82,21 @@ pub fn here(cx: &Context<'_>, since: Option<u64>) -> NodeUsage {
 /// Every reachable node's samples, this one's from memory; nodes known to be down are
 /// named missing.
 pub async fn cluster(cx: &Context<'_>, since: Option<u64>) -> ClusterUsage {
-    let peers = super::peers_in_reach(cx);
     let path = match since {
         Some(t) => format!("/agent/v1/metrics?since={t}"),
         None => "/agent/v1/metrics".to_owned(),
     };
-    let answers = Nodes {
-        calls: cx.calls,
-        nodes: &peers,
-        identity: cx.identity,
-        deadline: cx.fanout_deadline,
-    }
-    .each(&path)
-    .await;
     let mut out = ClusterUsage {
         nodes: vec![here(cx, since)],
         missing: Vec::new(),
     };
-    for (node, answer) in peers.iter().zip(answers) {
-        let name = node.meta.node_name.clone();
+    for (name, answer) in super::ask_peers(cx, &path).await {
         match answer.and_then(|b: Bytes| {
             serde_json::from_slice::<NodeUsage>(&b).map_err(|e| format!("unreadable answer: {e}"))
         }) {
             Ok(usage) => out.nodes.push(usage),
             Err(reason) => out.missing.push(Missing { node: name, reason }),
         }
-    }
-    for name in cx.view.missing() {
-        out.missing.push(Missing {
-            node: name.clone(),
-            reason: "node down: its agent stopped answering".into(),
-        });
     }
     out
 }

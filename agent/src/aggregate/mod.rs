@@ -25,6 +25,9 @@ use merge::{ListQuery, NodeAnswer};
 /// Names the nodes left out of a merged answer, and why.
 pub const PARTIAL: &str = "x-agent-partial";
 
+/// Why a node known to be down is left out of a cluster-wide answer.
+pub const NODE_DOWN: &str = "node down: its agent stopped answering";
+
 /// How one node's part of a fan-out ended.
 enum Outcome {
     Answered(Bytes),
@@ -145,12 +148,11 @@ impl Nodes<'_> {
                 Outcome::Failed(reason) => failures.push((name, reason)),
             }
         }
-        failures.extend(missing.iter().map(|name| {
-            (
-                name.clone(),
-                "node down: its agent stopped answering".to_owned(),
-            )
-        }));
+        failures.extend(
+            missing
+                .iter()
+                .map(|name| (name.clone(), NODE_DOWN.to_owned())),
+        );
         if answers.is_empty() {
             if let Some((status, message)) = refusal {
                 // Every engine refused the query alike: pass its answer on.

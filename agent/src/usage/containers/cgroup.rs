@@ -54,8 +54,8 @@ impl CgroupStats {
                     usage.cpu_percent = Some((cpu_ns - ns) as f64 / wall * 100.0);
                 }
             }
-            let before = self.previous.get(&id).map(|(at, _, u)| (*at, u.clone()));
-            net_rates(&mut usage, before.as_ref(), now);
+            let before = self.previous.get(&id).map(|(at, _, u)| (*at, u));
+            net_rates(&mut usage, before, now);
             previous.insert(id.clone(), (now, cpu_ns, usage.clone()));
             out.insert(id, usage);
         }

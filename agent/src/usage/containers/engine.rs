@@ -58,11 +58,7 @@ impl EngineStats {
             if let (Some(cpu), Some((b, _, _))) = (cpu, before) {
                 usage.cpu_percent = cpu_percent(b, &cpu);
             }
-            net_rates(
-                &mut usage,
-                before.map(|(_, at, u)| (*at, u.clone())).as_ref(),
-                now,
-            );
+            net_rates(&mut usage, before.map(|(_, at, u)| (*at, u)), now);
             if let Some(cpu) = cpu {
                 previous.insert(id.clone(), (cpu, now, usage.clone()));
             }

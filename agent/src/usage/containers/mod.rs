@@ -200,11 +200,11 @@ fn health(status: &str) -> Option<String> {
 /// Network rates between two readings of a container's byte counters.
 fn net_rates(
     u: &mut Figures,
-    before: Option<&(std::time::Instant, Figures)>,
+    before: Option<(std::time::Instant, &Figures)>,
     now: std::time::Instant,
 ) {
     let Some((at, b)) = before else { return };
-    let secs = (now - *at).as_secs_f64();
+    let secs = (now - at).as_secs_f64();
     if let (Some(b), Some(n)) = (b.net_rx_bytes, u.net_rx_bytes) {
         u.net_rx_bytes_per_sec = super::sample::rate(b, n, secs);
     }
