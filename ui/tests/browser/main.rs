@@ -4,6 +4,7 @@
 //! usage charts drawn from the agent's samples, read with the crosshair's tooltip.
 //! Screenshots of the main pages go to `target/tmp/ui-screenshots/`.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::path::PathBuf;
@@ -330,7 +331,9 @@ async fn log_in_add_an_endpoint_stop_a_container_and_see_it_live_and_audited() {
     let base = format!("https://localhost:{}", addr.port());
 
     let browser = Browser::start(&driver).await;
-    browser.goto(&format!("{base}/")).await;
+    browser
+        .open_until(&format!("{base}/"), "#login-username")
+        .await;
     browser.type_into("#login-username", ADMIN).await;
     browser.type_into("#login-password", ADMIN_PASSWORD).await;
     browser.click("#login-submit").await;

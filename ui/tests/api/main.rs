@@ -1,6 +1,7 @@
 //! The console's API against a real agent in front of this machine's real engine: sessions,
 //! roles, every container action, and the audit rows they leave.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use http::{Method, StatusCode};
