@@ -94,6 +94,8 @@ async function route() {
   };
   try {
     await pages[r.page](main, r.params, ctx);
+    // On a narrow screen the cluster's tabs scroll sideways: keep the current one in view.
+    if (!ctrl.signal.aborted) main.querySelector('.subnav a.active')?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
   } catch (e) {
     if (ctrl.signal.aborted || e?.name === 'AbortError') return;
     console.error(e);

@@ -92,6 +92,24 @@ impl Scene {
         ]
     }
 
+    /// The other pages of the top bar and of a cluster, checked at 390 px too.
+    fn other_pages(&self) -> Vec<(&'static str, String, String)> {
+        let b = &self.base;
+        let mut pages = vec![(
+            "users",
+            format!("{b}/#/users"),
+            "[data-page=users]".to_owned(),
+        )];
+        for section in ["top", "services", "tasks", "images", "volumes", "networks"] {
+            pages.push((
+                section,
+                format!("{b}/#/e/1/{section}"),
+                format!("[data-page={section}]"),
+            ));
+        }
+        pages
+    }
+
     async fn show(&self, url: &str, ready: &str) {
         self.browser.goto(url).await;
         self.browser.wait(ready).await;
@@ -270,7 +288,7 @@ async fn at_390_px_no_main_page_is_wider_than_the_screen_and_the_menu_folds() {
     let inner = b.script("return window.innerWidth;").await;
     assert_eq!(inner, json!(390), "the page is 390 px wide");
 
-    for (name, url, ready) in scene.pages() {
+    for (name, url, ready) in scene.pages().into_iter().chain(scene.other_pages()) {
         scene.show(&url, &ready).await;
         // Live pages fill in a moment later; measure what a user sees after it.
         tokio::time::sleep(Duration::from_millis(500)).await;
