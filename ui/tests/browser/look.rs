@@ -265,14 +265,18 @@ async fn dark_mode_follows_the_switch_and_the_browsers_setting_and_is_remembered
 }
 
 /// How far the page reaches past the screen's right edge, the scrolling main area
-/// included; 0 when nothing is wider than the screen.
+/// included (0 when nothing is wider than the screen), what sticks out, and the table
+/// cells squeezed narrower than a card.
 const OVERFLOW: &str = "const main = document.getElementById('main');\
     return {doc: document.documentElement.scrollWidth, inner: window.innerWidth,\
             main: main.scrollWidth - main.clientWidth,\
             wide: [...document.querySelectorAll('#main *')]\
               .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1\
                             && !el.closest('.subnav, .tabs, pre, .xterm, .modal-backdrop'))\
-              .slice(0, 5).map(el => el.tagName + '.' + el.className)};";
+              .slice(0, 5).map(el => el.tagName + '.' + el.className),\
+            cramped: [...document.querySelectorAll('#main table.grid:not(.kv-table) td')]\
+              .filter(td => td.offsetParent !== null && td.getBoundingClientRect().width < 300)\
+              .slice(0, 5).map(td => td.className + ': ' + td.dataset.label)};";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn at_390_px_no_main_page_is_wider_than_the_screen_and_the_menu_folds() {
@@ -299,6 +303,10 @@ async fn at_390_px_no_main_page_is_wider_than_the_screen_and_the_menu_folds() {
                 && m["main"].as_i64() == Some(0)
                 && m["wide"].as_array().is_some_and(Vec::is_empty),
             "{name} is wider than 390 px: {m}"
+        );
+        assert!(
+            m["cramped"].as_array().is_some_and(Vec::is_empty),
+            "{name} has cells narrower than a card: {m}"
         );
     }
 
