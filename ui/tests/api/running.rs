@@ -1,9 +1,10 @@
-//! Running the console: the start scripts refuse a taken port before they build anything,
-//! the console's image (from `scripts/build-image.sh`) serves and signs in as a plain
-//! container with its admin password from a secret file, and the console's stack file is
-//! a valid one.
+//! Running the console: the start scripts refuse a taken port before they build anything;
+//! the console's image (from `scripts/build-image.sh`) runs as a plain container with its
+//! admin password from a secret file, signs in over HTTPS and reaches an agent's container
+//! by name; and the console's stack file is a valid one.
 
 use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -77,84 +78,144 @@ fn the_start_scripts_say_which_variable_to_set_when_the_port_is_taken_before_bui
     drop(taken);
 }
 
-/// The console's image, as `scripts/build-image.sh` tags it.
+/// The images, as `scripts/build-image.sh` tags them.
 const CONSOLE_IMAGE: &str = "bosun-ui:latest";
+const AGENT_IMAGE: &str = "bosun-agent:latest";
 
-/// A console container and its data volume, removed when dropped.
-struct ConsoleContainer {
-    name: String,
+/// A console container, an agent container, their network and the console's data volume,
+/// removed when dropped.
+struct Deployment {
+    console: String,
+    agent: String,
+    network: String,
     volume: String,
 }
 
-impl Drop for ConsoleContainer {
-    fn drop(&mut self) {
-        let _ = engine(&["rm", "-f", "-v", &self.name]);
-        let _ = engine(&["volume", "rm", "-f", &self.volume]);
+impl Deployment {
+    fn named(base: &Name) -> Self {
+        Self {
+            console: base.0.clone(),
+            agent: format!("{}-agent", base.0),
+            network: format!("{}-net", base.0),
+            volume: format!("{}-data", base.0),
+        }
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_console_image_runs_as_a_container_with_its_password_from_a_secret_file() {
-    let present = engine(&["image", "inspect", "--format", "{{.Id}}", CONSOLE_IMAGE]);
-    assert!(
-        present.status.success(),
-        "{CONSOLE_IMAGE} is missing: scripts/test.sh builds it with scripts/build-image.sh"
-    );
-    ensure_image();
-    let secrets = tempfile::tempdir().expect("tempdir");
-    let password = secrets.path().join("console_admin_password");
-    std::fs::write(&password, format!("{ADMIN_PASSWORD}\n")).expect("password file");
-    let name = Name::new("console");
-    let console = ConsoleContainer {
-        volume: format!("{}-data", name.0),
-        name: name.0.clone(),
-    };
-    let secret_mount = format!(
-        "{}:/run/secrets/console_admin_password:ro",
-        password.display()
-    );
-    let data_mount = format!("{}:/var/lib/bosun-ui", console.volume);
-    engine_ok(&[
-        "run",
-        "-d",
-        "--name",
-        &console.name,
-        "-p",
-        "127.0.0.1::9443",
-        "-v",
-        &data_mount,
-        "-v",
-        &secret_mount,
-        "-e",
-        "BOSUN_UI_ADMIN_PASSWORD_FILE=/run/secrets/console_admin_password",
-        CONSOLE_IMAGE,
-    ]);
-    let port = engine_ok(&["port", &console.name, "9443/tcp"]);
-    let addr: SocketAddr = port
-        .lines()
-        .next()
-        .and_then(|l| l.trim().parse().ok())
-        .unwrap_or_else(|| panic!("the published port: {port:?}"));
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        let _ = engine(&["rm", "-f", "-v", &self.console, &self.agent]);
+        let _ = engine(&["volume", "rm", "-f", &self.volume]);
+        let _ = engine(&["network", "rm", &self.network]);
+    }
+}
 
-    // The published port takes connections before the console listens: wait for its log.
-    let name = console.name.clone();
-    wait_for("the console to listen", SETTLE, || {
-        let out = engine(&["logs", &name]);
+/// Waits until `container`'s log has `line`; panics if it stops first.
+fn wait_for_log(container: &str, line: &str) {
+    wait_for(&format!("{container} to log {line:?}"), SETTLE, || {
+        let out = engine(&["logs", container]);
         let log = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let running = engine_ok(&["inspect", "--format", "{{.State.Running}}", &name]);
-        if running != "true" {
-            panic!("the console's container stopped: {log}");
-        }
-        if log.contains("listening") {
+        let running = engine_ok(&["inspect", "--format", "{{.State.Running}}", container]);
+        assert_eq!(running, "true", "{container} stopped: {log}");
+        if log.contains(line) {
             Ok(())
         } else {
             Err(log)
         }
     });
+}
+
+/// A mount of a host file or folder, read-only.
+fn read_only(host: &Path, target: &str) -> String {
+    format!("{}:{target}:ro", host.display())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_image_runs_as_a_container_with_its_password_from_a_secret_file() {
+    for image in [CONSOLE_IMAGE, AGENT_IMAGE] {
+        let present = engine(&["image", "inspect", "--format", "{{.Id}}", image]);
+        assert!(
+            present.status.success(),
+            "{image} is missing: scripts/test.sh builds it with scripts/build-image.sh"
+        );
+    }
+    ensure_image();
+    let creds = Pki::new();
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let password = secrets.path().join("console_admin_password");
+    std::fs::write(&password, format!("{ADMIN_PASSWORD}\n")).expect("password file");
+    let base = Name::new("console");
+    let d = Deployment::named(&base);
+
+    // An agent in its image on a network of its own, reached by its container's name
+    // (Docker's DNS), as the console's stack reaches the agents' service.
+    engine_ok(&["network", "create", &d.network]);
+    engine_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &d.agent,
+        "--network",
+        &d.network,
+        "-v",
+        "/var/run/docker.sock:/var/run/docker.sock",
+        "-v",
+        &read_only(&creds.ca_dir, "/run/bosun/ca"),
+        "-v",
+        &read_only(&creds.secret, "/run/bosun/secret"),
+        AGENT_IMAGE,
+        "run",
+        "--tls-dir",
+        "/run/bosun/ca",
+        "--secret-file",
+        "/run/bosun/secret",
+        "--tls-san",
+        &d.agent,
+    ]);
+
+    // The console: published on a loopback port, data on a volume, the admin's password
+    // and the agent's credentials from mounted files.
+    let endpoint_url = format!("BOSUN_UI_ENDPOINT_URL=https://{}:9001", d.agent);
+    engine_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &d.console,
+        "--network",
+        &d.network,
+        "-p",
+        "127.0.0.1::9443",
+        "-v",
+        &format!("{}:/var/lib/bosun-ui", d.volume),
+        "-v",
+        &read_only(&password, "/run/secrets/console_admin_password"),
+        "-v",
+        &read_only(&creds.ca_cert(), "/run/secrets/bosun_ca"),
+        "-v",
+        &read_only(&creds.secret, "/run/secrets/bosun_secret"),
+        "-e",
+        "BOSUN_UI_ADMIN_PASSWORD_FILE=/run/secrets/console_admin_password",
+        "-e",
+        &endpoint_url,
+        "-e",
+        "BOSUN_UI_ENDPOINT_CA=/run/secrets/bosun_ca",
+        "-e",
+        "BOSUN_UI_ENDPOINT_SECRET_FILE=/run/secrets/bosun_secret",
+        CONSOLE_IMAGE,
+    ]);
+    let port = engine_ok(&["port", &d.console, "9443/tcp"]);
+    let addr: SocketAddr = port
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the published port: {port:?}"));
+    // The published port takes connections before the console listens: wait for its log.
+    wait_for_log(&d.agent, "listening");
+    wait_for_log(&d.console, "listening");
 
     // Signed in over HTTPS as the admin the secret file made, and served its front end,
     // Debian's Chart.js included.
@@ -167,12 +228,25 @@ async fn the_console_image_runs_as_a_container_with_its_password_from_a_secret_f
     let chart = admin.get("/assets/vendor/chart.umd.js").await;
     assert_eq!(chart.status, StatusCode::OK, "the embedded Chart.js");
 
+    // The static binary resolves the agent's name and reaches it: the engine's
+    // containers, the console's own among them, through the agent.
+    let containers = eventually("the agent's containers", SETTLE, || async {
+        let answer = admin.get("/api/endpoints/1/containers").await;
+        if answer.status == StatusCode::OK && answer.text().contains(&d.console) {
+            Ok(answer.text())
+        } else {
+            Err(format!("{}: {}", answer.status, answer.text()))
+        }
+    })
+    .await;
+    assert!(containers.contains(&d.agent), "{containers}");
+
     // Its data is on the volume.
     let listed = engine_ok(&[
         "run",
         "--rm",
         "-v",
-        &format!("{}:/data:ro", console.volume),
+        &format!("{}:/data:ro", d.volume),
         "--entrypoint",
         "/bin/ls",
         IMAGE,
@@ -182,7 +256,7 @@ async fn the_console_image_runs_as_a_container_with_its_password_from_a_secret_f
         listed.contains("console.db"),
         "the database is on the volume: {listed}"
     );
-    drop(console);
+    drop(d);
 }
 
 #[test]
