@@ -217,15 +217,24 @@ impl Browser {
         }
     }
 
+    /// Clicks the element matching `css`. A live page may replace it between finding and
+    /// clicking (another test's containers come and go): it is found again, a few times.
     pub(crate) async fn click(&self, css: &str) {
-        let id = self.wait(css).await;
-        self.cmd(
-            Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        for attempt in 1..=5 {
+            let id = self.wait(css).await;
+            match self
+                .cmd(
+                    Method::POST,
+                    &format!("/element/{id}/click"),
+                    Some(json!({})),
+                )
+                .await
+            {
+                Ok(_) => return,
+                Err(e) if e.contains("stale element") && attempt < 5 => continue,
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     pub(crate) async fn type_into(&self, css: &str, text: &str) {
