@@ -247,9 +247,11 @@ async fn dark_mode_follows_the_switch_and_the_browsers_setting_and_is_remembered
         .await;
     let line = "return Chart.getChart(document.querySelector('canvas[data-chart=cpu]')).data.datasets[0].borderColor;";
     assert_eq!(b.script(line).await, json!("#3bb4be"), "dark chart line");
+    b.screenshot("node-dark").await;
     scene.pick_theme("light").await;
     scene.background_becomes(LIGHT_BG, "light picked").await;
     assert_eq!(b.script(line).await, json!("#0d7c86"), "light chart line");
+    b.screenshot("node-light").await;
 
     // Every main page in both themes.
     for (name, url, ready) in scene.pages() {
