@@ -2,7 +2,8 @@
 # Builds the two images, each a static release binary (glibc linked statically; the agent
 # resolves names with hickory) in an image FROM scratch: the agent's, bosun-agent:latest
 # (and bosun-agent:VERSION) with a HEALTHCHECK, and the console's, bosun-ui:latest (and
-# bosun-ui:VERSION), whose binary embeds Debian's Chart.js (installed here if missing).
+# bosun-ui:VERSION), whose binary embeds Debian's front-end libraries (installed here if
+# missing).
 # Nothing is pulled. Prints each image's name and size.
 #
 #   scripts/build-image.sh [AGENT_TAG [CONSOLE_TAG]]   defaults: bosun-agent:latest bosun-ui:latest
@@ -14,11 +15,16 @@ console_tag="${2:-bosun-ui:latest}"
 triple=x86_64-unknown-linux-gnu
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-# The console embeds Debian's front-end libraries at build time (ui/build.rs).
-if ! dpkg -s node-chart.js >/dev/null 2>&1; then
+# The console embeds Debian's front-end libraries at build time: the packages named in
+# ui/build.rs's VENDOR table.
+missing=()
+for package in $(sed -n 's/^ *package: "\([^"]*\)",$/\1/p' ui/build.rs | sort -u); do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq node-chart.js >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # An explicit --target keeps the static flag off build scripts and proc macros.

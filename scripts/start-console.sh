@@ -21,12 +21,17 @@ if [ ! -f "$state/ca/ca.pem" ] || [ ! -f "$state/secret" ]; then
   echo "start-console.sh: no agent credentials in $state; run scripts/start-local.sh first" >&2
   exit 1
 fi
-# The console embeds Debian's Chart.js at build time (ui/build.rs).
-if ! dpkg -s node-chart.js >/dev/null 2>&1; then
-  echo "Installing Debian's node-chart.js (embedded in the console)…"
+# The console embeds Debian's front-end libraries at build time: the packages named in
+# ui/build.rs's VENDOR table.
+missing=()
+for package in $(sed -n 's/^ *package: "\([^"]*\)",$/\1/p' "$root/ui/build.rs" | sort -u); do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing Debian's ${missing[*]} (embedded in the console)…"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq node-chart.js >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # Cargo's own progress shows: a first build takes minutes.
 echo "Building bosun-ui (release)…"
