@@ -127,12 +127,16 @@ function byteTicks(max) {
 // theme's --chart-N, so a page that names one of these gets its dark twin too.
 export const COLORS = ['#0d7c86', '#1d4fb8', '#b45309', '#7e3fb0', '#17733a', '#b42318', '#4f5b67', '#c026d3'];
 
+// Other light-theme colours pages name for lines (a limit, a total): their variables.
+const NAMED = { '#8e98a3': '--faint' };
+
 /** A line's colour in the shown theme: a CSS variable's name, a palette colour or any colour. */
 function themed(color, i) {
   if (color == null) return cssVar(`--chart-${(i % COLORS.length) + 1}`);
   if (color.startsWith('--')) return cssVar(color);
   const k = COLORS.indexOf(color.toLowerCase());
-  return k >= 0 ? cssVar(`--chart-${k + 1}`) : color;
+  if (k >= 0) return cssVar(`--chart-${k + 1}`);
+  return NAMED[color.toLowerCase()] ? cssVar(NAMED[color.toLowerCase()]) : color;
 }
 
 /** Axis text and grid lines in the shown theme. */

@@ -247,6 +247,14 @@ async fn dark_mode_follows_the_switch_and_the_browsers_setting_and_is_remembered
         .await;
     let line = "return Chart.getChart(document.querySelector('canvas[data-chart=cpu]')).data.datasets[0].borderColor;";
     assert_eq!(b.script(line).await, json!("#3bb4be"), "dark chart line");
+    b.wait("canvas[data-chart=memory][data-points]").await;
+    let total = "return Chart.getChart(document.querySelector('canvas[data-chart=memory]'))\
+                 .data.datasets.find(d => d.label === 'Total').borderColor;";
+    assert_eq!(
+        b.script(total).await,
+        json!("#6d7a85"),
+        "a line the page colours itself"
+    );
     b.screenshot("node-dark").await;
     scene.pick_theme("light").await;
     scene.background_becomes(LIGHT_BG, "light picked").await;
