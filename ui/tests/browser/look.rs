@@ -2,7 +2,6 @@
 //! the browser's setting), the layout of a 390 px wide phone, and the keyboard shortcuts.
 //! Screenshots `<page>-light`, `<page>-dark` and `<page>-390` of the main pages.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use http::Method;
@@ -21,7 +20,6 @@ struct Scene {
     browser: Browser,
     base: String,
     container: Name,
-    _agent: SocketAddr,
     _data: tempfile::TempDir,
 }
 
@@ -48,7 +46,6 @@ impl Scene {
             browser,
             base,
             container,
-            _agent: agent,
             _data: data,
         }
     }
