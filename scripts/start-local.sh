@@ -5,15 +5,21 @@
 #
 #   scripts/start-local.sh                 # listens on 127.0.0.1:9001
 #   AGENT_LISTEN=0.0.0.0:9001 scripts/start-local.sh
+#
+# A taken port stops it at once, before the build, naming the variable to set.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 state="${BOSUN_STATE_DIR:-$root/.bosun}"
 listen="${AGENT_LISTEN:-127.0.0.1:9001}"
 port="${listen##*:}"
+. "$root/scripts/port-check.sh"
+port_free AGENT_LISTEN "$listen"
 
-cargo build --release --quiet -p bosun-agent --manifest-path "$root/Cargo.toml"
-agent="$root/target/release/bosun-agent"
+# Cargo's own progress shows: a first build takes minutes.
+echo "Building bosun-agent (release)…"
+cargo build --release -p bosun-agent --manifest-path "$root/Cargo.toml"
+agent="${CARGO_TARGET_DIR:-$root/target}/release/bosun-agent"
 
 mkdir -p "$state"
 [ -f "$state/ca/ca.pem" ] || "$agent" certs init --dir "$state/ca" >/dev/null

@@ -4,8 +4,8 @@
 # missing), and the Swarm end-to-end tests (the agent's image on a single-node Swarm
 # of this engine, and on a three-node Swarm of engines in containers). Builds what the
 # tests need first (the test image FROM scratch with Debian's busybox-static, the agent's
-# image, the node image made with debootstrap) and fails loudly when the engine is not
-# reachable.
+# and the console's images, the node image made with debootstrap) and fails loudly when
+# the engine is not reachable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,7 +1,9 @@
 // Entry point: start-up (setup / session / login), the top bar and the hash router.
 
 import { get, post, setCsrf, onUnauthorized } from './api.js';
-import { h, toast, closeModal, errorBox } from './ui.js';
+import { h, toast, closeModal, errorBox, labelTableCells } from './ui.js';
+import { themeSwitch } from './theme.js';
+import { installShortcuts, showShortcuts } from './shortcuts.js';
 import { login } from './pages/login.js';
 import { setup } from './pages/setup.js';
 import { home } from './pages/home.js';
@@ -92,6 +94,8 @@ async function route() {
   };
   try {
     await pages[r.page](main, r.params, ctx);
+    // On a narrow screen the cluster's tabs scroll sideways: keep the current one in view.
+    if (!ctrl.signal.aborted) main.querySelector('.subnav a.active')?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
   } catch (e) {
     if (ctrl.signal.aborted || e?.name === 'AbortError') return;
     console.error(e);
@@ -107,16 +111,38 @@ function renderTopbar() {
   if (!u) { topbar.hidden = true; topbar.replaceChildren(); return; }
   const links = [['home', '#/', 'Clusters']];
   if (u.role === 'admin') links.push(['endpoints', '#/endpoints', 'Endpoints'], ['users', '#/users', 'Users'], ['audit', '#/audit', 'Audit']);
+  // On a narrow screen everything after the brand folds behind the menu button.
+  const toggle = h('button', {
+    id: 'menu-toggle', class: 'btn ghost small menu-toggle', type: 'button',
+    'aria-expanded': 'false', 'aria-controls': 'topbar-menu', 'aria-label': 'Menu',
+    onclick: () => setMenu(!topbar.classList.contains('open')),
+  }, h('span', { class: 'menu-icon', 'aria-hidden': 'true' }), 'Menu');
   topbar.replaceChildren(
     h('a', { class: 'brand', href: '#/' }, h('span', { class: 'brand-mark' }), 'Bosun'),
-    h('nav', { class: 'mainnav', 'aria-label': 'Main' }, links.map(([key, href, label]) => h('a', { href, 'data-nav': key }, label))),
-    h('span', { class: 'grow' }),
-    h('span', { class: 'who' },
-      h('span', { id: 'current-user' }, u.username),
-      h('span', { class: `role role-${u.role}`, id: 'current-role' }, u.role)),
-    h('button', { id: 'logout', class: 'btn ghost small', type: 'button', onclick: logout }, 'Sign out'));
+    toggle,
+    h('div', { id: 'topbar-menu', class: 'topbar-menu' },
+      h('nav', { class: 'mainnav', 'aria-label': 'Main' }, links.map(([key, href, label]) => h('a', { href, 'data-nav': key }, label))),
+      h('span', { class: 'grow' }),
+      themeSwitch(),
+      h('button', { id: 'shortcuts-help', class: 'btn ghost small', type: 'button', title: 'Keyboard shortcuts (?)', 'aria-label': 'Keyboard shortcuts', onclick: showShortcuts }, '?'),
+      h('span', { class: 'who' },
+        h('span', { id: 'current-user' }, u.username),
+        h('span', { class: `role role-${u.role}`, id: 'current-role' }, u.role)),
+      h('button', { id: 'logout', class: 'btn ghost small', type: 'button', onclick: logout }, 'Sign out')));
   topbar.hidden = false;
 }
+
+function setMenu(open) {
+  topbar.classList.toggle('open', open);
+  topbar.querySelector('#menu-toggle')?.setAttribute('aria-expanded', String(open));
+}
+
+document.addEventListener('click', e => {
+  if (topbar.classList.contains('open') && !topbar.contains(e.target)) setMenu(false);
+});
+document.addEventListener('keydown', e => {
+  if (e.key === 'Escape' && topbar.classList.contains('open')) setMenu(false);
+});
 
 function markNav(page) {
   const cluster = !['endpoints', 'users', 'audit', 'notFound'].includes(page);
@@ -179,5 +205,7 @@ async function start() {
   }
 }
 
-window.addEventListener('hashchange', () => { if (state.user) route(); });
+window.addEventListener('hashchange', () => { setMenu(false); if (state.user) route(); });
+installShortcuts(() => state.screen === 'app');
+labelTableCells(main);
 start();

@@ -1,4 +1,5 @@
-// DOM helpers, formatting, page frames, dialogs, notices and a sortable table.
+// DOM helpers, formatting, page frames, dialogs, notices, a sortable table and the cells
+// labelled by their column for the narrow layout.
 
 /** h('a', {href, class, onclick, 'data-x': 1, style: {...}}, ...children) */
 export function h(tag, props, ...children) {
@@ -196,7 +197,7 @@ export function toast(message, kind = 'ok', ms) {
 let activeModal = null;
 
 /**
- * A modal form. `validate()` may return an error text to keep it open; resolves with
+ * A modal form (no Cancel button when `cancelText` is null). `validate()` may return an error text to keep it open; resolves with
  * `result()` on OK, or null when cancelled.
  */
 export function modal({ title, body, okText = 'OK', cancelText = 'Cancel', danger = false, validate, result = () => true }) {
@@ -205,7 +206,7 @@ export function modal({ title, body, okText = 'OK', cancelText = 'Cancel', dange
     const before = document.activeElement;
     const err = h('p', { class: 'form-error', role: 'alert' });
     const ok = h('button', { id: 'confirm-ok', type: 'submit', class: `btn ${danger ? 'danger' : 'primary'}` }, okText);
-    const cancel = h('button', { id: 'confirm-cancel', type: 'button', class: 'btn', onclick: () => close(null) }, cancelText);
+    const cancel = cancelText && h('button', { id: 'confirm-cancel', type: 'button', class: 'btn', onclick: () => close(null) }, cancelText);
     const form = h('form', {
       class: 'modal', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'modal-title', novalidate: true,
       onsubmit: e => {
@@ -230,7 +231,7 @@ export function modal({ title, body, okText = 'OK', cancelText = 'Cancel', dange
     activeModal = { form, cancel: () => close(null) };
     document.addEventListener('keydown', onKey, true);
     document.body.append(backdrop);
-    (form.querySelector('.modal-body input, .modal-body select, .modal-body textarea') || (danger ? cancel : ok)).focus();
+    (form.querySelector('.modal-body input, .modal-body select, .modal-body textarea') || (danger && cancel ? cancel : ok)).focus();
   });
 }
 
@@ -285,6 +286,8 @@ export function dataTable({ columns, rowAttrs, empty = 'Nothing to show.', sort 
   });
   const tbody = h('tbody');
   const table = h('table', { class: 'grid' }, h('thead', null, h('tr', null, ths)), tbody);
+  // Each cell names its column, for the narrow layout where rows become cards.
+  const labels = ths.map(th => th.textContent.trim());
 
   function render() {
     ths.forEach((th, i) => {
@@ -302,7 +305,7 @@ export function dataTable({ columns, rowAttrs, empty = 'Nothing to show.', sort 
       return;
     }
     tbody.replaceChildren(...list.map(r => h('tr', rowAttrs?.(r),
-      columns.map(c => h('td', { class: c.cls }, c.cell(r))))));
+      columns.map((c, i) => h('td', { class: c.cls, 'data-label': labels[i] }, c.cell(r))))));
   }
 
   return {
@@ -311,4 +314,27 @@ export function dataTable({ columns, rowAttrs, empty = 'Nothing to show.', sort 
     set(list, emptyMessage) { rows = list; emptyText = emptyMessage ?? empty; render(); },
     render,
   };
+}
+
+/**
+ * Names every cell of the `table.grid`s under `root` after its column's header
+ * (`data-label`), now and whenever rows are added, for tables not made by dataTable().
+ */
+export function labelTableCells(root) {
+  const label = table => {
+    const heads = [...(table.tHead?.rows[0]?.cells ?? [])].map(th => th.textContent.trim());
+    if (!heads.length) return;
+    for (const row of table.tBodies[0]?.rows ?? []) {
+      let col = 0;
+      for (const cell of row.cells) {
+        if (!cell.hasAttribute('data-label') && heads[col] != null) cell.setAttribute('data-label', heads[col]);
+        col += cell.colSpan || 1;
+      }
+    }
+  };
+  let queued = false;
+  const run = () => { queued = false; root.querySelectorAll('table.grid').forEach(label); };
+  new MutationObserver(() => {
+    if (!queued) { queued = true; requestAnimationFrame(run); }
+  }).observe(root, { childList: true, subtree: true });
 }

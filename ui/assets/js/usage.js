@@ -3,6 +3,7 @@
 // with a crosshair whose tooltip reads every line's value at the pointer.
 
 import { h, bytes } from './ui.js';
+import { cssVar } from './theme.js';
 
 export const RANGES = ['1h', '24h', '7d', '30d', '1y'];
 
@@ -106,7 +107,7 @@ const crosshair = {
     g.lineTo(x, bottom);
     g.lineWidth = 1;
     g.setLineDash([3, 3]);
-    g.strokeStyle = 'rgba(28, 34, 40, .45)';
+    g.strokeStyle = cssVar('--chart-crosshair');
     g.stroke();
     g.restore();
   },
@@ -122,11 +123,37 @@ function byteTicks(max) {
   return out;
 }
 
+// The lines' colours in order, as the light theme has them; each is drawn in the shown
+// theme's --chart-N, so a page that names one of these gets its dark twin too.
 export const COLORS = ['#0d7c86', '#1d4fb8', '#b45309', '#7e3fb0', '#17733a', '#b42318', '#4f5b67', '#c026d3'];
+
+// Other light-theme colours pages name for lines (a limit, a total): their variables.
+const NAMED = { '#8e98a3': '--faint' };
+
+/** A line's colour in the shown theme: a CSS variable's name, a palette colour or any colour. */
+function themed(color, i) {
+  if (color == null) return cssVar(`--chart-${(i % COLORS.length) + 1}`);
+  if (color.startsWith('--')) return cssVar(color);
+  const k = COLORS.indexOf(color.toLowerCase());
+  if (k >= 0) return cssVar(`--chart-${k + 1}`);
+  return NAMED[color.toLowerCase()] ? cssVar(NAMED[color.toLowerCase()]) : color;
+}
+
+/** Axis text and grid lines in the shown theme. */
+function axisColors(options) {
+  const text = cssVar('--chart-text');
+  const grid = cssVar('--chart-grid');
+  for (const axis of Object.values(options.scales)) {
+    axis.ticks.color = text;
+    if (axis.grid.display !== false) axis.grid.color = grid;
+    axis.border = { ...axis.border, color: grid };
+  }
+  options.plugins.legend.labels.color = text;
+}
 
 function datasets(spec) {
   return spec.lines.map((l, i) => {
-    const color = l.color ?? COLORS[i % COLORS.length];
+    const color = themed(l.color, i);
     // A line of a few samples (a node just added) is drawn with its points, so it shows.
     const sparse = l.values.filter(v => v != null).length <= 60;
     return {
@@ -191,6 +218,7 @@ export function timeChart(spec) {
             beginAtZero: true, suggestedMax: s.max,
             afterBuildTicks: scale => { if (current.binary && scale.max > 0) scale.ticks = byteTicks(scale.max); },
             ticks: { maxTicksLimit: 6, callback: v => current.format(v) },
+            grid: {},
           },
         },
         plugins: {
@@ -205,8 +233,19 @@ export function timeChart(spec) {
       },
       plugins: [crosshair],
     });
+    axisColors(chart.options);
+    chart.update('none');
     mark(s);
   };
+
+  // The page's colours changed (the theme switch, or the browser's setting): redraw in them.
+  const recolor = () => {
+    if (!chart) return;
+    chart.data.datasets = datasets(current);
+    axisColors(chart.options);
+    chart.update('none');
+  };
+  window.addEventListener('themechange', recolor);
 
   chartLib().then(draw).catch(e => { note.textContent = e.message; });
 
@@ -222,7 +261,7 @@ export function timeChart(spec) {
       chart.update('none');
       mark(next);
     },
-    destroy() { gone = true; chart?.destroy(); chart = null; },
+    destroy() { gone = true; window.removeEventListener('themechange', recolor); chart?.destroy(); chart = null; },
   };
 }
 

@@ -3,6 +3,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod running;
 
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
