@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use common::*;
 
 mod containers;
+mod images;
 
 pub(crate) fn local_endpoint(list: &Value) -> i64 {
     list.as_array()
