@@ -82,7 +82,8 @@ export function endpointShell(main, id, active, ctx, title) {
 /**
  * A cluster list page: toolbar (search, node filter, count, refresh), partial warning,
  * error or table. cfg: section, title, noun, path | load, columns(env), search, nodeOf,
- * rowAttrs, sort, errorView, actions(env) (buttons after Refresh).
+ * rowAttrs, sort, errorView, actions(env) (buttons after Refresh), nodeNames() (the
+ * node filter's names beyond those the items name).
  */
 export async function listSection(main, { id, query }, ctx, cfg) {
   const content = endpointShell(main, id, cfg.section, ctx, cfg.title);
@@ -96,6 +97,10 @@ export async function listSection(main, { id, query }, ctx, cfg) {
     oninput: e => { f.q = e.target.value.trim().toLowerCase(); apply(); },
   });
   const nodeSel = cfg.nodeFilter !== false && h('select', { 'aria-label': 'Node', onchange: e => { f.node = e.target.value; apply(); } });
+  // The filter offers the cluster's nodes (cfg.nodeNames) and those the items name, from
+  // the start: a list that is empty or failed still has a filter that reads "All nodes".
+  const fillNodes = () => { if (nodeSel) selectOptions(nodeSel, [...(cfg.nodeNames?.() ?? []), ...items.map(pickNode)], 'All nodes'); };
+  fillNodes();
   const count = h('span', { class: 'count' });
   const refresh = h('button', { class: 'btn', type: 'button', onclick: () => load() }, 'Refresh');
   const note = h('div');
@@ -116,11 +121,13 @@ export async function listSection(main, { id, query }, ctx, cfg) {
       const r = await (cfg.load ? cfg.load(id, ctx.signal) : get(ep(id, cfg.path), { signal: ctx.signal }));
       items = listOf(r);
       note.replaceChildren(partialBanner(r?.partial) ?? '');
-      if (nodeSel) selectOptions(nodeSel, items.map(pickNode), 'All nodes');
+      fillNodes();
       apply();
       if (table.el.parentNode !== body) body.replaceChildren(table.el);
     } catch (e) {
       if (aborted(ctx, e)) return;
+      items = [];
+      fillNodes();
       note.replaceChildren();
       count.textContent = '';
       body.replaceChildren(cfg.errorView ? cfg.errorView(e) : errorBox(e.message, `Could not list the ${cfg.noun}`));

@@ -432,3 +432,22 @@ async fn events_open_with_the_last_hour_and_link_to_their_objects() {
     browser.wait(".ct-head[data-state=running]").await;
     browser.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tasks_node_filter_names_the_nodes() {
+    let driver = Driver::start();
+    let (_creds, _agent, console) = stack().await;
+    let base = format!("https://localhost:{}", console.addr.port());
+    let node = engine_name();
+    let browser = Browser::start(&driver).await;
+    log_in(&browser, &base, ADMIN, ADMIN_PASSWORD).await;
+    browser.goto(&format!("{base}/#/e/1/tasks")).await;
+    browser.wait("[data-page=tasks]").await;
+    // Whether or not this engine is in a Swarm (no tasks then), its node is offered.
+    browser
+        .wait(&format!("select[aria-label=Node] option[value=\"{node}\"]"))
+        .await;
+    let first = browser.text("select[aria-label=Node]").await;
+    assert!(first.contains("All nodes"), "{first:?}");
+    browser.quit().await;
+}
