@@ -384,6 +384,20 @@ async fn an_endpoint_with_a_long_error_can_still_be_deleted() {
     browser.goto(&format!("{base}/#/endpoints")).await;
     browser.wait("tr[data-endpoint-name=long]").await;
     browser.screenshot("endpoints-long-error").await;
+    // Delete is on screen, and nothing covers it: no scrolling sideways to find it.
+    let clear = browser
+        .script(
+            "const b = document.querySelector('tr[data-endpoint-name=long] button[data-action=delete]');\
+             const r = b.getBoundingClientRect();\
+             const x = r.left + r.width / 2, y = r.top + r.height / 2;\
+             return x > 0 && x < innerWidth && y > 0 && y < innerHeight && document.elementFromPoint(x, y) === b;",
+        )
+        .await;
+    assert_eq!(
+        clear,
+        json!(true),
+        "the Delete button is visible and uncovered"
+    );
     browser
         .click("tr[data-endpoint-name=long] button[data-action=delete]")
         .await;

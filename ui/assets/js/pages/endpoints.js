@@ -71,7 +71,7 @@ export async function endpoints(main, _p, ctx) {
     rowAttrs: e => ({ 'data-endpoint-name': e.name, 'data-endpoint-id': e.id }),
     columns: [
       { label: 'Name', sort: e => e.name, cell: e => h('a', { href: `#/e/${e.id}/containers`, class: 'strong' }, e.name) },
-      { label: 'URL', sort: e => e.url, cls: 'mono', cell: e => e.url },
+      { label: 'URL', sort: e => e.url, cls: 'mono url', cell: e => h('span', { title: e.url }, e.url) },
       { label: 'Auth', sort: e => e.auth, cell: e => (e.auth === 'key' ? 'console key' : 'cluster secret') },
       {
         // An agent's error can be kilobytes without a space: it wraps anywhere and shows a
