@@ -2,7 +2,7 @@
 // optionally starts it.
 
 import { get, post, ep, enc, listOf, aborted } from '../api.js';
-import { h, field, toast, callout, forbidden } from '../ui.js';
+import { h, field, toast, callout } from '../ui.js';
 import { endpointShell, nodeOf } from '../cluster.js';
 
 /** Splits a command line into words, honouring '…', "…" and backslashes; no shell. */
@@ -42,11 +42,12 @@ function labelsOf(text) {
 }
 
 export async function create(main, { id, query }, ctx) {
+  const content = endpointShell(main, id, 'containers', ctx, 'Create a container');
   if (!ctx.can('operator')) {
-    forbidden(main, ctx, 'create');
+    content.append(callout('warn', `Creating containers is for operators and admins; you are signed in as ${ctx.user.role}.`));
+    ctx.done('create');
     return;
   }
-  const content = endpointShell(main, id, 'containers', ctx, 'Create a container');
   const input = (idName, attrs = {}) => h('input', { id: idName, autocomplete: 'off', spellcheck: false, ...attrs });
   const area = (idName, placeholder) => h('textarea', { id: idName, rows: 3, spellcheck: false, class: 'mono', placeholder });
   const image = input('create-image', { required: true, class: 'mono', placeholder: 'nginx:1.27', value: query?.get('image') ?? '' });
