@@ -257,13 +257,17 @@ export function usedByCell(id, users) {
  */
 export async function removeObject(id, { kind, ref, label, node, usedBy }) {
   const noun = kind.replace(/s$/, '');
-  const ok = await confirmDialog(`Remove the ${noun} “${label}”${node ? ` from ${node}` : ''}?`, {
+  // Images with several tags and volumes in use need force; networks have none.
+  const force = kind === 'networks' ? null : h('input', { id: 'remove-force', type: 'checkbox' });
+  const ok = await modal({
     title: `Remove ${noun}`, okText: 'Remove', danger: true,
-    detail: usedBy?.length ? `In use by ${usedBy.map(u => u.name).join(', ')}: the engine refuses while it is.` : 'This cannot be undone.',
+    body: [h('p', null, `Remove the ${noun} “${label}”${node ? ` from ${node}` : ''}?`),
+      h('p', { class: 'muted' }, usedBy?.length ? `In use by ${usedBy.map(u => u.name).join(', ')}: the engine refuses while it is.` : 'This cannot be undone.'),
+      force ? h('label', { class: 'check' }, force, kind === 'images' ? 'Force: also when it has several tags' : 'Force') : null],
   });
   if (!ok) return false;
   try {
-    await del(ep(id, `/${kind}/${ref.split('/').map(enc).join('/')}?node=${enc(node ?? '')}`));
+    await del(ep(id, `/${kind}/${ref.split('/').map(enc).join('/')}?node=${enc(node ?? '')}${force?.checked ? '&force=1' : ''}`));
     toast(`Removed ${noun} ${label}`);
     return true;
   } catch (e) {

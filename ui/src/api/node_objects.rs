@@ -116,8 +116,8 @@ pub(super) async fn prune(
     kind: &str,
     scope: &PruneScope,
 ) -> ApiResult<Value> {
+    who.require(Role::Operator)?;
     let what = format!("{}.prune", kind.trim_end_matches('s'));
-    Action::start(who, Role::Operator, &what)?;
     let cluster = Cluster::open(app, id, who).await?;
     let node = node_name(&scope.node)?;
     let nodes = if node.is_empty() {

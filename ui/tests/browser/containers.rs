@@ -465,3 +465,59 @@ async fn the_tasks_node_filter_names_the_nodes() {
     assert!(first.contains("All nodes"), "{first:?}");
     browser.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn volumes_show_their_users_and_an_unused_one_is_removed() {
+    let driver = Driver::start();
+    ensure_image();
+    let (_creds, _agent, console) = stack().await;
+    let base = format!("https://localhost:{}", console.addr.port());
+    struct Volume(String);
+    impl Drop for Volume {
+        fn drop(&mut self) {
+            let _ = engine(&["volume", "rm", "-f", &self.0]);
+        }
+    }
+    let used = Volume(Name::new("ui-vol-used").0.clone());
+    let spare = Volume(Name::new("ui-vol-spare").0.clone());
+    engine_ok(&["volume", "create", &used.0]);
+    engine_ok(&["volume", "create", &spare.0]);
+    let user = Name::new("ui-vol-user");
+    engine_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &user.0,
+        "-v",
+        &format!("{}:/data", used.0),
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+
+    let browser = Browser::start(&driver).await;
+    log_in(&browser, &base, ADMIN, ADMIN_PASSWORD).await;
+    browser.goto(&format!("{base}/#/e/1/volumes")).await;
+    browser.wait("[data-page=volumes]").await;
+    let row = |v: &Volume| format!("tr[data-volume-name=\"{}\"]", v.0);
+    let users = browser
+        .text(&format!("{}[data-used=yes] .used-by", row(&used)))
+        .await;
+    assert_eq!(users, user.0, "the volume's user is named");
+    browser
+        .wait(&format!("{}[data-used=no]", row(&spare)))
+        .await;
+    browser.screenshot("volumes").await;
+    browser
+        .click(&format!("{} button[data-action=remove]", row(&spare)))
+        .await;
+    browser.click("#confirm-ok").await;
+    until(
+        &browser,
+        "the removed volume's row goes",
+        &format!("return !document.querySelector('{}');", row(&spare)),
+    )
+    .await;
+    assert!(!engine(&["volume", "inspect", &spare.0]).status.success());
+    browser.quit().await;
+}
