@@ -56,6 +56,29 @@ fn says_null(text: &str) -> bool {
         .any(|w| w == "null")
 }
 
+/// The text of the first element matching `css`, once there is one, read in one script:
+/// live updates redraw rows, so an element found by one command may be gone by the next.
+async fn read(browser: &Browser, css: &str) -> String {
+    let script = format!(
+        "const el = document.querySelector({}); return el ? el.textContent : null;",
+        json!(css)
+    );
+    let start = std::time::Instant::now();
+    loop {
+        if let Value::String(text) = browser.script(&script).await {
+            return text;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let shot = browser.screenshot("failure").await;
+            panic!(
+                "{css} did not appear within 20 s; screenshot {}",
+                shot.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
 /// Waits up to 20 s for `script` to return true.
 async fn until(browser: &Browser, what: &str, script: &str) {
     let start = std::time::Instant::now();
@@ -179,9 +202,7 @@ async fn the_list_shows_status_texts_allowed_actions_usage_groups_and_acts_on_se
     let row = |n: &Name| format!("tr[data-container-name=\"{}\"]", n.0);
 
     // The exit code in the status text, red; only the actions each state allows.
-    let status = browser
-        .text(&format!("{} .status-text.bad", row(&failed)))
-        .await;
+    let status = read(&browser, &format!("{} .status-text.bad", row(&failed))).await;
     assert!(status.starts_with("Exited (3)"), "{status:?}");
     browser
         .wait(&format!("{} button[data-action=start]", row(&failed)))
@@ -190,7 +211,7 @@ async fn the_list_shows_status_texts_allowed_actions_usage_groups_and_acts_on_se
         .find(&format!("{} button[data-action=stop]", row(&failed)))
         .await
         .is_err());
-    let up = browser.text(&format!("{} .status-text", row(&web))).await;
+    let up = read(&browser, &format!("{} .status-text", row(&web))).await;
     assert!(up.starts_with("Up "), "{up:?}");
     assert!(browser
         .find(&format!("{} button[data-action=start]", row(&web)))
@@ -232,7 +253,7 @@ async fn the_list_shows_status_texts_allowed_actions_usage_groups_and_acts_on_se
 
     // Select all that the search shows, and stop them: only the running ones can stop.
     browser.click("#select-all").await;
-    let label_text = browser.text("#bulk-stop").await;
+    let label_text = read(&browser, "#bulk-stop").await;
     assert_eq!(label_text, "Stop (2)", "two of three can stop");
     browser.click("#bulk-stop").await;
     browser.click("#confirm-ok").await;
@@ -296,7 +317,7 @@ async fn a_container_is_created_from_the_form() {
     browser.type_into("#create-image", IMAGE).await;
     browser.set_value("#create-ports", "80:http").await;
     browser.click("#create-submit").await;
-    let error = browser.text("#create-error:not(:empty)").await;
+    let error = read(&browser, "#create-error:not(:empty)").await;
     assert!(error.contains("ports"), "{error}");
     browser.quit().await;
 }
@@ -461,7 +482,7 @@ async fn the_tasks_node_filter_names_the_nodes() {
     browser
         .wait(&format!("select[aria-label=Node] option[value=\"{node}\"]"))
         .await;
-    let first = browser.text("select[aria-label=Node]").await;
+    let first = read(&browser, "select[aria-label=Node]").await;
     assert!(first.contains("All nodes"), "{first:?}");
     browser.quit().await;
 }
@@ -500,9 +521,7 @@ async fn volumes_show_their_users_and_an_unused_one_is_removed() {
     browser.goto(&format!("{base}/#/e/1/volumes")).await;
     browser.wait("[data-page=volumes]").await;
     let row = |v: &Volume| format!("tr[data-volume-name=\"{}\"]", v.0);
-    let users = browser
-        .text(&format!("{}[data-used=yes] .used-by", row(&used)))
-        .await;
+    let users = read(&browser, &format!("{}[data-used=yes] .used-by", row(&used))).await;
     assert_eq!(users, user.0, "the volume's user is named");
     browser
         .wait(&format!("{}[data-used=no]", row(&spare)))
