@@ -22,6 +22,8 @@ command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v prometheus >/dev/null || missing+=(prometheus)
 dpkg -s node-chart.js >/dev/null 2>&1 || missing+=(node-chart.js)
+# The console's image pull test pushes to, and pulls from, a registry on loopback.
+command -v docker-registry >/dev/null || missing+=(docker-registry)
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null

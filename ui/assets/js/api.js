@@ -87,3 +87,35 @@ export function query(params) {
   const s = q.toString();
   return s ? `?${s}` : '';
 }
+
+/**
+ * A POST whose answer is server-sent events (a pull's progress): each event's data,
+ * parsed as JSON, goes to onEvent as it comes; resolves when the stream ends.
+ */
+export async function postEvents(path, body, onEvent, { signal } = {}) {
+  const headers = { Accept: 'text/event-stream', 'Content-Type': 'application/json' };
+  if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
+  const res = await fetch(path, {
+    method: 'POST', headers, credentials: 'same-origin', cache: 'no-store', signal, body: JSON.stringify(body),
+  });
+  if (!res.ok) {
+    const message = await errorMessage(res);
+    if (res.status === 401) unauthorized();
+    throw new ApiError(res.status, message);
+  }
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = text.indexOf('\n\n')) >= 0) {
+      const data = text.slice(0, end).split('\n').filter(l => l.startsWith('data: ')).map(l => l.slice(6)).join('\n');
+      text = text.slice(end + 2);
+      if (!data) continue;
+      try { onEvent(JSON.parse(data)); } catch { /* not JSON: not ours to show */ }
+    }
+  }
+}

@@ -106,6 +106,11 @@ impl<'a> Call<'a> {
         self
     }
 
+    /// The path and query asked for.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     /// Ask for a raw stream (exec): the connection is the caller's, never the pool's again.
     pub fn upgrade(mut self) -> Self {
         self.upgrade = true;

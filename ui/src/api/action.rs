@@ -89,3 +89,33 @@ impl<'a> Action<'a> {
             .await;
     }
 }
+
+/// An act whose outcome comes after the request's answer has started (a pull's progress
+/// streams): the same row, owned, so that the task that learns the outcome records it.
+pub(super) struct PendingAction {
+    entry: AuditEntry,
+}
+
+impl Action<'_> {
+    /// This act, to be recorded later by [`PendingAction::record`].
+    pub(super) fn pending(self) -> PendingAction {
+        PendingAction {
+            entry: AuditEntry {
+                user: self.user.to_owned(),
+                endpoint: self.endpoint.to_owned(),
+                node: self.node.to_owned(),
+                action: self.what.to_owned(),
+                target: self.target,
+                error: None,
+            },
+        }
+    }
+}
+
+impl PendingAction {
+    /// Records the act with its outcome: `None` for done, else why it was not.
+    pub(super) async fn record(mut self, app: &App, error: Option<&str>) {
+        self.entry.error = error.map(str::to_owned);
+        app.db.audit(self.entry).await;
+    }
+}

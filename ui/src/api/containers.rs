@@ -1,6 +1,7 @@
 //! One container: its inspect with its node, and what operators do to it (start, stop,
 //! restart, kill, remove). An action goes to the node the container's inspect came from,
-//! by full ID, so that the reference cannot resolve elsewhere.
+//! by full ID, so that the reference cannot resolve elsewhere. The engine's 304 to starting
+//! a running or stopping a stopped container is a success: the container is as asked.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
@@ -12,7 +13,7 @@ use serde_json::{json, Value};
 use super::action::Action;
 use super::cluster::{container_ref, Cluster, ACTION_TIMEOUT, AGENT_TIMEOUT};
 use super::{flag, ApiError, ApiResult, App, Authed, Shared, CLUSTER};
-use crate::agent::Call;
+use crate::agent::{AgentError, Call};
 use crate::auth::Role;
 
 pub(super) fn routes() -> Router<Shared> {
@@ -40,7 +41,9 @@ async fn container(
     Ok(Json(value))
 }
 
-/// Finds container `cid`, runs `call(its full ID)` on its node and records it.
+/// Finds container `cid`, runs `call(its full ID)` on its node and records it. The answer
+/// is `{}`, or `{"note"}` when the container already was as asked (the note is in the
+/// audit row's target too).
 async fn act_on(
     app: &App,
     cluster: &Cluster<'_>,
@@ -50,12 +53,36 @@ async fn act_on(
 ) -> ApiResult<Json<Value>> {
     let found = cluster.find_owner(cid).await;
     let call = call(&found.id).on(&found.node);
-    action
+    let outcome = match cluster.call(call.clone(), ACTION_TIMEOUT).await {
+        Ok(_) => Ok(None),
+        Err(AgentError::Status { status, .. }) if status == StatusCode::NOT_MODIFIED => {
+            Ok(Some(already(&call)))
+        }
+        Err(e) => Err(e),
+    };
+    let target = match &outcome {
+        Ok(Some(note)) => format!("{} ({note})", found.name),
+        _ => found.name.clone(),
+    };
+    let note = action
         .at(&cluster.endpoint.name, &found.node)
-        .on(found.name.as_str())
-        .run(app, cluster.call(call, ACTION_TIMEOUT))
+        .on(target)
+        .finish(app, outcome)
         .await?;
-    Ok(Json(json!({})))
+    Ok(Json(match note {
+        Some(note) => json!({ "note": note }),
+        None => json!({}),
+    }))
+}
+
+/// What a 304 to `call` means: the engine sends one only to a start of a running
+/// container and a stop of a stopped one.
+fn already(call: &Call<'_>) -> &'static str {
+    if call.path().ends_with("/start") {
+        "already started"
+    } else {
+        "already stopped"
+    }
 }
 
 async fn container_action(

@@ -77,3 +77,10 @@ impl From<PrometheusError> for ApiError {
         Self::new(StatusCode::BAD_GATEWAY, e.to_string())
     }
 }
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    /// A body that is not the JSON a route takes: axum's reason, in the API's error shape.
+    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        Self::new(e.status(), e.body_text())
+    }
+}

@@ -9,6 +9,10 @@
 //! | `nodes.rs` | `{e}/nodes` |
 //! | `lists.rs` | `{e}/containers`, `{e}/services`, `{e}/tasks`, `{e}/images`, `{e}/volumes`, `{e}/networks` |
 //! | `containers.rs` | `{e}/containers/{cid}` (inspect, remove), `{e}/containers/{cid}/{action}` |
+//! | `create.rs` | `POST {e}/containers` (create, and start) |
+//! | `images.rs` | `{e}/images/pull`, `{e}/images/prune`, `DELETE {e}/images/{reference}` |
+//! | `volumes.rs` | `{e}/volumes/prune`, `DELETE {e}/volumes/{name}` |
+//! | `networks.rs` | `{e}/networks/prune`, `DELETE {e}/networks/{name}` |
 //! | `exec.rs` | `{e}/containers/{cid}/exec` |
 //! | `logs.rs` | `{e}/containers/{cid}/logs` |
 //! | `stats.rs` | `{e}/containers/{cid}/stats` |
@@ -20,20 +24,25 @@
 //! What they share: `error.rs` (the error answer), `action.rs` (every state-changing request:
 //! the role check, the work, the audit row), `cluster.rs` (one request's way to an
 //! endpoint's agent, and where a container lives), `sse.rs` (server-sent events) and
-//! `docker_stream.rs` (the engine's stdout/stderr framing). The session extractor,
+//! `docker_stream.rs` (the engine's stdout/stderr framing), `node_objects.rs` (removing and
+//! pruning what lives on one node). The session extractor,
 //! [`Authed`], is in `session.rs`.
 
 mod action;
 mod audit;
 mod cluster;
 mod containers;
+mod create;
 mod docker_stream;
 mod endpoints;
 mod error;
 mod events;
 mod exec;
+mod images;
 mod lists;
 mod logs;
+mod networks;
+mod node_objects;
 mod nodes;
 mod services;
 mod session;
@@ -41,6 +50,7 @@ mod sse;
 mod stats;
 mod usage;
 mod users;
+mod volumes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -107,6 +117,10 @@ pub fn routes() -> Router<Shared> {
         .merge(nodes::routes())
         .merge(lists::routes())
         .merge(containers::routes())
+        .merge(create::routes())
+        .merge(images::routes())
+        .merge(volumes::routes())
+        .merge(networks::routes())
         .merge(exec::routes())
         .merge(logs::routes())
         .merge(stats::routes())

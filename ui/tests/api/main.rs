@@ -10,14 +10,17 @@ use serde_json::{json, Value};
 
 use common::*;
 
-fn local_endpoint(list: &Value) -> i64 {
+mod containers;
+mod images;
+
+pub(crate) fn local_endpoint(list: &Value) -> i64 {
     list.as_array()
         .and_then(|a| a.iter().find(|e| e["name"] == "local"))
         .and_then(|e| e["id"].as_i64())
         .unwrap_or_else(|| panic!("the endpoint from the command line is listed: {list}"))
 }
 
-async fn audit_rows(admin: &Client, query: &str) -> Vec<Value> {
+pub(crate) async fn audit_rows(admin: &Client, query: &str) -> Vec<Value> {
     let answer = admin.get(&format!("/api/audit?{query}")).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     answer.json().as_array().cloned().unwrap_or_default()

@@ -21,6 +21,8 @@ use serde_json::{json, Value};
 
 use common::*;
 
+mod containers;
+
 /// chromedriver, stopped when dropped.
 pub(crate) struct Driver {
     child: Child,
@@ -59,7 +61,7 @@ pub(crate) struct Browser {
 }
 
 impl Browser {
-    async fn call(
+    pub(crate) async fn call(
         port: u16,
         method: Method,
         path: &str,

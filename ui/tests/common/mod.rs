@@ -21,6 +21,8 @@ use bosun_ui::server::Console;
 
 pub use bosun_testkit::*;
 
+pub mod registry;
+
 pub const ADMIN: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 

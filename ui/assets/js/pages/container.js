@@ -6,7 +6,9 @@ import {
   h, debounce, toDate, relTime, fmtTime, bytes, shortId, plural, badge, stateBadge, mono, dash,
   errorBox, callout, copyButton,
 } from '../ui.js';
-import { nodeOf, liveEvents, endpointShell, containerAction, actionButtons, portsCell, QUIET_EVENT } from '../cluster.js';
+import {
+  nodeOf, liveEvents, endpointShell, containerAction, actionButtons, allowedActions, statusText, portsCell, QUIET_EVENT,
+} from '../cluster.js';
 import { chosen, rangePicker, timeChart, valuesOf, peakLine, pct, rate, stepText } from '../usage.js';
 
 const logPrefs = { tail: '500', timestamps: false, follow: false, autoscroll: true, wrap: true };
@@ -58,11 +60,27 @@ const kvTable = (rows, empty = 'None.') => (rows.length
   ? h('table', { class: 'grid kv-table' }, h('tbody', null, rows.map(r => h('tr', null, r.map(c => h('td', null, c))))))
   : h('p', { class: 'muted' }, empty));
 
+/** The list's status text (`Up 5 minutes (healthy)`, `Exited (3) 2 minutes ago`) from an inspect. */
+function inspectStatus(info) {
+  const st = info.State ?? {};
+  const health = st.Health?.Status && st.Health.Status !== 'none' ? ` (${st.Health.Status === 'starting' ? 'health: starting' : st.Health.Status})` : '';
+  const since = t => relTime(t).replace(/^just now$/, 'less than a minute ago');
+  switch (st.Status) {
+    case 'running': return `Up ${since(st.StartedAt).replace(/ ago$/, '')}${health}`;
+    case 'paused': return `Up ${since(st.StartedAt).replace(/ ago$/, '')} (Paused)`;
+    case 'restarting': return `Restarting (${st.ExitCode ?? 0}) ${since(st.FinishedAt)}`;
+    case 'exited': return toDate(st.FinishedAt) ? `Exited (${st.ExitCode ?? 0}) ${since(st.FinishedAt)}` : `Exited (${st.ExitCode ?? 0})`;
+    case 'created': return 'Created';
+    case 'dead': return 'Dead';
+    default: return st.Status ?? '';
+  }
+}
+
 function section(title, ...body) {
   return h('section', { class: 'panel' }, h('h2', null, title), body);
 }
 
-function overview(info) {
+function overview(info, gone) {
   const st = info.State ?? {};
   const cfg = info.Config ?? {};
   const ns = info.NetworkSettings ?? {};
@@ -77,9 +95,9 @@ function overview(info) {
     ['ID', mono(info.Id)],
     ['Image', [h('span', null, cfg.Image ?? '—'), ' ', h('span', { class: 'mono muted small' }, shortId(info.Image))]],
     ['Node', dash(nodeOf(info))],
-    ['State', [stateBadge(st.Status), st.Health?.Status ? [' ', badge(st.Health.Status, st.Health.Status === 'healthy' ? 'ok-ghost' : 'warn')] : null,
-      st.Status === 'exited' ? h('span', { class: 'muted' }, ` exit code ${st.ExitCode}`) : null, st.OOMKilled ? badge('OOM killed', 'bad') : null]],
-    ['Status', st.Running ? `Up since ${fmtTime(st.StartedAt)} (${relTime(st.StartedAt)})`
+    ['State', gone ? badge('removed', 'bad') : [stateBadge(st.Status), st.Health?.Status ? [' ', badge(st.Health.Status, st.Health.Status === 'healthy' ? 'ok-ghost' : 'bad')] : null,
+      st.Status === 'exited' ? h('span', { class: st.ExitCode ? 'error-text' : 'muted' }, ` exit code ${st.ExitCode}`) : null, st.OOMKilled ? badge('OOM killed', 'bad') : null]],
+    ['Status', gone ? 'Removed' : st.Running ? `Up since ${fmtTime(st.StartedAt)} (${relTime(st.StartedAt)})`
       : toDate(st.FinishedAt) ? `Stopped ${fmtTime(st.FinishedAt)} (${relTime(st.FinishedAt)})` : 'Never started'],
     ['Created', [fmtTime(info.Created), h('span', { class: 'muted' }, ` (${relTime(info.Created)})`)]],
     ['Command', h('code', { class: 'mono' }, cmd || '—')],
@@ -426,22 +444,27 @@ export async function container(main, { id, cid, tab }, ctx) {
   function renderHead() {
     const st = info.State ?? {};
     ctx.title(`${name()} · Container`);
-    head.replaceChildren(
-      h('div', { class: 'ct-title' },
-        h('h1', null, name()), stateBadge(st.Status, st.Status),
-        st.Health?.Status ? badge(st.Health.Status, st.Health.Status === 'healthy' ? 'ok-ghost' : 'warn') : null,
-        h('span', { class: 'muted' }, nodeOf(info) ? `on ${nodeOf(info)}` : ''),
-        mono(shortId(info.Id), info.Id)),
-      canAct && !gone ? actionButtons(async action => {
-        if (!await containerAction(id, { Id: info.Id, name: name(), node: nodeOf(info) }, action)) return;
-        if (action === 'remove') location.hash = `#/e/${id}/containers`;
-        else refreshInfo();
-      }) : null);
-    head.dataset.state = st.Status ?? '';
+    // A removed container has no state left to show: its last one would read as current.
+    const state = gone
+      ? [badge('removed', 'bad')]
+      : [stateBadge(st.Status, st.Status),
+        st.Health?.Status ? badge(st.Health.Status, st.Health.Status === 'healthy' ? 'ok-ghost' : 'bad') : null,
+        statusText(st.Status, inspectStatus(info))];
+    const title = h('div', { class: 'ct-title' },
+      h('h1', null, name()), state,
+      h('span', { class: 'muted' }, nodeOf(info) ? `on ${nodeOf(info)}` : ''),
+      mono(shortId(info.Id), info.Id));
+    const actions = canAct && !gone ? actionButtons(async action => {
+      if (!await containerAction(id, { Id: info.Id, name: name(), node: nodeOf(info) }, action)) return;
+      if (action === 'remove') location.hash = `#/e/${id}/containers`;
+      else refreshInfo();
+    }, allowedActions(st.Status)) : null;
+    head.replaceChildren(...[title, actions].filter(Boolean));
+    head.dataset.state = gone ? 'removed' : st.Status ?? '';
   }
 
   const RENDER = {
-    overview: () => { panel.replaceChildren(overview(info)); },
+    overview: () => { panel.replaceChildren(overview(info, gone)); },
     inspect: () => {
       panel.replaceChildren(h('div', { class: 'toolbar' }, h('span', { class: 'muted small' }, 'docker inspect'), h('span', { class: 'grow' }),
         copyButton(() => JSON.stringify(info, null, 2), 'Copy JSON')), jsonView(info));
@@ -482,6 +505,7 @@ export async function container(main, { id, cid, tab }, ctx) {
     gone = true;
     note.replaceChildren(callout('warn', 'This container has been removed.'));
     renderHead();
+    if (current === 'overview') RENDER.overview();
   }
 
   renderHead();

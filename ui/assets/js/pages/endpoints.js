@@ -71,12 +71,14 @@ export async function endpoints(main, _p, ctx) {
     rowAttrs: e => ({ 'data-endpoint-name': e.name, 'data-endpoint-id': e.id }),
     columns: [
       { label: 'Name', sort: e => e.name, cell: e => h('a', { href: `#/e/${e.id}/containers`, class: 'strong' }, e.name) },
-      { label: 'URL', sort: e => e.url, cls: 'mono', cell: e => e.url },
+      { label: 'URL', sort: e => e.url, cls: 'mono url', cell: e => h('span', { title: e.url }, e.url) },
       { label: 'Auth', sort: e => e.auth, cell: e => (e.auth === 'key' ? 'console key' : 'cluster secret') },
       {
-        label: 'Status', sort: e => (e.status?.reachable ? 1 : 0), cell: e => (e.status?.reachable
-          ? [badge('reachable', 'ok'), e.status.error ? h('div', { class: 'warn-text small' }, e.status.error) : null]
-          : [badge('unreachable', 'bad'), h('div', { class: 'error-text small' }, e.status?.error ?? '')]),
+        // An agent's error can be kilobytes without a space: it wraps anywhere and shows a
+        // few lines, the whole in its tooltip, so the row's buttons stay on screen.
+        label: 'Status', cls: 'status', sort: e => (e.status?.reachable ? 1 : 0), cell: e => (e.status?.reachable
+          ? [badge('reachable', 'ok'), e.status.error ? h('div', { class: 'warn-text small status-error', title: e.status.error }, e.status.error) : null]
+          : [badge('unreachable', 'bad'), h('div', { class: 'error-text small status-error', title: e.status?.error ?? null }, e.status?.error ?? '')]),
       },
       { label: 'Nodes', cls: 'num', cell: e => (e.status?.reachable ? `${e.status.nodes_up}/${e.status.nodes_total}` : '—') },
       { label: 'Containers', cls: 'num', cell: e => (e.status?.reachable ? `${e.status.containers_running}/${e.status.containers_total}` : '—') },

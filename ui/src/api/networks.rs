@@ -1,0 +1,47 @@
+//! A cluster's networks: removing one from its node, and pruning unused ones.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::routing::{delete, post};
+use axum::{Json, Router};
+use serde_json::Value;
+
+use super::node_objects::{self, object_ref, OnNode, PruneScope, Removal};
+use super::{ApiResult, Authed, Shared, CLUSTER};
+use crate::auth::Role;
+
+pub(super) fn routes() -> Router<Shared> {
+    Router::new()
+        .route(&format!("{CLUSTER}/networks/prune"), post(prune))
+        .route(&format!("{CLUSTER}/networks/{{name}}"), delete(remove))
+}
+
+async fn remove(
+    State(app): State<Shared>,
+    who: Authed,
+    Path((id, name)): Path<(i64, String)>,
+    Query(q): Query<OnNode>,
+) -> ApiResult<Json<Value>> {
+    who.require(Role::Operator)?;
+    let name = object_ref(&name)?;
+    let removal = Removal {
+        what: "network.remove",
+        path: format!("/networks/{name}"),
+        node: &q.node,
+        target: name,
+    };
+    Ok(Json(node_objects::remove(&app, &who, id, removal).await?))
+}
+
+async fn prune(
+    State(app): State<Shared>,
+    who: Authed,
+    Path(id): Path<i64>,
+    scope: Result<Json<PruneScope>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    who.require(Role::Operator)?;
+    let Json(scope) = scope?;
+    Ok(Json(
+        node_objects::prune(&app, &who, id, "networks", &scope).await?,
+    ))
+}
