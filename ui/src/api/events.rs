@@ -31,7 +31,7 @@ async fn events(
     let cluster = Cluster::open(&app, id, &who).await?;
     let sole = cluster.sole_node().await;
     let body = cluster.open_stream(Call::get("/events")).await?.into_body();
-    Ok(sse_response(move |tx| relay(body, sole, tx)))
+    Ok(sse_response(&who, move |tx| relay(body, sole, tx)))
 }
 
 /// Sends each of the agent's events on, naming the standalone agent's node where the
