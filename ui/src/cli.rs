@@ -154,7 +154,9 @@ impl AccessArgs {
             return Err(format!("--oidc-public-url {public_url:?}: an http(s) URL"));
         }
         Ok(Some(OidcSettings {
-            issuer: issuer.trim_end_matches('/').to_owned(),
+            // Exactly as given: the provider's discovery must name the same issuer, and
+            // some (Authentik) end theirs with a slash.
+            issuer: issuer.clone(),
             client_id: needed(&self.oidc_client_id, "--oidc-client-id")?,
             client_secret,
             public_url,
