@@ -207,6 +207,18 @@ impl Failures {
     }
 }
 
+/// What the address limit counts by: an IPv4 address, or an IPv6 address's /64, which
+/// one client usually holds whole and could otherwise walk through.
+fn address_key(address: IpAddr) -> String {
+    match address.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
 /// Failed logins per user name and per client address, each against its own limit:
 /// after `max` failures within `window`, further attempts are refused until the oldest
 /// failure ages out. Every user name counts, known or not, so that the answer does not
@@ -228,7 +240,7 @@ impl LoginLimiter {
     /// parallel attempts cannot all pass; nothing is counted when refused.
     pub fn attempt(&self, user: &str, address: IpAddr) -> Result<(), Throttled> {
         let now = Instant::now();
-        let address = address.to_string();
+        let address = address_key(address);
         // Always in this order: users, then addresses.
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         let mut addresses = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
@@ -249,7 +261,7 @@ impl LoginLimiter {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         let mut addresses = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
         users.by_key.remove(user);
-        if let Some(times) = addresses.by_key.get_mut(&address.to_string()) {
+        if let Some(times) = addresses.by_key.get_mut(&address_key(address)) {
             times.pop();
         }
     }
@@ -297,6 +309,16 @@ mod tests {
         assert_eq!(limiter.attempt("third", home), Ok(()));
         // A success takes its own attempt back and forgets the user name's failures.
         limiter.succeeded("third", home);
+        // One IPv6 client's /64 is one address.
+        let (a, b): (IpAddr, IpAddr) = (
+            "2001:db8:1:2::1".parse().expect("v6"),
+            "2001:db8:1:2:ffff::9".parse().expect("v6"),
+        );
+        for n in 0..4 {
+            let from = if n % 2 == 0 { a } else { b };
+            assert_eq!(limiter.attempt(&format!("v6-{n}"), from), Ok(()));
+        }
+        assert_eq!(limiter.attempt("v6-x", b), Err(Throttled::Address));
         std::thread::sleep(Duration::from_millis(350));
         assert_eq!(limiter.attempt("typo", office), Ok(()), "forgotten");
     }

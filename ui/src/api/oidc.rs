@@ -60,13 +60,25 @@ fn redirect(location: &str, cookies: &[HeaderValue]) -> Response {
     resp
 }
 
+/// The sign-in page with `why` the sign-in through the provider did not happen.
+fn back_to_login(why: &str) -> Response {
+    let location = format!(
+        "/?oidc_error={}",
+        percent_encoding::utf8_percent_encode(why, percent_encoding::NON_ALPHANUMERIC)
+    );
+    redirect(&location, &[state_cookie("", 0)])
+}
+
 async fn login(State(app): State<Shared>) -> ApiResult<Response> {
     let oidc = app.access.oidc.as_ref().ok_or_else(not_configured)?;
-    let (url, state) = oidc
-        .start()
-        .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
-    Ok(redirect(&url, &[state_cookie(&state, 600)]))
+    Ok(match oidc.start().await {
+        Ok((url, state)) => redirect(&url, &[state_cookie(&state, 600)]),
+        // A browser navigated here: it is answered with a page, not JSON.
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a sign-in through the OpenID provider");
+            back_to_login(&e.to_string())
+        }
+    })
 }
 
 #[derive(Deserialize)]
@@ -107,11 +119,7 @@ async fn callback(
                 .on(format!("{user} (oidc)"))
                 .record(&app, Some(&why))
                 .await;
-            let location = format!(
-                "/?oidc_error={}",
-                percent_encoding::utf8_percent_encode(&why, percent_encoding::NON_ALPHANUMERIC)
-            );
-            redirect(&location, &[state_cookie("", 0)])
+            back_to_login(&why)
         }
     };
     let Identity {

@@ -214,4 +214,17 @@ async fn a_callback_this_browser_did_not_start_is_refused() {
         .decode_utf8_lossy()
         .into_owned();
     assert!(message.contains("expired or was not started"), "{message}");
+
+    // A provider that is down: the sign-in page says so.
+    drop(provider);
+    let start = Client::new(console.addr).get("/api/oidc/login").await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.text());
+    let to = location(&start);
+    let message = percent_encoding::percent_decode_str(&to)
+        .decode_utf8_lossy()
+        .into_owned();
+    assert!(
+        message.starts_with("/?oidc_error=the OpenID provider cannot be used"),
+        "{message}"
+    );
 }

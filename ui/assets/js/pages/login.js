@@ -35,7 +35,8 @@ export function login(main, { onLogin }) {
   // The provider's answer is shown once; the address loses it so a reload does not.
   const params = new URLSearchParams(location.search);
   if (params.has('oidc_error')) {
-    err.textContent = params.get('oidc_error');
+    // Framed as the provider's, so that a crafted link cannot pass for the console's own words.
+    err.textContent = `Sign-in through the provider failed: ${params.get('oidc_error')}`;
     history.replaceState(null, '', `/${location.hash}`);
   }
   get('/api/oidc', { authRedirect: false }).then(offer => {
