@@ -75,7 +75,7 @@ pub struct AccessArgs {
     #[arg(long = "trusted-proxy", env = "CONSOLE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
     pub trusted_proxies: Vec<IpNet>,
     /// Show viewers containers' environment values as NAME=<masked>.
-    #[arg(long, env = "CONSOLE_MASK_ENV")]
+    #[arg(long, env = "CONSOLE_MASK_ENV", value_parser = clap::builder::BoolishValueParser::new())]
     pub mask_env_for_viewers: bool,
     /// Offer sign-in through this OpenID provider (its issuer URL).
     #[arg(long, env = "CONSOLE_OIDC_ISSUER", requires_all = ["oidc_client_id", "oidc_public_url", "oidc_role_map"])]
