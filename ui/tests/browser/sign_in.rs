@@ -63,4 +63,33 @@ async fn sign_in_through_the_openid_provider_lands_with_the_mapped_role() {
     );
     browser.screenshot("login-oidc-refused").await;
     browser.quit().await;
+
+    // An admin from the provider sees dana marked as a provider user, and her sign-in
+    // in the audit log with the address it came from.
+    provider
+        .set_user(
+            "u-root",
+            &json!({"preferred_username": "root", "groups": ["admins", "ops"]}),
+        )
+        .await;
+    let browser = Browser::start(&driver).await;
+    let base = format!("https://127.0.0.1:{}", console.addr.port());
+    browser.open_until(&format!("{base}/"), "#login-oidc").await;
+    browser.click("#login-oidc").await;
+    browser.type_into("input[name=sub]", "u-root").await;
+    browser.click("form button[type=submit]:not([name])").await;
+    browser.wait("#current-user").await;
+    assert_eq!(browser.text("#current-role").await, "admin");
+    browser.goto(&format!("{base}/#/users")).await;
+    assert_eq!(
+        browser.text("tr[data-username=dana] .tag").await,
+        "provider"
+    );
+    browser.goto(&format!("{base}/#/audit")).await;
+    let row = browser
+        .text("tr[data-audit-target='dana (oidc, operator)']")
+        .await;
+    assert!(row.contains("127.0.0.1") && row.contains("dana"), "{row}");
+    browser.screenshot("audit-addresses").await;
+    browser.quit().await;
 }
