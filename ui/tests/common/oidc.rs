@@ -46,6 +46,14 @@ impl Drop for Provider {
 
 impl Provider {
     pub async fn start() -> Self {
+        // Everything that may panic comes before the spawn, or the child would outlive
+        // the test.
+        bosun_serve::tls::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(ANSWER)
+            .build()
+            .expect("an HTTP client");
         let command = provider_command();
         let port = free_port("127.0.0.1");
         let child = Command::new(&command)
@@ -61,12 +69,6 @@ impl Provider {
                     command.display()
                 )
             });
-        bosun_serve::tls::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(ANSWER)
-            .build()
-            .expect("an HTTP client");
         let provider = Self {
             url: format!("http://127.0.0.1:{port}"),
             child,
