@@ -29,6 +29,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq >/dev/null
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# The console's sign-in tests run a real OpenID provider: oidc-provider-mock from PyPI, in
+# a venv under the target directory (Debian's python3-venv makes it).
+oidc_venv="${CARGO_TARGET_DIR:-target}/oidc-venv"
+if [ ! -x "$oidc_venv/bin/oidc-provider-mock" ]; then
+  if ! python3 -m venv "$oidc_venv" >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq python3-venv >/dev/null
+    rm -rf "$oidc_venv"
+    python3 -m venv "$oidc_venv"
+  fi
+  "$oidc_venv/bin/pip" install -q oidc-provider-mock
+fi
 scripts/build-test-image.sh
 scripts/build-image.sh
 scripts/build-node-image.sh >/dev/null

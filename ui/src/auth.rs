@@ -1,6 +1,11 @@
 //! Console users: roles, argon2 password hashes, session tokens, and the login rate limit.
+//! The client's address behind proxies is in `proxy`, OpenID Connect sign-in in `oidc`.
+
+pub mod oidc;
+pub mod proxy;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -126,55 +131,138 @@ pub fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// Failed logins per user name and per client address: after `max` within `window`,
-/// further attempts are refused until the oldest failure ages out.
-pub struct LoginLimiter {
-    max: usize,
-    window: Duration,
-    failures: Mutex<HashMap<String, Vec<Instant>>>,
+/// How many failed logins a key may have within a window before further attempts wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub max: usize,
+    pub window: Duration,
 }
 
-impl LoginLimiter {
-    pub fn new(max: usize, window: Duration) -> Self {
+/// The login limits: per user name, and a higher one per client address, so that a
+/// typo'd or unknown user name from a shared address locks out no real account, while a
+/// spray of names from one address is stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    pub per_user: Limit,
+    pub per_address: Limit,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
         Self {
-            max,
-            window,
-            failures: Mutex::new(HashMap::new()),
+            per_user: Limit {
+                max: 5,
+                window: Duration::from_secs(300),
+            },
+            per_address: Limit {
+                max: 20,
+                window: Duration::from_secs(300),
+            },
+        }
+    }
+}
+
+/// Which limit refused a login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Throttled {
+    #[error("too many failed logins for this user name; wait a few minutes")]
+    User,
+    #[error("too many failed logins from this address; wait a few minutes")]
+    Address,
+}
+
+/// The failures counted for one limit, by key.
+struct Failures {
+    limit: Limit,
+    by_key: HashMap<String, Vec<Instant>>,
+}
+
+impl Failures {
+    fn new(limit: Limit) -> Self {
+        Self {
+            limit,
+            by_key: HashMap::new(),
         }
     }
 
-    /// Checks the limit and counts this attempt as a failure in one step; `false` when
-    /// over the limit (nothing is counted then).
-    pub fn attempt(&self, keys: &[String]) -> bool {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+    fn over(&mut self, key: &str, now: Instant) -> bool {
+        let window = self.limit.window;
+        self.by_key.get_mut(key).is_some_and(|times| {
+            times.retain(|t| now.duration_since(*t) < window);
+            times.len() >= self.limit.max
+        })
+    }
+
+    fn count(&mut self, key: &str, now: Instant) {
+        let window = self.limit.window;
+        // Keys whose failures all aged out go, so that a spray of names does not grow
+        // the map for good.
+        if self.by_key.len() > 4096 {
+            self.by_key.retain(|_, times| {
+                times.retain(|t| now.duration_since(*t) < window);
+                !times.is_empty()
+            });
+        }
+        self.by_key.entry(key.to_owned()).or_default().push(now);
+    }
+}
+
+/// What the address limit counts by: an IPv4 address, or an IPv6 address's /64, which
+/// one client usually holds whole and could otherwise walk through.
+fn address_key(address: IpAddr) -> String {
+    match address.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+/// Failed logins per user name and per client address, each against its own limit:
+/// after `max` failures within `window`, further attempts are refused until the oldest
+/// failure ages out. Every user name counts, known or not, so that the answer does not
+/// tell which exist; a name's failures only ever hold back that name.
+pub struct LoginLimiter {
+    users: Mutex<Failures>,
+    addresses: Mutex<Failures>,
+}
+
+impl LoginLimiter {
+    pub fn new(limits: LoginLimits) -> Self {
+        Self {
+            users: Mutex::new(Failures::new(limits.per_user)),
+            addresses: Mutex::new(Failures::new(limits.per_address)),
+        }
+    }
+
+    /// Checks both limits and counts this attempt as a failure in one step, so that
+    /// parallel attempts cannot all pass; nothing is counted when refused.
+    pub fn attempt(&self, user: &str, address: IpAddr) -> Result<(), Throttled> {
         let now = Instant::now();
-        let over = keys.iter().any(|k| {
-            map.get_mut(k).is_some_and(|times| {
-                times.retain(|t| now.duration_since(*t) < self.window);
-                times.len() >= self.max
-            })
-        });
-        if over {
-            return false;
+        let address = address_key(address);
+        // Always in this order: users, then addresses.
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        let mut addresses = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
+        if users.over(user, now) {
+            return Err(Throttled::User);
         }
-        map.retain(|_, times| !times.is_empty());
-        for k in keys {
-            map.entry(k.clone()).or_default().push(now);
+        if addresses.over(&address, now) {
+            return Err(Throttled::Address);
         }
-        true
+        users.count(user, now);
+        addresses.count(&address, now);
+        Ok(())
     }
 
     /// Takes back the attempt counted for a login that succeeded, and forgets the user
     /// name's failures.
-    pub fn succeeded(&self, keys: &[String]) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((user, rest)) = keys.split_first() {
-            map.remove(user);
-            for k in rest {
-                if let Some(times) = map.get_mut(k) {
-                    times.pop();
-                }
-            }
+    pub fn succeeded(&self, user: &str, address: IpAddr) {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        let mut addresses = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
+        users.by_key.remove(user);
+        if let Some(times) = addresses.by_key.get_mut(&address_key(address)) {
+            times.pop();
         }
     }
 }
@@ -193,24 +281,46 @@ mod tests {
     }
 
     #[test]
-    fn the_limiter_blocks_after_the_maximum_and_forgets_after_the_window() {
-        let limiter = LoginLimiter::new(2, Duration::from_millis(200));
-        let keys = vec!["user:a".to_owned(), "addr:1".to_owned()];
+    fn the_limiter_counts_names_and_addresses_apart_and_forgets_after_the_window() {
+        let limit = |max| Limit {
+            max,
+            window: Duration::from_millis(300),
+        };
+        let limiter = LoginLimiter::new(LoginLimits {
+            per_user: limit(2),
+            per_address: limit(4),
+        });
+        let (office, home): (IpAddr, IpAddr) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
         // Attempts count before they are checked, so parallel ones cannot all pass.
-        assert!(limiter.attempt(&keys));
-        assert!(limiter.attempt(&keys));
-        assert!(!limiter.attempt(&keys), "over the limit");
-        assert!(!limiter.attempt(&["addr:1".to_owned()]), "per address too");
-        assert!(
-            !limiter.attempt(&["user:a".to_owned()]),
-            "per user name too"
+        assert_eq!(limiter.attempt("typo", office), Ok(()));
+        assert_eq!(limiter.attempt("typo", office), Ok(()));
+        assert_eq!(limiter.attempt("typo", home), Err(Throttled::User));
+        assert_eq!(
+            limiter.attempt("admin", office),
+            Ok(()),
+            "another name passes"
         );
-        std::thread::sleep(Duration::from_millis(250));
-        assert!(limiter.attempt(&keys), "forgotten after the window");
+        assert_eq!(limiter.attempt("other", office), Ok(()));
+        assert_eq!(
+            limiter.attempt("third", office),
+            Err(Throttled::Address),
+            "the address has had its four"
+        );
+        assert_eq!(limiter.attempt("third", home), Ok(()));
         // A success takes its own attempt back and forgets the user name's failures.
-        limiter.succeeded(&keys);
-        assert!(limiter.attempt(&["user:a".to_owned()]));
-        assert!(limiter.attempt(&["addr:1".to_owned()]));
+        limiter.succeeded("third", home);
+        // One IPv6 client's /64 is one address.
+        let (a, b): (IpAddr, IpAddr) = (
+            "2001:db8:1:2::1".parse().expect("v6"),
+            "2001:db8:1:2:ffff::9".parse().expect("v6"),
+        );
+        for n in 0..4 {
+            let from = if n % 2 == 0 { a } else { b };
+            assert_eq!(limiter.attempt(&format!("v6-{n}"), from), Ok(()));
+        }
+        assert_eq!(limiter.attempt("v6-x", b), Err(Throttled::Address));
+        std::thread::sleep(Duration::from_millis(350));
+        assert_eq!(limiter.attempt("typo", office), Ok(()), "forgotten");
     }
 
     #[test]

@@ -10,10 +10,13 @@ use bosun_serve::duration::parse as parse_duration;
 use bosun_serve::hex;
 use bosun_serve::usage::{self, UsageError};
 use clap::Parser;
+use ipnet::IpNet;
 
 use crate::agent::ConsoleKey;
-use crate::api::App;
-use crate::auth::{self, LoginLimiter};
+use crate::api::{Access, App};
+use crate::auth::oidc::{Oidc, OidcSettings, RoleMap};
+use crate::auth::proxy::{parse_proxy, TrustedProxies};
+use crate::auth::{self, LoginLimiter, LoginLimits};
 use crate::server::Console;
 use crate::store::Store;
 use crate::usage::prometheus::Prometheus;
@@ -59,6 +62,129 @@ pub struct Args {
     pub log_level: String,
     #[command(flatten)]
     pub usage: UsageArgs,
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+/// Sign-in and what viewers are shown: login limits' proxies, environment masking, and
+/// OpenID Connect.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct AccessArgs {
+    /// A reverse proxy (an address or a CIDR; repeat, or comma-separate) whose
+    /// X-Forwarded-For names the client. From any other peer the header is ignored.
+    #[arg(long = "trusted-proxy", env = "CONSOLE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Show viewers containers' environment values as NAME=<masked>.
+    #[arg(long, env = "CONSOLE_MASK_ENV", value_parser = clap::builder::BoolishValueParser::new())]
+    pub mask_env_for_viewers: bool,
+    /// Offer sign-in through this OpenID provider (its issuer URL).
+    #[arg(long, env = "CONSOLE_OIDC_ISSUER", requires_all = ["oidc_client_id", "oidc_public_url", "oidc_role_map"])]
+    pub oidc_issuer: Option<String>,
+    /// The console's client ID at the provider.
+    #[arg(long, env = "CONSOLE_OIDC_CLIENT_ID", requires = "oidc_issuer")]
+    pub oidc_client_id: Option<String>,
+    /// File holding the client secret (none: a public client, PKCE only).
+    #[arg(
+        long,
+        env = "CONSOLE_OIDC_CLIENT_SECRET_FILE",
+        requires = "oidc_issuer"
+    )]
+    pub oidc_client_secret_file: Option<PathBuf>,
+    /// The console's URL as browsers reach it; the provider sends them back to
+    /// <this>/api/oidc/callback.
+    #[arg(long, env = "CONSOLE_OIDC_PUBLIC_URL", requires = "oidc_issuer")]
+    pub oidc_public_url: Option<String>,
+    /// Scopes asked for beside openid.
+    #[arg(long, env = "CONSOLE_OIDC_SCOPES", default_value = "profile,email")]
+    pub oidc_scopes: String,
+    /// The ID token's claim holding the user's groups; a dotted path reaches into
+    /// objects (realm_access.roles).
+    #[arg(long, env = "CONSOLE_OIDC_CLAIM", default_value = "groups")]
+    pub oidc_claim: String,
+    /// Groups to roles: admins=admin,ops=operator,*=viewer. The highest match wins; `*`
+    /// is everyone else; without it, users in no listed group are refused.
+    #[arg(long, env = "CONSOLE_OIDC_ROLE_MAP", requires = "oidc_issuer")]
+    pub oidc_role_map: Option<String>,
+    /// The provider's name on the sign-in button ("Sign in with ...").
+    #[arg(long, env = "CONSOLE_OIDC_LABEL", default_value = "single sign-on")]
+    pub oidc_label: String,
+}
+
+impl Default for AccessArgs {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            mask_env_for_viewers: false,
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_client_secret_file: None,
+            oidc_public_url: None,
+            oidc_scopes: "profile,email".into(),
+            oidc_claim: "groups".into(),
+            oidc_role_map: None,
+            oidc_label: "single sign-on".into(),
+        }
+    }
+}
+
+impl AccessArgs {
+    /// The OpenID Connect settings, when an issuer is given: files read, map checked.
+    pub fn oidc(&self) -> Result<Option<OidcSettings>, String> {
+        let Some(issuer) = &self.oidc_issuer else {
+            return Ok(None);
+        };
+        let needed = |value: &Option<String>, flag: &str| {
+            value
+                .clone()
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| format!("--oidc-issuer needs {flag}"))
+        };
+        let client_secret = match &self.oidc_client_secret_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("--oidc-client-secret-file {}: {e}", path.display()))?;
+                Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+            }
+            None => None,
+        };
+        let roles = RoleMap::parse(&needed(&self.oidc_role_map, "--oidc-role-map")?)
+            .map_err(|e| format!("--oidc-role-map: {e}"))?;
+        let public_url = needed(&self.oidc_public_url, "--oidc-public-url")?;
+        if !public_url.starts_with("https://") && !public_url.starts_with("http://") {
+            return Err(format!("--oidc-public-url {public_url:?}: an http(s) URL"));
+        }
+        Ok(Some(OidcSettings {
+            // Exactly as given: the provider's discovery must name the same issuer, and
+            // some (Authentik) end theirs with a slash.
+            issuer: issuer.clone(),
+            client_id: needed(&self.oidc_client_id, "--oidc-client-id")?,
+            client_secret,
+            public_url,
+            scopes: self
+                .oidc_scopes
+                .split([',', ' '])
+                .filter(|s| !s.is_empty() && *s != "openid")
+                .map(str::to_owned)
+                .collect(),
+            claim: self.oidc_claim.clone(),
+            roles,
+            label: self.oidc_label.clone(),
+        }))
+    }
+
+    /// Everything about access the handlers share.
+    pub fn access(&self) -> Result<Access, String> {
+        let oidc = match self.oidc()? {
+            Some(settings) => Some(Oidc::new(settings).map_err(|e| format!("--oidc-issuer: {e}"))?),
+            None => None,
+        };
+        Ok(Access {
+            limiter: LoginLimiter::new(LoginLimits::default()),
+            proxies: TrustedProxies::new(self.trusted_proxies.clone()),
+            mask_env: self.mask_env_for_viewers,
+            oidc,
+        })
+    }
 }
 
 /// How usage history is pulled and kept. Durations: `90s`, `30m`, `24h`, `14d`.
@@ -262,12 +388,8 @@ pub fn prepare(args: &Args) -> Result<App, String> {
             tracing::info!(name = %args.endpoint_name, url = %url, "added the endpoint");
         }
     }
-    Ok(App::new(
-        store,
-        key,
-        LoginLimiter::new(5, Duration::from_secs(300)),
-        usage,
-    ))
+    let access = args.access.access()?;
+    Ok(App::new(store, key, access, usage))
 }
 
 fn run(args: Args) -> Result<(), UsageError> {
@@ -309,6 +431,7 @@ mod tests {
     fn the_usage_defaults_are_the_flags_defaults_and_are_checked() {
         let args = Args::try_parse_from(["bosun-ui"]).expect("no flag is required");
         assert_eq!(args.usage, UsageArgs::default());
+        assert_eq!(args.access, AccessArgs::default());
         assert_eq!(args.usage.config(), Ok(UsageConfig::default()));
         let short =
             Args::try_parse_from(["bosun-ui", "--usage-raw-retention", "1h"]).expect("parses");
@@ -325,6 +448,37 @@ mod tests {
         assert_eq!(config.interval, Duration::from_secs(30));
         assert_eq!(config.retention.minute, 7 * 86_400);
         assert_eq!(config.retention.raw, 86_400);
+    }
+
+    #[test]
+    fn access_flags_are_read_and_checked() {
+        let args = Args::try_parse_from([
+            "bosun-ui",
+            "--trusted-proxy",
+            "10.0.0.0/8,192.168.1.5",
+            "--mask-env-for-viewers",
+        ])
+        .expect("parses");
+        assert_eq!(args.access.trusted_proxies.len(), 2);
+        assert!(args.access.mask_env_for_viewers);
+        assert!(Args::try_parse_from(["bosun-ui", "--trusted-proxy", "proxy"]).is_err());
+        assert!(
+            Args::try_parse_from(["bosun-ui", "--oidc-issuer", "https://id.example"]).is_err(),
+            "an issuer needs a client ID, a public URL and a role map"
+        );
+        let oidc = Args::try_parse_from([
+            "bosun-ui",
+            "--oidc-issuer",
+            "https://id.example/",
+            "--oidc-client-id",
+            "bosun",
+            "--oidc-public-url",
+            "https://console.example",
+            "--oidc-role-map",
+            "admins=root",
+        ])
+        .expect("parses");
+        assert!(oidc.access.oidc().unwrap_err().contains("--oidc-role-map"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::api::{App, ClientAddr};
+use crate::auth::proxy::TrustedProxies;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -116,6 +117,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// learns the client's address.
 struct Serving {
     router: Router,
+    proxies: TrustedProxies,
 }
 
 impl Handler for Serving {
@@ -131,7 +133,8 @@ impl Handler for Serving {
         peer: Arc<SocketAddr>,
         mut req: Request<Incoming>,
     ) -> impl std::future::Future<Output = axum::response::Response> + Send + 'static {
-        req.extensions_mut().insert(ClientAddr(*peer));
+        let client = self.proxies.client(peer.ip(), req.headers());
+        req.extensions_mut().insert(ClientAddr(client));
         let router = self.router.clone();
         async move {
             match router.oneshot(req.map(axum::body::Body::new)).await {
@@ -172,6 +175,7 @@ impl Console {
                 acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
                 handler: Arc::new(Serving {
                     router: router(Arc::clone(&app)),
+                    proxies: app.access.proxies.clone(),
                 }),
                 deadlines: Deadlines {
                     handshake: HANDSHAKE_TIMEOUT,

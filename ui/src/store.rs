@@ -34,7 +34,13 @@ pub struct User {
     pub username: String,
     pub role: Role,
     pub created: String,
+    /// How the user signs in: `password`, or `oidc` (through the OpenID provider, whose
+    /// groups set the role at each sign-in).
+    pub source: &'static str,
 }
+
+const PASSWORD: &str = "password";
+const OIDC: &str = "oidc";
 
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -63,6 +69,8 @@ pub struct AuditRow {
     pub id: i64,
     pub time: String,
     pub user: String,
+    /// The client's address; empty in rows from before it was recorded.
+    pub address: String,
     pub endpoint: String,
     pub node: String,
     pub action: String,
@@ -75,6 +83,7 @@ pub struct AuditRow {
 #[derive(Debug, Clone, Default)]
 pub struct AuditEntry {
     pub user: String,
+    pub address: String,
     pub endpoint: String,
     pub node: String,
     pub action: String,
@@ -97,7 +106,8 @@ CREATE TABLE IF NOT EXISTS users (
     username TEXT PRIMARY KEY,
     password_hash TEXT NOT NULL,
     role TEXT NOT NULL,
-    created INTEGER NOT NULL
+    created INTEGER NOT NULL,
+    oidc_subject TEXT
 );
 CREATE TABLE IF NOT EXISTS sessions (
     token_hash TEXT PRIMARY KEY,
@@ -123,7 +133,8 @@ CREATE TABLE IF NOT EXISTS audit (
     action TEXT NOT NULL,
     target TEXT NOT NULL,
     result TEXT NOT NULL,
-    detail TEXT NOT NULL
+    detail TEXT NOT NULL,
+    address TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS audit_time ON audit(time);
 CREATE TABLE IF NOT EXISTS settings (
@@ -195,6 +206,7 @@ impl Store {
             username: username.to_owned(),
             role,
             created: rfc3339(now),
+            source: PASSWORD,
         })
     }
 
@@ -215,6 +227,7 @@ impl Store {
             username: username.to_owned(),
             role: Role::Admin,
             created: rfc3339(now),
+            source: PASSWORD,
         })
     }
 
@@ -233,8 +246,8 @@ impl Store {
 
     pub fn users(&self) -> Result<Vec<User>, StoreError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT username, role, created FROM users ORDER BY username")?;
+        let mut stmt = conn
+            .prepare("SELECT username, role, created, oidc_subject FROM users ORDER BY username")?;
         let rows = stmt.query_map([], user_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -242,7 +255,7 @@ impl Store {
     pub fn user(&self, username: &str) -> Result<User, StoreError> {
         self.conn()
             .query_row(
-                "SELECT username, role, created FROM users WHERE username = ?1",
+                "SELECT username, role, created, oidc_subject FROM users WHERE username = ?1",
                 [username],
                 user_row,
             )
@@ -275,6 +288,11 @@ impl Store {
             )?;
         }
         if let Some(hash) = hash {
+            if oidc_subject(&tx, username)?.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "{username} signs in through the OpenID provider and has no password"
+                )));
+            }
             tx.execute(
                 "UPDATE users SET password_hash = ?2 WHERE username = ?1",
                 params![username, hash],
@@ -285,6 +303,44 @@ impl Store {
         tx.commit()?;
         drop(conn);
         self.user(username)
+    }
+
+    /// Creates or updates the user an OpenID provider vouched for, with the role its
+    /// groups map to; returns the user and whether the role changed. A user of that name
+    /// who signs in with a password, or came from another subject, is never taken over.
+    pub fn oidc_user(
+        &self,
+        username: &str,
+        subject: &str,
+        role: Role,
+    ) -> Result<(User, bool), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let changed = match role_of(&tx, username)? {
+            None => {
+                tx.execute(
+                    "INSERT INTO users (username, password_hash, role, created, oidc_subject)
+                     VALUES (?1, '', ?2, ?3, ?4)",
+                    params![username, role.as_str(), now_secs(), subject],
+                )?;
+                false
+            }
+            Some(current) => {
+                if oidc_subject(&tx, username)?.as_deref() != Some(subject) {
+                    return Err(StoreError::Conflict(format!(
+                        "a console user named {username} exists who does not sign in through this provider"
+                    )));
+                }
+                tx.execute(
+                    "UPDATE users SET role = ?2 WHERE username = ?1",
+                    params![username, role.as_str()],
+                )?;
+                current != role.as_str()
+            }
+        };
+        tx.commit()?;
+        drop(conn);
+        Ok((self.user(username)?, changed))
     }
 
     pub fn delete_user(&self, username: &str) -> Result<(), StoreError> {
@@ -427,8 +483,8 @@ impl Store {
 
     pub fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         self.conn().execute(
-            "INSERT INTO audit (time, user, endpoint, node, action, target, result, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO audit (time, user, endpoint, node, action, target, result, detail, address)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 now_secs(),
                 entry.user,
@@ -438,6 +494,7 @@ impl Store {
                 entry.target,
                 if entry.error.is_some() { "error" } else { "ok" },
                 entry.error.as_deref().unwrap_or_default(),
+                entry.address,
             ],
         )?;
         Ok(())
@@ -446,7 +503,7 @@ impl Store {
     pub fn audit_rows(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, time, user, endpoint, node, action, target, result, detail FROM audit
+            "SELECT id, time, user, endpoint, node, action, target, result, detail, address FROM audit
              WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR action = ?2)
                AND (?3 IS NULL OR endpoint = ?3) AND (?4 IS NULL OR result = ?4)
                AND (?5 IS NULL OR time >= ?5)
@@ -472,6 +529,7 @@ impl Store {
                     target: r.get(6)?,
                     result: r.get(7)?,
                     detail: r.get(8)?,
+                    address: r.get(9)?,
                 })
             },
         )?;
@@ -543,6 +601,10 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         username: r.get(0)?,
         role: Role::parse(&r.get::<_, String>(1)?).unwrap_or(Role::Viewer),
         created: rfc3339(r.get(2)?),
+        source: match r.get::<_, Option<String>>(3)? {
+            Some(_) => OIDC,
+            None => PASSWORD,
+        },
     })
 }
 
@@ -567,11 +629,18 @@ fn endpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Endpoint> {
 /// once do not both add a column.
 fn migrate(conn: &Connection) -> Result<(), rusqlite::Error> {
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    let has_profiles = tx
-        .prepare("SELECT 1 FROM pragma_table_info('endpoints') WHERE name = 'profiles'")?
-        .exists([])?;
-    if !has_profiles {
-        tx.execute_batch("ALTER TABLE endpoints ADD COLUMN profiles TEXT NOT NULL DEFAULT '{}'")?;
+    let added = [
+        ("endpoints", "profiles", "TEXT NOT NULL DEFAULT '{}'"),
+        ("audit", "address", "TEXT NOT NULL DEFAULT ''"),
+        ("users", "oidc_subject", "TEXT"),
+    ];
+    for (table, column, kind) in added {
+        let has = tx
+            .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?
+            .exists([table, column])?;
+        if !has {
+            tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+        }
     }
     tx.commit()
 }
@@ -584,6 +653,18 @@ fn role_of(conn: &Connection, username: &str) -> Result<Option<String>, rusqlite
         |r| r.get(0),
     )
     .optional()
+}
+
+/// The OpenID subject a user came from; `None` for a password user or no user.
+fn oidc_subject(conn: &Connection, username: &str) -> Result<Option<String>, rusqlite::Error> {
+    Ok(conn
+        .query_row(
+            "SELECT oidc_subject FROM users WHERE username = ?1",
+            [username],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .optional()?
+        .flatten())
 }
 
 fn admins(conn: &Connection) -> Result<i64, rusqlite::Error> {
@@ -656,7 +737,7 @@ mod tests {
     }
 
     #[test]
-    fn an_older_database_gains_the_profiles_column_with_no_mapping() {
+    fn an_older_database_gains_the_columns_added_since() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("console.db");
         {
@@ -674,8 +755,31 @@ mod tests {
                     VALUES ('old', 'https://a:9001', 'pem', 'key', NULL);",
             )
             .expect("an old schema");
+            old.execute_batch(
+                "CREATE TABLE audit (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,
+                    user TEXT NOT NULL, endpoint TEXT NOT NULL, node TEXT NOT NULL,
+                    action TEXT NOT NULL, target TEXT NOT NULL, result TEXT NOT NULL,
+                    detail TEXT NOT NULL
+                );
+                INSERT INTO audit (time, user, endpoint, node, action, target, result, detail)
+                    VALUES (1, 'old', '', '', 'login', 'old', 'ok', '');
+                CREATE TABLE users (
+                    username TEXT PRIMARY KEY, password_hash TEXT NOT NULL,
+                    role TEXT NOT NULL, created INTEGER NOT NULL
+                );",
+            )
+            .expect("an old audit log and users");
         }
         let store = Store::open(&path).expect("migrates");
+        let rows = store
+            .audit_rows(&AuditFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .expect("rows");
+        assert_eq!(rows[0].address, "", "an old row has no address");
+        assert!(store.users().expect("users").is_empty());
         let old = &store.endpoints().expect("list")[0];
         assert_eq!(old.name, "old");
         assert!(old.profiles.is_empty());

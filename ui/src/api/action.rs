@@ -1,7 +1,9 @@
 //! Every state-changing request, written once: the role check, the work, and the audit
-//! row that records it (who, where, which node, what, on what, and how it went).
+//! row that records it (who, from which address, where, which node, what, on what, and
+//! how it went).
 
 use std::future::Future;
+use std::net::IpAddr;
 
 use super::{ApiError, ApiResult, App, Authed};
 use crate::auth::Role;
@@ -10,6 +12,8 @@ use crate::store::AuditEntry;
 /// One state-changing act, as the audit log records it.
 pub(super) struct Action<'a> {
     user: &'a str,
+    /// Where the request came from; `None` where it is not known.
+    address: Option<IpAddr>,
     /// What is done, as the audit log names it: `container.stop`, `login`.
     what: &'a str,
     /// The endpoint's name, and the node there; empty where there is none.
@@ -24,18 +28,25 @@ impl<'a> Action<'a> {
     /// before anything else is looked at, and a refusal is not recorded.
     pub(super) fn start(who: &'a Authed, needs: Role, what: &'a str) -> ApiResult<Self> {
         who.require(needs)?;
-        Ok(Self::by(&who.username, what))
+        Ok(Self::by(&who.username, what).from(who.address))
     }
 
     /// An act before any session (setting up, logging in), on the user named.
     pub(super) fn by(user: &'a str, what: &'a str) -> Self {
         Self {
             user,
+            address: None,
             what,
             endpoint: "",
             node: "",
             target: user.to_owned(),
         }
+    }
+
+    /// The client's address.
+    pub(super) fn from(mut self, address: IpAddr) -> Self {
+        self.address = Some(address);
+        self
     }
 
     /// Where it happens: an endpoint, and a node of its cluster.
@@ -77,16 +88,20 @@ impl<'a> Action<'a> {
 
     /// Records the act with its outcome: `None` for done, else why it was not.
     pub(super) async fn record(self, app: &App, error: Option<&str>) {
-        app.db
-            .audit(AuditEntry {
-                user: self.user.to_owned(),
-                endpoint: self.endpoint.to_owned(),
-                node: self.node.to_owned(),
-                action: self.what.to_owned(),
-                target: self.target,
-                error: error.map(str::to_owned),
-            })
-            .await;
+        app.db.audit(self.entry(error)).await;
+    }
+
+    /// The audit row of this act with its outcome.
+    fn entry(self, error: Option<&str>) -> AuditEntry {
+        AuditEntry {
+            user: self.user.to_owned(),
+            address: self.address.map(|a| a.to_string()).unwrap_or_default(),
+            endpoint: self.endpoint.to_owned(),
+            node: self.node.to_owned(),
+            action: self.what.to_owned(),
+            target: self.target,
+            error: error.map(str::to_owned),
+        }
     }
 }
 
@@ -100,14 +115,7 @@ impl Action<'_> {
     /// This act, to be recorded later by [`PendingAction::record`].
     pub(super) fn pending(self) -> PendingAction {
         PendingAction {
-            entry: AuditEntry {
-                user: self.user.to_owned(),
-                endpoint: self.endpoint.to_owned(),
-                node: self.node.to_owned(),
-                action: self.what.to_owned(),
-                target: self.target,
-                error: None,
-            },
+            entry: self.entry(None),
         }
     }
 }

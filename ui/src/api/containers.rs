@@ -2,6 +2,7 @@
 //! restart, kill, remove). An action goes to the node the container's inspect came from,
 //! by full ID, so that the reference cannot resolve elsewhere. The engine's 304 to starting
 //! a running or stopping a stopped container is a success: the container is as asked.
+//! Also the masking of environment values for viewers, wherever an answer carries an `Env`.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
@@ -35,10 +36,46 @@ async fn container(
 ) -> ApiResult<Json<Value>> {
     let (cluster, cid) = Cluster::for_object(&app, id, &cid, &who).await?;
     let (mut value, found) = cluster.inspect(cid, AGENT_TIMEOUT).await?;
+    if masks_env(&app, &who) {
+        mask_env(&mut value);
+    }
     if value.is_object() {
         value["Agent"] = json!({ "NodeName": found.node });
     }
     Ok(Json(value))
+}
+
+/// What a masked environment value reads as.
+pub(super) const MASKED: &str = "<masked>";
+
+/// Whether `who` sees environment values masked: a viewer, when the console masks them.
+pub(super) fn masks_env(app: &App, who: &Authed) -> bool {
+    app.access.mask_env && who.role < Role::Operator
+}
+
+/// Replaces the value of every `NAME=value` in every `Env` list anywhere in `value` (a
+/// container's `Config.Env`, a service's or task's `ContainerSpec.Env`) with [`MASKED`];
+/// the names stay.
+pub(super) fn mask_env(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map.iter_mut() {
+                match inner {
+                    Value::Array(vars) if key == "Env" => {
+                        for var in vars.iter_mut() {
+                            if let Some(text) = var.as_str() {
+                                let name = text.split_once('=').map_or(text, |(n, _)| n);
+                                *var = Value::String(format!("{name}={MASKED}"));
+                            }
+                        }
+                    }
+                    _ => mask_env(inner),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask_env),
+        _ => {}
+    }
 }
 
 /// Finds container `cid`, runs `call(its full ID)` on its node and records it. The answer
@@ -127,4 +164,30 @@ async fn remove_container(
         )
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_values_are_masked_at_any_depth_and_the_names_stay() {
+        let mut value = json!({
+            "Config": {"Env": ["SECRET=hunter2", "EMPTY=", "BARE"], "Image": "x"},
+            "Spec": {"TaskTemplate": {"ContainerSpec": {"Env": ["TOKEN=a=b"]}}},
+            "Other": [{"Env": ["K=v"]}],
+        });
+        mask_env(&mut value);
+        assert_eq!(
+            value["Config"]["Env"],
+            json!(["SECRET=<masked>", "EMPTY=<masked>", "BARE=<masked>"])
+        );
+        assert_eq!(
+            value["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"],
+            json!(["TOKEN=<masked>"])
+        );
+        assert_eq!(value["Other"][0]["Env"], json!(["K=<masked>"]));
+        assert_eq!(value["Config"]["Image"], "x");
+        assert!(!value.to_string().contains("hunter2"));
+    }
 }

@@ -45,7 +45,7 @@ async fn events(
     let cluster = Cluster::open(&app, id, &who).await?;
     let sole = cluster.sole_node().await;
     let body = cluster.open_stream(Call::get(path)).await?.into_body();
-    Ok(sse_response(move |tx| relay(body, sole, tx)))
+    Ok(sse_response(&who, move |tx| relay(body, sole, tx)))
 }
 
 /// `since` checked: Unix seconds, optionally with up to nine decimals.

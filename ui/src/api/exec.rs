@@ -17,6 +17,9 @@ use super::{ApiError, ApiResult, Authed, Shared, CLUSTER};
 use crate::agent::Call;
 use crate::auth::Role;
 
+/// The exit code answered when the exec's could not be read.
+const UNKNOWN_EXIT: i64 = -1;
+
 /// The longest a command may run.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -42,11 +45,23 @@ async fn exec(
     }
     let cluster = Cluster::open(&app, id, &who).await?;
     let found = cluster.find_owner(cid).await;
-    let (exit_code, output) = action
-        .at(&cluster.endpoint.name, &found.node)
-        .on(format!("{}: {}", found.name, body.cmd.join(" ")))
-        .run(&app, run_exec(&cluster, &found, &body.cmd))
-        .await?;
+    let action = action.at(&cluster.endpoint.name, &found.node).on(format!(
+        "{}: {}",
+        found.name,
+        body.cmd.join(" ")
+    ));
+    let (exit_code, output) = match run_exec(&cluster, &found, &body.cmd).await {
+        Ok(done) => done,
+        Err(e) => return action.finish(&app, Err(e)).await,
+    };
+    // The command ran and its output is the answer either way; the audit log tells a
+    // command that failed from one that worked.
+    let failed = match exit_code {
+        0 => None,
+        UNKNOWN_EXIT => Some("ran, but its exit code could not be read".to_owned()),
+        code => Some(format!("exit code {code}")),
+    };
+    action.record(&app, failed.as_deref()).await;
     Ok(Json(json!({"exit_code": exit_code, "output": output})))
 }
 
@@ -86,7 +101,7 @@ async fn run_exec(
         .await
         .ok()
         .and_then(|(_, inspect)| inspect["ExitCode"].as_i64())
-        .unwrap_or(-1);
+        .unwrap_or(UNKNOWN_EXIT);
     Ok((exit_code, output))
 }
 

@@ -131,7 +131,7 @@ async fn pull(
             }
         }
     }
-    Ok(sse_response(move |tx| async move {
+    Ok(sse_response(&who, move |tx| async move {
         for event in refused {
             if tx.send(sse_data(&event.to_string())).await.is_err() {
                 return;

@@ -7,6 +7,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::cluster::{name_node, partial_of, Cluster, AGENT_TIMEOUT};
+use super::containers::{mask_env, masks_env};
 use super::{ApiResult, Authed, Shared, CLUSTER};
 use crate::agent::Call;
 
@@ -30,12 +31,14 @@ pub(super) fn routes() -> Router<Shared> {
 fn lister(path: &'static str) -> MethodRouter<Shared> {
     get(
         move |State(app): State<Shared>, who: Authed, Path(id): Path<i64>| async move {
-            list(&Cluster::open(&app, id, &who).await?, path).await
+            let masked = masks_env(&app, &who);
+            list(&Cluster::open(&app, id, &who).await?, path, masked).await
         },
     )
 }
 
-async fn list(cluster: &Cluster<'_>, path: &str) -> ApiResult<Json<Value>> {
+/// `masked`: with environment values masked (services and tasks carry theirs).
+async fn list(cluster: &Cluster<'_>, path: &str, masked: bool) -> ApiResult<Json<Value>> {
     let (headers, value) = cluster.json(Call::get(path), AGENT_TIMEOUT).await?;
     let mut items = match value {
         Value::Array(items) => items,
@@ -52,6 +55,9 @@ async fn list(cluster: &Cluster<'_>, path: &str) -> ApiResult<Json<Value>> {
                 name_node(item, &node);
             }
         }
+    }
+    if masked {
+        items.iter_mut().for_each(mask_env);
     }
     Ok(Json(
         json!({"items": items, "partial": partial_of(&headers)}),

@@ -59,7 +59,7 @@ async fn logs(
     let call = Call::get(path).on(served_by(&headers).unwrap_or_default());
     let body = cluster.open_stream(call).await?.into_body();
     if follow {
-        return Ok(sse_response(move |tx| follow_lines(body, tty, tx)));
+        return Ok(sse_response(&who, move |tx| follow_lines(body, tty, tx)));
     }
     let raw = tokio::time::timeout(
         AGENT_TIMEOUT,

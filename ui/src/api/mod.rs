@@ -4,6 +4,7 @@
 //! | file | routes |
 //! | --- | --- |
 //! | `session.rs` | `/api/setup`, `/api/login`, `/api/logout`, `/api/session` |
+//! | `oidc.rs` | `/api/oidc`, `/api/oidc/login`, `/api/oidc/callback` |
 //! | `users.rs` | `/api/users`, `/api/users/{username}` |
 //! | `endpoints.rs` | `/api/endpoints`, `{e}`, `/api/console-key` |
 //! | `nodes.rs` | `{e}/nodes` |
@@ -44,6 +45,7 @@ mod logs;
 mod networks;
 mod node_objects;
 mod nodes;
+mod oidc;
 mod services;
 mod session;
 mod sse;
@@ -52,25 +54,40 @@ mod usage;
 mod users;
 mod volumes;
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
 
 use crate::agent::{AgentClients, ConsoleKey};
+use crate::auth::oidc::Oidc;
+use crate::auth::proxy::TrustedProxies;
 use crate::auth::LoginLimiter;
 use crate::store::{Db, Store};
 use crate::usage::Usage;
 
 pub use error::{ApiError, ApiResult};
-pub use session::{Authed, COOKIE};
+pub use session::{Authed, SessionChanges, COOKIE};
+
+/// Who may sign in and how, and what they are shown.
+pub struct Access {
+    pub limiter: LoginLimiter,
+    /// Whose `X-Forwarded-For` names the client.
+    pub proxies: TrustedProxies,
+    /// Viewers see containers' environment values masked.
+    pub mask_env: bool,
+    /// OpenID Connect sign-in, when configured.
+    pub oidc: Option<Oidc>,
+}
 
 /// Everything the handlers share.
 pub struct App {
     /// The database, called off the runtime's workers.
     pub db: Db,
     pub key: Arc<ConsoleKey>,
-    pub limiter: LoginLimiter,
+    pub access: Access,
+    /// Told whenever sessions end or a user's role changes, so open streams can end.
+    pub sessions: SessionChanges,
     /// One pooled client per endpoint, shared with the usage puller.
     pub agents: Arc<AgentClients>,
     /// The usage history.
@@ -78,13 +95,14 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(store: Store, key: ConsoleKey, limiter: LoginLimiter, usage: Usage) -> Self {
+    pub fn new(store: Store, key: ConsoleKey, access: Access, usage: Usage) -> Self {
         let key = Arc::new(key);
         Self {
             db: Db::new(store),
             agents: Arc::new(AgentClients::new(Arc::clone(&key))),
             key,
-            limiter,
+            access,
+            sessions: SessionChanges::default(),
             usage,
         }
     }
@@ -92,9 +110,10 @@ impl App {
 
 type Shared = Arc<App>;
 
-/// The client's address, put on each request by the server.
+/// The client's address, put on each request by the server: the peer's, or the one a
+/// trusted proxy forwarded.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
+pub struct ClientAddr(pub IpAddr);
 
 /// One endpoint's cluster: the prefix of the routes that reach its agent.
 const CLUSTER: &str = "/api/endpoints/{id}";
@@ -112,6 +131,7 @@ async fn not_found() -> ApiError {
 pub fn routes() -> Router<Shared> {
     Router::new()
         .merge(session::routes())
+        .merge(oidc::routes())
         .merge(users::routes())
         .merge(endpoints::routes())
         .merge(nodes::routes())

@@ -1,5 +1,10 @@
-//! Sessions: the first admin's set-up, logging in and out, and [`Authed`], the logged-in
-//! user every other route asks for.
+//! Sessions: the first admin's set-up, logging in and out, [`Authed`], the logged-in
+//! user every other route asks for, and [`SessionChanges`], which lets what a session
+//! keeps open (streams, terminals) end when the session does.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -15,9 +20,10 @@ use super::users::check_new_user;
 use super::{ApiError, ApiResult, App, ClientAddr, Shared};
 use crate::agent::Caller;
 use crate::auth::{self, Role};
+use crate::store::Db;
 
 pub const COOKIE: &str = "bosun_session";
-const SESSION_SECS: i64 = 12 * 3600;
+pub(super) const SESSION_SECS: i64 = 12 * 3600;
 
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
@@ -27,12 +33,39 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/api/session", get(session))
 }
 
+/// How often an open stream's session is looked at even when nothing is told: a session
+/// also ends by expiring.
+const RECHECK: Duration = Duration::from_secs(60);
+
+/// Tells open streams that some session ended or some user's role changed; each then
+/// looks its own session up again. A counter, so that no change is missed between two
+/// looks and none piles up.
+#[derive(Debug)]
+pub struct SessionChanges(tokio::sync::watch::Sender<u64>);
+
+impl Default for SessionChanges {
+    fn default() -> Self {
+        Self(tokio::sync::watch::Sender::new(0))
+    }
+}
+
+impl SessionChanges {
+    /// Sessions were deleted, or a user's role changed.
+    pub fn changed(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
 /// A logged-in user. State-changing requests must carry the session's CSRF token.
 pub struct Authed {
     pub username: String,
     pub role: Role,
     pub csrf: String,
+    /// Where the request came from, as the audit log records it.
+    pub address: IpAddr,
     token_hash: String,
+    db: Db,
+    changes: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Authed {
@@ -53,6 +86,29 @@ impl Authed {
         }
     }
 
+    /// Resolves once this session no longer stands as it was when the request came: the
+    /// user logged out, was removed, got another role or a new password, or the session
+    /// expired. Whatever a request keeps open (an event stream, a terminal) ends with it.
+    pub fn ended(&self) -> impl Future<Output = ()> + Send + 'static {
+        let (db, token_hash, role) = (self.db.clone(), self.token_hash.clone(), self.role);
+        let mut changes = self.changes.clone();
+        async move {
+            loop {
+                tokio::select! {
+                    told = changes.changed() => if told.is_err() { return },
+                    _ = tokio::time::sleep(RECHECK) => {}
+                }
+                let hash = token_hash.clone();
+                match db.run(move |s| s.session(&hash)).await {
+                    Ok(Some(session)) if session.role == role => {}
+                    Ok(_) => return,
+                    // The database did not answer: the session is not known to have ended.
+                    Err(e) => tracing::warn!(error = %e, "cannot look a session up"),
+                }
+            }
+        }
+    }
+
     /// The user as the agents hear of them.
     pub(super) fn caller(&self) -> Caller<'_> {
         Caller {
@@ -62,14 +118,23 @@ impl Authed {
     }
 }
 
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
+/// The client's address the server put on the request.
+fn client_address(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ClientAddr>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0)
+}
+
+/// The value of cookie `name` the browser sent.
+pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
 }
 
@@ -78,7 +143,9 @@ impl FromRequestParts<Shared> for Authed {
 
     async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Self, ApiError> {
         let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "log in first");
-        let token = cookie_token(&parts.headers).ok_or_else(unauthorized)?;
+        // Subscribed before the session is read, so that a change after the read is seen.
+        let changes = app.sessions.0.subscribe();
+        let token = cookie_value(&parts.headers, COOKIE).ok_or_else(unauthorized)?;
         let token_hash = auth::token_hash(&token);
         let lookup = token_hash.clone();
         let session = app
@@ -104,7 +171,10 @@ impl FromRequestParts<Shared> for Authed {
             username: session.username,
             role: session.role,
             csrf: session.csrf,
+            address: client_address(parts),
             token_hash,
+            db: app.db.clone(),
+            changes,
         })
     }
 }
@@ -115,15 +185,15 @@ struct LoginBody {
     password: String,
 }
 
-fn session_cookie(token: &str, max_age: i64) -> HeaderValue {
+pub(super) fn session_cookie(token: &str, max_age: i64) -> HeaderValue {
     HeaderValue::from_str(&format!(
         "{COOKIE}={token}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={max_age}"
     ))
     .expect("a cookie of visible ASCII")
 }
 
-/// Opens a session and answers as `/api/login` does.
-async fn open_session(app: &App, username: &str, role: Role) -> ApiResult<Response> {
+/// Opens a session for `username`: its token (the cookie's value) and CSRF token.
+pub(super) async fn start_session(app: &App, username: &str) -> ApiResult<(String, String)> {
     let token = auth::random_token();
     let csrf = auth::random_token();
     let (hash, user, kept_csrf) = (auth::token_hash(&token), username.to_owned(), csrf.clone());
@@ -131,6 +201,12 @@ async fn open_session(app: &App, username: &str, role: Role) -> ApiResult<Respon
     app.db
         .run(move |s| s.create_session(&hash, &user, &kept_csrf, expires))
         .await?;
+    Ok((token, csrf))
+}
+
+/// Opens a session and answers as `/api/login` does.
+async fn open_session(app: &App, username: &str, role: Role) -> ApiResult<Response> {
+    let (token, csrf) = start_session(app, username).await?;
     let mut resp = Json(json!({
         "user": {"username": username, "role": role},
         "csrf": csrf,
@@ -146,7 +222,11 @@ async fn setup_state(State(app): State<Shared>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "needed": !has_admin })))
 }
 
-async fn setup(State(app): State<Shared>, Json(body): Json<LoginBody>) -> ApiResult<Response> {
+async fn setup(
+    State(app): State<Shared>,
+    axum::Extension(ClientAddr(addr)): axum::Extension<ClientAddr>,
+    Json(body): Json<LoginBody>,
+) -> ApiResult<Response> {
     check_new_user(&body.username, &body.password)?;
     if app.db.run(|s| s.has_admin()).await? {
         return Err(ApiError::new(
@@ -161,7 +241,10 @@ async fn setup(State(app): State<Shared>, Json(body): Json<LoginBody>) -> ApiRes
     app.db
         .run(move |s| s.create_first_admin(&username, &hash))
         .await?;
-    Action::by(&body.username, "setup").record(&app, None).await;
+    Action::by(&body.username, "setup")
+        .from(addr)
+        .record(&app, None)
+        .await;
     open_session(&app, &body.username, Role::Admin).await
 }
 
@@ -174,19 +257,16 @@ async fn login(
     if body.username.is_empty() || body.username.len() > 64 || body.password.len() > 1024 {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, WRONG));
     }
-    let keys = [
-        format!("user:{}", body.username),
-        format!("addr:{}", addr.ip()),
-    ];
     // Counted as a failure before the password is checked, so that parallel attempts
     // cannot all pass the limit; a success takes it back.
-    if !app.limiter.attempt(&keys) {
+    if let Err(throttled) = app.access.limiter.attempt(&body.username, addr) {
         Action::by(&body.username, "login_failed")
-            .record(&app, Some("too many failed logins"))
+            .from(addr)
+            .record(&app, Some(&throttled.to_string()))
             .await;
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "too many failed logins; wait a few minutes",
+            throttled.to_string(),
         ));
     }
     let username = body.username.clone();
@@ -195,13 +275,17 @@ async fn login(
     let verified = auth::spawn_verify(body.password, hash).await;
     match role {
         Some(role) if verified => {
-            app.limiter.succeeded(&keys);
-            Action::by(&body.username, "login").record(&app, None).await;
+            app.access.limiter.succeeded(&body.username, addr);
+            Action::by(&body.username, "login")
+                .from(addr)
+                .record(&app, None)
+                .await;
             open_session(&app, &body.username, role).await
         }
         _ => {
             let refused = Err::<Response, _>(ApiError::new(StatusCode::UNAUTHORIZED, WRONG));
             Action::by(&body.username, "login_failed")
+                .from(addr)
                 .finish(&app, refused)
                 .await
         }
@@ -211,6 +295,7 @@ async fn login(
 async fn logout(State(app): State<Shared>, who: Authed) -> ApiResult<Response> {
     let token_hash = who.token_hash.clone();
     app.db.run(move |s| s.delete_session(&token_hash)).await?;
+    app.sessions.changed();
     Action::start(&who, Role::Viewer, "logout")?
         .record(&app, None)
         .await;

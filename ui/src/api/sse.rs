@@ -1,5 +1,5 @@
-//! Server-sent events: the answer that streams them, a stream fed by a task, and one
-//! event's `data:` lines.
+//! Server-sent events: the answer that streams them, a stream fed by a task that ends
+//! with the session that asked, and one event's `data:` lines.
 
 use std::convert::Infallible;
 
@@ -7,6 +7,8 @@ use axum::body::Body;
 use axum::http::header;
 use axum::response::Response;
 use bytes::Bytes;
+
+use super::Authed;
 
 /// One event: each line of `text` as a `data:` line.
 pub(super) fn sse_data(text: &str) -> Bytes {
@@ -21,14 +23,22 @@ pub(super) fn sse_data(text: &str) -> Bytes {
 }
 
 /// An answer of events, fed by a task: `produce` sends them into the channel it is given,
-/// and should stop once the channel closes (the browser left).
-pub(super) fn sse_response<F, Fut>(produce: F) -> Response
+/// and should stop once the channel closes (the browser left). When `who`'s session ends
+/// (logout, removal, another role), the task is dropped and the answer ends.
+pub(super) fn sse_response<F, Fut>(who: &Authed, produce: F) -> Response
 where
     F: FnOnce(tokio::sync::mpsc::Sender<Bytes>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
-    tokio::spawn(produce(tx));
+    let feed = produce(tx);
+    let ended = who.ended();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = feed => {}
+            () = ended => {}
+        }
+    });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
     });

@@ -112,6 +112,8 @@ async fn update_user(
                 .run(move |s| s.update_user(&name, role, hash.as_deref())),
         )
         .await?;
+    // What the user's sessions keep open ends if their role or password changed.
+    app.sessions.changed();
     Ok(Json(json!(updated)))
 }
 
@@ -126,5 +128,6 @@ async fn delete_user(
         .on(username)
         .run(&app, app.db.run(move |s| s.delete_user(&name)))
         .await?;
+    app.sessions.changed();
     Ok(Json(json!({})))
 }

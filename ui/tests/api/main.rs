@@ -10,8 +10,10 @@ use serde_json::{json, Value};
 
 use common::*;
 
+mod access;
 mod containers;
 mod images;
+mod oidc;
 
 pub(crate) fn local_endpoint(list: &Value) -> i64 {
     list.as_array()
@@ -427,10 +429,16 @@ async fn every_container_action_works_and_is_audited_with_its_node() {
         "container.remove",
         "container.exec",
     ] {
+        // The exec ran `exit 3`: done, but recorded as failed, with its exit code.
+        let (result, detail) = match action {
+            "container.exec" => ("error", "exit code 3"),
+            _ => ("ok", ""),
+        };
         let row = rows
             .iter()
-            .find(|r| r["action"] == action && r["result"] == "ok")
+            .find(|r| r["action"] == action && r["result"] == result)
             .unwrap_or_else(|| panic!("{action} audited: {rows:?}"));
+        assert_eq!(row["detail"], detail, "{action}");
         assert_eq!(row["endpoint"], "local");
         assert_eq!(row["node"], node.as_str(), "{action}");
         assert!(

@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use common::*;
 
 mod containers;
+mod sign_in;
 
 /// chromedriver, stopped when dropped.
 pub(crate) struct Driver {

@@ -2,6 +2,8 @@
 //! real agent run in the test process, and an HTTPS client with a cookie jar.
 #![allow(dead_code)]
 
+pub mod oidc;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -66,6 +68,7 @@ pub fn console_args(data: &Path, creds: &Pki, agent: SocketAddr) -> Args {
         endpoint_secret_file: Some(creds.secret.clone()),
         log_level: "info".into(),
         usage: Default::default(),
+        access: Default::default(),
     }
 }
 

@@ -30,6 +30,7 @@ export async function audit(main, { query: qs }, ctx) {
     columns: [
       { label: 'Time', sort: a => -(toDate(a.time)?.getTime() ?? 0), cell: a => h('span', { class: 'nowrap', title: relTime(a.time) }, fmtTime(a.time)) },
       { label: 'User', sort: a => a.user, cell: a => dash(a.user) },
+      { label: 'Address', sort: a => a.address, cell: a => h('span', { class: 'mono nowrap' }, dash(a.address)) },
       { label: 'Endpoint', sort: a => a.endpoint, cell: a => dash(a.endpoint) },
       { label: 'Node', sort: a => a.node, cell: a => dash(a.node) },
       { label: 'Action', sort: a => a.action, cell: a => h('span', { class: 'mono' }, a.action) },

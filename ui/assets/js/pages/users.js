@@ -18,7 +18,11 @@ export async function users(main, _p, ctx) {
     sort: { col: 0, dir: 1 },
     rowAttrs: u => ({ 'data-username': u.username, 'data-role': u.role }),
     columns: [
-      { label: 'User', sort: u => u.username, cell: u => [h('span', { class: 'strong' }, u.username), u.username === ctx.user.username ? h('span', { class: 'tag' }, 'you') : null] },
+      {
+        label: 'User', sort: u => u.username,
+        cell: u => [h('span', { class: 'strong' }, u.username), u.username === ctx.user.username ? h('span', { class: 'tag' }, 'you') : null,
+          u.source === 'oidc' ? h('span', { class: 'tag', title: 'Signs in through the OpenID provider; its groups set the role at each sign-in' }, 'provider') : null],
+      },
       {
         label: 'Role', sort: u => ROLES.indexOf(u.role),
         cell: u => {
@@ -45,7 +49,7 @@ export async function users(main, _p, ctx) {
       {
         label: '', cls: 'actions', cell: u => h('div', { class: 'row-actions' },
           h('button', {
-            type: 'button', class: 'btn xs', 'data-action': 'password',
+            type: 'button', class: 'btn xs', 'data-action': 'password', disabled: u.source === 'oidc',
             onclick: async () => {
               const pw = await promptDialog({
                 title: `New password for ${u.username}`, label: 'Password', type: 'password', okText: 'Set password',
