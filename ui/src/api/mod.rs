@@ -10,7 +10,9 @@
 //! | `lists.rs` | `{e}/containers`, `{e}/services`, `{e}/tasks`, `{e}/images`, `{e}/volumes`, `{e}/networks` |
 //! | `containers.rs` | `{e}/containers/{cid}` (inspect, remove), `{e}/containers/{cid}/{action}` |
 //! | `exec.rs` | `{e}/containers/{cid}/exec` |
-//! | `logs.rs` | `{e}/containers/{cid}/logs` |
+//! | `logs.rs` | `{e}/containers/{cid}/logs`, `{e}/containers/{cid}/logs/download` |
+//! | `merged_logs.rs` | `{e}/logs` (several containers' logs as one) |
+//! | `terminal.rs` | `{e}/containers/{cid}/terminal` (WebSocket) |
 //! | `stats.rs` | `{e}/containers/{cid}/stats` |
 //! | `services.rs` | `{e}/services/{sid}` (remove), `{e}/services/{sid}/scale` |
 //! | `usage.rs` | `/api/usage/summary`, `{e}/usage/nodes`, `{e}/usage/nodes/{node}`, `{e}/usage/containers/{cid}`, `{e}/usage/top` |
@@ -34,11 +36,13 @@ mod events;
 mod exec;
 mod lists;
 mod logs;
+mod merged_logs;
 mod nodes;
 mod services;
 mod session;
 mod sse;
 mod stats;
+mod terminal;
 mod usage;
 mod users;
 
@@ -109,6 +113,8 @@ pub fn routes() -> Router<Shared> {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(logs::routes())
+        .merge(merged_logs::routes())
+        .merge(terminal::routes())
         .merge(stats::routes())
         .merge(usage::routes())
         .merge(services::routes())

@@ -9,6 +9,10 @@ use serde_json::{json, Value};
 
 use common::*;
 
+mod logs;
+mod merged_logs;
+mod terminal;
+
 fn local_endpoint(list: &Value) -> i64 {
     list.as_array()
         .and_then(|a| a.iter().find(|e| e["name"] == "local"))
