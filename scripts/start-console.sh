@@ -17,11 +17,16 @@ if [ ! -f "$state/ca/ca.pem" ] || [ ! -f "$state/secret" ]; then
   echo "start-console.sh: no agent credentials in $state; run scripts/start-local.sh first" >&2
   exit 1
 fi
-# The console embeds Debian's Chart.js at build time (ui/build.rs).
-if ! dpkg -s node-chart.js >/dev/null 2>&1; then
+# The console embeds Debian's Chart.js and xterm.js at build time (ui/build.rs); the fit
+# addon of node-xterm is a link into libjs-xterm.
+missing=()
+for package in node-chart.js node-xterm libjs-xterm; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq node-chart.js >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 cargo build --release --quiet -p bosun-ui --manifest-path "$root/Cargo.toml"
 

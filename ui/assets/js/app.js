@@ -19,6 +19,7 @@ import { images } from './pages/images.js';
 import { volumes } from './pages/volumes.js';
 import { networks } from './pages/networks.js';
 import { events } from './pages/events.js';
+import { logs } from './pages/logs.js';
 import { notFound } from './pages/not-found.js';
 
 const main = document.getElementById('main');
@@ -28,7 +29,7 @@ const RANK = { viewer: 0, operator: 1, admin: 2 };
 // The routed pages by the name parse() gives. Each renders into <main>, registers its
 // clean-ups with ctx.onLeave and calls ctx.done(name) once its data is on screen.
 const pages = {
-  home, endpoints, users, audit, nodes, node, top, containers, container, services, tasks, images, volumes, networks, events, notFound,
+  home, endpoints, users, audit, nodes, node, top, containers, container, services, tasks, images, volumes, networks, events, logs, notFound,
 };
 
 const state = { user: null, screen: null };
@@ -49,7 +50,7 @@ function parse(hash) {
     if (!c) return { page: 'containers', params, redirect: `#/e/${encodeURIComponent(b)}/containers` };
     if (c === 'containers' && d && parts.length <= 5) return { page: 'container', params: { ...params, cid: d, tab: e } };
     if (c === 'nodes' && d && parts.length === 4) return { page: 'node', params: { ...params, node: d } };
-    if (parts.length === 3 && ['nodes', 'top', 'containers', 'services', 'tasks', 'images', 'volumes', 'networks', 'events'].includes(c)) return { page: c, params };
+    if (parts.length === 3 && ['nodes', 'top', 'containers', 'services', 'tasks', 'images', 'volumes', 'networks', 'events', 'logs'].includes(c)) return { page: c, params };
   }
   return { page: 'notFound', params };
 }

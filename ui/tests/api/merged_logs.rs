@@ -2,51 +2,14 @@
 //! engine and a second agent of the same cluster in front of a fake engine (one real
 //! engine cannot be two nodes), both containers of one Compose project.
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
-use bosun_agent::cluster::{ClusterConfig, Discovery};
-use bosun_agent::upstream::EngineAddr;
-use bosun_fake_engine::{FakeEngine, FakeEngineSpec};
 use serde_json::Value;
 
 use super::logs::{read_events, Event};
 use crate::common::*;
 
-/// The node the real engine's agent calls itself.
-const REAL_NODE: &str = "bosun-it-real-node";
-
-/// An agent of `pki`'s cluster gossiping on loopback, in front of `engine`, joining `join`;
-/// its API and gossip addresses.
-async fn cluster_agent(
-    pki: &Pki,
-    engine: EngineAddr,
-    node: Option<&str>,
-    join: Option<SocketAddr>,
-    data: &std::path::Path,
-) -> (SocketAddr, SocketAddr) {
-    let mut config = pki.agent_config("127.0.0.1:0".parse().expect("addr"));
-    config.engine = engine;
-    config.data_dir = data.to_path_buf();
-    config.node_name = node.map(str::to_owned);
-    config.fanout_deadline = Duration::from_secs(3);
-    config.cluster = Some(ClusterConfig {
-        gossip_listen: "127.0.0.1:0".parse().expect("addr"),
-        advertise: None,
-        discovery: Discovery {
-            join: join.map(|j| vec![j.to_string()]).unwrap_or_default(),
-            interval: Duration::from_millis(500),
-            ..Discovery::default()
-        },
-    });
-    let agent = bosun_agent::server::Agent::bind(config)
-        .await
-        .expect("the agent starts");
-    let api = agent.local_addr().expect("addr");
-    let gossip = agent.gossip_addr().expect("gossip");
-    tokio::spawn(agent.run(tokio_util::sync::CancellationToken::new()));
-    (api, gossip)
-}
+#[path = "../common/two_nodes.rs"]
+mod two_nodes;
+use two_nodes::{two_nodes, REAL_NODE};
 
 /// The merged lines: (time, container, node, line).
 fn lines_of(events: &[Event]) -> Vec<(i128, String, String, String)> {
@@ -67,53 +30,12 @@ fn lines_of(events: &[Event]) -> Vec<(i128, String, String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_projects_logs_on_two_nodes_come_as_one_stream_in_time_order() {
-    let pki = Pki::new();
-    let project = Name::new("ui-merged").0.clone();
-    let dirs = (
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    );
-    let (real_agent, gossip) = cluster_agent(
-        &pki,
-        EngineAddr::Unix(bosun_testkit::https::ENGINE_SOCKET.into()),
-        Some(REAL_NODE),
-        None,
-        dirs.0.path(),
-    )
-    .await;
-    let mut spec = FakeEngineSpec::new(&format!("{project}-fake"));
-    spec.containers = 1;
-    spec.labels = vec![("com.docker.compose.project".into(), project.clone())];
-    let fake = FakeEngine::start(spec).await.expect("the fake engine");
-    cluster_agent(
-        &pki,
-        EngineAddr::Tcp(fake.addr().to_string()),
-        None,
-        Some(gossip),
-        dirs.1.path(),
-    )
-    .await;
-
-    // The real container writes a line every 130 ms, the fake one every 200 ms.
-    let real = Name::new("ui-merged-real");
-    ensure_image();
-    engine_ok(&[
-        "run",
-        "-d",
-        "--name",
-        real.as_str(),
-        "--label",
-        &format!("com.docker.compose.project={project}"),
-        IMAGE,
-        "sh",
-        "-c",
-        "i=0; while true; do i=$((i+1)); echo real-$i; sleep 0.13; done",
-    ]);
-    let fake_container = format!("{project}-fake-c0");
-    let fake_node = format!("{project}-fake");
+    let nodes = two_nodes("ui-merged").await;
+    let (project, real) = (&nodes.project, &nodes.real);
+    let (fake_container, fake_node) = (&nodes.fake_container, &nodes.fake_node);
 
     let data = tempfile::tempdir().expect("tempdir");
-    let args = console_args(data.path(), &pki, real_agent);
+    let args = console_args(data.path(), &nodes.pki, nodes.agent);
     let console = start_console(&args).await;
     let admin = Client::logged_in(console, ADMIN, ADMIN_PASSWORD).await;
     let id = super::local_endpoint(&admin.get("/api/endpoints").await.json());
@@ -124,7 +46,7 @@ async fn a_projects_logs_on_two_nodes_come_as_one_stream_in_time_order() {
         let events = read_events(&admin, &path, ANSWER, |_| false).await;
         let lines = lines_of(&events);
         let both =
-            lines.iter().any(|l| l.1 == fake_container) && lines.iter().any(|l| l.1 == real.0);
+            lines.iter().any(|l| l.1 == *fake_container) && lines.iter().any(|l| l.1 == real.0);
         if both {
             Ok(())
         } else {
@@ -136,7 +58,7 @@ async fn a_projects_logs_on_two_nodes_come_as_one_stream_in_time_order() {
     let events = read_events(&admin, &format!("{path}&follow=1"), SETTLE, |e| {
         let lines = lines_of(e);
         let live = |who: &str| lines.iter().filter(|l| l.1 == who).count();
-        live(&real.0) >= 25 && live(&fake_container) >= 15
+        live(&real.0) >= 25 && live(fake_container) >= 15
     })
     .await;
     let lines = lines_of(&events);
@@ -154,8 +76,8 @@ async fn a_projects_logs_on_two_nodes_come_as_one_stream_in_time_order() {
             assert_eq!(node, REAL_NODE);
             assert!(line.starts_with("real-"), "{line}");
         } else {
-            assert_eq!(*container, fake_container);
-            assert_eq!(*node, fake_node);
+            assert_eq!(container, fake_container);
+            assert_eq!(node, fake_node);
             assert!(line.ends_with(&format!("from {fake_container}")), "{line}");
         }
     }
@@ -172,7 +94,7 @@ async fn a_projects_logs_on_two_nodes_come_as_one_stream_in_time_order() {
         real_lines,
         (1..=real_lines.len() as u64).collect::<Vec<_>>()
     );
-    let fake_lines = numbered(&fake_container, |l| {
+    let fake_lines = numbered(fake_container, |l| {
         l.strip_prefix("log line ")?.split(' ').next()?.parse().ok()
     });
     assert_eq!(

@@ -65,6 +65,18 @@ async fn a_terminal_runs_a_shell_resizes_and_is_audited_when_it_ends() {
     let csrf = admin.csrf.clone().expect("a CSRF token");
     let path = format!("/api/endpoints/{id}/containers/{}/terminal", c.0);
 
+    // A viewer may not, as with exec.
+    admin.add_user("vera", "viewer").await;
+    let viewer = Client::logged_in(console.addr, "vera", "password-123").await;
+    let refused = viewer
+        .get(&format!(
+            "{path}?csrf={}",
+            viewer.csrf.clone().unwrap_or_default()
+        ))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
+    assert!(refused.message().contains("operator"), "{}", refused.text());
+
     // Without the session's CSRF token, or not as a WebSocket: refused with a message.
     let forged = admin.get(&format!("{path}?cmd=sh")).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.text());

@@ -20,14 +20,17 @@ use serde_json::{json, Value};
 
 use common::*;
 
+mod logs;
+mod terminal;
+
 /// chromedriver, stopped when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     port: u16,
 }
 
 impl Driver {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let found = Command::new("chromedriver").arg("--version").output();
         assert!(
             found.is_ok_and(|o| o.status.success()),
@@ -52,7 +55,7 @@ impl Drop for Driver {
 }
 
 /// A WebDriver session: the handful of commands the test needs.
-struct Browser {
+pub(crate) struct Browser {
     port: u16,
     session: String,
 }
@@ -95,7 +98,7 @@ impl Browser {
         }
     }
 
-    async fn start(driver: &Driver) -> Self {
+    pub(crate) async fn start(driver: &Driver) -> Self {
         let start = Instant::now();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
@@ -121,7 +124,12 @@ impl Browser {
         }
     }
 
-    async fn cmd(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+    pub(crate) async fn cmd(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         Self::call(
             self.port,
             method,
@@ -134,7 +142,7 @@ impl Browser {
     /// Opens `url`. Chromium gives up a load with ERR_NETWORK_CHANGED when the host's
     /// interfaces change under it (other tests' containers come and go), so a load that
     /// ends on its network error page is tried again, a few times.
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         for attempt in 1..=5 {
             self.cmd(Method::POST, "/url", Some(json!({"url": url})))
                 .await
@@ -160,7 +168,7 @@ impl Browser {
     /// Opens `url` and waits for `css`. A first load whose module scripts did not all
     /// arrive (the same network changes as in [`Self::goto`]) stays on the shell's
     /// "Loading…": it is loaded again, a few times.
-    async fn open_until(&self, url: &str, css: &str) {
+    pub(crate) async fn open_until(&self, url: &str, css: &str) {
         for _ in 0..3 {
             self.goto(url).await;
             let start = Instant::now();
@@ -178,7 +186,7 @@ impl Browser {
         );
     }
 
-    async fn find(&self, css: &str) -> Result<String, String> {
+    pub(crate) async fn find(&self, css: &str) -> Result<String, String> {
         let v = self
             .cmd(
                 Method::POST,
@@ -194,7 +202,7 @@ impl Browser {
     }
 
     /// Waits up to 20 s for an element matching `css`.
-    async fn wait(&self, css: &str) -> String {
+    pub(crate) async fn wait(&self, css: &str) -> String {
         let start = Instant::now();
         loop {
             match self.find(css).await {
@@ -211,7 +219,7 @@ impl Browser {
         }
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         let id = self.wait(css).await;
         self.cmd(
             Method::POST,
@@ -222,7 +230,7 @@ impl Browser {
         .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
-    async fn type_into(&self, css: &str, text: &str) {
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
         let id = self.wait(css).await;
         let _ = self
             .cmd(
@@ -241,7 +249,7 @@ impl Browser {
     }
 
     /// Sets a form field's value by script (long texts such as a PEM), firing `input`.
-    async fn set_value(&self, css: &str, text: &str) {
+    pub(crate) async fn set_value(&self, css: &str, text: &str) {
         self.wait(css).await;
         let script = "const el = document.querySelector(arguments[0]); el.value = arguments[1]; \
                       el.dispatchEvent(new Event('input', {bubbles: true})); \
@@ -255,7 +263,7 @@ impl Browser {
         .unwrap_or_else(|e| panic!("set {css}: {e}"));
     }
 
-    async fn attribute(&self, css: &str, name: &str) -> Option<String> {
+    pub(crate) async fn attribute(&self, css: &str, name: &str) -> Option<String> {
         let id = self.find(css).await.ok()?;
         self.cmd(
             Method::GET,
@@ -268,7 +276,7 @@ impl Browser {
         .map(str::to_owned)
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         let id = self.wait(css).await;
         self.cmd(Method::GET, &format!("/element/{id}/text"), None)
             .await
@@ -278,7 +286,7 @@ impl Browser {
     }
 
     /// Runs `script` in the page and gives back what it returns.
-    async fn script(&self, script: &str) -> Value {
+    pub(crate) async fn script(&self, script: &str) -> Value {
         self.cmd(
             Method::POST,
             "/execute/sync",
@@ -289,7 +297,7 @@ impl Browser {
     }
 
     /// Moves the mouse over the element matching `css`, `dx` pixels right of its centre.
-    async fn hover(&self, css: &str, dx: i64) {
+    pub(crate) async fn hover(&self, css: &str, dx: i64) {
         let id = self.wait(css).await;
         let actions = json!({"actions": [{
             "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
@@ -301,7 +309,7 @@ impl Browser {
             .unwrap_or_else(|e| panic!("hover {css}: {e}"));
     }
 
-    async fn screenshot(&self, name: &str) -> PathBuf {
+    pub(crate) async fn screenshot(&self, name: &str) -> PathBuf {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
         std::fs::create_dir_all(&dir).expect("screenshot directory");
         let path = dir.join(format!("{name}.png"));
@@ -313,7 +321,7 @@ impl Browser {
         path
     }
 
-    async fn quit(&self) {
+    pub(crate) async fn quit(&self) {
         let _ = self.cmd(Method::DELETE, "", None).await;
     }
 }
