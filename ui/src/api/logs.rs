@@ -14,7 +14,9 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 
 use super::cluster::{served_by, Cluster, AGENT_TIMEOUT};
-use super::docker_stream::{demux, engine_time, parse_stamp, LogLine, LogReader, MAX_OUTPUT};
+use super::docker_stream::{
+    demux, engine_time, parse_stamp, LogLine, LogReader, Source, MAX_OUTPUT,
+};
 use super::sse::{sse_data, sse_response};
 use super::{flag, ApiError, ApiResult, Authed, Shared, CLUSTER};
 use crate::agent::Call;
@@ -234,7 +236,7 @@ impl EventLines {
             out.push_str(&resume.cursor.id());
             out.push('\n');
         }
-        if line.source == super::docker_stream::Source::Stderr {
+        if line.source == Source::Stderr {
             out.push_str("event: stderr\n");
         }
         let data = if self.timestamps && !line.stamp.is_empty() {
@@ -381,7 +383,6 @@ async fn download(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::docker_stream::Source;
 
     fn line(stamp: &str, text: &str) -> LogLine {
         LogLine {

@@ -254,14 +254,18 @@ async fn merged(
     history.sort_by_key(|t| t.line.nanos);
     let mut live = Vec::new();
     if follow {
-        for source in &sources {
+        let cluster = &cluster;
+        let opens = sources.iter().map(|source| {
             let path = format!(
                 "/containers/{}/logs?stdout=1&stderr=1&timestamps=1&follow=1&since={}",
                 source.id,
                 engine_time(cut + 1)
             );
-            let call = Call::get(path).on(&source.node);
-            match cluster.open_stream(call).await {
+            async move { cluster.open_stream(Call::get(path).on(&source.node)).await }
+        });
+        let opened = futures_util::future::join_all(opens).await;
+        for (source, open) in sources.iter().zip(opened) {
+            match open {
                 Ok(resp) => live.push((Arc::clone(source), resp.into_body())),
                 Err(e) => notices.push(notice(source, &e.to_string())),
             }

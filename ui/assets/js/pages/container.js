@@ -2,7 +2,7 @@
 // its history over a range), a terminal and exec. The logs, terminal and exec tabs are
 // modules of their own under container/.
 
-import { get, getText, post, ep, enc, query, aborted } from '../api.js';
+import { get, ep, enc, aborted } from '../api.js';
 import {
   h, debounce, toDate, relTime, fmtTime, bytes, shortId, plural, badge, stateBadge, mono, dash,
   errorBox, callout, copyButton,
