@@ -29,8 +29,9 @@ pub(super) fn demux(raw: &[u8]) -> (Vec<u8>, &[u8]) {
 /// Which of the container's outputs a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Source {
-    Stdout,
-    Stderr,
+    // The values index per-stream state (partial lines, cursor positions).
+    Stdout = 0,
+    Stderr = 1,
 }
 
 impl Source {

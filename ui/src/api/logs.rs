@@ -1,6 +1,7 @@
 //! A container's log: its last lines as text, the whole of it (or a range) as a file, or
-//! its lines as server-sent events, each naming its stream and carrying a cursor from
-//! which a dropped follow resumes without repeating or losing a line.
+//! its lines as server-sent events, each naming its stream and carrying a cursor
+//! (`log_cursor.rs`) from which a dropped follow resumes without repeating or losing a
+//! line.
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -17,6 +18,7 @@ use super::cluster::{served_by, Cluster, AGENT_TIMEOUT};
 use super::docker_stream::{
     demux, engine_time, parse_stamp, LogLine, LogReader, Source, MAX_OUTPUT,
 };
+use super::log_cursor::Cursor;
 use super::sse::{sse_data, sse_response};
 use super::{flag, ApiError, ApiResult, Authed, Shared, CLUSTER};
 use crate::agent::Call;
@@ -42,32 +44,6 @@ struct LogsQuery {
     /// Where a dropped follow stopped: the `id` of the last event it got (the same as the
     /// `Last-Event-ID` a browser sends when it reconnects).
     after: Option<String>,
-}
-
-/// The position after a line: its timestamp, and how many lines with exactly that
-/// timestamp were sent up to it. The engine's `since` includes its own instant, so a
-/// resumed log repeats those lines, and the count says how many to drop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Cursor {
-    pub stamp: String,
-    pub nanos: i128,
-    pub seen: usize,
-}
-
-impl Cursor {
-    /// `STAMP COUNT`, as an event's `id`.
-    pub(super) fn parse(text: &str) -> Option<Self> {
-        let (stamp, seen) = text.trim().rsplit_once(' ')?;
-        Some(Self {
-            stamp: stamp.to_owned(),
-            nanos: parse_stamp(stamp)?,
-            seen: seen.parse().ok()?,
-        })
-    }
-
-    pub(super) fn id(&self) -> String {
-        format!("{} {}", self.stamp, self.seen)
-    }
 }
 
 /// A time as the engine takes it: RFC 3339, or seconds since the epoch (with a fraction).
@@ -154,7 +130,7 @@ async fn logs(
         .or_else(|| headers.get("last-event-id").and_then(|v| v.to_str().ok()));
     let cursor = match resume.filter(|r| !r.trim().is_empty()) {
         Some(text) => Some(Cursor::parse(text).ok_or_else(|| {
-            ApiError::bad("after is the id of a log event: an RFC 3339 time and a count")
+            ApiError::bad("after is the id of a log event, as the event stream gave it")
         })?),
         None => None,
     };
@@ -168,13 +144,13 @@ async fn logs(
     };
     if let Some(cursor) = &cursor {
         ask.tail = "all".to_owned();
-        ask.since = Some(engine_time(cursor.nanos));
+        ask.since = Some(engine_time(cursor.since()));
     }
     let (tty, _, body) = open_log(&cluster, cid, &ask).await?;
     if events {
         let shown = EventLines {
             reader: LogReader::new(tty),
-            cursor: cursor.map(Resume::from),
+            cursor,
             timestamps: flag(q.timestamps.as_deref()),
         };
         return Ok(sse_response(move |tx| send_lines(body, shown, tx)));
@@ -200,26 +176,10 @@ async fn logs(
         .into_response())
 }
 
-/// A cursor being resumed from: the lines at its instant still to drop.
-struct Resume {
-    cursor: Cursor,
-    pending_repeats: usize,
-}
-
-impl From<Cursor> for Resume {
-    fn from(cursor: Cursor) -> Self {
-        let pending_repeats = cursor.seen;
-        Self {
-            cursor,
-            pending_repeats,
-        }
-    }
-}
-
 /// How a log's lines become events.
 struct EventLines {
     reader: LogReader,
-    cursor: Option<Resume>,
+    cursor: Option<Cursor>,
     /// The timestamp before each line's text too, as `docker logs -t` shows it.
     timestamps: bool,
 }
@@ -227,13 +187,13 @@ struct EventLines {
 impl EventLines {
     /// The event of `line`, or `None` for a line sent before the cursor.
     fn event(&mut self, line: &LogLine) -> Option<Bytes> {
-        if !advance(&mut self.cursor, line) {
+        if !Cursor::advance(&mut self.cursor, line) {
             return None;
         }
         let mut out = String::new();
-        if let Some(resume) = &self.cursor {
+        if let Some(cursor) = &self.cursor {
             out.push_str("id: ");
-            out.push_str(&resume.cursor.id());
+            out.push_str(&cursor.id(line));
             out.push('\n');
         }
         if line.source == Source::Stderr {
@@ -247,35 +207,6 @@ impl EventLines {
         let mut bytes = out.into_bytes();
         bytes.extend_from_slice(&data);
         Some(Bytes::from(bytes))
-    }
-}
-
-/// Moves the cursor past `line`; false when the line was sent before the cursor.
-fn advance(resume: &mut Option<Resume>, line: &LogLine) -> bool {
-    if line.stamp.is_empty() {
-        return true;
-    }
-    match resume {
-        Some(r) if line.nanos < r.cursor.nanos => false,
-        Some(r) if line.nanos == r.cursor.nanos => {
-            if r.pending_repeats > 0 {
-                r.pending_repeats -= 1;
-                return false;
-            }
-            r.cursor.seen += 1;
-            true
-        }
-        _ => {
-            *resume = Some(Resume {
-                cursor: Cursor {
-                    stamp: line.stamp.clone(),
-                    nanos: line.nanos,
-                    seen: 1,
-                },
-                pending_repeats: 0,
-            });
-            true
-        }
     }
 }
 
@@ -383,42 +314,6 @@ async fn download(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn line(stamp: &str, text: &str) -> LogLine {
-        LogLine {
-            source: Source::Stdout,
-            stamp: stamp.to_owned(),
-            nanos: parse_stamp(stamp).expect("a time"),
-            text: text.to_owned(),
-        }
-    }
-
-    #[test]
-    fn a_resumed_log_drops_the_lines_it_sent_at_the_cursors_instant() {
-        let t1 = "2026-01-02T03:04:05.1Z";
-        let t2 = "2026-01-02T03:04:05.2Z";
-        let mut first = EventLines {
-            reader: LogReader::new(false),
-            cursor: None,
-            timestamps: false,
-        };
-        assert!(first.event(&line(t1, "a")).is_some());
-        assert!(first.event(&line(t2, "b")).is_some());
-        let id = first.cursor.as_ref().expect("a cursor").cursor.id();
-        assert_eq!(id, format!("{t2} 1"));
-
-        // The engine answers `since=t2` with b again, then c at the same instant.
-        let mut again = EventLines {
-            reader: LogReader::new(false),
-            cursor: Cursor::parse(&id).map(Resume::from),
-            timestamps: false,
-        };
-        assert!(again.event(&line(t2, "b")).is_none(), "b was sent");
-        let c = again.event(&line(t2, "c")).expect("c is new");
-        assert!(String::from_utf8_lossy(&c).contains(&format!("id: {t2} 2\n")));
-        assert!(String::from_utf8_lossy(&c).contains("data: c\n"));
-        assert_eq!(Cursor::parse("not a cursor"), None);
-    }
 
     #[test]
     fn times_are_rfc3339_or_epoch_seconds() {

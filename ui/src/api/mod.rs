@@ -22,7 +22,8 @@
 //! What they share: `error.rs` (the error answer), `action.rs` (every state-changing request:
 //! the role check, the work, the audit row), `cluster.rs` (one request's way to an
 //! endpoint's agent, and where a container lives), `sse.rs` (server-sent events) and
-//! `docker_stream.rs` (the engine's stdout/stderr framing). The session extractor,
+//! `docker_stream.rs` (the engine's stdout/stderr framing); `log_cursor.rs` is where a
+//! followed log was left. The session extractor,
 //! [`Authed`], is in `session.rs`.
 
 mod action;
@@ -35,6 +36,7 @@ mod error;
 mod events;
 mod exec;
 mod lists;
+mod log_cursor;
 mod logs;
 mod merged_logs;
 mod nodes;
