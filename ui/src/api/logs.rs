@@ -227,7 +227,16 @@ async fn send_lines(
             // The browser left: stop reading, and the agent's stream closes.
             _ = tx.closed() => return,
         };
-        let Some(Ok(frame)) = frame else { break };
+        let frame = match frame {
+            Some(Ok(frame)) => frame,
+            None => break,
+            // The agent's stream broke (not the log's end): no `end`, so that the browser
+            // reconnects and resumes from its last event.
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "a followed log broke off");
+                return;
+            }
+        };
         let Some(data) = frame.data_ref() else {
             continue;
         };
