@@ -9,8 +9,11 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 command -v prometheus-node-exporter >/dev/null 2>&1 || missing+=(prometheus-node-exporter)
-# bosun-bench links the console (the history benchmark), which embeds Debian's Chart.js.
+# bosun-bench links the console (the history benchmark), which embeds Debian's Chart.js
+# and xterm.js.
 dpkg -s node-chart.js >/dev/null 2>&1 || missing+=(node-chart.js)
+dpkg -s node-xterm >/dev/null 2>&1 || missing+=(node-xterm)
+dpkg -s libjs-xterm >/dev/null 2>&1 || missing+=(libjs-xterm)
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null

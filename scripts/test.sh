@@ -16,7 +16,7 @@ fi
 command -v flock >/dev/null || { echo "test.sh: flock (util-linux) is needed" >&2; exit 1; }
 # The console's browser test drives Debian's chromium through chromedriver; the usage
 # tests have Debian's prometheus scrape an agent; the console embeds Debian's Chart.js
-# when it is built (ui/build.rs).
+# and xterm.js when it is built (ui/build.rs).
 missing=()
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v chromium >/dev/null || missing+=(chromium)
@@ -24,6 +24,8 @@ command -v prometheus >/dev/null || missing+=(prometheus)
 dpkg -s node-chart.js >/dev/null 2>&1 || missing+=(node-chart.js)
 # The console's image pull test pushes to, and pulls from, a registry on loopback.
 command -v docker-registry >/dev/null || missing+=(docker-registry)
+dpkg -s node-xterm >/dev/null 2>&1 || missing+=(node-xterm)
+dpkg -s libjs-xterm >/dev/null 2>&1 || missing+=(libjs-xterm)
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null

@@ -59,6 +59,7 @@ pub(crate) struct Container {
     created: i64,
     running: bool,
     exit_code: i64,
+    extra_labels: Vec<(String, String)>,
 }
 
 struct Exec {
@@ -78,6 +79,7 @@ impl State {
                 created: base - 60 * index as i64,
                 running: index % 3 != 2,
                 exit_code: 0,
+                extra_labels: spec.labels.clone(),
             })
             .collect();
         State {
@@ -141,6 +143,9 @@ impl Container {
         let mut labels = Map::new();
         labels.insert("node".into(), node.into());
         labels.insert("index".into(), self.index.to_string().into());
+        for (k, v) in &self.extra_labels {
+            labels.insert(k.clone(), v.clone().into());
+        }
         labels
     }
 
@@ -458,12 +463,19 @@ fn container_matches(c: &Container, node: &str, filters: &Filters) -> bool {
 }
 
 fn logs(shared: &Arc<Shared>, key: &str, query: &Query) -> Reply {
-    let (id, name, running) = {
+    let (id, name, running, created) = {
         let state = shared.state();
         let c = state.container(key)?;
-        (c.id.clone(), c.name.clone(), c.running)
+        (c.id.clone(), c.name.clone(), c.running, c.created)
     };
-    let backlog: Vec<u8> = (1..=3).flat_map(|n| log_line(&name, n)).collect();
+    let shape = LogShape {
+        timestamps: query.flag("timestamps"),
+        since: query.get("since").and_then(engine_time),
+        until: query.get("until").and_then(engine_time),
+    };
+    let backlog: Vec<u8> = (1..=3)
+        .flat_map(|n| shape.line(&name, n, i128::from(created + n as i64) * 1_000_000_000))
+        .collect();
     if !(query.flag("follow") && running) {
         return Ok(respond(StatusCode::OK, RAW_STREAM, full(backlog)));
     }
@@ -478,7 +490,7 @@ fn logs(shared: &Arc<Shared>, key: &str, query: &Query) -> Reply {
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         for n in 4.. {
             let chunk = tokio::select! {
-                _ = tick.tick() => Chunk::Data(log_line(&name, n).into()),
+                _ = tick.tick() => Chunk::Data(shape.line(&name, n, i128::from(now().1)).into()),
                 changed = changes.changed() => {
                     let stopped = task_shared.state().exit_code(&id).is_some();
                     if changed.is_ok() && !stopped { continue }
@@ -494,8 +506,48 @@ fn logs(shared: &Arc<Shared>, key: &str, query: &Query) -> Reply {
     Ok(respond(StatusCode::OK, RAW_STREAM, body))
 }
 
-fn log_line(name: &str, n: usize) -> Vec<u8> {
-    frame(1, format!("log line {n} from {name}\n").as_bytes())
+/// How a log's lines are asked for: stamped or not, and the range of time they are in.
+struct LogShape {
+    timestamps: bool,
+    since: Option<i128>,
+    until: Option<i128>,
+}
+
+impl LogShape {
+    /// Line `n` of a container's log, made at `nanos`; nothing when outside the range.
+    fn line(&self, name: &str, n: usize, nanos: i128) -> Vec<u8> {
+        let outside =
+            self.since.is_some_and(|s| nanos < s) || self.until.is_some_and(|u| nanos > u);
+        if outside {
+            return Vec::new();
+        }
+        let stamp = if self.timestamps {
+            format!("{} ", rfc3339_nanos(nanos))
+        } else {
+            String::new()
+        };
+        frame(1, format!("{stamp}log line {n} from {name}\n").as_bytes())
+    }
+}
+
+/// The engine's `since`/`until`: seconds since the epoch, with a fraction of up to nine
+/// digits; as nanoseconds.
+fn engine_time(text: &str) -> Option<i128> {
+    let (secs, frac) = text.split_once('.').unwrap_or((text, ""));
+    let secs: i128 = secs.parse().ok()?;
+    let frac: i128 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<9}").get(..9)?.parse().ok()?
+    };
+    Some(secs * 1_000_000_000 + frac)
+}
+
+fn rfc3339_nanos(nanos: i128) -> String {
+    let secs = nanos.div_euclid(1_000_000_000) as i64;
+    let frac = nanos.rem_euclid(1_000_000_000);
+    let whole = rfc3339(secs);
+    format!("{}.{frac:09}Z", whole.trim_end_matches('Z'))
 }
 
 fn lifecycle(shared: &Shared, key: &str, action: &str) -> Reply {

@@ -13,6 +13,8 @@
 //! - `/events` honours the `type`, `container` and `event` filters and ignores
 //!   `since`/`until`; `/containers/json` supports the `name`, `id`, `status` and `label`
 //!   filters and ignores other keys.
+//! - Logs honour `timestamps`, `since` and `until`: the three lines of a container's
+//!   history are stamped a second apart from its creation, followed lines when made.
 //! - A stopped container exits 0, a killed one 137; `wait` reports that code.
 //! - A node outside a swarm reports `NodeID: ""` in `/info`, as the real engine does; a
 //!   worker lists no `RemoteManagers`, since a single fake knows no other node.
@@ -67,6 +69,8 @@ pub struct FakeEngineSpec {
     pub swarm: Option<SwarmRole>,
     /// Added before every response head (not before each chunk of a stream).
     pub latency: Duration,
+    /// Labels every container has besides `node` and `index` (a Compose project's, say).
+    pub labels: Vec<(String, String)>,
 }
 
 impl FakeEngineSpec {
@@ -78,6 +82,7 @@ impl FakeEngineSpec {
             containers: 3,
             swarm: None,
             latency: Duration::ZERO,
+            labels: Vec::new(),
         }
     }
 }

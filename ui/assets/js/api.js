@@ -16,6 +16,9 @@ export class ApiError extends Error {
 
 export function setCsrf(token) { csrfToken = token || null; }
 
+/** The session's CSRF token, for what cannot send headers (a WebSocket's URL). */
+export const csrf = () => csrfToken;
+
 /** Called on any 401 (except where a caller opts out, e.g. the login form). */
 export function onUnauthorized(fn) { unauthorized = fn; }
 

@@ -15,7 +15,9 @@
 //! | `volumes.rs` | `{e}/volumes/prune`, `DELETE {e}/volumes/{name}` |
 //! | `networks.rs` | `{e}/networks/prune`, `DELETE {e}/networks/{name}` |
 //! | `exec.rs` | `{e}/containers/{cid}/exec` |
-//! | `logs.rs` | `{e}/containers/{cid}/logs` |
+//! | `logs.rs` | `{e}/containers/{cid}/logs`, `{e}/containers/{cid}/logs/download` |
+//! | `merged_logs.rs` | `{e}/logs` (several containers' logs as one) |
+//! | `terminal.rs` | `{e}/containers/{cid}/terminal` (WebSocket) |
 //! | `stats.rs` | `{e}/containers/{cid}/stats` |
 //! | `services.rs` | `{e}/services/{sid}` (remove), `{e}/services/{sid}/scale` |
 //! | `usage.rs` | `/api/usage/summary`, `{e}/usage/nodes`, `{e}/usage/nodes/{node}`, `{e}/usage/containers/{cid}`, `{e}/usage/top` |
@@ -25,8 +27,9 @@
 //! What they share: `error.rs` (the error answer), `action.rs` (every state-changing request:
 //! the role check, the work, the audit row), `cluster.rs` (one request's way to an
 //! endpoint's agent, and where a container lives), `sse.rs` (server-sent events) and
-//! `docker_stream.rs` (the engine's stdout/stderr framing), `node_objects.rs` (removing and
-//! pruning what lives on one node). The session extractor,
+//! `docker_stream.rs` (the engine's stdout/stderr framing), `log_cursor.rs` (where a
+//! followed log was left), `node_objects.rs` (removing and pruning what lives on one
+//! node). The session extractor,
 //! [`Authed`], is in `session.rs`.
 
 mod action;
@@ -41,7 +44,9 @@ mod events;
 mod exec;
 mod images;
 mod lists;
+mod log_cursor;
 mod logs;
+mod merged_logs;
 mod networks;
 mod node_objects;
 mod nodes;
@@ -50,6 +55,7 @@ mod services;
 mod session;
 mod sse;
 mod stats;
+mod terminal;
 mod usage;
 mod users;
 mod volumes;
@@ -143,6 +149,8 @@ pub fn routes() -> Router<Shared> {
         .merge(networks::routes())
         .merge(exec::routes())
         .merge(logs::routes())
+        .merge(merged_logs::routes())
+        .merge(terminal::routes())
         .merge(stats::routes())
         .merge(usage::routes())
         .merge(services::routes())

@@ -13,7 +13,10 @@ use common::*;
 mod access;
 mod containers;
 mod images;
+mod logs;
+mod merged_logs;
 mod oidc;
+mod terminal;
 
 pub(crate) fn local_endpoint(list: &Value) -> i64 {
     list.as_array()

@@ -22,7 +22,9 @@ use serde_json::{json, Value};
 use common::*;
 
 mod containers;
+mod logs;
 mod sign_in;
+mod terminal;
 
 /// chromedriver, stopped when dropped.
 pub(crate) struct Driver {

@@ -1,7 +1,8 @@
 // #/e/ID/containers/CID[/TAB] : one container: overview, inspect, logs, stats (live, and
-// its history over a range) and exec.
+// its history over a range), a terminal and exec. The logs, terminal and exec tabs are
+// modules of their own under container/.
 
-import { get, getText, post, ep, enc, query, aborted } from '../api.js';
+import { get, ep, enc, aborted } from '../api.js';
 import {
   h, debounce, toDate, relTime, fmtTime, bytes, shortId, plural, badge, stateBadge, mono, dash,
   errorBox, callout, copyButton,
@@ -10,32 +11,12 @@ import {
   nodeOf, liveEvents, endpointShell, containerAction, actionButtons, allowedActions, statusText, portsCell, QUIET_EVENT,
 } from '../cluster.js';
 import { chosen, rangePicker, timeChart, valuesOf, peakLine, pct, rate, stepText } from '../usage.js';
-
-const logPrefs = { tail: '500', timestamps: false, follow: false, autoscroll: true, wrap: true };
+import { logsTab } from './container/logs.js';
+import { execTab } from './container/exec.js';
+import { terminalTab } from './container/terminal.js';
 
 function quoteArg(a) {
   return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${String(a).replace(/'/g, `'\\''`)}'`;
-}
-
-/** Splits a command line into words, honouring '…', "…" and backslashes; no shell. */
-function splitCommand(s) {
-  const out = [];
-  let cur = '';
-  let quote = null;
-  let started = false;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s[i];
-    if (quote) {
-      if (ch === quote) quote = null;
-      else if (ch === '\\' && quote === '"' && i + 1 < s.length) cur += s[++i];
-      else cur += ch;
-    } else if (ch === '"' || ch === "'") { quote = ch; started = true; }
-    else if (ch === '\\' && i + 1 < s.length) { cur += s[++i]; started = true; }
-    else if (/\s/.test(ch)) { if (started) { out.push(cur); cur = ''; started = false; } }
-    else { cur += ch; started = true; }
-  }
-  if (started) out.push(cur);
-  return out;
 }
 
 /** Pretty-printed JSON with keys, strings and literals coloured. */
@@ -116,100 +97,6 @@ function overview(info, gone) {
       mono(v.IPAddress ? `${v.IPAddress}/${v.IPPrefixLen}` : '—'), h('span', { class: 'muted' }, v.Gateway ? `gw ${v.Gateway}` : ''),
       mono(v.MacAddress ?? '')]))),
     section('Labels', kvTable(Object.entries(cfg.Labels ?? {}).sort().map(([k, v]) => [h('span', { class: 'mono strong' }, k), h('span', { class: 'mono wrap' }, v)]))));
-}
-
-function logsTab(panel, id, info, ctx) {
-  const base = ep(id, `/containers/${enc(info.Id)}/logs`);
-  const tail = h('select', { id: 'logs-tail', 'aria-label': 'Lines', value: logPrefs.tail },
-    ['100', '500', '1000', 'all'].map(v => h('option', { value: v }, v === 'all' ? 'All lines' : `Last ${v}`)));
-  const check = (key, label, idName) => {
-    const box = h('input', { type: 'checkbox', id: idName, checked: logPrefs[key] });
-    return [box, h('label', { class: 'check' }, box, label)];
-  };
-  const [ts, tsL] = check('timestamps', 'Timestamps', 'logs-timestamps');
-  const [follow, followL] = check('follow', 'Follow', 'logs-follow');
-  const [auto, autoL] = check('autoscroll', 'Autoscroll', 'logs-autoscroll');
-  const [wrap, wrapL] = check('wrap', 'Wrap', 'logs-wrap');
-  const status = h('span', { class: 'muted small' });
-  const refresh = h('button', { class: 'btn', type: 'button' }, 'Reload');
-  const pre = h('pre', { id: 'logs-output', class: `logs${logPrefs.wrap ? ' wrapped' : ''}` });
-  const note = h('div');
-  panel.append(h('div', { class: 'toolbar' }, tail, tsL, followL, autoL, wrapL, h('span', { class: 'grow' }), status, refresh), note, pre);
-
-  const MAX_LINES = 10000;
-  let stopStream = null;
-  let chunks = [];
-  let lineCount = 0;
-  let pending = [];
-  let frame = 0;
-
-  const scroll = () => { if (logPrefs.autoscroll) pre.scrollTop = pre.scrollHeight; };
-  const flush = () => {
-    frame = 0;
-    if (!pending.length) return;
-    const node = document.createTextNode(pending.join(''));
-    chunks.push([node, pending.length]);
-    lineCount += pending.length;
-    pending = [];
-    pre.append(node);
-    while (lineCount > MAX_LINES && chunks.length > 1) { const [n, c] = chunks.shift(); n.remove(); lineCount -= c; }
-    status.textContent = `Following · ${plural(lineCount, 'line')}`;
-    scroll();
-  };
-  const stop = () => { stopStream?.(); stopStream = null; cancelAnimationFrame(frame); frame = 0; pending = []; };
-  const q = () => query({ tail: logPrefs.tail, timestamps: logPrefs.timestamps ? 1 : 0 });
-
-  async function load() {
-    stop();
-    note.replaceChildren();
-    pre.textContent = '';
-    chunks = [];
-    lineCount = 0;
-    if (logPrefs.follow) {
-      status.textContent = 'Connecting…';
-      let opened = false;
-      const es = new EventSource(`${base}${q()}&follow=1`);
-      es.onopen = () => { opened = true; status.textContent = 'Following'; };
-      es.onmessage = m => { pending.push(`${m.data}\n`); if (!frame) frame = requestAnimationFrame(flush); };
-      es.onerror = () => {
-        es.close();
-        flush();
-        follow.checked = logPrefs.follow = false;
-        status.textContent = opened ? 'The log stream ended.' : '';
-        // The stream gives no reason; ask once without follow to show the server's message.
-        if (!opened) getText(`${base}?tail=1`, { signal: ctx.signal })
-          .then(() => { status.textContent = 'The log stream could not be opened.'; })
-          .catch(e => { if (!aborted(ctx, e)) note.replaceChildren(errorBox(e.message, 'Could not read the logs')); });
-      };
-      stopStream = () => es.close();
-      return;
-    }
-    status.textContent = 'Loading…';
-    refresh.disabled = true;
-    try {
-      const text = await getText(`${base}${q()}&follow=0`, { signal: ctx.signal });
-      if (logPrefs.follow) return;
-      pre.textContent = text;
-      const n = text ? text.split('\n').length - (text.endsWith('\n') ? 1 : 0) : 0;
-      status.textContent = n ? `${plural(n, 'line')} · ${new Date().toLocaleTimeString()}` : 'No output.';
-      scroll();
-    } catch (e) {
-      if (aborted(ctx, e)) return;
-      status.textContent = '';
-      note.replaceChildren(errorBox(e.message, 'Could not read the logs'));
-    } finally {
-      refresh.disabled = false;
-    }
-  }
-
-  tail.addEventListener('change', () => { logPrefs.tail = tail.value; load(); });
-  ts.addEventListener('change', () => { logPrefs.timestamps = ts.checked; load(); });
-  follow.addEventListener('change', () => { logPrefs.follow = follow.checked; load(); });
-  auto.addEventListener('change', () => { logPrefs.autoscroll = auto.checked; scroll(); });
-  wrap.addEventListener('change', () => { logPrefs.wrap = wrap.checked; pre.classList.toggle('wrapped', wrap.checked); });
-  refresh.addEventListener('click', () => load());
-  load();
-  return stop;
 }
 
 function sparkline(canvas, values, top) {
@@ -380,41 +267,6 @@ function statsTab(panel, id, info, ctx) {
   return () => { stopped = true; clearTimeout(timer); history.stop(); };
 }
 
-function execTab(panel, id, info, ctx) {
-  const input = h('input', { id: 'exec-command', class: 'mono grow', placeholder: 'ls -l /', autocomplete: 'off', spellcheck: false, 'aria-label': 'Command' });
-  const run = h('button', { id: 'exec-run', class: 'btn primary', type: 'submit' }, 'Run');
-  const exit = h('span', { id: 'exec-exit' });
-  const out = h('pre', { id: 'exec-output', class: 'console' });
-  const note = h('div', null, info.State?.Running ? null : callout('warn', 'The container is not running; exec needs a running container.'));
-  const form = h('form', {
-    class: 'exec-form',
-    onsubmit: async e => {
-      e.preventDefault();
-      const cmd = splitCommand(input.value);
-      if (!cmd.length) return;
-      run.disabled = true;
-      exit.replaceChildren(badge('running…', 'info'));
-      note.replaceChildren();
-      try {
-        const r = await post(ep(id, `/containers/${enc(info.Id)}/exec`), { cmd }, { signal: ctx.signal });
-        out.textContent = r.output || '';
-        out.classList.toggle('placeholder', !r.output);
-        if (!r.output) out.textContent = '(no output)';
-        exit.replaceChildren(badge(`exit code ${r.exit_code ?? '?'}`, r.exit_code === 0 ? 'ok' : 'bad'));
-      } catch (x) {
-        if (aborted(ctx, x)) return;
-        exit.replaceChildren();
-        note.replaceChildren(errorBox(x.message, 'The command did not run'));
-      } finally {
-        run.disabled = false;
-      }
-    },
-  }, h('span', { class: 'prompt mono' }, '$'), input, run);
-  panel.append(form, h('p', { class: 'hint' }, 'Runs without a shell: use sh -c "…" for pipes and variables. Every command is recorded in the audit log.'),
-    note, h('div', { class: 'exec-result' }, exit), out);
-  input.focus();
-}
-
 export async function container(main, { id, cid, tab }, ctx) {
   const content = endpointShell(main, id, 'containers', ctx, 'Container');
   const back = h('a', { href: `#/e/${id}/containers`, class: 'back' }, '← All containers');
@@ -429,7 +281,7 @@ export async function container(main, { id, cid, tab }, ctx) {
   }
   const canAct = ctx.can('operator');
   const TABS = [['overview', 'Overview'], ['inspect', 'Inspect'], ['logs', 'Logs'], ['stats', 'Stats']];
-  if (canAct) TABS.push(['exec', 'Exec']);
+  if (canAct) TABS.push(['terminal', 'Terminal'], ['exec', 'Exec']);
   let current = TABS.some(t => t[0] === tab) ? tab : 'overview';
   let stopTab = null;
   let gone = false;
@@ -471,6 +323,7 @@ export async function container(main, { id, cid, tab }, ctx) {
     },
     logs: () => logsTab(panel, id, info, ctx),
     stats: () => statsTab(panel, id, info, ctx),
+    terminal: () => terminalTab(panel, id, info, ctx),
     exec: () => execTab(panel, id, info, ctx),
   };
 
