@@ -1,16 +1,18 @@
 //! Console users: roles, argon2 password hashes, session tokens, and the login rate limit.
-//! The client's address behind proxies is in `proxy`, OpenID Connect sign-in in `oidc`.
+//! The client's address behind proxies is in `proxy`, OpenID Connect sign-in in `oidc`,
+//! the hashing of passwords in `password`.
 
 pub mod oidc;
+mod password;
 pub mod proxy;
+
+pub use password::{decoy_hash, hash_password, spawn_hash, spawn_verify, verify_password};
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use bosun_serve::hex;
 use serde::{Deserialize, Serialize};
 
@@ -59,55 +61,6 @@ pub fn valid_username(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
-}
-
-pub fn hash_password(password: &str) -> Result<String, String> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| e.to_string())?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
-}
-
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-/// A hash to verify against when the user does not exist, so that a wrong user name takes
-/// as long as a wrong password.
-pub fn decoy_hash() -> &'static str {
-    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DECOY.get_or_init(|| hash_password("decoy password").unwrap_or_default())
-}
-
-/// [`hash_password`] on tokio's blocking pool: argon2 takes tens of milliseconds of CPU,
-/// which no runtime worker should spend.
-pub async fn spawn_hash(password: String) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| e.to_string())?
-}
-
-/// [`verify_password`] on tokio's blocking pool; with no hash (no such user), against the
-/// decoy, so that a wrong user name takes as long as a wrong password.
-pub async fn spawn_verify(password: String, hash: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
-        let hash = match &hash {
-            Some(hash) => hash.as_str(),
-            None => decoy_hash(),
-        };
-        verify_password(&password, hash)
-    })
-    .await
-    .unwrap_or(false)
 }
 
 /// 32 random bytes as hex.
