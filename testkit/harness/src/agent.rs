@@ -16,6 +16,8 @@ pub struct AgentOptions {
     pub audit_file: Option<PathBuf>,
     /// `--audit-reads`: reads in the audit trail too.
     pub audit_reads: bool,
+    /// `--max-connections-per-client`, when not the default.
+    pub max_connections_per_client: Option<usize>,
 }
 
 /// An agent of `pki`'s cluster in front of the real engine, in this process, trusting
@@ -43,6 +45,9 @@ pub async fn start_agent_with(
     }
     config.audit.file = options.audit_file.clone();
     config.audit.reads = options.audit_reads;
+    if let Some(max) = options.max_connections_per_client {
+        config.max_connections_per_client = max;
+    }
     let agent = bosun_agent::server::Agent::bind(config)
         .await
         .expect("the agent starts");

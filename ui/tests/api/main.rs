@@ -3,6 +3,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod flood;
 mod running;
 
 use http::{Method, StatusCode};
@@ -797,6 +798,7 @@ async fn endpoints_map_users_and_roles_to_agent_profiles() {
         policy_file: Some(policy),
         audit_file: Some(agent_audit.clone()),
         audit_reads: false,
+        ..AgentOptions::default()
     };
     let (creds, _agent, console) = stack_with(&options).await;
     let admin = Client::logged_in(console.addr, ADMIN, ADMIN_PASSWORD).await;
