@@ -72,41 +72,41 @@ pub struct Args {
 pub struct AccessArgs {
     /// A reverse proxy (an address or a CIDR; repeat, or comma-separate) whose
     /// X-Forwarded-For names the client. From any other peer the header is ignored.
-    #[arg(long = "trusted-proxy", env = "CONSOLE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    #[arg(long = "trusted-proxy", env = "BOSUN_UI_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
     pub trusted_proxies: Vec<IpNet>,
     /// Show viewers containers' environment values as NAME=<masked>.
-    #[arg(long, env = "CONSOLE_MASK_ENV", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = "BOSUN_UI_MASK_ENV", value_parser = clap::builder::BoolishValueParser::new())]
     pub mask_env_for_viewers: bool,
     /// Offer sign-in through this OpenID provider (its issuer URL).
-    #[arg(long, env = "CONSOLE_OIDC_ISSUER", requires_all = ["oidc_client_id", "oidc_public_url", "oidc_role_map"])]
+    #[arg(long, env = "BOSUN_UI_OIDC_ISSUER", requires_all = ["oidc_client_id", "oidc_public_url", "oidc_role_map"])]
     pub oidc_issuer: Option<String>,
     /// The console's client ID at the provider.
-    #[arg(long, env = "CONSOLE_OIDC_CLIENT_ID", requires = "oidc_issuer")]
+    #[arg(long, env = "BOSUN_UI_OIDC_CLIENT_ID", requires = "oidc_issuer")]
     pub oidc_client_id: Option<String>,
     /// File holding the client secret (none: a public client, PKCE only).
     #[arg(
         long,
-        env = "CONSOLE_OIDC_CLIENT_SECRET_FILE",
+        env = "BOSUN_UI_OIDC_CLIENT_SECRET_FILE",
         requires = "oidc_issuer"
     )]
     pub oidc_client_secret_file: Option<PathBuf>,
     /// The console's URL as browsers reach it; the provider sends them back to
     /// <this>/api/oidc/callback.
-    #[arg(long, env = "CONSOLE_OIDC_PUBLIC_URL", requires = "oidc_issuer")]
+    #[arg(long, env = "BOSUN_UI_OIDC_PUBLIC_URL", requires = "oidc_issuer")]
     pub oidc_public_url: Option<String>,
     /// Scopes asked for beside openid.
-    #[arg(long, env = "CONSOLE_OIDC_SCOPES", default_value = "profile,email")]
+    #[arg(long, env = "BOSUN_UI_OIDC_SCOPES", default_value = "profile,email")]
     pub oidc_scopes: String,
     /// The ID token's claim holding the user's groups; a dotted path reaches into
     /// objects (realm_access.roles).
-    #[arg(long, env = "CONSOLE_OIDC_CLAIM", default_value = "groups")]
+    #[arg(long, env = "BOSUN_UI_OIDC_CLAIM", default_value = "groups")]
     pub oidc_claim: String,
     /// Groups to roles: admins=admin,ops=operator,*=viewer. The highest match wins; `*`
     /// is everyone else; without it, users in no listed group are refused.
-    #[arg(long, env = "CONSOLE_OIDC_ROLE_MAP", requires = "oidc_issuer")]
+    #[arg(long, env = "BOSUN_UI_OIDC_ROLE_MAP", requires = "oidc_issuer")]
     pub oidc_role_map: Option<String>,
     /// The provider's name on the sign-in button ("Sign in with ...").
-    #[arg(long, env = "CONSOLE_OIDC_LABEL", default_value = "single sign-on")]
+    #[arg(long, env = "BOSUN_UI_OIDC_LABEL", default_value = "single sign-on")]
     pub oidc_label: String,
 }
 

@@ -97,7 +97,9 @@ impl Scene {
             format!("{b}/#/users"),
             "[data-page=users]".to_owned(),
         )];
-        for section in ["top", "services", "tasks", "images", "volumes", "networks"] {
+        for section in [
+            "top", "services", "tasks", "images", "volumes", "networks", "create", "logs",
+        ] {
             pages.push((
                 section,
                 format!("{b}/#/e/1/{section}"),
