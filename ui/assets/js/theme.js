@@ -1,5 +1,6 @@
 // The colour theme: auto (the browser's setting), light or dark, kept in localStorage and
-// shown as data-theme on <html>; a `themechange` event on window when the colours change.
+// shown as data-theme on <html> (set before the first paint by theme-boot.js); a
+// `themechange` event on window when the colours change.
 
 const KEY = 'bosun.theme';
 const CHOICES = ['auto', 'light', 'dark'];
@@ -19,9 +20,8 @@ export function shownTheme() {
 }
 
 function apply(choice) {
-  // Auto leaves the attribute off, so the stylesheet's media query decides.
-  if (choice === 'auto') document.documentElement.removeAttribute('data-theme');
-  else document.documentElement.dataset.theme = choice;
+  // The theme shown, auto resolved: the stylesheet reads only the attribute.
+  document.documentElement.dataset.theme = shownTheme();
   window.dispatchEvent(new CustomEvent('themechange', { detail: { theme: shownTheme(), choice } }));
 }
 

@@ -30,6 +30,27 @@ function append(el, children) {
   }
 }
 
+/** Splits a command line into words, honouring '…', "…" and backslashes; no shell. */
+export function splitCommand(s) {
+  const out = [];
+  let cur = '';
+  let quote = null;
+  let started = false;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i];
+    if (quote) {
+      if (ch === quote) quote = null;
+      else if (ch === '\\' && quote === '"' && i + 1 < s.length) cur += s[++i];
+      else cur += ch;
+    } else if (ch === '"' || ch === "'") { quote = ch; started = true; }
+    else if (ch === '\\' && i + 1 < s.length) { cur += s[++i]; started = true; }
+    else if (/\s/.test(ch)) { if (started) { out.push(cur); cur = ''; started = false; } }
+    else { cur += ch; started = true; }
+  }
+  if (started) out.push(cur);
+  return out;
+}
+
 export function debounce(fn, ms) {
   let t;
   const d = (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };

@@ -48,6 +48,22 @@ pub enum AgentError {
     Bad(String),
 }
 
+/// `reason` with what it most likely means when the cause alone would not say. An agent
+/// closes a connection before its TLS handshake when the client's address already holds
+/// `--max-connections-per-client` connections, and the console is one address holding a
+/// connection per open stream.
+fn explain(reason: String) -> String {
+    if reason.contains("handshake eof") {
+        format!(
+            "{reason}: the agent closed the connection before TLS, as it does when this \
+             console's address holds its --max-connections-per-client connections (128 by \
+             default); the console holds one for each open log, event or terminal stream"
+        )
+    } else {
+        reason
+    }
+}
+
 /// Whom a call is for: the console user and role its token names.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller<'a> {
@@ -194,7 +210,7 @@ impl AgentClient {
     fn unreachable(&self, reason: String) -> AgentError {
         AgentError::Unreachable {
             url: self.url.clone(),
-            reason,
+            reason: explain(reason),
         }
     }
 
@@ -314,6 +330,14 @@ pub fn error_message(body: &[u8], status: StatusCode) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_closed_before_tls_names_the_agents_connection_cap() {
+        let said = explain("tls handshake eof".into());
+        assert!(said.starts_with("tls handshake eof: "), "{said}");
+        assert!(said.contains("--max-connections-per-client"), "{said}");
+        assert_eq!(explain("connection refused".into()), "connection refused");
+    }
 
     #[test]
     fn endpoint_urls_are_https_host_and_port() {

@@ -1,11 +1,11 @@
-//! A cluster's images: pulling one on chosen nodes with the engines' progress streamed to
-//! the page, removing one from its node, and pruning unused ones.
+//! Pulling an image on chosen nodes, with the engines' progress streamed to the page.
+//! Removing and pruning images are in `node_objects.rs`, as for volumes and networks.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::Response;
-use axum::routing::{delete, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -16,48 +16,16 @@ use tokio::sync::mpsc::Sender;
 
 use super::action::{Action, PendingAction};
 use super::cluster::Cluster;
-use super::node_objects::{self, node_name, object_ref, OnNode, PruneScope, Removal};
+use super::node_objects::{self, node_name, object_ref};
 use super::sse::{sse_data, sse_response};
-use super::{flag, ApiError, ApiResult, Authed, Shared, CLUSTER};
+use super::{ApiError, ApiResult, Authed, Shared, CLUSTER};
 use crate::agent::Call;
 use crate::auth::Role;
 
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
         .route(&format!("{CLUSTER}/images/pull"), post(pull))
-        .route(&format!("{CLUSTER}/images/prune"), post(prune))
-        .route(&format!("{CLUSTER}/images/{{*reference}}"), delete(remove))
-}
-
-async fn remove(
-    State(app): State<Shared>,
-    who: Authed,
-    Path((id, reference)): Path<(i64, String)>,
-    Query(q): Query<OnNode>,
-) -> ApiResult<Json<Value>> {
-    who.require(Role::Operator)?;
-    let reference = object_ref(&reference)?;
-    let force = flag(q.force.as_deref());
-    let removal = Removal {
-        what: "image.remove",
-        path: format!("/images/{reference}?force={force}"),
-        node: &q.node,
-        target: reference,
-    };
-    Ok(Json(node_objects::remove(&app, &who, id, removal).await?))
-}
-
-async fn prune(
-    State(app): State<Shared>,
-    who: Authed,
-    Path(id): Path<i64>,
-    scope: Result<Json<PruneScope>, JsonRejection>,
-) -> ApiResult<Json<Value>> {
-    who.require(Role::Operator)?;
-    let Json(scope) = scope?;
-    Ok(Json(
-        node_objects::prune(&app, &who, id, "images", &scope).await?,
-    ))
+        .merge(node_objects::routes(node_objects::IMAGES))
 }
 
 /// What to pull, and where: no nodes is every node.

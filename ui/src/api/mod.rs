@@ -11,9 +11,8 @@
 //! | `lists.rs` | `{e}/containers`, `{e}/services`, `{e}/tasks`, `{e}/images`, `{e}/volumes`, `{e}/networks` |
 //! | `containers.rs` | `{e}/containers/{cid}` (inspect, remove), `{e}/containers/{cid}/{action}` |
 //! | `create.rs` | `POST {e}/containers` (create, and start) |
-//! | `images.rs` | `{e}/images/pull`, `{e}/images/prune`, `DELETE {e}/images/{reference}` |
-//! | `volumes.rs` | `{e}/volumes/prune`, `DELETE {e}/volumes/{name}` |
-//! | `networks.rs` | `{e}/networks/prune`, `DELETE {e}/networks/{name}` |
+//! | `images.rs` | `{e}/images/pull` |
+//! | `node_objects.rs` | `{e}/images/prune`, `DELETE {e}/images/{reference}`, and the same for `volumes` and `networks` |
 //! | `exec.rs` | `{e}/containers/{cid}/exec` |
 //! | `logs.rs` | `{e}/containers/{cid}/logs`, `{e}/containers/{cid}/logs/download` |
 //! | `merged_logs.rs` | `{e}/logs` (several containers' logs as one) |
@@ -26,11 +25,9 @@
 //!
 //! What they share: `error.rs` (the error answer), `action.rs` (every state-changing request:
 //! the role check, the work, the audit row), `cluster.rs` (one request's way to an
-//! endpoint's agent, and where a container lives), `sse.rs` (server-sent events) and
-//! `docker_stream.rs` (the engine's stdout/stderr framing), `log_cursor.rs` (where a
-//! followed log was left), `node_objects.rs` (removing and pruning what lives on one
-//! node). The session extractor,
-//! [`Authed`], is in `session.rs`.
+//! endpoint's agent, and where a container lives), `sse.rs` (server-sent events),
+//! `docker_stream.rs` (the engine's stdout/stderr framing) and `log_cursor.rs` (where a
+//! followed log was left). The session extractor, [`Authed`], is in `session.rs`.
 
 mod action;
 mod audit;
@@ -47,7 +44,6 @@ mod lists;
 mod log_cursor;
 mod logs;
 mod merged_logs;
-mod networks;
 mod node_objects;
 mod nodes;
 mod oidc;
@@ -58,7 +54,6 @@ mod stats;
 mod terminal;
 mod usage;
 mod users;
-mod volumes;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -145,8 +140,8 @@ pub fn routes() -> Router<Shared> {
         .merge(containers::routes())
         .merge(create::routes())
         .merge(images::routes())
-        .merge(volumes::routes())
-        .merge(networks::routes())
+        .merge(node_objects::routes(node_objects::VOLUMES))
+        .merge(node_objects::routes(node_objects::NETWORKS))
         .merge(exec::routes())
         .merge(logs::routes())
         .merge(merged_logs::routes())

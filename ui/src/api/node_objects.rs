@@ -1,16 +1,114 @@
-//! What images, volumes and networks share: each lives on one node, so removing one goes
-//! to the node the list named, and pruning goes to one node or to every node of the
-//! cluster in turn, each node's outcome answered and audited on its own.
+//! Removing and pruning images, volumes and networks: each lives on one node, so removing
+//! one goes to the node the list named, and pruning goes to one node or to every node of
+//! the cluster in turn, each node's outcome answered and audited on its own. The routes
+//! are the same for the three kinds: `DELETE {e}/KIND/{ref}?node=` and
+//! `POST {e}/KIND/prune`.
 
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::Method;
+use axum::routing::{delete, post};
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::action::Action;
 use super::cluster::{Cluster, ACTION_TIMEOUT, STATUS_TIMEOUT};
-use super::{ApiError, ApiResult, App, Authed};
+use super::{flag, ApiError, ApiResult, App, Authed, Shared, CLUSTER};
 use crate::agent::Call;
 use crate::auth::Role;
+
+/// A kind of object that lives on one node.
+#[derive(Clone, Copy)]
+pub(super) struct Kind {
+    /// The engine's path segment, and the console's: `images`, `volumes`, `networks`.
+    plural: &'static str,
+    /// Whether a removal takes the engine's `force`.
+    forced: bool,
+}
+
+pub(super) const IMAGES: Kind = Kind {
+    plural: "images",
+    forced: true,
+};
+pub(super) const VOLUMES: Kind = Kind {
+    plural: "volumes",
+    forced: true,
+};
+pub(super) const NETWORKS: Kind = Kind {
+    plural: "networks",
+    forced: false,
+};
+
+impl Kind {
+    /// The audit action of this kind's `verb`: `image.remove`, `volume.prune`, ...
+    fn action(self, verb: &str) -> String {
+        format!("{}.{verb}", self.plural.trim_end_matches('s'))
+    }
+}
+
+/// The removal and prune routes of `kind`.
+pub(super) fn routes(kind: Kind) -> Router<Shared> {
+    let plural = kind.plural;
+    Router::new()
+        .route(
+            &format!("{CLUSTER}/{plural}/prune"),
+            post(
+                move |app: State<Shared>,
+                      who: Authed,
+                      id: Path<i64>,
+                      scope: Result<Json<PruneScope>, JsonRejection>| {
+                    prune_route(kind, app, who, id, scope)
+                },
+            ),
+        )
+        .route(
+            // Image references hold slashes; volume and network names do not, and are
+            // checked by `object_ref` all the same.
+            &format!("{CLUSTER}/{plural}/{{*reference}}"),
+            delete(
+                move |app: State<Shared>,
+                      who: Authed,
+                      path: Path<(i64, String)>,
+                      q: Query<OnNode>| { remove_route(kind, app, who, path, q) },
+            ),
+        )
+}
+
+async fn remove_route(
+    kind: Kind,
+    State(app): State<Shared>,
+    who: Authed,
+    Path((id, reference)): Path<(i64, String)>,
+    Query(q): Query<OnNode>,
+) -> ApiResult<Json<Value>> {
+    who.require(Role::Operator)?;
+    let reference = object_ref(&reference)?;
+    let force = if kind.forced {
+        format!("?force={}", flag(q.force.as_deref()))
+    } else {
+        String::new()
+    };
+    let removal = Removal {
+        what: &kind.action("remove"),
+        path: format!("/{}/{reference}{force}", kind.plural),
+        node: &q.node,
+        target: reference,
+    };
+    Ok(Json(remove(&app, &who, id, removal).await?))
+}
+
+async fn prune_route(
+    kind: Kind,
+    State(app): State<Shared>,
+    who: Authed,
+    Path(id): Path<i64>,
+    scope: Result<Json<PruneScope>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    who.require(Role::Operator)?;
+    let Json(scope) = scope?;
+    Ok(Json(prune(&app, &who, id, kind, &scope).await?))
+}
 
 /// Which node an object is on: `?node=`.
 #[derive(Deserialize, Default)]
@@ -88,12 +186,7 @@ pub(super) struct Removal<'a> {
     pub target: &'a str,
 }
 
-pub(super) async fn remove(
-    app: &App,
-    who: &Authed,
-    id: i64,
-    removal: Removal<'_>,
-) -> ApiResult<Value> {
+async fn remove(app: &App, who: &Authed, id: i64, removal: Removal<'_>) -> ApiResult<Value> {
     let act = Action::start(who, Role::Operator, removal.what)?;
     let node = node_name(removal.node)?;
     let cluster = Cluster::open(app, id, who).await?;
@@ -107,17 +200,17 @@ pub(super) async fn remove(
     Ok(serde_json::from_slice(&answer).unwrap_or_else(|_| json!({})))
 }
 
-/// Prunes `kind` (`images`, `volumes`, `networks`) on the scope's node or every node:
+/// Prunes `kind` on the scope's node or every node:
 /// `{"results": [{"node", "deleted": [...], "space_reclaimed"} | {"node", "error"}]}`.
-pub(super) async fn prune(
+async fn prune(
     app: &App,
     who: &Authed,
     id: i64,
-    kind: &str,
+    kind: Kind,
     scope: &PruneScope,
 ) -> ApiResult<Value> {
-    who.require(Role::Operator)?;
-    let what = format!("{}.prune", kind.trim_end_matches('s'));
+    let what = kind.action("prune");
+    let kind = kind.plural;
     let cluster = Cluster::open(app, id, who).await?;
     let node = node_name(&scope.node)?;
     let nodes = if node.is_empty() {

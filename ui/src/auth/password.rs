@@ -44,6 +44,22 @@ impl Memory {
         &mut self.blocks[..needed]
     }
 
+    /// `argon`'s output of `len` bytes for `password` and `salt`, worked out in this memory.
+    fn output(
+        &mut self,
+        argon: &Argon2,
+        password: &str,
+        salt: &[u8],
+        len: usize,
+    ) -> argon2::password_hash::Result<Output> {
+        let blocks = self.blocks_for(argon.params());
+        Output::init_with(len, |out| {
+            argon
+                .hash_password_into_with_memory(password.as_bytes(), salt, out, &mut *blocks)
+                .map_err(Into::into)
+        })
+    }
+
     /// A new argon2id hash of `password` with a random salt, in the PHC string form.
     fn hash(&mut self, password: &str) -> Result<String, String> {
         let mut salt = [0u8; 16];
@@ -56,17 +72,9 @@ impl Memory {
             .map_err(|e| e.to_string())?;
         let params = Params::default();
         let argon = Argon2::new(Algorithm::default(), Version::default(), params.clone());
-        let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
-            argon
-                .hash_password_into_with_memory(
-                    password.as_bytes(),
-                    salt_bytes,
-                    out,
-                    self.blocks_for(&params),
-                )
-                .map_err(Into::into)
-        })
-        .map_err(|e| e.to_string())?;
+        let output = self
+            .output(&argon, password, salt_bytes, Params::DEFAULT_OUTPUT_LEN)
+            .map_err(|e| e.to_string())?;
         let hash = PasswordHash {
             algorithm: Algorithm::default().ident(),
             version: Some(Version::default().into()),
@@ -102,17 +110,8 @@ impl Memory {
         let Ok(salt_bytes) = salt.decode_b64(&mut raw) else {
             return false;
         };
-        let argon = Argon2::new(algorithm, version, params.clone());
-        let made = Output::init_with(expected.len(), |out| {
-            argon
-                .hash_password_into_with_memory(
-                    password.as_bytes(),
-                    salt_bytes,
-                    out,
-                    self.blocks_for(&params),
-                )
-                .map_err(Into::into)
-        });
+        let argon = Argon2::new(algorithm, version, params);
+        let made = self.output(&argon, password, salt_bytes, expected.len());
         // `Output`'s equality takes the same time wherever the first difference is.
         made.is_ok_and(|made| made == expected)
     }

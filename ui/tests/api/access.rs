@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{json, Value};
@@ -117,22 +117,12 @@ async fn ends(mut body: Incoming, limit: Duration) -> bool {
 
 /// An event stream and a followed log, opened by `user`.
 async fn open_streams(user: &Client, id: i64, container: &str) -> (Incoming, Incoming) {
-    let events = user
-        .open(
-            Method::GET,
-            &format!("/api/endpoints/{id}/events"),
-            None,
-            false,
-        )
-        .await;
+    let events = user.stream(&format!("/api/endpoints/{id}/events")).await;
     assert_eq!(events.status(), StatusCode::OK);
     let logs = user
-        .open(
-            Method::GET,
-            &format!("/api/endpoints/{id}/containers/{container}/logs?follow=1"),
-            None,
-            false,
-        )
+        .stream(&format!(
+            "/api/endpoints/{id}/containers/{container}/logs?follow=1"
+        ))
         .await;
     assert_eq!(logs.status(), StatusCode::OK);
     let (events, logs) = (events.into_body(), logs.into_body());

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 
@@ -230,15 +230,10 @@ async fn a_hundred_log_and_a_hundred_event_streams_for_ten_minutes() {
         for j in 0..LOGS_PER_SESSION {
             let writer = &writers[(s * LOGS_PER_SESSION + j) % WRITERS];
             let resp = session
-                .open(
-                    Method::GET,
-                    &format!(
-                        "/api/endpoints/{id}/containers/{}/logs?follow=1&tail=0",
-                        writer.0
-                    ),
-                    None,
-                    false,
-                )
+                .stream(&format!(
+                    "/api/endpoints/{id}/containers/{}/logs?follow=1&tail=0",
+                    writer.0
+                ))
                 .await;
             let resp = expect_stream(resp, "log", (s, j)).await;
             let tally = Arc::new(Mutex::new(LogTally::default()));
@@ -263,14 +258,7 @@ async fn a_hundred_log_and_a_hundred_event_streams_for_ten_minutes() {
             }));
         }
         for j in 0..EVENTS_PER_SESSION {
-            let resp = session
-                .open(
-                    Method::GET,
-                    &format!("/api/endpoints/{id}/events"),
-                    None,
-                    false,
-                )
-                .await;
+            let resp = session.stream(&format!("/api/endpoints/{id}/events")).await;
             let resp = expect_stream(resp, "event", (s, j)).await;
             let tally = Arc::new(Mutex::new(EventTally::default()));
             events.push((s, Arc::clone(&tally)));

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use http_body_util::BodyExt;
 
 use crate::common::*;
@@ -25,7 +25,7 @@ pub(crate) async fn read_events(
     limit: Duration,
     enough: impl Fn(&[Event]) -> bool,
 ) -> Vec<Event> {
-    let resp = client.open(Method::GET, path, None, false).await;
+    let resp = client.stream(path).await;
     assert_eq!(resp.status(), StatusCode::OK, "{path}");
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let mut body = resp.into_body();

@@ -596,14 +596,7 @@ async fn events_stream_live_and_state_survives_a_restart() {
     let id = local_endpoint(&admin.get("/api/endpoints").await.json());
     let c = container("events");
 
-    let resp = admin
-        .open(
-            Method::GET,
-            &format!("/api/endpoints/{id}/events"),
-            None,
-            false,
-        )
-        .await;
+    let resp = admin.stream(&format!("/api/endpoints/{id}/events")).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let mut body = resp.into_body();
@@ -654,15 +647,10 @@ async fn events_stream_live_and_state_survives_a_restart() {
         .await;
     assert_eq!(start.status, StatusCode::OK, "{}", start.text());
     let resp = admin
-        .open(
-            Method::GET,
-            &format!(
-                "/api/endpoints/{id}/containers/{}/logs?follow=1&tail=all",
-                c.0
-            ),
-            None,
-            false,
-        )
+        .stream(&format!(
+            "/api/endpoints/{id}/containers/{}/logs?follow=1&tail=all",
+            c.0
+        ))
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");

@@ -11,17 +11,6 @@ use crate::common::registry::LoopbackRegistry;
 use crate::common::*;
 use crate::{Browser, Driver};
 
-/// Logs `user` in on a fresh page of the console at `base`.
-async fn log_in(browser: &Browser, base: &str, user: &str, password: &str) {
-    browser
-        .open_until(&format!("{base}/"), "#login-username")
-        .await;
-    browser.type_into("#login-username", user).await;
-    browser.type_into("#login-password", password).await;
-    browser.click("#login-submit").await;
-    browser.wait("[data-page=home]").await;
-}
-
 async fn log_out(browser: &Browser) {
     browser.click("#logout").await;
     browser.wait("#login-username").await;
@@ -105,7 +94,7 @@ async fn a_container_removed_from_outside_says_so_and_nobody_sees_null() {
     let base = format!("https://localhost:{}", console.addr.port());
 
     let browser = Browser::start(&driver).await;
-    log_in(&browser, &base, ADMIN, ADMIN_PASSWORD).await;
+    browser.log_in(&base, ADMIN, ADMIN_PASSWORD).await;
     browser
         .goto(&format!("{base}/#/e/1/containers/{}", c.0))
         .await;
@@ -135,7 +124,7 @@ async fn a_container_removed_from_outside_says_so_and_nobody_sees_null() {
 
     // A viewer: no actions, and nothing in their place.
     log_out(&browser).await;
-    log_in(&browser, &base, "victor", "password-123").await;
+    browser.log_in(&base, "victor", "password-123").await;
     browser
         .goto(&format!("{base}/#/e/1/containers/{}", other.0))
         .await;
@@ -184,18 +173,10 @@ async fn the_list_shows_status_texts_allowed_actions_usage_groups_and_acts_on_se
         let state = failed.state();
         (state == "exited").then_some(()).ok_or(state)
     });
-    eventually("the running containers' samples", SETTLE, || async {
-        let top = client.get("/api/endpoints/1/usage/top?limit=100").await;
-        if top.text().contains(&format!("\"{}\"", web.0)) {
-            Ok(())
-        } else {
-            Err(top.text())
-        }
-    })
-    .await;
+    client.until_sampled(&web.0).await;
 
     let browser = Browser::start(&driver).await;
-    log_in(&browser, &base, ADMIN, ADMIN_PASSWORD).await;
+    browser.log_in(&base, ADMIN, ADMIN_PASSWORD).await;
     browser.goto(&format!("{base}/#/e/1/containers")).await;
     browser.wait("[data-page=containers]").await;
     browser.type_into("#container-search", &tag).await;
@@ -287,7 +268,7 @@ async fn a_container_is_created_from_the_form() {
     let base = format!("https://localhost:{}", console.addr.port());
     let name = Name::new("ui-form");
     let browser = Browser::start(&driver).await;
-    log_in(&browser, &base, ADMIN, ADMIN_PASSWORD).await;
+    browser.log_in(&base, ADMIN, ADMIN_PASSWORD).await;
     browser.goto(&format!("{base}/#/e/1/containers")).await;
     browser.click("#container-create").await;
     browser.wait("[data-page=create] #create-node option").await;
@@ -348,7 +329,7 @@ async fn images_show_their_users_and_pull_with_progress() {
     engine_ok(&["rmi", &reference]);
 
     let browser = Browser::start(&driver).await;
-    log_in(&browser, &base, ADMIN, ADMIN_PASSWORD).await;
+    browser.log_in(&base, ADMIN, ADMIN_PASSWORD).await;
     browser.goto(&format!("{base}/#/e/1/images")).await;
     browser.wait("[data-page=images]").await;
     // The test image is used by our container, linked from its row.
@@ -401,7 +382,7 @@ async fn an_endpoint_with_a_long_error_can_still_be_deleted() {
     assert!(error >= 2000, "a 2 kB error: {list}");
 
     let browser = Browser::start(&driver).await;
-    log_in(&browser, &base, ADMIN, ADMIN_PASSWORD).await;
+    browser.log_in(&base, ADMIN, ADMIN_PASSWORD).await;
     browser.goto(&format!("{base}/#/endpoints")).await;
     browser.wait("tr[data-endpoint-name=long]").await;
     browser.screenshot("endpoints-long-error").await;
@@ -444,7 +425,7 @@ async fn events_open_with_the_last_hour_and_link_to_their_objects() {
     let id = engine_ok(&["inspect", "--format", "{{.Id}}", &c.0]);
 
     let browser = Browser::start(&driver).await;
-    log_in(&browser, &base, ADMIN, ADMIN_PASSWORD).await;
+    browser.log_in(&base, ADMIN, ADMIN_PASSWORD).await;
     browser.goto(&format!("{base}/#/e/1/events")).await;
     // The stop happened before the page opened: it comes from the history, linked.
     let link = format!("tr[data-event-action=die] a.actor[href=\"#/e/1/containers/{id}\"]");
@@ -475,7 +456,7 @@ async fn the_tasks_node_filter_names_the_nodes() {
     let base = format!("https://localhost:{}", console.addr.port());
     let node = engine_name();
     let browser = Browser::start(&driver).await;
-    log_in(&browser, &base, ADMIN, ADMIN_PASSWORD).await;
+    browser.log_in(&base, ADMIN, ADMIN_PASSWORD).await;
     browser.goto(&format!("{base}/#/e/1/tasks")).await;
     browser.wait("[data-page=tasks]").await;
     // Whether or not this engine is in a Swarm (no tasks then), its node is offered.
@@ -517,7 +498,7 @@ async fn volumes_show_their_users_and_an_unused_one_is_removed() {
     ]);
 
     let browser = Browser::start(&driver).await;
-    log_in(&browser, &base, ADMIN, ADMIN_PASSWORD).await;
+    browser.log_in(&base, ADMIN, ADMIN_PASSWORD).await;
     browser.goto(&format!("{base}/#/e/1/volumes")).await;
     browser.wait("[data-page=volumes]").await;
     let row = |v: &Volume| format!("tr[data-volume-name=\"{}\"]", v.0);

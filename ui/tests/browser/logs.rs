@@ -12,16 +12,6 @@ use crate::{Browser, Driver};
 #[path = "../common/two_nodes.rs"]
 mod two_nodes;
 
-async fn log_in(browser: &Browser, base: &str) {
-    browser
-        .open_until(&format!("{base}/"), "#login-username")
-        .await;
-    browser.type_into("#login-username", ADMIN).await;
-    browser.type_into("#login-password", ADMIN_PASSWORD).await;
-    browser.click("#login-submit").await;
-    browser.wait("[data-page=home]").await;
-}
-
 /// Waits until `script` returns something `done` accepts; that value.
 async fn until(
     browser: &Browser,
@@ -55,7 +45,7 @@ async fn a_containers_log_is_searched_with_highlights() {
     ]);
     let base = format!("https://localhost:{}", console.addr.port());
     let browser = Browser::start(&driver).await;
-    log_in(&browser, &base).await;
+    browser.log_in(&base, ADMIN, ADMIN_PASSWORD).await;
 
     browser
         .goto(&format!("{base}/#/e/1/containers/{}/logs", c.0))
@@ -108,7 +98,7 @@ async fn a_projects_logs_on_two_nodes_show_as_one_in_time_order() {
     let addr = start_console(&args).await;
     let base = format!("https://localhost:{}", addr.port());
     let browser = Browser::start(&driver).await;
-    log_in(&browser, &base).await;
+    browser.log_in(&base, ADMIN, ADMIN_PASSWORD).await;
 
     browser
         .goto(&format!("{base}/#/e/1/logs?project={}", nodes.project))

@@ -34,13 +34,7 @@ impl Scene {
         let container = container(tag);
         let base = format!("https://localhost:{}", addr.port());
         let browser = Browser::start(&driver).await;
-        browser
-            .open_until(&format!("{base}/"), "#login-username")
-            .await;
-        browser.type_into("#login-username", ADMIN).await;
-        browser.type_into("#login-password", ADMIN_PASSWORD).await;
-        browser.click("#login-submit").await;
-        browser.wait("[data-page=home]").await;
+        browser.log_in(&base, ADMIN, ADMIN_PASSWORD).await;
         Self {
             _driver: driver,
             browser,

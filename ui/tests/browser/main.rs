@@ -8,6 +8,7 @@
 mod common;
 mod look;
 
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,10 +41,13 @@ impl Driver {
             "chromedriver is not installed: scripts/test.sh installs Debian's chromium and chromium-driver"
         );
         let port = free_port("127.0.0.1");
+        // A process group of its own, so that chromium goes with it even when a test
+        // panics before it ends its session.
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("start chromedriver");
         Self { child, port }
@@ -52,6 +56,10 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -187,6 +195,17 @@ impl Browser {
             "{css} did not appear on {url}, loaded three times; screenshot {}",
             shot.display()
         );
+    }
+
+    /// Opens the console at `base` on a fresh page and signs `user` in with a password;
+    /// waits for the home page.
+    pub(crate) async fn log_in(&self, base: &str, user: &str, password: &str) {
+        self.open_until(&format!("{base}/"), "#login-username")
+            .await;
+        self.type_into("#login-username", user).await;
+        self.type_into("#login-password", password).await;
+        self.click("#login-submit").await;
+        self.wait("[data-page=home]").await;
     }
 
     pub(crate) async fn find(&self, css: &str) -> Result<String, String> {
@@ -351,13 +370,7 @@ async fn log_in_add_an_endpoint_stop_a_container_and_see_it_live_and_audited() {
     let base = format!("https://localhost:{}", addr.port());
 
     let browser = Browser::start(&driver).await;
-    browser
-        .open_until(&format!("{base}/"), "#login-username")
-        .await;
-    browser.type_into("#login-username", ADMIN).await;
-    browser.type_into("#login-password", ADMIN_PASSWORD).await;
-    browser.click("#login-submit").await;
-    browser.wait("[data-page=home]").await;
+    browser.log_in(&base, ADMIN, ADMIN_PASSWORD).await;
     let user = browser.text("#current-user").await;
     assert!(user.contains(ADMIN), "the top bar names the user: {user:?}");
 
@@ -474,23 +487,10 @@ async fn usage_charts_draw_the_agents_samples_and_the_tooltip_reads_them() {
 
     // Samples stored, our container's among them, before the pages are looked at.
     let client = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
-    eventually("the container's samples", SETTLE, || async {
-        let top = client.get("/api/endpoints/1/usage/top?limit=100").await;
-        if top.text().contains(&format!("\"{}\"", c.0)) {
-            Ok(())
-        } else {
-            Err(top.text())
-        }
-    })
-    .await;
+    client.until_sampled(&c.0).await;
 
     let browser = Browser::start(&driver).await;
-    browser
-        .open_until(&format!("{base}/"), "#login-username")
-        .await;
-    browser.type_into("#login-username", ADMIN).await;
-    browser.type_into("#login-password", ADMIN_PASSWORD).await;
-    browser.click("#login-submit").await;
+    browser.log_in(&base, ADMIN, ADMIN_PASSWORD).await;
     browser
         .wait("[data-endpoint-name=local] [data-usage=cpu] .usage-bar")
         .await;

@@ -64,13 +64,7 @@ async fn a_terminal_runs_a_command_and_follows_the_windows_size() {
     let base = format!("https://localhost:{}", console.addr.port());
 
     let browser = Browser::start(&driver).await;
-    browser
-        .open_until(&format!("{base}/"), "#login-username")
-        .await;
-    browser.type_into("#login-username", ADMIN).await;
-    browser.type_into("#login-password", ADMIN_PASSWORD).await;
-    browser.click("#login-submit").await;
-    browser.wait("[data-page=home]").await;
+    browser.log_in(&base, ADMIN, ADMIN_PASSWORD).await;
 
     browser
         .goto(&format!("{base}/#/e/1/containers/{}/terminal", c.0))

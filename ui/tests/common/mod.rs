@@ -231,6 +231,11 @@ impl Client {
         .await
     }
 
+    /// A GET whose answer's body is still streaming: an event stream, a followed log.
+    pub async fn stream(&self, path: &str) -> hyper::Response<hyper::body::Incoming> {
+        self.open(Method::GET, path, None, false).await
+    }
+
     pub async fn send(
         &self,
         method: Method,
@@ -295,6 +300,20 @@ impl Client {
             serde_json::json!({"username": username, "password": "password-123", "role": role});
         let answer = self.post("/api/users", &user).await;
         assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+    }
+
+    /// Waits until endpoint 1's usage history holds samples of the container named
+    /// `container`.
+    pub async fn until_sampled(&self, container: &str) {
+        eventually(&format!("samples of {container}"), SETTLE, || async {
+            let top = self.get("/api/endpoints/1/usage/top?limit=100").await;
+            if top.text().contains(&format!("\"{container}\"")) {
+                Ok(())
+            } else {
+                Err(top.text())
+            }
+        })
+        .await;
     }
 
     pub async fn logged_in(addr: SocketAddr, username: &str, password: &str) -> Self {

@@ -2,29 +2,8 @@
 // optionally starts it.
 
 import { get, post, ep, enc, listOf, aborted } from '../api.js';
-import { h, field, toast, callout } from '../ui.js';
+import { h, field, toast, callout, splitCommand } from '../ui.js';
 import { endpointShell, nodeOf } from '../cluster.js';
-
-/** Splits a command line into words, honouring '…', "…" and backslashes; no shell. */
-function words(s) {
-  const out = [];
-  let cur = '';
-  let quote = null;
-  let started = false;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s[i];
-    if (quote) {
-      if (ch === quote) quote = null;
-      else if (ch === '\\' && quote === '"' && i + 1 < s.length) cur += s[++i];
-      else cur += ch;
-    } else if (ch === '"' || ch === "'") { quote = ch; started = true; }
-    else if (ch === '\\' && i + 1 < s.length) { cur += s[++i]; started = true; }
-    else if (/\s/.test(ch)) { if (started) { out.push(cur); cur = ''; started = false; } }
-    else { cur += ch; started = true; }
-  }
-  if (started) out.push(cur);
-  return out;
-}
 
 /** A textarea's non-empty lines, trimmed. */
 const lines = text => text.split('\n').map(l => l.trim()).filter(Boolean);
@@ -83,7 +62,7 @@ export async function create(main, { id, query }, ctx) {
       try {
         if (!image.value.trim()) throw new Error('Image: name the image to run.');
         body = {
-          image: image.value.trim(), name: name.value.trim(), cmd: words(cmd.value), env: lines(env.value),
+          image: image.value.trim(), name: name.value.trim(), cmd: splitCommand(cmd.value), env: lines(env.value),
           ports: lines(ports.value), volumes: lines(volumes.value), network: network.value, restart: restart.value,
           labels: labelsOf(labels.value), node: node.value, start: start.checked,
         };

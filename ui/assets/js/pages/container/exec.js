@@ -1,28 +1,7 @@
 // The exec tab of a container's page: one command run to its end, its output and exit code.
 
 import { post, ep, enc, aborted } from '../../api.js';
-import { h, badge, errorBox, callout } from '../../ui.js';
-
-/** Splits a command line into words, honouring '…', "…" and backslashes; no shell. */
-function splitCommand(s) {
-  const out = [];
-  let cur = '';
-  let quote = null;
-  let started = false;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s[i];
-    if (quote) {
-      if (ch === quote) quote = null;
-      else if (ch === '\\' && quote === '"' && i + 1 < s.length) cur += s[++i];
-      else cur += ch;
-    } else if (ch === '"' || ch === "'") { quote = ch; started = true; }
-    else if (ch === '\\' && i + 1 < s.length) { cur += s[++i]; started = true; }
-    else if (/\s/.test(ch)) { if (started) { out.push(cur); cur = ''; started = false; } }
-    else { cur += ch; started = true; }
-  }
-  if (started) out.push(cur);
-  return out;
-}
+import { h, badge, errorBox, callout, splitCommand } from '../../ui.js';
 
 export function execTab(panel, id, info, ctx) {
   const input = h('input', { id: 'exec-command', class: 'mono grow', placeholder: 'ls -l /', autocomplete: 'off', spellcheck: false, 'aria-label': 'Command' });
