@@ -1,6 +1,6 @@
 // What the log views share (a container's logs tab, the merged logs page): matching the
-// search against a line and marking the hits, times for the server, and saving the shown
-// lines as a file.
+// search against a line and marking the hits, times for the server, saving the shown
+// lines as a file, and where a merged view is, for resuming it.
 
 import { h } from './ui.js';
 
@@ -51,4 +51,39 @@ export function downloadText(name, text) {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/** An engine timestamp (RFC 3339, UTC, its fraction cut short of trailing zeros) as a
+ * string that sorts in time order: the fraction padded to nanoseconds. */
+export function stampKey(t) {
+  const m = /^([^.Z]*)(?:\.(\d+))?Z$/.exec(t ?? '');
+  return m ? `${m[1]}.${(m[2] ?? '').padEnd(9, '0')}` : String(t ?? '');
+}
+
+const lineKey = l => `${l.container}\n${l.node}\n${l.stream}\n${l.line}`;
+
+/** Where a merged view is: its newest line's timestamp and the lines shown at that
+ * instant. A followed view whose stream drops asks again from that timestamp and skips
+ * what it showed up to there, so that nothing is shown twice and nothing is missed. */
+export class MergedCursor {
+  constructor() { this.newest = null; this.atNewest = new Set(); }
+
+  /** Notes a line `{t, container, node, stream, line}` as shown. */
+  record(l) {
+    const k = stampKey(l.t);
+    if (this.newest && k < this.newest.key) return;
+    if (!this.newest || k > this.newest.key) { this.newest = { key: k, stamp: l.t }; this.atNewest.clear(); }
+    this.atNewest.add(lineKey(l));
+  }
+
+  /** Where to resume: `{since, key, lines}`, or null before any line. */
+  resume() {
+    return this.newest && { since: this.newest.stamp, key: this.newest.key, lines: new Set(this.atNewest) };
+  }
+}
+
+/** Whether a resumed stream's line `l` was shown before `resume` was taken. */
+export function shownBefore(resume, l) {
+  const k = stampKey(l.t);
+  return k < resume.key || (k === resume.key && resume.lines.has(lineKey(l)));
 }

@@ -1,6 +1,7 @@
 //! The log views in a real browser: a container's log searched with highlights (text and
 //! regular expression), stderr in its own colour; and the merged logs of a Compose project
-//! on two nodes, in time order with each line's container and node.
+//! on two nodes, in time order with each line's container and node; and where a merged
+//! view resumes from after its stream drops.
 
 use std::time::{Duration, Instant};
 
@@ -137,4 +138,63 @@ async fn a_projects_logs_on_two_nodes_show_as_one_in_time_order() {
     let shot = browser.screenshot("logs-merged").await;
     println!("the merged logs: {}", shot.display());
     browser.quit().await;
+}
+
+/// The merged view's cursor, run in the page's own module: a resume asks from the newest
+/// line's timestamp and skips exactly what was shown up to it, whatever the engine's
+/// trimming of trailing zeros in the fraction.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merged_view_resumes_from_its_newest_line_without_repeats() {
+    let driver = Driver::start();
+    let (_creds, _agent, console) = stack().await;
+    let base = format!("https://localhost:{}", console.addr.port());
+    let browser = Browser::start(&driver).await;
+    browser
+        .open_until(&format!("{base}/"), "#login-username")
+        .await;
+    let answer = browser
+        .script_async(
+            "const { MergedCursor, shownBefore, stampKey } = await import('/assets/js/log-view.js');
+             const line = (t, container, text) => ({ t, container, node: 'n1', stream: 'stdout', line: text });
+             const c = new MergedCursor();
+             const before = c.resume();
+             c.record(line('2026-12-03T04:00:00.9Z', 'a', 'a1'));
+             c.record(line('2026-12-03T04:00:01.25Z', 'b', 'b1'));
+             // Later in time than 01.25 though shorter as text: '01.3' is 01.300000000.
+             c.record(line('2026-12-03T04:00:01.3Z', 'a', 'a2'));
+             c.record(line('2026-12-03T04:00:01.3Z', 'b', 'b2'));
+             // An older line arriving late does not move the cursor back.
+             c.record(line('2026-12-03T04:00:01.1Z', 'b', 'late'));
+             const from = c.resume();
+             const again = [
+               line('2026-12-03T04:00:01.25Z', 'b', 'b1'),
+               line('2026-12-03T04:00:01.3Z', 'a', 'a2'),
+               line('2026-12-03T04:00:01.3Z', 'b', 'b2'),
+               line('2026-12-03T04:00:01.3Z', 'b', 'b3'),
+               line('2026-12-03T04:00:01.300000001Z', 'a', 'a3'),
+               line('2026-12-03T04:00:02Z', 'a', 'a4'),
+             ];
+             return {
+               before,
+               since: from.since,
+               keys: [stampKey('2026-12-03T04:00:01.3Z'), stampKey('2026-12-03T04:00:02Z')],
+               shown: again.filter(l => !shownBefore(from, l)).map(l => l.line),
+             };",
+        )
+        .await;
+    assert_eq!(answer["error"], Value::Null, "{answer}");
+    assert_eq!(answer["before"], Value::Null, "no resume before any line");
+    assert_eq!(answer["since"], "2026-12-03T04:00:01.3Z", "{answer}");
+    assert_eq!(
+        answer["keys"],
+        serde_json::json!([
+            "2026-12-03T04:00:01.300000000",
+            "2026-12-03T04:00:02.000000000"
+        ])
+    );
+    assert_eq!(
+        answer["shown"],
+        serde_json::json!(["b3", "a3", "a4"]),
+        "a resume shows only what came after: {answer}"
+    );
 }

@@ -327,6 +327,22 @@ impl Browser {
         .unwrap_or_else(|e| panic!("run {script}: {e}"))
     }
 
+    /// Runs `script` in the page as the body of an async function and gives back the value
+    /// it resolves to.
+    pub(crate) async fn script_async(&self, script: &str) -> Value {
+        let wrapped = format!(
+            "const done = arguments[arguments.length - 1];\n\
+             (async () => {{ {script} }})().then(done, e => done({{error: String(e)}}));"
+        );
+        self.cmd(
+            Method::POST,
+            "/execute/async",
+            Some(json!({"script": wrapped, "args": []})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("run {script}: {e}"))
+    }
+
     /// Moves the mouse over the element matching `css`, `dx` pixels right of its centre.
     pub(crate) async fn hover(&self, css: &str, dx: i64) {
         let id = self.wait(css).await;

@@ -5,7 +5,7 @@
 import { get, ep, query, listOf, aborted } from '../api.js';
 import { h, debounce, plural, errorBox } from '../ui.js';
 import { endpointShell } from '../cluster.js';
-import { lineMatcher, highlighted, downloadText } from '../log-view.js';
+import { lineMatcher, highlighted, downloadText, MergedCursor, shownBefore } from '../log-view.js';
 
 const KINDS = [
   ['project', 'Compose project'], ['service', 'Swarm service'], ['label', 'Label'], ['containers', 'Containers'],
@@ -93,22 +93,33 @@ export async function logs(main, { id, query: params }, ctx) {
     status.textContent = `${plural(lines.length, 'line')} from ${plural(tags.size, 'container')}${source ? ' · following' : ''}`;
     if (stick) out.scrollTop = out.scrollHeight;
   };
-  const stop = () => { source?.close(); source = null; cancelAnimationFrame(frame); frame = 0; flush(); };
+  let retry = 0;
+  const stop = () => {
+    clearTimeout(retry);
+    source?.close(); source = null; cancelAnimationFrame(frame); frame = 0; flush();
+  };
+
+  let cursor = new MergedCursor();
 
   function start() {
     stop();
-    const chosen = value.value.trim();
     note.replaceChildren();
     out.replaceChildren();
     legend.replaceChildren();
     tags.clear();
     lines = [];
     hits = 0;
+    cursor = new MergedCursor();
+    const chosen = value.value.trim();
     if (!chosen) { status.textContent = 'Choose what to show.'; return; }
-    const q = { [kind.value]: chosen, tail: tail.value, follow: followBox.checked ? 1 : '' };
     history.replaceState(null, '', `#/e/${id}/logs${query({ [kind.value]: chosen, tail: tail.value, follow: followBox.checked ? '' : 0 })}`);
-    const url = `${ep(id, '/logs')}${query(q)}`;
     status.textContent = 'Loading…';
+    connect({ [kind.value]: chosen, tail: tail.value, follow: followBox.checked ? 1 : '' }, null);
+  }
+
+  /** Opens the merged stream; `resumed` (on a resume) is what was shown up to where it asks from. */
+  function connect(q, resumed) {
+    const url = `${ep(id, '/logs')}${query(q)}`;
     let opened = false;
     const es = new EventSource(url);
     source = es;
@@ -116,6 +127,8 @@ export async function logs(main, { id, query: params }, ctx) {
     es.onmessage = m => {
       let l;
       try { l = JSON.parse(m.data); } catch { return; }
+      if (resumed && shownBefore(resumed, l)) return;
+      cursor.record(l);
       pending.push({ t: l.t, container: l.container, node: l.node, stream: l.stream, text: l.line, hits: 0 });
       if (!frame) frame = requestAnimationFrame(flush);
     };
@@ -127,8 +140,16 @@ export async function logs(main, { id, query: params }, ctx) {
     es.addEventListener('end', () => { es.close(); if (source === es) source = null; flush(); status.textContent = `${plural(lines.length, 'line')} from ${plural(tags.size, 'container')}`; });
     es.onerror = () => {
       es.close();
-      if (source === es) source = null;
+      if (source !== es) return;
+      source = null;
       flush();
+      const from = cursor.resume();
+      if (opened && q.follow && from) {
+        // Dropped mid-follow: ask again from the newest line shown.
+        status.textContent = 'Reconnecting…';
+        retry = setTimeout(() => connect({ ...q, since: from.since, tail: 'all' }, from), 1000);
+        return;
+      }
       if (opened) { status.textContent = 'The stream ended.'; return; }
       status.textContent = '';
       // The stream gives no reason: ask once for the answer's message.
