@@ -193,6 +193,14 @@ impl Store {
         Ok(admins(&self.conn())? > 0)
     }
 
+    /// Whether any user exists: set-up through the API is only for a console with none.
+    pub fn has_users(&self) -> Result<bool, StoreError> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
+        Ok(n > 0)
+    }
+
     pub fn create_user(&self, username: &str, hash: &str, role: Role) -> Result<User, StoreError> {
         let now = now_secs();
         let done = self.conn().execute(
@@ -331,6 +339,18 @@ impl Store {
                         "a console user named {username} exists who does not sign in through this provider"
                     )));
                 }
+                if current == Role::Admin.as_str() && role != Role::Admin && admins(&tx)? <= 1 {
+                    // The provider no longer says admin, but a console without an admin
+                    // could not be run: the last admin stays one until another is made.
+                    tracing::warn!(
+                        user = username,
+                        mapped = role.as_str(),
+                        "the provider's groups no longer map this user to admin, but they are the console's last admin: kept as admin"
+                    );
+                    tx.commit()?;
+                    drop(conn);
+                    return Ok((self.user(username)?, false));
+                }
                 tx.execute(
                     "UPDATE users SET role = ?2 WHERE username = ?1",
                     params![username, role.as_str()],
@@ -357,6 +377,8 @@ impl Store {
             _ => {}
         }
         tx.execute("DELETE FROM users WHERE username = ?1", [username])?;
+        // Sessions name their user: one of the same name made later must not inherit them.
+        tx.execute("DELETE FROM sessions WHERE username = ?1", [username])?;
         tx.commit()?;
         Ok(())
     }
@@ -698,6 +720,42 @@ mod tests {
             .create_user("second", "h", Role::Admin)
             .expect("second admin");
         store.delete_user("root").expect("no longer the last");
+    }
+
+    #[test]
+    fn a_provider_never_demotes_the_last_admin_and_a_removed_users_sessions_go() {
+        let store = Store::in_memory().expect("store");
+        let (carol, _) = store
+            .oidc_user("carol", "sub-carol", Role::Admin)
+            .expect("a provider user");
+        assert_eq!(carol.role, Role::Admin);
+        assert!(store.has_users().expect("query"));
+        let (carol, changed) = store
+            .oidc_user("carol", "sub-carol", Role::Operator)
+            .expect("signs in again");
+        assert_eq!(
+            (carol.role, changed),
+            (Role::Admin, false),
+            "the last admin stays one"
+        );
+        store.create_user("root", "h", Role::Admin).expect("admin");
+        let (carol, changed) = store
+            .oidc_user("carol", "sub-carol", Role::Operator)
+            .expect("signs in again");
+        assert_eq!((carol.role, changed), (Role::Operator, true));
+
+        let far = now_secs() + 3600;
+        store
+            .create_session("token-1", "carol", "csrf", far)
+            .expect("session");
+        store.delete_user("carol").expect("removed");
+        store
+            .oidc_user("carol", "sub-carol", Role::Viewer)
+            .expect("back through the provider");
+        assert!(
+            store.session("token-1").expect("query").is_none(),
+            "the removed user's session does not come back with the name"
+        );
     }
 
     #[test]

@@ -282,17 +282,25 @@ export function pruneButton(id, kind, nodes, reload) {
   return h('button', {
     id: `${kind}-prune`, class: 'btn', type: 'button',
     onclick: async () => {
-      const nodeSel = h('select', { id: 'prune-node' }, h('option', { value: '' }, 'Every node'), nodes().map(n => h('option', { value: n }, n)));
+      // Volumes hold data: their prune names one node unless every node is chosen.
+      const volumes = kind === 'volumes';
+      const names = nodes();
+      const nodeSel = h('select', { id: 'prune-node' }, h('option', { value: '', selected: !volumes || !names.length }, 'Every node'),
+        names.map((n, i) => h('option', { value: n, selected: volumes && i === 0 }, n)));
       const label = h('input', { id: 'prune-label', class: 'mono', placeholder: 'key or key=value (optional)', autocomplete: 'off', spellcheck: false });
       const all = h('input', { id: 'prune-all', type: 'checkbox' });
+      const allLabel = { images: 'Every unused image, not only untagged ones', volumes: 'Named volumes too: their data is lost' }[kind];
+      const says = volumes
+        ? 'Removes the anonymous volumes no container uses (engines before Docker 23 remove unused named volumes too).'
+        : `Removes the ${kind} no container uses.`;
       const body = [
-        h('p', null, `Removes the ${kind} no container uses.`),
+        h('p', null, says),
         field('Node', nodeSel), field('Only those labelled', label),
-        kind === 'images' ? h('label', { class: 'check' }, all, 'Every unused image, not only untagged ones') : null,
+        allLabel ? h('label', { class: 'check' }, all, allLabel) : null,
       ];
       const scope = await modal({
         title: `Prune ${kind}`, okText: 'Prune', danger: true, body,
-        result: () => ({ node: nodeSel.value, label: label.value.trim(), ...(kind === 'images' ? { all: all.checked } : {}) }),
+        result: () => ({ node: nodeSel.value, label: label.value.trim(), ...(allLabel ? { all: all.checked } : {}) }),
       });
       if (!scope) return;
       try {

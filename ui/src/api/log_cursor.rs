@@ -60,9 +60,16 @@ impl Cursor {
     /// The `id` of the event of `line`, sent at this cursor.
     pub(super) fn id(&self, line: &LogLine) -> String {
         let [out, err] = self.streams;
+        // The pieces after a line cut at its length limit have no stamp of their own: a
+        // placeholder keeps the id five words, so that it still resumes.
+        let stamp = if line.stamp.is_empty() {
+            "-"
+        } else {
+            &line.stamp
+        };
         format!(
-            "{} {} {} {} {}",
-            line.stamp, out.nanos, out.sent, err.nanos, err.sent
+            "{stamp} {} {} {} {}",
+            out.nanos, out.sent, err.nanos, err.sent
         )
     }
 
@@ -170,5 +177,21 @@ mod tests {
             assert_eq!(Cursor::advance(&mut again, &l), new, "{l:?}");
         }
         assert_eq!(Cursor::parse("not a cursor"), None);
+    }
+
+    #[test]
+    fn the_rest_of_a_cut_line_has_an_id_that_resumes() {
+        let mut cursor = None;
+        let head = line(Source::Stdout, T1, "the first 64 KiB");
+        assert!(Cursor::advance(&mut cursor, &head));
+        let rest = LogLine {
+            stamp: String::new(),
+            nanos: 0,
+            ..head
+        };
+        assert!(Cursor::advance(&mut cursor, &rest));
+        let id = cursor.as_ref().expect("a cursor").id(&rest);
+        let resumed = Cursor::parse(&id).expect("the id parses");
+        assert_eq!(resumed.since(), parse_stamp(T1).expect("time") - QUIET_LAG);
     }
 }

@@ -277,8 +277,10 @@ async fn merged(
                 return;
             }
         }
-        if follow {
-            follow_merged(live, &tx).await;
+        // A followed log that broke (rather than ended) ends the stream without `end`, so
+        // that the page asks again from its newest line.
+        if follow && follow_merged(live, &tx).await == Followed::Broke {
+            return;
         }
         let _ = tx.send(Bytes::from_static(b"event: end\ndata: \n\n")).await;
     }))
@@ -355,7 +357,19 @@ impl Ord for Waiting {
 
 /// Reads every container's followed log and sends the lines in timestamp order, each
 /// after the reorder window, until every log or the browser ends.
-async fn follow_merged(live: Vec<(Arc<Source>, hyper::body::Incoming)>, tx: &mpsc::Sender<Bytes>) {
+/// How a followed log stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Followed {
+    /// Its container stopped, or nobody listens any more.
+    Ended,
+    /// The stream from the agent broke: the log goes on, unread.
+    Broke,
+}
+
+async fn follow_merged(
+    live: Vec<(Arc<Source>, hyper::body::Incoming)>,
+    tx: &mpsc::Sender<Bytes>,
+) -> Followed {
     let (lines_tx, mut lines_rx) = mpsc::channel::<Tagged>(256);
     // Dropped when this returns: each reader ends with it.
     let mut readers = tokio::task::JoinSet::new();
@@ -367,6 +381,7 @@ async fn follow_merged(live: Vec<(Arc<Source>, hyper::body::Incoming)>, tx: &mps
     let mut seq = 0u64;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut open = true;
+    let mut how = Followed::Ended;
     while open || !waiting.is_empty() {
         tokio::select! {
             line = lines_rx.recv(), if open => match line {
@@ -378,8 +393,22 @@ async fn follow_merged(live: Vec<(Arc<Source>, hyper::body::Incoming)>, tx: &mps
                 }
                 None => open = false,
             },
+            Some(done) = readers.join_next(), if open => {
+                if done.unwrap_or(Followed::Broke) == Followed::Broke {
+                    // What has arrived goes out, in order, then the page resumes every log
+                    // from its newest line.
+                    while let Ok(tagged) = lines_rx.try_recv() {
+                        seq += 1;
+                        waiting.push(Reverse(Waiting {
+                            nanos: tagged.line.nanos, seq, arrived: Instant::now(), tagged,
+                        }));
+                    }
+                    how = Followed::Broke;
+                    open = false;
+                }
+            },
             _ = tick.tick() => {}
-            _ = tx.closed() => return,
+            _ = tx.closed() => return Followed::Ended,
         }
         let due = now_nanos() - REORDER_WINDOW.as_nanos() as i128;
         while let Some(Reverse(first)) = waiting.peek() {
@@ -391,10 +420,18 @@ async fn follow_merged(live: Vec<(Arc<Source>, hyper::body::Incoming)>, tx: &mps
                 break;
             };
             if tx.send(first.tagged.event()).await.is_err() {
-                return;
+                return Followed::Ended;
             }
         }
     }
+    // Every reader has returned once the lines' channel closed: how each stopped decides,
+    // whichever branch above saw it first.
+    while let Some(done) = readers.join_next().await {
+        if done.unwrap_or(Followed::Broke) == Followed::Broke {
+            how = Followed::Broke;
+        }
+    }
+    how
 }
 
 /// One container's followed log, as tagged lines, until it ends or nobody listens.
@@ -402,14 +439,18 @@ async fn read_followed(
     source: Arc<Source>,
     mut body: hyper::body::Incoming,
     out: mpsc::Sender<Tagged>,
-) {
+) -> Followed {
     let mut reader = LogReader::new(false);
-    loop {
+    let how = loop {
         let frame = tokio::select! {
             frame = body.frame() => frame,
-            _ = out.closed() => return,
+            _ = out.closed() => return Followed::Ended,
         };
-        let Some(Ok(frame)) = frame else { break };
+        let frame = match frame {
+            None => break Followed::Ended,
+            Some(Err(_)) => break Followed::Broke,
+            Some(Ok(frame)) => frame,
+        };
         let Some(data) = frame.data_ref() else {
             continue;
         };
@@ -419,10 +460,10 @@ async fn read_followed(
                 source: Arc::clone(&source),
             };
             if out.send(tagged).await.is_err() {
-                return;
+                return Followed::Ended;
             }
         }
-    }
+    };
     for line in reader.finish() {
         let tagged = Tagged {
             line,
@@ -430,4 +471,5 @@ async fn read_followed(
         };
         let _ = out.send(tagged).await;
     }
+    how
 }

@@ -126,7 +126,8 @@ pub(super) struct OnNode {
 pub(super) struct PruneScope {
     pub node: String,
     pub label: String,
-    /// Images only: every unused image, not only dangling ones.
+    /// Images: every unused image, not only dangling ones. Volumes: named volumes too,
+    /// whose data is then lost.
     pub all: bool,
 }
 
@@ -211,6 +212,11 @@ async fn prune(
 ) -> ApiResult<Value> {
     let what = kind.action("prune");
     let kind = kind.plural;
+    let named = if kind == "volumes" && scope.all {
+        ", named ones too"
+    } else {
+        ""
+    };
     let cluster = Cluster::open(app, id, who).await?;
     let node = node_name(&scope.node)?;
     let nodes = if node.is_empty() {
@@ -218,9 +224,15 @@ async fn prune(
     } else {
         vec![node.to_owned()]
     };
-    // Engines from API 1.42 on keep named volumes unless the filter says `all`, which
-    // older ones refuse; asked as 1.41, every engine prunes the unused named ones too.
-    let version = if kind == "volumes" { "/v1.41" } else { "" };
+    // Engines from API 1.42 on prune only anonymous volumes unless the filter says `all`,
+    // which older ones refuse; asked as 1.41, every engine prunes the unused named ones
+    // too. So named volumes go only when asked for; engines before 1.42 prune them
+    // either way, as their own `docker volume prune` does.
+    let version = if kind == "volumes" && scope.all {
+        "/v1.41"
+    } else {
+        ""
+    };
     let path = format!(
         "{version}/{kind}/prune?filters={}",
         prune_filters(kind, scope)?
@@ -229,9 +241,9 @@ async fn prune(
     for node in &nodes {
         let act = Action::start(who, Role::Operator, &what)?;
         let target = if scope.label.is_empty() {
-            format!("unused {kind}")
+            format!("unused {kind}{named}")
         } else {
-            format!("unused {kind} labelled {}", scope.label)
+            format!("unused {kind} labelled {}{named}", scope.label)
         };
         let done = act
             .at(&cluster.endpoint.name, node)

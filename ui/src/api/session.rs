@@ -218,8 +218,8 @@ async fn open_session(app: &App, username: &str, role: Role) -> ApiResult<Respon
 }
 
 async fn setup_state(State(app): State<Shared>) -> ApiResult<Json<Value>> {
-    let has_admin = app.db.run(|s| s.has_admin()).await?;
-    Ok(Json(json!({ "needed": !has_admin })))
+    let has_users = app.db.run(|s| s.has_users()).await?;
+    Ok(Json(json!({ "needed": !has_users })))
 }
 
 async fn setup(
@@ -228,7 +228,9 @@ async fn setup(
     Json(body): Json<LoginBody>,
 ) -> ApiResult<Response> {
     check_new_user(&body.username, &body.password)?;
-    if app.db.run(|s| s.has_admin()).await? {
+    // Only a console with no user at all is set up here, so that no later state (say, a
+    // provider's sign-in that would leave no admin) reopens it to whoever asks first.
+    if app.db.run(|s| s.has_users()).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "the console is set up already: log in",
