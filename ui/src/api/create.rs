@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::routing::post;
@@ -14,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::action::Action;
 use super::cluster::{container_ref, served_by, Cluster, ACTION_TIMEOUT};
-use super::{ApiError, ApiResult, Authed, Shared, CLUSTER};
+use super::{ApiError, ApiResult, Authed, JsonBody, Shared, CLUSTER};
 use crate::agent::Call;
 use crate::auth::Role;
 
@@ -49,10 +48,10 @@ async fn create(
     State(app): State<Shared>,
     who: Authed,
     Path(id): Path<i64>,
-    form: Result<Json<CreateForm>, JsonRejection>,
+    form: JsonBody<CreateForm>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let act = Action::start(&who, Role::Operator, "container.create")?;
-    let Json(form) = form?;
+    let JsonBody(form) = form;
     let body = engine_body(&form)?;
     let name = form.name.trim();
     if !name.is_empty() {

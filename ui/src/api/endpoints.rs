@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::action::Action;
 use super::cluster::{partial_of, Cluster, STATUS_TIMEOUT};
-use super::{ApiError, ApiResult, App, Authed, Shared, CLUSTER};
+use super::{ApiError, ApiResult, App, Authed, JsonBody, Shared, CLUSTER};
 use crate::agent::Call;
 use crate::auth::Role;
 use crate::profiles::ProfileMap;
@@ -156,7 +156,7 @@ async fn add_endpoint(app: &App, body: &NewEndpoint) -> ApiResult<Endpoint> {
 async fn create_endpoint(
     State(app): State<Shared>,
     who: Authed,
-    Json(body): Json<NewEndpoint>,
+    JsonBody(body): JsonBody<NewEndpoint>,
 ) -> ApiResult<Response> {
     let endpoint = Action::start(&who, Role::Admin, "endpoint.create")?
         .at(body.name.trim(), "")
@@ -180,7 +180,7 @@ async fn update_endpoint(
     State(app): State<Shared>,
     who: Authed,
     Path(id): Path<i64>,
-    Json(body): Json<EndpointChange>,
+    JsonBody(body): JsonBody<EndpointChange>,
 ) -> ApiResult<Json<Value>> {
     let action = Action::start(&who, Role::Admin, "endpoint.update")?;
     let name = app

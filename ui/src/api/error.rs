@@ -84,3 +84,21 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
         Self::new(e.status(), e.body_text())
     }
 }
+
+/// A JSON request body; one that is not the JSON the route takes is answered in the API's
+/// error shape (`{"message"}`) rather than axum's plain text.
+pub struct JsonBody<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    axum::Json<T>:
+        axum::extract::FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(Self(value))
+    }
+}

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::action::Action;
 use super::cluster::{container_ref, Cluster, OwnedContainer, AGENT_TIMEOUT};
 use super::docker_stream::{demux, MAX_OUTPUT};
-use super::{ApiError, ApiResult, Authed, Shared, CLUSTER};
+use super::{ApiError, ApiResult, Authed, JsonBody, Shared, CLUSTER};
 use crate::agent::Call;
 use crate::auth::Role;
 
@@ -36,7 +36,7 @@ async fn exec(
     State(app): State<Shared>,
     who: Authed,
     Path((id, cid)): Path<(i64, String)>,
-    Json(body): Json<ExecBody>,
+    JsonBody(body): JsonBody<ExecBody>,
 ) -> ApiResult<Json<Value>> {
     let action = Action::start(&who, Role::Operator, "container.exec")?;
     let cid = container_ref(&cid)?;

@@ -1,12 +1,11 @@
 //! Pulling an image on chosen nodes, with the engines' progress streamed to the page.
 //! Removing and pruning images are in `node_objects.rs`, as for volumes and networks.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Router;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -18,7 +17,7 @@ use super::action::{Action, PendingAction};
 use super::cluster::Cluster;
 use super::node_objects::{self, node_name, object_ref};
 use super::sse::{sse_data, sse_response};
-use super::{ApiError, ApiResult, Authed, Shared, CLUSTER};
+use super::{ApiError, ApiResult, Authed, JsonBody, Shared, CLUSTER};
 use crate::agent::Call;
 use crate::auth::Role;
 
@@ -58,10 +57,10 @@ async fn pull(
     State(app): State<Shared>,
     who: Authed,
     Path(id): Path<i64>,
-    body: Result<Json<PullRequest>, JsonRejection>,
+    body: JsonBody<PullRequest>,
 ) -> ApiResult<Response> {
     who.require(Role::Operator)?;
-    let Json(body) = body?;
+    let JsonBody(body) = body;
     let image = object_ref(body.image.trim())?;
     let cluster = Cluster::open(&app, id, &who).await?;
     let mut nodes = Vec::new();

@@ -67,7 +67,7 @@ use crate::auth::LoginLimiter;
 use crate::store::{Db, Store};
 use crate::usage::Usage;
 
-pub use error::{ApiError, ApiResult};
+pub use error::{ApiError, ApiResult, JsonBody};
 pub use session::{Authed, SessionChanges, COOKIE};
 
 /// Who may sign in and how, and what they are shown.

@@ -4,7 +4,6 @@
 //! are the same for the three kinds: `DELETE {e}/KIND/{ref}?node=` and
 //! `POST {e}/KIND/prune`.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::Method;
 use axum::routing::{delete, post};
@@ -14,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::action::Action;
 use super::cluster::{Cluster, ACTION_TIMEOUT, STATUS_TIMEOUT};
-use super::{flag, ApiError, ApiResult, App, Authed, Shared, CLUSTER};
+use super::{flag, ApiError, ApiResult, App, Authed, JsonBody, Shared, CLUSTER};
 use crate::agent::Call;
 use crate::auth::Role;
 
@@ -57,7 +56,7 @@ pub(super) fn routes(kind: Kind) -> Router<Shared> {
                 move |app: State<Shared>,
                       who: Authed,
                       id: Path<i64>,
-                      scope: Result<Json<PruneScope>, JsonRejection>| {
+                      scope: JsonBody<PruneScope>| {
                     prune_route(kind, app, who, id, scope)
                 },
             ),
@@ -103,10 +102,10 @@ async fn prune_route(
     State(app): State<Shared>,
     who: Authed,
     Path(id): Path<i64>,
-    scope: Result<Json<PruneScope>, JsonRejection>,
+    scope: JsonBody<PruneScope>,
 ) -> ApiResult<Json<Value>> {
     who.require(Role::Operator)?;
-    let Json(scope) = scope?;
+    let JsonBody(scope) = scope;
     Ok(Json(prune(&app, &who, id, kind, &scope).await?))
 }
 

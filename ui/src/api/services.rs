@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::action::Action;
 use super::cluster::{Cluster, ACTION_TIMEOUT, AGENT_TIMEOUT};
-use super::{ApiError, ApiResult, Authed, Shared, CLUSTER};
+use super::{ApiError, ApiResult, Authed, JsonBody, Shared, CLUSTER};
 use crate::agent::Call;
 use crate::auth::Role;
 
@@ -34,7 +34,7 @@ async fn scale_service(
     State(app): State<Shared>,
     who: Authed,
     Path((id, sid)): Path<(i64, String)>,
-    Json(body): Json<ScaleBody>,
+    JsonBody(body): JsonBody<ScaleBody>,
 ) -> ApiResult<Json<Value>> {
     let action = Action::start(&who, Role::Operator, "service.scale")?;
     let (cluster, sid) = Cluster::for_object(&app, id, &sid, &who).await?;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::action::Action;
-use super::{ApiError, ApiResult, Authed, Shared};
+use super::{ApiError, ApiResult, Authed, JsonBody, Shared};
 use crate::auth::{self, Role};
 
 pub(super) fn routes() -> Router<Shared> {
@@ -61,7 +61,7 @@ struct NewUser {
 async fn create_user(
     State(app): State<Shared>,
     who: Authed,
-    Json(body): Json<NewUser>,
+    JsonBody(body): JsonBody<NewUser>,
 ) -> ApiResult<Response> {
     let action = Action::start(&who, Role::Admin, "user.create")?;
     check_new_user(&body.username, &body.password)?;
@@ -87,7 +87,7 @@ async fn update_user(
     State(app): State<Shared>,
     who: Authed,
     Path(username): Path<String>,
-    Json(body): Json<UserChange>,
+    JsonBody(body): JsonBody<UserChange>,
 ) -> ApiResult<Json<Value>> {
     let action = Action::start(&who, Role::Admin, "user.update")?;
     let detail = match (body.role, body.password.is_some()) {

@@ -250,3 +250,27 @@ async fn viewers_see_env_masked_and_failed_execs_are_audited_with_exit_code_and_
     assert_eq!(rows[1]["address"], "127.0.0.1", "{rows:?}");
     assert_eq!(rows[1]["user"], "doer", "{rows:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_is_not_the_json_a_route_takes_gets_a_message() {
+    let (_creds, _agent, console) = stack().await;
+    let anonymous = Client::new(console.addr);
+    let login = anonymous
+        .send(
+            http::Method::POST,
+            "/api/login",
+            Some(&json!({"username": 5})),
+            false,
+        )
+        .await;
+    assert!(login.status.is_client_error(), "{}", login.text());
+    assert!(
+        login.message().contains("username"),
+        "the reason, as JSON: {}",
+        login.text()
+    );
+    let admin = Client::logged_in(console.addr, ADMIN, ADMIN_PASSWORD).await;
+    let user = admin.post("/api/users", &json!({"role": "viewer"})).await;
+    assert!(user.status.is_client_error(), "{}", user.text());
+    assert!(!user.message().is_empty(), "{}", user.text());
+}
