@@ -276,7 +276,8 @@ export function promptDialog({ title, label, type = 'text', value = '', okText =
 
 // ---- tables --------------------------------------------------------------
 
-function compare(a, b) {
+/** Orders two cell values: empty last, numbers by value, text naturally ("web-2" < "web-10"). */
+export function compare(a, b) {
   const na = a == null || a === '';
   const nb = b == null || b === '';
   if (na || nb) return na === nb ? 0 : na ? 1 : -1;

@@ -5,7 +5,7 @@
 import { get, ep, enc, listOf, aborted } from '../api.js';
 import {
   h, debounce, unixDate, timeCell, shortId, plural, bytes, stateBadge, dash, errorBox, loading,
-  liveIndicator, selectOptions, confirmDialog, toast,
+  liveIndicator, selectOptions, confirmDialog, toast, compare,
 } from '../ui.js';
 import {
   nodeOf, partialBanner, liveEvents, endpointShell, containerAction, runContainerAction, actionButtons,
@@ -42,14 +42,6 @@ function labelTerms(text) {
     const i = t.indexOf('=');
     return i < 0 ? [t, undefined] : [t.slice(0, i).trim(), t.slice(i + 1).trim()];
   });
-}
-
-function compare(a, b) {
-  const na = a == null || a === '';
-  const nb = b == null || b === '';
-  if (na || nb) return na === nb ? 0 : na ? 1 : -1;
-  if (typeof a === 'number' && typeof b === 'number') return a - b;
-  return String(a).localeCompare(String(b), undefined, { numeric: true, sensitivity: 'base' });
 }
 
 export async function containers(main, params, ctx) {
