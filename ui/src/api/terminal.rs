@@ -29,6 +29,9 @@ use crate::store::Endpoint;
 
 /// What the audit log calls a terminal session.
 const AUDITED_AS: &str = "container.terminal";
+/// The row written when a terminal opens, so that a session the console does not see the
+/// end of (a restart, a crash, hours of shell) is on record from its start.
+const OPENED_AS: &str = "container.terminal.open";
 /// The longest command line a terminal may be opened with.
 const MAX_COMMAND: usize = 256;
 /// Sent to the shell when the browser leaves: end of input, so that an idle shell exits
@@ -143,6 +146,13 @@ async fn session(app: Shared, who: Authed, opened: Opened, mut socket: WebSocket
             return;
         }
     };
+    if let Ok(action) = Action::start(&who, Role::Operator, OPENED_AS) {
+        action
+            .at(&opened.endpoint.name, &opened.node)
+            .on(format!("{}: {}", opened.container, opened.command))
+            .record(&app, None)
+            .await;
+    }
     let ran = pipe(&cluster, &opened, &mut socket, who.ended()).await;
     let exit_code = cluster
         .json(

@@ -131,6 +131,19 @@ async fn a_terminal_runs_a_shell_resizes_and_is_audited_when_it_ends() {
             .ok_or_else(|| "no row yet".to_owned())
     })
     .await;
+    let opened: Vec<Value> = admin
+        .get("/api/audit?action=container.terminal.open")
+        .await
+        .json()
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        opened
+            .iter()
+            .any(|r| r["target"] == format!("{}: sh", c.0) && r["result"] == "ok"),
+        "the row of the terminal's opening: {opened:?}"
+    );
     assert_eq!(row["user"], ADMIN);
     assert_eq!(row["endpoint"], "local");
     assert_eq!(row["node"], node.as_str());
