@@ -179,13 +179,42 @@ fn address_key(address: IpAddr) -> String {
 pub struct LoginLimiter {
     users: Mutex<Failures>,
     addresses: Mutex<Failures>,
+    /// When each held-back name or address was last put on record, so that a flood of
+    /// refused attempts (which cost the console nothing else) writes one audit row per
+    /// window, not one per request.
+    recorded: Mutex<HashMap<String, Instant>>,
+    /// The longer of the two windows.
+    window: Duration,
 }
 
 impl LoginLimiter {
     pub fn new(limits: LoginLimits) -> Self {
         Self {
+            window: limits.per_user.window.max(limits.per_address.window),
             users: Mutex::new(Failures::new(limits.per_user)),
             addresses: Mutex::new(Failures::new(limits.per_address)),
+            recorded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether a refusal by `limit` of `user` from `address` is the first one within the
+    /// window, and so one to record.
+    pub fn first_refusal(&self, limit: Throttled, user: &str, address: IpAddr) -> bool {
+        let key = match limit {
+            Throttled::User => format!("user {user}"),
+            Throttled::Address => format!("address {}", address_key(address)),
+        };
+        let now = Instant::now();
+        let mut recorded = self.recorded.lock().unwrap_or_else(|p| p.into_inner());
+        if recorded.len() > 4096 {
+            recorded.retain(|_, at| now.duration_since(*at) < self.window);
+        }
+        match recorded.get(&key) {
+            Some(at) if now.duration_since(*at) < self.window => false,
+            _ => {
+                recorded.insert(key, now);
+                true
+            }
         }
     }
 
@@ -248,6 +277,11 @@ mod tests {
         assert_eq!(limiter.attempt("typo", office), Ok(()));
         assert_eq!(limiter.attempt("typo", office), Ok(()));
         assert_eq!(limiter.attempt("typo", home), Err(Throttled::User));
+        assert!(limiter.first_refusal(Throttled::User, "typo", home));
+        assert!(
+            !limiter.first_refusal(Throttled::User, "typo", home),
+            "one record per window"
+        );
         assert_eq!(
             limiter.attempt("admin", office),
             Ok(()),

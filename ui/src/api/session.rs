@@ -262,10 +262,16 @@ async fn login(
     // Counted as a failure before the password is checked, so that parallel attempts
     // cannot all pass the limit; a success takes it back.
     if let Err(throttled) = app.access.limiter.attempt(&body.username, addr) {
-        Action::by(&body.username, "login_failed")
-            .from(addr)
-            .record(&app, Some(&throttled.to_string()))
-            .await;
+        if app
+            .access
+            .limiter
+            .first_refusal(throttled, &body.username, addr)
+        {
+            Action::by(&body.username, "login_failed")
+                .from(addr)
+                .record(&app, Some(&throttled.to_string()))
+                .await;
+        }
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             throttled.to_string(),
