@@ -189,6 +189,13 @@ pub(super) struct Removal<'a> {
 async fn remove(app: &App, who: &Authed, id: i64, removal: Removal<'_>) -> ApiResult<Value> {
     let act = Action::start(who, Role::Operator, removal.what)?;
     let node = node_name(removal.node)?;
+    // Without a node the agent would act on its own, which in a cluster is a guess: the
+    // same name can be another object, or nothing, on another node.
+    if node.is_empty() {
+        return Err(ApiError::bad(
+            "say which node it is on: ?node=NAME, the list's Agent.NodeName",
+        ));
+    }
     let cluster = Cluster::open(app, id, who).await?;
     let call = Call::new(Method::DELETE, removal.path).on(node);
     let (_, answer) = act

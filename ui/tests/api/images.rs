@@ -115,6 +115,18 @@ async fn an_image_is_pulled_from_a_loopback_registry_with_progress_then_removed(
         .delete(&format!("{e}/images/a..b?node={node}"))
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text());
+    let nowhere = operator.delete(&format!("{e}/images/{reference}")).await;
+    assert_eq!(
+        nowhere.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        nowhere.text()
+    );
+    assert!(
+        nowhere.message().contains("which node"),
+        "{}",
+        nowhere.text()
+    );
 
     let rows = audit_rows(&admin, "user=olga").await;
     let row = |action: &str, result: &str, target: &str| {
