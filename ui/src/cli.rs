@@ -389,7 +389,9 @@ pub fn prepare(args: &Args) -> Result<App, String> {
         }
     }
     let access = args.access.access()?;
-    Ok(App::new(store, key, access, usage))
+    let sealer = crate::sealed::Sealer::load_or_create(&args.data_dir.join("sealing.key"))
+        .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?;
+    Ok(App::new(store, key, access, usage, sealer))
 }
 
 fn run(args: Args) -> Result<(), UsageError> {

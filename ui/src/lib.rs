@@ -5,12 +5,16 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod alerts;
 pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod cli;
 pub mod connector;
+pub mod notify;
 pub mod profiles;
+pub mod sealed;
 pub mod server;
 pub mod store;
+pub mod updates;
 pub mod usage;

@@ -178,12 +178,17 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         migrate(&conn)?;
+        // The watch's tables live with the code that uses them.
+        conn.execute_batch(crate::updates::store::SCHEMA)?;
+        conn.execute_batch(crate::alerts::store::SCHEMA)?;
+        conn.execute_batch(crate::notify::store::SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    /// The connection, for the tables other modules keep (`updates`, `alerts`, `notify`).
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -61,9 +61,12 @@ use std::sync::Arc;
 use axum::Router;
 
 use crate::agent::{AgentClients, ConsoleKey};
+use crate::alerts::Alerts;
 use crate::auth::oidc::Oidc;
 use crate::auth::proxy::TrustedProxies;
 use crate::auth::LoginLimiter;
+use crate::notify::Notifier;
+use crate::sealed::Sealer;
 use crate::store::{Db, Store};
 use crate::usage::Usage;
 
@@ -93,10 +96,22 @@ pub struct App {
     pub agents: Arc<AgentClients>,
     /// The usage history.
     pub usage: Usage,
+    /// The alerts' evaluator.
+    pub alerts: Alerts,
+    /// The notification channels' worker.
+    pub notifier: Notifier,
+    /// Seals secrets kept in the database.
+    pub sealer: Sealer,
 }
 
 impl App {
-    pub fn new(store: Store, key: ConsoleKey, access: Access, usage: Usage) -> Self {
+    pub fn new(
+        store: Store,
+        key: ConsoleKey,
+        access: Access,
+        usage: Usage,
+        sealer: Sealer,
+    ) -> Self {
         let key = Arc::new(key);
         Self {
             db: Db::new(store),
@@ -105,6 +120,9 @@ impl App {
             access,
             sessions: SessionChanges::default(),
             usage,
+            alerts: Alerts::default(),
+            notifier: Notifier::default(),
+            sealer,
         }
     }
 }

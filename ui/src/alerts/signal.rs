@@ -1,0 +1,46 @@
+//! What the rest of the console tells the alerts, beyond what the alerts watch for
+//! themselves (events, usage): queued, never waited on.
+
+use std::sync::Mutex;
+
+use tokio::sync::mpsc;
+
+use crate::updates::UpdateFinding;
+
+/// One thing the alerts should know.
+#[derive(Debug)]
+pub enum Signal {
+    /// An endpoint's current update findings, all of them: what is not in the list has
+    /// no update any more.
+    Updates {
+        endpoint: i64,
+        findings: Vec<UpdateFinding>,
+    },
+}
+
+/// The queue to the alerts' evaluator; cheap to share.
+pub struct Alerts {
+    tx: mpsc::UnboundedSender<Signal>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<Signal>>>,
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Self {
+            tx,
+            rx: Mutex::new(Some(rx)),
+        }
+    }
+}
+
+impl Alerts {
+    pub fn signal(&self, signal: Signal) {
+        let _ = self.tx.send(signal);
+    }
+
+    /// The evaluator's end of the queue; `None` once taken.
+    pub fn take_queue(&self) -> Option<mpsc::UnboundedReceiver<Signal>> {
+        self.rx.lock().ok()?.take()
+    }
+}
