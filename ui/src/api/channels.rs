@@ -254,7 +254,8 @@ async fn test(
 
 #[derive(Deserialize)]
 struct LogQuery {
-    limit: Option<usize>,
+    /// Text, so that a bad value is answered in the API's error shape.
+    limit: Option<String>,
 }
 
 async fn deliveries(
@@ -264,7 +265,13 @@ async fn deliveries(
     Query(q): Query<LogQuery>,
 ) -> ApiResult<Json<Value>> {
     read_channel(&app, id).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = match q.limit.as_deref() {
+        None => 100,
+        Some(text) => text
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad("limit: a number of attempts, 1 to 1000"))?
+            .clamp(1, 1000),
+    };
     let attempts = app.db.run(move |s| s.attempts(id, limit)).await?;
     Ok(Json(json!(attempts)))
 }
