@@ -88,6 +88,9 @@ pub struct EmailSettings {
     pub password: Option<String>,
     pub from: String,
     pub to: Vec<String>,
+    /// PEM certificates trusted besides the system's roots: a private CA's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,6 +251,14 @@ impl Settings {
                 }
                 if s.password.is_some() && s.username.is_none() {
                     return bad("a password needs a username");
+                }
+                if let Some(pem) = &s.ca_pem {
+                    use rustls_pki_types::pem::PemObject;
+                    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+                        .collect::<Result<Vec<_>, _>>();
+                    if !certs.is_ok_and(|c| !c.is_empty()) {
+                        return bad("ca_pem: PEM certificates");
+                    }
                 }
                 Ok(())
             }

@@ -214,8 +214,25 @@ fn smtp_python() -> PathBuf {
     target.join("smtp-venv/bin/python")
 }
 
+/// How the SMTP sink protects its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain SMTP.
+    None,
+    /// STARTTLS offered and required before mail is taken.
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Implicit,
+}
+
 /// aiosmtpd on a free loopback port, saving each message in a maildir.
 pub async fn smtp_sink() -> Daemon {
+    smtp_sink_with(SmtpTls::None).await.0
+}
+
+/// [`smtp_sink`] with TLS: a self-signed certificate for 127.0.0.1 and localhost, whose
+/// PEM is returned to be trusted.
+pub async fn smtp_sink_with(tls: SmtpTls) -> (Daemon, String) {
     let python = smtp_python();
     let has_aiosmtpd = Command::new(&python)
         .args(["-c", "import aiosmtpd"])
@@ -233,9 +250,40 @@ pub async fn smtp_sink() -> Daemon {
     let dir = tempfile::tempdir().expect("tempdir");
     let maildir = dir.path().join("mail");
     let port = free_port("127.0.0.1");
-    let child = Command::new(&python)
+    bosun_serve::kept_cert::self_signed(
+        dir.path(),
+        "smtp",
+        &["localhost".to_owned()],
+        &[std::net::IpAddr::from([127, 0, 0, 1])],
+    )
+    .expect("a certificate for the SMTP sink");
+    let (cert, key) = (
+        dir.path().join("smtp-cert.pem"),
+        dir.path().join("smtp-key.pem"),
+    );
+    let cert_pem = std::fs::read_to_string(&cert).expect("the certificate");
+    let mut command = Command::new(&python);
+    command
         .args(["-m", "aiosmtpd", "-n", "-l"])
-        .arg(format!("127.0.0.1:{port}"))
+        .arg(format!("127.0.0.1:{port}"));
+    match tls {
+        SmtpTls::None => {}
+        SmtpTls::Starttls => {
+            command
+                .arg("--tlscert")
+                .arg(&cert)
+                .arg("--tlskey")
+                .arg(&key);
+        }
+        SmtpTls::Implicit => {
+            command
+                .arg("--smtpscert")
+                .arg(&cert)
+                .arg("--smtpskey")
+                .arg(&key);
+        }
+    }
+    let child = command
         .args(["-c", "aiosmtpd.handlers.Mailbox"])
         .arg(&maildir)
         .stdout(Stdio::null())
@@ -244,7 +292,7 @@ pub async fn smtp_sink() -> Daemon {
         .unwrap_or_else(|e| panic!("cannot run {} -m aiosmtpd: {e}", python.display()));
     let daemon = Daemon { child, port, dir };
     until_listening("aiosmtpd", port).await;
-    daemon
+    (daemon, cert_pem)
 }
 
 impl Daemon {

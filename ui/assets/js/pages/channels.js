@@ -56,6 +56,7 @@ const KINDS = {
       ['password', 'Password', 'secret', 'Optional.'],
       ['from', 'From', 'text'],
       ['to', 'To', 'list', 'Addresses, separated by commas.'],
+      ['ca_pem', 'CA certificates (PEM)', 'pem', 'Optional: a private CA to trust besides the system’s.'],
     ],
   },
   mqtt: {
@@ -99,6 +100,8 @@ function kindInputs(kind, channel) {
         placeholder: set ? `set (${set}); type to replace` : '',
       });
       hint = set ? `${hint ? `${hint} ` : ''}Left empty, the stored value is kept.` : hint;
+    } else if (type === 'pem') {
+      input = h('textarea', { id, rows: 4, spellcheck: false, class: 'mono', value: value ?? '' });
     } else {
       input = h('input', {
         id, type: type === 'number' ? 'number' : 'text', spellcheck: false, autocomplete: 'off',

@@ -1,9 +1,10 @@
 //! Email over SMTP: the title as the subject, the lines as a plain-text body; STARTTLS,
-//! TLS from the start, or no TLS to a server on loopback.
+//! TLS from the start, or no TLS to a server on loopback. TLS trusts the system's roots
+//! and the channel's own CA certificates.
 
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::{SendError, Sent, ATTEMPT_TIMEOUT};
@@ -30,7 +31,13 @@ pub fn email(settings: &EmailSettings, message: &Message) -> Result<lettre::Mess
 pub async fn send(settings: &EmailSettings, message: &Message) -> Result<Sent, SendError> {
     let email = email(settings, message)?;
     let smtp = |e: lettre::transport::smtp::Error| SendError::Smtp(super::error_chain(&e));
-    let tls = || TlsParameters::new_rustls(settings.host.clone()).map_err(smtp);
+    let tls = || {
+        let mut tls = TlsParameters::builder(settings.host.clone());
+        if let Some(pem) = &settings.ca_pem {
+            tls = tls.add_root_certificate(Certificate::from_pem(pem.as_bytes()).map_err(smtp)?);
+        }
+        tls.build_rustls().map_err(smtp)
+    };
     let security = match settings.security {
         SmtpSecurity::Starttls => Tls::Required(tls()?),
         SmtpSecurity::Tls => Tls::Wrapper(tls()?),
@@ -64,6 +71,7 @@ mod tests {
             password: None,
             from: "bosun@example.org".into(),
             to: vec!["ops@example.org".into(), "oncall@example.org".into()],
+            ca_pem: None,
         };
         let message = Message::new(vec![notice(2, 3, NoticeState::Firing)]);
         let raw = String::from_utf8(email(&settings, &message).unwrap().formatted()).unwrap();

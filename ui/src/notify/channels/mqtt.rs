@@ -42,6 +42,15 @@ pub async fn send_alerts(settings: &MqttSettings, message: &Message) -> Result<S
     publish(settings, alert_publications(settings, message)).await
 }
 
+/// A client ID of its own for each connection: a broker drops a client when another
+/// connects with the same ID, and two deliveries (an alert and update states, or two
+/// channels on one broker) may overlap.
+fn client_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("bosun-console-{}-{n}", std::process::id())
+}
+
 /// Connects, publishes every message, waits for each acknowledgement, disconnects.
 pub async fn publish(
     settings: &MqttSettings,
@@ -51,7 +60,7 @@ pub async fn publish(
     if count == 0 {
         return Ok("nothing to publish".to_owned());
     }
-    let client_id = format!("bosun-console-{}", std::process::id());
+    let client_id = client_id();
     let mut options = MqttOptions::new(client_id, settings.host.clone(), settings.port);
     options.set_keep_alive(std::time::Duration::from_secs(30));
     options.set_max_packet_size(1 << 20, 1 << 20);
@@ -121,5 +130,10 @@ mod tests {
         assert_eq!(payload["state"], "resolved");
         assert_eq!(payload["subject"], "c5");
         assert!(!published[0].retain);
+    }
+
+    #[test]
+    fn each_connection_has_its_own_client_id() {
+        assert_ne!(client_id(), client_id());
     }
 }

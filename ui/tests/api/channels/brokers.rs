@@ -8,7 +8,7 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{json, Value};
 
 use super::{add_channel, log_of, notice, test_button};
-use crate::common::receivers;
+use crate::common::receivers::{self, SmtpTls};
 use crate::common::*;
 
 /// What the MQTT subscriber reports for an acknowledged subscription.
@@ -210,4 +210,49 @@ async fn an_email_arrives_with_the_subject_and_the_lines() {
     assert!(mails
         .iter()
         .any(|m| m.contains("Subject: Bosun: test notice")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn email_goes_over_starttls_and_tls_trusting_the_channels_ca() {
+    let (starttls, starttls_ca) = receivers::smtp_sink_with(SmtpTls::Starttls).await;
+    let (smtps, smtps_ca) = receivers::smtp_sink_with(SmtpTls::Implicit).await;
+    let (_creds, _agent, console) = stack().await;
+    let admin = Client::logged_in(console.addr, ADMIN, ADMIN_PASSWORD).await;
+    let mail = |name: &str, port: u16, security: &str, ca: Option<&str>| {
+        json!({"name": name, "kind": "email",
+               "settings": {"host": "127.0.0.1", "port": port, "security": security,
+                            "from": "bosun@example.org", "to": ["ops@example.org"],
+                            "ca_pem": ca}})
+    };
+
+    // Not trusted: the certificate is refused, and the log says so.
+    let untrusted = add_channel(&admin, mail("untrusted", starttls.port, "starttls", None)).await;
+    let result = test_button(&admin, untrusted).await;
+    assert_eq!(result["ok"], false, "{result}");
+    assert!(
+        result["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("SMTP:") && o.to_lowercase().contains("certificate")),
+        "{result}"
+    );
+
+    for (name, sink, security, ca) in [
+        ("starttls", &starttls, "starttls", &starttls_ca),
+        ("smtps", &smtps, "tls", &smtps_ca),
+    ] {
+        let id = add_channel(&admin, mail(name, sink.port, security, Some(ca))).await;
+        let result = test_button(&admin, id).await;
+        assert_eq!(result["ok"], true, "{name}: {result}");
+        let mails = sink.mails();
+        assert_eq!(mails.len(), 1, "{name}: {mails:?}");
+        assert!(
+            mails[0].contains("Subject: Bosun: test notice"),
+            "{}",
+            mails[0]
+        );
+    }
+    assert!(
+        starttls.mails().len() == 1,
+        "nothing from the untrusted attempt"
+    );
 }
