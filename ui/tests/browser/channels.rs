@@ -82,6 +82,7 @@ async fn a_channel_is_added_tested_logged_and_edited_on_the_page() {
         .script("return getComputedStyle(document.body).backgroundColor;")
         .await;
     assert_eq!(bg, json!(DARK_BG));
+    b.screenshot("channels-dark").await;
     b.cmd(
         Method::POST,
         "/window/rect",
