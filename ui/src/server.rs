@@ -192,8 +192,8 @@ impl Console {
         self.server.listener.local_addr()
     }
 
-    /// Pulls usage, delivers notifications and serves until SIGTERM or SIGINT, then lets in-flight requests
-    /// finish.
+    /// Pulls usage, delivers notifications and serves until SIGTERM or SIGINT, then lets
+    /// in-flight requests finish.
     pub async fn run(self) {
         let stop = CancellationToken::new();
         tokio::spawn(signal::cancel_on_stop_signal(stop.clone()));
