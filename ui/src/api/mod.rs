@@ -22,6 +22,7 @@
 //! | `usage.rs` | `/api/usage/summary`, `{e}/usage/nodes`, `{e}/usage/nodes/{node}`, `{e}/usage/containers/{cid}`, `{e}/usage/top` |
 //! | `events.rs` | `{e}/events` |
 //! | `audit.rs` | `/api/audit` |
+//! | `channels.rs` | `/api/channels`, `/api/channels/{id}`, `/api/channels/{id}/test`, `/api/channels/{id}/deliveries` |
 //!
 //! What they share: `error.rs` (the error answer), `action.rs` (every state-changing request:
 //! the role check, the work, the audit row), `cluster.rs` (one request's way to an
@@ -31,6 +32,7 @@
 
 mod action;
 mod audit;
+mod channels;
 mod cluster;
 mod containers;
 mod create;
@@ -169,5 +171,6 @@ pub fn routes() -> Router<Shared> {
         .merge(services::routes())
         .merge(events::routes())
         .merge(audit::routes())
+        .merge(channels::routes())
         .route("/api/{*rest}", axum::routing::any(not_found))
 }
