@@ -48,6 +48,7 @@ pub mod resolve;
 pub mod server;
 pub mod tls;
 pub mod trim;
+pub mod updates;
 pub mod upstream;
 pub mod usage;
 
