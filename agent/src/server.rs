@@ -174,6 +174,7 @@ impl Agent {
                 },
                 engine: engine.clone(),
                 cluster: cluster.observer(),
+                updates: updates.counters(),
             },
         );
         let proxy = Arc::new(Proxy::new(Parts {

@@ -119,8 +119,9 @@ impl Updates {
         updates
     }
 
-    pub fn counters(&self) -> &Counters {
-        &self.counters
+    /// The checks' counts, for `/metrics`.
+    pub fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.counters)
     }
 
     /// The latest check's answer.

@@ -288,6 +288,20 @@ async fn moved_tags_and_newer_versions_are_found() {
     assert_eq!(count("GET", "/manifests/"), 1, "{asked:?}");
     assert_eq!(count("GET", "/tags/list"), 1, "{asked:?}");
 
+    // Counted on /metrics.
+    let mut sender = connect(&pki, agent.addr, true).await;
+    let (_, body) = roundtrip(&mut sender, empty(request("GET", "/metrics"))).await;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    assert_eq!(value("bosun_agent_update_checks_total"), 1.0);
+    assert!(value("bosun_agent_update_registry_requests_total") >= 4.0);
+
     // The GET answers the last check.
     let (_, latest) = call(&pki, &agent, "GET", "/agent/v1/updates", None).await;
     assert_eq!(latest["checked_at"], answer["checked_at"]);
