@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
-use oci_client::manifest::OciManifest;
+use oci_client::manifest::{OciImageIndex, OciManifest};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
@@ -167,16 +167,7 @@ impl Session {
             .map_err(|e| describe(&e, reference, &auth))?;
         let platform_digest = match manifest {
             OciManifest::Image(_) => None,
-            OciManifest::ImageIndex(index) => index
-                .manifests
-                .iter()
-                .find(|m| {
-                    m.platform.as_ref().is_some_and(|p| {
-                        p.os.to_string() == self.platform.os
-                            && p.architecture.to_string() == self.platform.architecture
-                    })
-                })
-                .map(|m| m.digest.clone()),
+            OciManifest::ImageIndex(index) => platform_entry(&index, &self.platform),
         };
         Ok(Remote {
             digest,
@@ -196,6 +187,20 @@ impl Session {
             .map(|t| t.tags)
             .map_err(|e| describe(&e, reference, &auth))
     }
+}
+
+/// The digest of the platform's manifest in an index, as the engine would pull it.
+fn platform_entry(index: &OciImageIndex, platform: &Platform) -> Option<String> {
+    index
+        .manifests
+        .iter()
+        .find(|m| {
+            m.platform.as_ref().is_some_and(|p| {
+                p.os.to_string() == platform.os
+                    && p.architecture.to_string() == platform.architecture
+            })
+        })
+        .map(|m| m.digest.clone())
 }
 
 /// A registry error as the item's `error`: who refused what, and what to do.
@@ -289,6 +294,27 @@ mod tests {
         ] {
             assert!(!is_loopback(r), "{r}");
         }
+    }
+
+    #[test]
+    fn an_index_gives_the_node_s_platform_manifest() {
+        let index: OciImageIndex = serde_json::from_value(serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:arm", "size": 1,
+                 "platform": {"architecture": "arm64", "os": "linux"}},
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:amd", "size": 1,
+                 "platform": {"architecture": "amd64", "os": "linux"}}
+            ]
+        }))
+        .expect("an index");
+        let amd = Platform::from_engine("linux", "x86_64");
+        assert_eq!(platform_entry(&index, &amd).as_deref(), Some("sha256:amd"));
+        let arm = Platform::from_engine("linux", "aarch64");
+        assert_eq!(platform_entry(&index, &arm).as_deref(), Some("sha256:arm"));
+        let riscv = Platform::from_engine("linux", "riscv64");
+        assert_eq!(platform_entry(&index, &riscv), None);
     }
 
     #[test]

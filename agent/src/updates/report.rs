@@ -74,3 +74,62 @@ pub struct ClusterUpdates {
     pub nodes: Vec<NodeUpdates>,
     pub missing: Vec<Missing>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, labels: &[(&str, &str)]) -> Item {
+        Item {
+            object: "container".into(),
+            id: id.into(),
+            name: id.into(),
+            service: None,
+            image: "app:1".into(),
+            registry: None,
+            repository: None,
+            tag: None,
+            running_digest: None,
+            newest_digest: None,
+            update: None,
+            newer_tags: Vec::new(),
+            link: None,
+            checked_at: 0,
+            error: None,
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn answers_keep_to_the_client_s_label_scope() {
+        let node = NodeUpdates {
+            node: "n1".into(),
+            checked_at: Some(1),
+            next_check_at: None,
+            checking: false,
+            items: vec![
+                item("ours", &[("team", "a"), ("tier", "web")]),
+                item("theirs", &[("team", "b")]),
+                item("unlabelled", &[]),
+            ],
+        };
+        let scope: BTreeMap<String, String> = [("team".to_owned(), "a".to_owned())].into();
+        let ids: Vec<String> = node
+            .clone()
+            .scoped(&scope)
+            .items
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        assert_eq!(ids, ["ours"]);
+        assert_eq!(node.scoped(&BTreeMap::new()).items.len(), 3);
+        let served = serde_json::to_value(item("x", &[("team", "a")])).expect("json");
+        assert!(
+            served.get("labels").is_none(),
+            "labels are not served: {served}"
+        );
+    }
+}
