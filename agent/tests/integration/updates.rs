@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use bosun_fake_engine::{FakeEngine, FakeEngineSpec};
+use bosun_fake_engine::{FakeEngine, FakeEngineSpec, SwarmRole};
 use bosun_testkit::LoopbackRegistry;
 
 mod scene;
@@ -306,7 +306,24 @@ async fn every_nodes_updates_come_through_any_agent() {
     let scene = scene().await;
     let mut spec = FakeEngineSpec::new("upd-fake");
     spec.containers = 2;
+    spec.swarm = Some(SwarmRole::Manager { leader: true });
     let fake = FakeEngine::start(spec).await.expect("fake engine");
+    // A Swarm service on the fake manager, pinned to the digest 1.0.0 had, as the engine
+    // pins a service's image.
+    let service_image = format!(
+        "{}/bosun-it-upd/app:1.0.0@{}",
+        scene.registry.host(),
+        scene.old_digest
+    );
+    let service_id = create_service(
+        &fake,
+        &json!({
+            "Name": "bosun-it-upd-svc",
+            "Labels": {"bosun.tag.exclude": "^2\\."},
+            "TaskTemplate": {"ContainerSpec": {"Image": service_image}},
+        }),
+    )
+    .await;
     let cluster = |host: Option<String>, join: Option<std::net::SocketAddr>| {
         let mut extra = vec![
             "--gossip-listen".to_owned(),
@@ -367,6 +384,17 @@ async fn every_nodes_updates_come_through_any_agent() {
         .find(|n| n["node"] == "upd-fake")
         .expect("the fake node");
     assert!(theirs["checked_at"].as_u64().is_some(), "{theirs}");
+    let service = item(theirs, &service_id);
+    assert_eq!(service["object"], "service", "{service}");
+    assert_eq!(service["name"], "bosun-it-upd-svc");
+    assert_eq!(service["running_digest"], scene.old_digest.as_str());
+    assert_eq!(service["newest_digest"], scene.new_digest.as_str());
+    assert_eq!(service["update"], "digest", "{service}");
+    assert_eq!(
+        newer(&service),
+        [("1.1.0", "minor"), ("1.0.1", "patch")].map(|(t, k)| (t.to_owned(), k.to_owned())),
+        "the service's own labels apply"
+    );
     for id in fake.container_ids() {
         let it = item(theirs, &id);
         assert!(
@@ -384,4 +412,27 @@ async fn every_nodes_updates_come_through_any_agent() {
         .map(|n| n["checked_at"].as_u64().is_some())
         .collect();
     assert_eq!(checked, [true, true], "{v}");
+}
+
+/// `POST /services/create` on a fake engine, straight to it; the new service's ID.
+async fn create_service(fake: &FakeEngine, spec: &Value) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = spec.to_string();
+    let mut stream = tokio::net::TcpStream::connect(fake.addr())
+        .await
+        .expect("the fake engine");
+    let head = format!(
+        "POST /v1.41/services/create HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream.write_all(body.as_bytes()).await.expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("read");
+    let json = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let json = json.trim_start_matches(|c: char| c.is_ascii_hexdigit() || c.is_whitespace());
+    let end = json.rfind('}').map_or(0, |i| i + 1);
+    let created: Value = serde_json::from_str(&json[..end])
+        .unwrap_or_else(|e| panic!("service create answered {answer:?}: {e}"));
+    created["ID"].as_str().expect("an ID").to_owned()
 }
