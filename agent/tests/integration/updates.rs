@@ -10,7 +10,7 @@ use bosun_fake_engine::{FakeEngine, FakeEngineSpec, SwarmRole};
 use bosun_testkit::LoopbackRegistry;
 
 mod scene;
-use scene::{pushed_digest, scene, Tags};
+use scene::{create_service, item, newer, pushed_digest, scene, Tags};
 use serde_json::{json, Value};
 
 use crate::harness::*;
@@ -55,29 +55,6 @@ async fn check(pki: &Pki, agent: &Agent, body: Option<Value>) -> Value {
     let (status, v) = call(pki, agent, "POST", "/agent/v1/updates/check", body).await;
     assert_eq!(status, 200, "{v}");
     v
-}
-
-/// The item of container `id` in a node's answer.
-fn item(node: &Value, id: &str) -> Value {
-    node["items"]
-        .as_array()
-        .and_then(|items| items.iter().find(|i| i["id"] == id))
-        .cloned()
-        .unwrap_or_else(|| panic!("no item for {id} in {node}"))
-}
-
-fn newer(item: &Value) -> Vec<(String, String)> {
-    item["newer_tags"]
-        .as_array()
-        .expect("newer_tags")
-        .iter()
-        .map(|t| {
-            (
-                t["tag"].as_str().unwrap_or_default().to_owned(),
-                t["kind"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
 }
 
 /// The moved tag is a `digest` update, newer tags are classified, labels narrow and link
@@ -412,27 +389,4 @@ async fn every_nodes_updates_come_through_any_agent() {
         .map(|n| n["checked_at"].as_u64().is_some())
         .collect();
     assert_eq!(checked, [true, true], "{v}");
-}
-
-/// `POST /services/create` on a fake engine, straight to it; the new service's ID.
-async fn create_service(fake: &FakeEngine, spec: &Value) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let body = spec.to_string();
-    let mut stream = tokio::net::TcpStream::connect(fake.addr())
-        .await
-        .expect("the fake engine");
-    let head = format!(
-        "POST /v1.41/services/create HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.expect("write");
-    stream.write_all(body.as_bytes()).await.expect("write");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.expect("read");
-    let json = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
-    let json = json.trim_start_matches(|c: char| c.is_ascii_hexdigit() || c.is_whitespace());
-    let end = json.rfind('}').map_or(0, |i| i + 1);
-    let created: Value = serde_json::from_str(&json[..end])
-        .unwrap_or_else(|e| panic!("service create answered {answer:?}: {e}"));
-    created["ID"].as_str().expect("an ID").to_owned()
 }

@@ -1,7 +1,10 @@
-//! The registry scene the update-check tests share: images pushed to a loopback registry,
-//! containers on the real engine running them, and what each is expected to show.
+//! What the update-check tests share: the registry scene (images pushed to a loopback
+//! registry, containers on the real engine running them), a service made on a fake manager,
+//! and reading items out of the agent's answers.
 
+use bosun_fake_engine::FakeEngine;
 use bosun_testkit::LoopbackRegistry;
+use serde_json::Value;
 
 use crate::harness::*;
 
@@ -136,4 +139,50 @@ fn scene_in(registry: LoopbackRegistry) -> Scene {
 pub async fn scene() -> Scene {
     let registry = LoopbackRegistry::start().await;
     blocking(|| scene_in(registry))
+}
+
+/// The item of container `id` in a node's answer.
+pub fn item(node: &Value, id: &str) -> Value {
+    node["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["id"] == id))
+        .cloned()
+        .unwrap_or_else(|| panic!("no item for {id} in {node}"))
+}
+
+pub fn newer(item: &Value) -> Vec<(String, String)> {
+    item["newer_tags"]
+        .as_array()
+        .expect("newer_tags")
+        .iter()
+        .map(|t| {
+            (
+                t["tag"].as_str().unwrap_or_default().to_owned(),
+                t["kind"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// `POST /services/create` on a fake engine, straight to it; the new service's ID.
+pub async fn create_service(fake: &FakeEngine, spec: &Value) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = spec.to_string();
+    let mut stream = tokio::net::TcpStream::connect(fake.addr())
+        .await
+        .expect("the fake engine");
+    let head = format!(
+        "POST /v1.41/services/create HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream.write_all(body.as_bytes()).await.expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("read");
+    let json = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let json = json.trim_start_matches(|c: char| c.is_ascii_hexdigit() || c.is_whitespace());
+    let end = json.rfind('}').map_or(0, |i| i + 1);
+    let created: Value = serde_json::from_str(&json[..end])
+        .unwrap_or_else(|e| panic!("service create answered {answer:?}: {e}"));
+    created["ID"].as_str().expect("an ID").to_owned()
 }
