@@ -24,6 +24,8 @@ command -v prometheus >/dev/null || missing+=(prometheus)
 dpkg -s node-chart.js >/dev/null 2>&1 || missing+=(node-chart.js)
 # The console's image pull test pushes to, and pulls from, a registry on loopback.
 command -v docker-registry >/dev/null || missing+=(docker-registry)
+# The agent's update-check tests run one behind htpasswd basic auth (bcrypt, apache2-utils).
+command -v htpasswd >/dev/null || missing+=(apache2-utils)
 dpkg -s node-xterm >/dev/null 2>&1 || missing+=(node-xterm)
 dpkg -s libjs-xterm >/dev/null 2>&1 || missing+=(libjs-xterm)
 # The console's MQTT notification test runs Debian's mosquitto broker on loopback.

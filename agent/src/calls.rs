@@ -78,6 +78,26 @@ impl Calls {
         Ok(self.pool(node).send(req).await?)
     }
 
+    /// A request with a whole body addressed to `node`, with the pool to send it through.
+    pub fn request(
+        &self,
+        node: &Node,
+        identity: &Identity,
+        method: http::Method,
+        path: &str,
+        content: bytes::Bytes,
+    ) -> Result<(UpstreamPool, Request<Body>), ProxyError> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "docker")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body::full(content))
+            .map_err(|e| ProxyError::BadRequest(format!("{path}: {e}")))?;
+        self.address(node, identity, &mut req)?;
+        Ok((self.pool(node), req))
+    }
+
     /// A `GET path` addressed to `node`, with the pool to send it through.
     pub fn get(
         &self,

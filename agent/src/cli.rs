@@ -234,6 +234,22 @@ struct RunArgs {
         default_value = "cgroup"
     )]
     metrics_containers: crate::usage::containers::Source,
+    /// Time between checks of the containers' images against their registries (`6h`,
+    /// `30m`); `0` turns scheduled checks off (`POST /agent/v1/updates/check` still works).
+    #[arg(long, env = "AGENT_UPDATE_CHECK_INTERVAL", default_value = "6h", value_parser = parse_interval_or_zero)]
+    update_check_interval: Duration,
+    /// The Docker config file whose registry logins update checks use; default
+    /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+    #[arg(long, env = "AGENT_DOCKER_CONFIG")]
+    docker_config: Option<PathBuf>,
+}
+
+/// A duration like `6h`, or `0` for none.
+fn parse_interval_or_zero(s: &str) -> Result<Duration, String> {
+    if s.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(s)
 }
 
 /// Parses the command line and runs it.
@@ -350,6 +366,13 @@ fn agent_config(args: &RunArgs) -> Result<AgentConfig, UsageError> {
         },
         all_interfaces: args.metrics_all_interfaces,
         containers: args.metrics_containers,
+    };
+    config.updates = crate::updates::UpdatesConfig {
+        interval: args.update_check_interval,
+        docker_config: args
+            .docker_config
+            .clone()
+            .or_else(crate::updates::credentials::default_docker_config),
     };
     if config.cluster.is_some() && config.secret.is_none() {
         return Err(UsageError(

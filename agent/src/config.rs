@@ -8,6 +8,7 @@ use crate::audit::AuditConfig;
 use crate::auth::TrustedKey;
 use crate::cluster::ClusterConfig;
 use crate::secret::Secret;
+use crate::updates::UpdatesConfig;
 use crate::upstream::EngineAddr;
 use crate::usage::UsageConfig;
 
@@ -48,6 +49,8 @@ pub struct AgentConfig {
     pub body_budget: usize,
     /// How the host's and containers' usage is sampled.
     pub usage: UsageConfig,
+    /// How the images of the node's containers are checked for updates.
+    pub updates: UpdatesConfig,
 }
 
 /// Default for the body budget: 32 MiB, eight 4 MiB manager operations.
@@ -99,6 +102,7 @@ impl AgentConfig {
             max_connections_per_client: crate::admission::DEFAULT_MAX_PER_CLIENT,
             body_budget: DEFAULT_BODY_BUDGET,
             usage: UsageConfig::default(),
+            updates: UpdatesConfig::default(),
         }
     }
 }

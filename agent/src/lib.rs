@@ -20,7 +20,7 @@
 //! gossip and DNS; [`owners`] remembers which node holds a container; [`body`] bounds what
 //! the agent reads whole; [`probe`] is the `healthcheck` command's client; [`usage`]
 //! samples the host and its containers, which [`agent_api`] serves as JSON and [`metrics`]
-//! to Prometheus.
+//! to Prometheus; [`updates`] checks the containers' images against their registries.
 //!
 //! No unsafe code, but for one call: `trim.rs` asks glibc to give freed memory back.
 #![deny(unsafe_code)]
@@ -48,6 +48,7 @@ pub mod resolve;
 pub mod server;
 pub mod tls;
 pub mod trim;
+pub mod updates;
 pub mod upstream;
 pub mod usage;
 

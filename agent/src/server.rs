@@ -30,6 +30,7 @@ use crate::proxy::{ConnInfo, Parts, Proxy};
 use crate::tls::pki::{self, Ca, PkiError};
 use crate::tls::server::TlsSetupError;
 use crate::tls::ServerTls;
+use crate::updates::Updates;
 use crate::upstream::UpstreamPool;
 use crate::usage::Usage;
 
@@ -156,6 +157,12 @@ impl Agent {
         let admission = Admission::new(config.max_connections, config.max_connections_per_client);
         let streams = Arc::new(Streams::default());
         let usage = Usage::start(config.usage.clone(), engine.clone(), background.clone());
+        let updates = Updates::start(
+            config.updates.clone(),
+            engine.clone(),
+            cluster.view().me.meta.node_name.clone(),
+            background.clone(),
+        );
         let metrics = Metrics::new(
             &cluster.view().me.meta.node_name,
             Arc::clone(&usage),
@@ -167,12 +174,14 @@ impl Agent {
                 },
                 engine: engine.clone(),
                 cluster: cluster.observer(),
+                updates: updates.counters(),
             },
         );
         let proxy = Arc::new(Proxy::new(Parts {
             engine,
             cluster,
             usage,
+            updates,
             metrics,
             streams,
             auth: Authenticator::new(config.secret.as_ref(), config.trusted_keys.clone())

@@ -12,6 +12,7 @@ mod measure;
 mod policy;
 mod procs;
 mod report;
+mod updates;
 mod usage;
 
 use std::path::{Path, PathBuf};
@@ -52,6 +53,7 @@ usage: bosun-bench cluster [--agent-bin PATH] [--quick] [--markdown]   (see bosu
        bosun-bench policy [--agent-bin PATH] [--connections N] [--keep] [--quick] [--markdown]   (see bosun-bench policy --help)
        bosun-bench usage [--agent-bin PATH] [--window SECS] [--interval SECS] [--keep] [--markdown]   (see bosun-bench usage --help)
        bosun-bench history [--markdown]   (see bosun-bench history --help)
+       bosun-bench updates [--containers N] [--images N] [--rounds N] [--markdown]   (see bosun-bench updates --help)
        bosun-bench fanout [--agent-bin PATH] [--nodes LIST] [--containers N] [--quick] [--markdown]   (see bosun-bench fanout --help)
        bosun-bench [--agent-bin PATH] [--haproxy-bin PATH] [--skip-agent] [--keep] [--markdown] [--quick]
 
@@ -157,6 +159,12 @@ async fn main() -> ExitCode {
     }
     if args.peek().map(String::as_str) == Some("history") {
         return match history::main(args.skip(1).collect()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
+    if args.peek().map(String::as_str) == Some("updates") {
+        return match updates::main(args.skip(1).collect()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         };

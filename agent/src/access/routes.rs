@@ -333,6 +333,9 @@ pub fn classify(method: &Method, api_path: &str) -> Operation {
 
         ["distribution", ..] => Operation::new(S::Distribution, false),
 
+        // Checking for updates asks registries on the node's behalf and keeps registry
+        // credentials: a change to what the node does with images, not a read.
+        ["agent", "v1", "updates", ..] if !get => Operation::new(S::Images, false),
         ["agent", ..] | ["metrics"] => Operation::new(S::Agent, get),
 
         _ => Operation::unknown(),
@@ -418,6 +421,7 @@ mod tests {
             "/plugins/vieux/sshfs:latest/json",
             "/agent/v1/info",
             "/agent/v1/metrics",
+            "/agent/v1/updates",
             "/metrics",
         ] {
             assert!(reads(Method::GET, path), "{path} reads");
@@ -474,6 +478,21 @@ mod tests {
             Some(Kind::Volume)
         );
         assert_eq!(classify(&Method::GET, "/nope").section, None);
+    }
+
+    #[test]
+    fn update_checks_and_credentials_need_write_on_images() {
+        for (method, path) in [
+            (Method::POST, "/agent/v1/updates/check"),
+            (Method::PUT, "/agent/v1/updates/credentials"),
+        ] {
+            let op = classify(&method, path);
+            assert_eq!(op.section, Some(Section::Images), "{method} {path}");
+            assert!(!op.reads, "{method} {path} is not a read");
+        }
+        let op = classify(&Method::GET, "/agent/v1/updates");
+        assert_eq!(op.section, Some(Section::Agent));
+        assert!(op.reads);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The agent's own API: `/agent/v1/health` (open to all, for probes), `/agent/v1/info`,
-//! `/agent/v1/members`, `/agent/v1/metrics` (usage as JSON) and `/metrics` (for
-//! Prometheus). One file per route.
+//! `/agent/v1/members`, `/agent/v1/metrics` (usage as JSON), `/agent/v1/updates` (image
+//! update checks) and `/metrics` (for Prometheus). One file per route.
 
 mod health;
 mod info;
 mod prometheus;
+mod updates;
 mod usage;
 
 use std::time::{Duration, Instant};
@@ -16,11 +17,12 @@ use bytes::Bytes;
 use crate::access::Profile;
 use crate::aggregate::{Nodes, NODE_DOWN};
 use crate::auth::Identity;
-use crate::body::Body;
+use crate::body::{Body, Budget};
 use crate::calls::Calls;
 use crate::cluster::{Node, View};
 use crate::error::{json_error, json_response};
 use crate::metrics::Metrics;
+use crate::updates::Updates;
 use crate::usage::Usage;
 
 pub use health::HealthCache;
@@ -38,13 +40,25 @@ pub struct Context<'a> {
     /// The cluster as placement saw it.
     pub view: &'a View,
     pub fanout_deadline: Duration,
+    pub updates: &'a Updates,
+    /// Bodies read whole (the update routes' credentials) count against it.
+    pub budget: &'a Budget,
 }
 
 /// Every `/agent/...` path but health, and `/metrics`, for an authenticated client.
-pub async fn handle(cx: &Context<'_>, req: &Request<Body>) -> http::Response<Body> {
-    let path = crate::path::strip_version(req.uri().path());
-    let query = req.uri().query().unwrap_or("");
-    match (req.method(), path) {
+pub async fn handle(cx: &Context<'_>, req: Request<Body>) -> http::Response<Body> {
+    let path = crate::path::strip_version(req.uri().path()).to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let query = query.as_str();
+    match (req.method(), path.as_str()) {
+        (&Method::GET, "/agent/v1/updates") => updates::latest(cx, query).await,
+        (&Method::POST, "/agent/v1/updates/check") => updates::check(cx, query, req).await,
+        (&Method::PUT, "/agent/v1/updates/credentials") => {
+            updates::credentials(cx, query, req).await
+        }
+        (_, "/agent/v1/updates") => json_error(StatusCode::METHOD_NOT_ALLOWED, "only GET is allowed here"),
+        (_, "/agent/v1/updates/check") => json_error(StatusCode::METHOD_NOT_ALLOWED, "only POST is allowed here"),
+        (_, "/agent/v1/updates/credentials") => json_error(StatusCode::METHOD_NOT_ALLOWED, "only PUT is allowed here"),
         (&Method::GET, "/agent/v1/info") => info::info(cx.calls, cx.started).await,
         (&Method::GET, "/agent/v1/members") => {
             json_response(StatusCode::OK, &cx.calls.cluster().members_json())
@@ -56,7 +70,7 @@ pub async fn handle(cx: &Context<'_>, req: &Request<Body>) -> http::Response<Bod
         }
         _ => json_error(
             StatusCode::NOT_FOUND,
-            &format!("no agent API at {path} (try /agent/v1/info, /agent/v1/members, /agent/v1/metrics or /agent/v1/health)"),
+            &format!("no agent API at {path} (try /agent/v1/info, /agent/v1/members, /agent/v1/metrics, /agent/v1/updates or /agent/v1/health)"),
         ),
     }
 }
@@ -64,6 +78,16 @@ pub async fn handle(cx: &Context<'_>, req: &Request<Body>) -> http::Response<Bod
 /// `GET path` on the other nodes' agents the client may reach, on its behalf, and the
 /// nodes known to be down: each node's name and its answer or why it has none.
 async fn ask_peers(cx: &Context<'_>, path: &str) -> Vec<(String, Result<Bytes, String>)> {
+    ask_peers_with(cx, None, path, cx.fanout_deadline).await
+}
+
+/// [`ask_peers`] with another method and a body, within `deadline`.
+async fn ask_peers_with(
+    cx: &Context<'_>,
+    send: Option<(&Method, &Bytes)>,
+    path: &str,
+    deadline: Duration,
+) -> Vec<(String, Result<Bytes, String>)> {
     let peers: Vec<Node> = cx
         .view
         .nodes()
@@ -75,9 +99,9 @@ async fn ask_peers(cx: &Context<'_>, path: &str) -> Vec<(String, Result<Bytes, S
         calls: cx.calls,
         nodes: &peers,
         identity: cx.identity,
-        deadline: cx.fanout_deadline,
+        deadline,
     }
-    .each(path)
+    .each_with(send, path)
     .await;
     let down = cx
         .view

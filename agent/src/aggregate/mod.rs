@@ -50,11 +50,24 @@ pub struct Nodes<'a> {
 impl Nodes<'_> {
     /// `GET path` on every node at once, each within the deadline.
     async fn gather(&self, path: &str) -> Vec<Outcome> {
+        self.gather_with(None, path).await
+    }
+
+    /// `GET path`, or the given method and body, on every node at once, each within the
+    /// deadline.
+    async fn gather_with(&self, send: Option<(&http::Method, &Bytes)>, path: &str) -> Vec<Outcome> {
         let deadline = self.deadline;
         let mut outcomes: Vec<Option<Outcome>> = (0..self.nodes.len()).map(|_| None).collect();
         let mut tasks = JoinSet::new();
         for (i, node) in self.nodes.iter().enumerate() {
-            let (pool, req) = match self.calls.get(node, self.identity, path) {
+            let call = match send {
+                None => self.calls.get(node, self.identity, path),
+                Some((method, content)) => {
+                    self.calls
+                        .request(node, self.identity, method.clone(), path, content.clone())
+                }
+            };
+            let (pool, req) = match call {
                 Ok(call) => call,
                 Err(e) => {
                     outcomes[i] = Some(Outcome::Failed(e.to_string()));
@@ -88,7 +101,16 @@ impl Nodes<'_> {
 
     /// `GET path` on every node: each node's answer, or why it has none.
     pub async fn each(&self, path: &str) -> Vec<Result<Bytes, String>> {
-        self.gather(path)
+        self.each_with(None, path).await
+    }
+
+    /// [`Nodes::each`] with another method and a body.
+    pub async fn each_with(
+        &self,
+        send: Option<(&http::Method, &Bytes)>,
+        path: &str,
+    ) -> Vec<Result<Bytes, String>> {
+        self.gather_with(send, path)
             .await
             .into_iter()
             .map(|o| match o {

@@ -1,6 +1,7 @@
 //! The agent's state at scrape time: client connections, long-lived streams, connections
-//! to the engine, gossip members by state and packets dropped.
+//! to the engine, gossip members by state and packets dropped, image update checks.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
@@ -11,6 +12,7 @@ use prometheus_client::metrics::MetricType;
 
 use crate::admission::Admission;
 use crate::cluster::{MemberState, Observer};
+use crate::updates::registry::Counters;
 use crate::upstream::UpstreamPool;
 
 #[derive(Clone)]
@@ -20,6 +22,8 @@ pub struct AgentState {
     pub open_streams: Arc<dyn Fn() -> usize + Send + Sync>,
     pub engine: UpstreamPool,
     pub cluster: Observer,
+    /// Update checks run, registry requests made and images that could not be checked.
+    pub updates: Arc<Counters>,
 }
 
 impl std::fmt::Debug for AgentState {
@@ -72,6 +76,26 @@ impl Collector for AgentState {
         ] {
             let n = view.members.iter().filter(|m| m.state == state).count() as i64;
             ConstGauge::new(n).encode(members.encode_family(&[("state", label)])?)?;
+        }
+        for (name, help, value) in [
+            (
+                "agent_update_checks",
+                "Image update checks run",
+                &self.updates.checks,
+            ),
+            (
+                "agent_update_registry_requests",
+                "Manifest and tag-list requests made to registries by update checks",
+                &self.updates.registry_requests,
+            ),
+            (
+                "agent_update_errors",
+                "Images an update check could not check",
+                &self.updates.errors,
+            ),
+        ] {
+            let metric = ConstCounter::new(value.load(Ordering::Relaxed));
+            metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)?;
         }
         if let Some(counts) = self.cluster.gossip_counts() {
             let mut packets = encoder.encode_descriptor(

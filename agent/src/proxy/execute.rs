@@ -18,6 +18,7 @@ use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::owners::Index;
 use crate::place::Placement;
+use crate::updates::Updates;
 use crate::usage::Usage;
 
 use super::guard;
@@ -41,6 +42,7 @@ pub struct Executor<'a> {
     /// The cluster as placement saw it.
     pub view: &'a View,
     pub usage: &'a Usage,
+    pub updates: &'a Updates,
     pub metrics: &'a Metrics,
     pub profile: &'a Profile,
 }
@@ -63,8 +65,10 @@ impl Executor<'_> {
                     profile: self.profile,
                     view: self.view,
                     fanout_deadline: self.fanout_deadline,
+                    updates: self.updates,
+                    budget: self.budget,
                 };
-                Ok(agent_api::handle(&cx, &req).await)
+                Ok(agent_api::handle(&cx, req).await)
             }
             Placement::Here => self.forward(self.here(), req, upgrade).await,
             Placement::Node(node) => self.forward(node, req, upgrade).await,

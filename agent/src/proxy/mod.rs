@@ -40,6 +40,7 @@ use crate::headers;
 use crate::metrics::Metrics;
 use crate::owners::Index;
 use crate::place::{self, Ask};
+use crate::updates::Updates;
 use crate::upstream::UpstreamPool;
 use crate::usage::Usage;
 
@@ -52,6 +53,7 @@ pub struct Parts {
     pub engine: UpstreamPool,
     pub cluster: Cluster,
     pub usage: Arc<Usage>,
+    pub updates: Arc<Updates>,
     pub metrics: Metrics,
     /// The long-lived requests held now, per client and in all.
     pub streams: Arc<streams::Streams>,
@@ -80,6 +82,7 @@ pub struct Proxy {
     streams: Arc<streams::Streams>,
     relays: Relays,
     usage: Arc<Usage>,
+    updates: Arc<Updates>,
     metrics: Metrics,
 }
 
@@ -98,6 +101,7 @@ impl Proxy {
             streams: parts.streams,
             relays: Relays::default(),
             usage: parts.usage,
+            updates: parts.updates,
             metrics: parts.metrics,
         }
     }
@@ -210,6 +214,7 @@ impl Proxy {
             identity: &authorized.identity,
             view: &view,
             usage: &self.usage,
+            updates: &self.updates,
             metrics: &self.metrics,
             profile: &authorized.profile,
         };

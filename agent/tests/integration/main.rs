@@ -12,4 +12,5 @@ mod command_line;
 mod flood;
 mod protocol;
 mod swarm;
+mod updates;
 mod usage;

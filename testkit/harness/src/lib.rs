@@ -1,7 +1,7 @@
 //! What the agent's integration tests (`agent/tests/integration/`) and the console's tests
 //! (`ui/tests/`) share: a cluster's credentials ([`Pki`]), a real agent started in the test
 //! process ([`start_agent`]), HTTPS clients ([`https`]), this machine's Docker engine and
-//! the test image ([`engine`]), and waiting ([`eventually`], [`wait_for`]).
+//! the test image ([`engine`]), a registry on loopback ([`registry`]), and waiting ([`eventually`], [`wait_for`]).
 //!
 //! What only one suite needs stays in that suite: the agent's binary, its commands and its
 //! processes in `agent/tests/integration/harness.rs`, the console and its browser-like
@@ -11,6 +11,7 @@ pub mod agent;
 pub mod engine;
 pub mod https;
 pub mod pki;
+pub mod registry;
 pub mod wait;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ pub use engine::{
     LocalSwarm, Name, IMAGE,
 };
 pub use pki::Pki;
+pub use registry::LoopbackRegistry;
 pub use wait::{blocking, eventually, wait_for};
 
 /// The workspace's root, where `scripts/` and `stack/` are.
