@@ -208,6 +208,10 @@ impl Console {
             self.app.usage.clone(),
             stop.clone(),
         ));
+        tokio::spawn(crate::updates::pull::run(
+            Arc::clone(&self.app),
+            stop.clone(),
+        ));
         self.server.run(stop, Some, &NoLingering).await;
         tracing::info!("stopped");
     }

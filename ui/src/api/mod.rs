@@ -102,6 +102,8 @@ pub struct App {
     pub notifier: Notifier,
     /// Seals secrets kept in the database.
     pub sealer: Sealer,
+    /// How the update reports are pulled.
+    pub updates: crate::updates::UpdateSettings,
 }
 
 impl App {
@@ -123,6 +125,7 @@ impl App {
             alerts: Alerts::default(),
             notifier: Notifier::default(),
             sealer,
+            updates: Default::default(),
         }
     }
 }
