@@ -22,6 +22,8 @@
 //! | `usage.rs` | `/api/usage/summary`, `{e}/usage/nodes`, `{e}/usage/nodes/{node}`, `{e}/usage/containers/{cid}`, `{e}/usage/top` |
 //! | `events.rs` | `{e}/events` |
 //! | `audit.rs` | `/api/audit` |
+//! | `updates.rs` | `{e}/updates`, `{e}/updates/check`, `{e}/updates/containers/{cid}`, `{e}/updates/services/{sid}` |
+//! | `registries.rs` | `{e}/registries`, `{e}/registries/{rid}` (registry credentials, admins) |
 //!
 //! What they share: `error.rs` (the error answer), `action.rs` (every state-changing request:
 //! the role check, the work, the audit row), `cluster.rs` (one request's way to an
@@ -47,11 +49,13 @@ mod merged_logs;
 mod node_objects;
 mod nodes;
 mod oidc;
+mod registries;
 mod services;
 mod session;
 mod sse;
 mod stats;
 mod terminal;
+mod updates;
 mod usage;
 mod users;
 
@@ -172,5 +176,7 @@ pub fn routes() -> Router<Shared> {
         .merge(services::routes())
         .merge(events::routes())
         .merge(audit::routes())
+        .merge(updates::routes())
+        .merge(registries::routes())
         .route("/api/{*rest}", axum::routing::any(not_found))
 }

@@ -138,7 +138,10 @@ mod tests {
             config,
             json!({"username": "u", "password": "p", "serveraddress": "127.0.0.1:5000"})
         );
-        assert!(registry_auth(&creds(), "nginx:1").is_some(), "Docker Hub aliases");
+        assert!(
+            registry_auth(&creds(), "nginx:1").is_some(),
+            "Docker Hub aliases"
+        );
         assert!(registry_auth(&creds(), "ghcr.io/a/b:1").is_none());
         assert_eq!(
             agent_body(&creds()[..1]),

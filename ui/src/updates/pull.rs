@@ -111,7 +111,11 @@ pub fn parse(endpoint: &str, body: &[u8]) -> Result<ClusterReport, PullError> {
 
 /// Stores `report` as the endpoint's latest and tells the alerts and the notification
 /// channels its findings, all of them.
-pub async fn keep(app: &App, endpoint: &Endpoint, report: &ClusterReport) -> Result<(), StoreError> {
+pub async fn keep(
+    app: &App,
+    endpoint: &Endpoint,
+    report: &ClusterReport,
+) -> Result<(), StoreError> {
     let id = endpoint.id;
     let stored = report.clone();
     app.db
@@ -193,7 +197,11 @@ mod tests {
             .expect("stored");
         assert_eq!(stored.report, report);
         let mut alerts = app.alerts.take_queue().expect("queue");
-        let Some(Signal::Updates { endpoint: e, findings }) = alerts.recv().await else {
+        let Some(Signal::Updates {
+            endpoint: e,
+            findings,
+        }) = alerts.recv().await
+        else {
             panic!("a signal");
         };
         assert_eq!(e, endpoint.id);
@@ -202,7 +210,10 @@ mod tests {
         assert_eq!(findings[0].endpoint_name, "prod");
         let mut notices = app.notifier.take_queue().expect("queue");
         match notices.recv().await {
-            Some(Outgoing::Updates { endpoint: e, findings }) => {
+            Some(Outgoing::Updates {
+                endpoint: e,
+                findings,
+            }) => {
                 assert_eq!(e, endpoint.id);
                 assert_eq!(findings[0].kind, "digest");
             }

@@ -87,9 +87,17 @@ impl UpdateItem {
         self.newer_tags
             .iter()
             .filter(|t| t.kind == kind)
-            .next_back()
+            .max_by_key(|t| version_key(&t.tag))
             .map(|t| t.tag.clone())
     }
+}
+
+/// A tag's numbers in order (`v1.10.2-rc1` is 1, 10, 2, 1), to find the newest.
+fn version_key(tag: &str) -> Vec<u64> {
+    tag.split(|c: char| !c.is_ascii_digit())
+        .filter(|part| !part.is_empty())
+        .map(|part| part.parse().unwrap_or(u64::MAX))
+        .collect()
 }
 
 impl ClusterReport {
@@ -150,7 +158,7 @@ mod tests {
                      "repository": "app", "tag": "1.0.0",
                      "running_digest": "sha256:aaa", "newest_digest": "sha256:bbb",
                      "update": "minor",
-                     "newer_tags": [{"tag": "1.0.1", "kind": "patch"}, {"tag": "1.1.0", "kind": "minor"}, {"tag": "1.2.0", "kind": "minor"}],
+                     "newer_tags": [{"tag": "1.0.1", "kind": "patch"}, {"tag": "1.10.0", "kind": "minor"}, {"tag": "1.2.0", "kind": "minor"}],
                      "link": "https://example.test/app/1.2.0",
                      "checked_at": 1764740000, "error": null},
                     {"object": "container", "id": "c2", "name": "db", "service": null,
@@ -219,7 +227,7 @@ mod tests {
         assert_eq!(web.object, "container");
         assert_eq!(web.id, "c1");
         assert_eq!(web.image, "127.0.0.1:5000/app:1.0.0");
-        assert_eq!(web.newer_tag.as_deref(), Some("1.2.0"), "the newest minor");
+        assert_eq!(web.newer_tag.as_deref(), Some("1.10.0"), "the newest minor");
         assert_eq!(web.newest_digest.as_deref(), Some("sha256:bbb"));
         assert_eq!(web.link.as_deref(), Some("https://example.test/app/1.2.0"));
         assert_eq!(findings[1].newer_tag, None, "a digest update has no tag");
@@ -233,6 +241,9 @@ mod tests {
         let odd: ClusterReport = serde_json::from_value(json!({"nodes": [{"node": "n",
             "items": [{"object": "container", "id": "c", "name": "n", "image": "i", "update": "weird"}]}]}))
         .expect("parses");
-        assert!(odd.findings(1, "e").is_empty(), "an unknown kind is no finding");
+        assert!(
+            odd.findings(1, "e").is_empty(),
+            "an unknown kind is no finding"
+        );
     }
 }

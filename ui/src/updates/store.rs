@@ -123,10 +123,7 @@ impl Store {
     }
 
     /// Endpoint `endpoint`'s registry credentials, the passwords sealed.
-    pub fn registry_credentials(
-        &self,
-        endpoint: i64,
-    ) -> Result<Vec<SealedCredential>, StoreError> {
+    pub fn registry_credentials(&self, endpoint: i64) -> Result<Vec<SealedCredential>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT registry, username, password FROM registries
@@ -209,7 +206,10 @@ mod tests {
         );
         let listed = store.registries(e).expect("list");
         let text = serde_json::to_string(&listed).expect("json");
-        assert!(!text.contains("hunter2") && !text.contains("sealed:"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("sealed:"),
+            "{text}"
+        );
         assert!(!text.contains("password"), "{text}");
 
         // The same registry again replaces its credentials.

@@ -67,7 +67,10 @@ fn config(inspect: &Value, image: &Value, host: &Value, id: &str) -> Map<String,
     }
     // The engine names a container's host after its ID unless told otherwise; a container
     // sharing another's network namespace takes that one's.
-    let hostname = config.get("Hostname").and_then(Value::as_str).unwrap_or_default();
+    let hostname = config
+        .get("Hostname")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let network_mode = host["NetworkMode"].as_str().unwrap_or_default();
     if hostname.is_empty()
         || (id.len() >= 12 && hostname == &id[..12])
@@ -84,9 +87,7 @@ fn config(inspect: &Value, image: &Value, host: &Value, id: &str) -> Map<String,
     // A published port is exposed, whatever the image says.
     if let Some(bindings) = host["PortBindings"].as_object() {
         if !bindings.is_empty() {
-            let exposed = config
-                .entry("ExposedPorts")
-                .or_insert_with(|| json!({}));
+            let exposed = config.entry("ExposedPorts").or_insert_with(|| json!({}));
             if !exposed.is_object() {
                 *exposed = json!({});
             }

@@ -78,9 +78,20 @@ fn the_create_body_keeps_what_was_given_and_leaves_the_image_defaults_to_the_new
     assert_eq!(plan.name, "web");
     let body = &plan.body;
     assert_eq!(body["Image"], "127.0.0.1:5000/app:1.0.1");
-    assert_eq!(body["Env"], json!(["MODE=prod", "TOKEN=abc"]), "the image's PATH is the new image's");
-    assert_eq!(body["Labels"], json!({"team": "web", "tier": "edge"}), "a changed label is kept");
-    assert!(body.get("Cmd").is_none() && body.get("Entrypoint").is_none(), "{body}");
+    assert_eq!(
+        body["Env"],
+        json!(["MODE=prod", "TOKEN=abc"]),
+        "the image's PATH is the new image's"
+    );
+    assert_eq!(
+        body["Labels"],
+        json!({"team": "web", "tier": "edge"}),
+        "a changed label is kept"
+    );
+    assert!(
+        body.get("Cmd").is_none() && body.get("Entrypoint").is_none(),
+        "{body}"
+    );
     assert!(body.get("User").is_none(), "the image's user");
     assert_eq!(body["WorkingDir"], "/srv");
     assert_eq!(
@@ -91,9 +102,22 @@ fn the_create_body_keeps_what_was_given_and_leaves_the_image_defaults_to_the_new
     assert!(body.get("Hostname").is_none(), "the engine-made hostname");
     assert!(body.get("MacAddress").is_none());
     assert_eq!(body["StopSignal"], "SIGTERM");
-    assert!(body.get("Volumes").is_none() || body["Volumes"] == json!({}), "{body}");
-    assert_eq!(body["ExposedPorts"], json!({"9090/tcp": {}, "8080/tcp": {}}));
-    for derived in ["Id", "Created", "State", "Name", "NetworkSettings", "Mounts"] {
+    assert!(
+        body.get("Volumes").is_none() || body["Volumes"] == json!({}),
+        "{body}"
+    );
+    assert_eq!(
+        body["ExposedPorts"],
+        json!({"9090/tcp": {}, "8080/tcp": {}})
+    );
+    for derived in [
+        "Id",
+        "Created",
+        "State",
+        "Name",
+        "NetworkSettings",
+        "Mounts",
+    ] {
         assert!(body.get(derived).is_none(), "{derived} is the engine's");
     }
 
@@ -101,11 +125,18 @@ fn the_create_body_keeps_what_was_given_and_leaves_the_image_defaults_to_the_new
     assert_eq!(host["Memory"], 67108864);
     assert_eq!(host["RestartPolicy"]["Name"], "unless-stopped");
     assert_eq!(host["Tmpfs"], json!({"/run": "size=1m"}));
-    assert_eq!(host["PortBindings"], inspect()["HostConfig"]["PortBindings"]);
+    assert_eq!(
+        host["PortBindings"],
+        inspect()["HostConfig"]["PortBindings"]
+    );
     assert_eq!(host["Mounts"], inspect()["HostConfig"]["Mounts"]);
     assert_eq!(
         host["Binds"],
-        json!(["/srv/conf:/etc/app:ro", "web-data:/data", "0a1b2c3d4e5f:/cache"]),
+        json!([
+            "/srv/conf:/etc/app:ro",
+            "web-data:/data",
+            "0a1b2c3d4e5f:/cache"
+        ]),
         "the anonymous volume is mounted again, not made anew"
     );
 
@@ -137,7 +168,10 @@ fn what_differs_from_the_old_image_is_kept_and_host_networks_have_no_endpoints()
 
     // Without the old image (removed since), everything the container has is kept.
     let plan = super::plan(&inspect(), &Value::Null, "x:2");
-    assert_eq!(plan.body["Env"], json!(["PATH=/bin", "MODE=prod", "TOKEN=abc"]));
+    assert_eq!(
+        plan.body["Env"],
+        json!(["PATH=/bin", "MODE=prod", "TOKEN=abc"])
+    );
     assert_eq!(plan.body["Cmd"], json!(["serve", "--port", "8080"]));
     assert_eq!(plan.body["User"], "1000:1000");
 }

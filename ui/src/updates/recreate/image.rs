@@ -69,6 +69,28 @@ pub fn target_reference(running: &str, tag: Option<&str>) -> Result<String, Stri
     Ok(format!("{repo}:{}", tag.unwrap_or(current)))
 }
 
+/// A reference or image ID that can go into a path as it is, as the engine's routes take
+/// it (`/images/{name}/json` keeps the name's `/`).
+pub fn plain_reference(reference: &str) -> bool {
+    !reference.is_empty()
+        && !reference.contains("..")
+        && !reference.starts_with('/')
+        && reference
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c))
+}
+
+/// An image's inspect path.
+pub fn inspect_path(reference: &str) -> Result<String, AgentError> {
+    if plain_reference(reference) {
+        Ok(format!("/images/{reference}/json"))
+    } else {
+        Err(AgentError::Bad(format!(
+            "{reference:?} is not an image reference"
+        )))
+    }
+}
+
 /// A tag as the registry takes it.
 pub fn valid_tag(tag: &str) -> bool {
     !tag.is_empty()
@@ -132,20 +154,16 @@ mod tests {
             split_reference("127.0.0.1:5000/app"),
             Some(("127.0.0.1:5000/app", "latest"))
         );
-        assert_eq!(
-            split_reference("app:1@sha256:abc"),
-            Some(("app", "1"))
-        );
+        assert_eq!(split_reference("app:1@sha256:abc"), Some(("app", "1")));
         assert_eq!(split_reference("app@sha256:abc"), None);
         assert_eq!(
             target_reference("127.0.0.1:5000/app:1.0.0", Some("1.1.0")).expect("ok"),
             "127.0.0.1:5000/app:1.1.0"
         );
-        assert_eq!(
-            target_reference("app:1", None).expect("ok"),
-            "app:1"
-        );
+        assert_eq!(target_reference("app:1", None).expect("ok"), "app:1");
         assert!(target_reference("app@sha256:abc", None).is_err());
+        assert!(plain_reference("127.0.0.1:5000/app:1@sha256:ab"));
+        assert!(!plain_reference("a/../b") && !plain_reference("a?b") && !plain_reference(""));
         assert!(valid_tag("1.0.1-rc_1") && !valid_tag("a/b") && !valid_tag("") && !valid_tag(".x"));
     }
 

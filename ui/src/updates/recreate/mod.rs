@@ -146,28 +146,30 @@ pub async fn update_container(
         .trim_start_matches('/')
         .to_owned();
     let running = inspect["Config"]["Image"].as_str().unwrap_or_default();
-    let reference = image::target_reference(running, tag).map_err(|reason| UpdateError::Before {
-        step: Step::Inspect,
-        status: StatusCode::CONFLICT,
-        reason,
-    })?;
+    let reference =
+        image::target_reference(running, tag).map_err(|reason| UpdateError::Before {
+            step: Step::Inspect,
+            status: StatusCode::CONFLICT,
+            reason,
+        })?;
     let old_image_id = inspect["Image"].as_str().unwrap_or_default();
     // The old image may be gone (pruned, or untagged by an earlier pull): then its defaults
     // are not known and everything the container has is kept.
-    let old_image = docker
-        .get(format!("/images/{}/json", encode(old_image_id)))
-        .await
-        .unwrap_or(Value::Null);
+    let old_image = match image::inspect_path(old_image_id) {
+        Ok(path) => docker.get(path).await.unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    };
     let before = ImageState::of(running, &old_image);
 
     let auth = registry_auth(credentials, &reference);
     image::pull(docker, &reference, auth.as_deref())
         .await
         .map_err(|e| UpdateError::before(Step::Pull, e))?;
-    let new_image = docker
-        .get(format!("/images/{}/json", encode(&reference)))
-        .await
-        .map_err(|e| UpdateError::before(Step::InspectImage, e))?;
+    let new_image = match image::inspect_path(&reference) {
+        Ok(path) => docker.get(path).await,
+        Err(e) => Err(e),
+    }
+    .map_err(|e| UpdateError::before(Step::InspectImage, e))?;
     let after = ImageState::of(&reference, &new_image);
     let node = docker.node().to_owned();
     if after.id == old_image_id && reference == running {
@@ -207,7 +209,9 @@ pub async fn update_container(
         )
         .await
     {
-        return undo.fail(Step::RenameOld, e.to_string(), before, after).await;
+        return undo
+            .fail(Step::RenameOld, e.to_string(), before, after)
+            .await;
     }
     undo.renamed = true;
 
@@ -248,9 +252,7 @@ pub async fn update_container(
         {
             return undo.fail(Step::Start, e.to_string(), before, after).await;
         }
-        if let Err(why) =
-            wait::until_up(docker, &new_id, &inspect["Config"]["Healthcheck"]).await
-        {
+        if let Err(why) = wait::until_up(docker, &new_id, &inspect["Config"]["Healthcheck"]).await {
             return undo.fail(Step::Wait, why, before, after).await;
         }
     }

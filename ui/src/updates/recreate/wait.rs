@@ -19,7 +19,11 @@ const MAX_DEADLINE: Duration = Duration::from_secs(600);
 /// How long to wait for a container with health check `check` (its `Config.Healthcheck`):
 /// the start period and every retry's interval and timeout, at least a minute.
 pub fn deadline(check: &Value) -> Duration {
-    if check.is_null() || check["Test"].as_array().is_some_and(|t| t.first() == Some(&"NONE".into())) {
+    if check.is_null()
+        || check["Test"]
+            .as_array()
+            .is_some_and(|t| t.first() == Some(&"NONE".into()))
+    {
         return MIN_DEADLINE;
     }
     let nanos = |key: &str, default: u64| match check[key].as_u64() {
@@ -58,9 +62,7 @@ pub fn progress(state: &Value, first_start: Option<(&str, Duration)>) -> Progres
                 "it exited with code {exit} and is restarting{because}"
             ))
         }
-        other => {
-            return Progress::Failed(format!("it is {other}, exit code {exit}{because}"))
-        }
+        other => return Progress::Failed(format!("it is {other}, exit code {exit}{because}")),
     }
     if state["RestartCount"].as_u64().unwrap_or(0) > 0 {
         return Progress::Failed("it exited and was restarted".into());
@@ -121,7 +123,10 @@ pub async fn until_up(docker: &NodeDocker<'_>, id: &str, health: &Value) -> Resu
         }
         tokio::time::sleep(POLL).await;
     }
-    Err(format!("not up within {}s (last seen: {last})", limit.as_secs()))
+    Err(format!(
+        "not up within {}s (last seen: {last})",
+        limit.as_secs()
+    ))
 }
 
 #[cfg(test)]
@@ -138,19 +143,30 @@ mod tests {
         let slow = json!({"Test": ["CMD", "true"], "Interval": 60_000_000_000u64,
             "Timeout": 10_000_000_000u64, "Retries": 3, "StartPeriod": 30_000_000_000u64});
         assert_eq!(deadline(&slow), Duration::from_secs(30 + 70 * 4 + 10));
-        assert_eq!(deadline(&json!({"Test": ["CMD", "x"], "Interval": u64::MAX / 8})), MAX_DEADLINE);
+        assert_eq!(
+            deadline(&json!({"Test": ["CMD", "x"], "Interval": u64::MAX / 8})),
+            MAX_DEADLINE
+        );
     }
 
     #[test]
     fn a_container_is_up_when_it_keeps_running_or_is_healthy() {
         let running = json!({"Status": "running", "StartedAt": "t1", "RestartCount": 0});
         assert_eq!(progress(&running, None), Progress::Starting);
-        assert_eq!(progress(&running, Some(("t1", Duration::from_secs(1)))), Progress::Starting);
+        assert_eq!(
+            progress(&running, Some(("t1", Duration::from_secs(1)))),
+            Progress::Starting
+        );
         assert_eq!(progress(&running, Some(("t1", STEADY))), Progress::Up);
-        assert!(matches!(progress(&running, Some(("t0", STEADY))), Progress::Failed(_)));
-        let healthy = json!({"Status": "running", "StartedAt": "t1", "Health": {"Status": "healthy"}});
+        assert!(matches!(
+            progress(&running, Some(("t0", STEADY))),
+            Progress::Failed(_)
+        ));
+        let healthy =
+            json!({"Status": "running", "StartedAt": "t1", "Health": {"Status": "healthy"}});
         assert_eq!(progress(&healthy, None), Progress::Up);
-        let waiting = json!({"Status": "running", "StartedAt": "t1", "Health": {"Status": "starting"}});
+        let waiting =
+            json!({"Status": "running", "StartedAt": "t1", "Health": {"Status": "starting"}});
         assert_eq!(progress(&waiting, Some(("t1", STEADY))), Progress::Starting);
         let sick = json!({"Status": "running", "Health": {"Status": "unhealthy",
             "Log": [{"Output": "connection refused\n"}]}});
@@ -159,8 +175,13 @@ mod tests {
             Progress::Failed("its health check failed: connection refused".into())
         );
         let exited = json!({"Status": "exited", "ExitCode": 3});
-        assert_eq!(progress(&exited, None), Progress::Failed("it is exited, exit code 3".into()));
+        assert_eq!(
+            progress(&exited, None),
+            Progress::Failed("it is exited, exit code 3".into())
+        );
         let looping = json!({"Status": "restarting", "ExitCode": 1});
-        assert!(matches!(progress(&looping, None), Progress::Failed(m) if m.contains("restarting")));
+        assert!(
+            matches!(progress(&looping, None), Progress::Failed(m) if m.contains("restarting"))
+        );
     }
 }
