@@ -4,6 +4,8 @@
 //! are refused; registry credentials are admins' and never shown again.
 
 mod fixtures;
+mod pulled;
+mod registries;
 
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -15,7 +17,8 @@ use crate::common::*;
 use fixtures::{bind_dir, containers_named, inspect, network, publish, Made};
 
 /// The image's default command: a process that stays up and stops on TERM.
-const SERVE: &str = r#"CMD ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]"#;
+pub(super) const SERVE: &str =
+    r#"CMD ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]"#;
 
 /// A container with much of what `docker run` can set, on `reference`; its name.
 fn run_configured(name: &str, reference: &str, made: &mut Made, dir: &std::path::Path) -> String {
@@ -226,6 +229,21 @@ async fn a_container_is_recreated_on_its_new_image_with_the_same_configuration()
         "{target}"
     );
 
+    // A container that does not exist: the step and the engine's reason.
+    let missing = operator
+        .post(
+            &format!("{e}/updates/containers/bosun-it-cu-no-such"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text());
+    assert!(
+        missing.message().contains("inspecting the container")
+            && missing.message().contains("No such container"),
+        "{}",
+        missing.message()
+    );
+
     // Once more: already on the newest image, nothing recreated.
     let again = operator.post(&path, &json!({})).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.text());
@@ -278,7 +296,7 @@ async fn a_new_image_that_does_not_come_up_is_rolled_back_to_the_old_container()
     let message = outcome["message"].as_str().unwrap_or_default();
     assert!(
         message.starts_with("rolled back: waiting for the new container to be up: ")
-            && message.contains("exit"),
+            && message.contains("exited"),
         "{message}"
     );
 
@@ -304,138 +322,4 @@ async fn a_new_image_that_does_not_come_up_is_rolled_back_to_the_old_container()
         rows[0]
     );
     drop(made);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn registry_credentials_are_for_admins_and_their_password_is_never_shown() {
-    let (_creds, _agent, console) = stack().await;
-    let (admin, operator, viewer, e) = people(&console).await;
-    let path = format!("{e}/registries");
-    let given = json!({"registry": "127.0.0.1:5999", "username": "ci", "password": "s3cret-pass"});
-    for client in [&operator, &viewer] {
-        assert_eq!(
-            client.post(&path, &given).await.status,
-            StatusCode::FORBIDDEN
-        );
-        assert_eq!(client.get(&path).await.status, StatusCode::FORBIDDEN);
-    }
-    let made = admin.post(&path, &given).await;
-    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text());
-    assert!(!made.text().contains("s3cret"), "{}", made.text());
-    let listed = admin.get(&path).await;
-    assert_eq!(listed.status, StatusCode::OK);
-    let list = listed.json();
-    assert_eq!(list[0]["registry"], "127.0.0.1:5999", "{list}");
-    assert_eq!(list[0]["username"], "ci");
-    assert!(!listed.text().contains("s3cret") && !listed.text().contains("password"));
-
-    let bad = admin
-        .post(
-            &path,
-            &json!({"registry": "https://x/y", "username": "u", "password": "p"}),
-        )
-        .await;
-    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text());
-    assert!(
-        bad.message().contains("not a registry"),
-        "{}",
-        bad.message()
-    );
-
-    // Sealed in the database.
-    let db = rusqlite::Connection::open(console.data.path().join("console.db")).expect("db");
-    let stored: String = db
-        .query_row("SELECT password FROM registries", [], |r| r.get(0))
-        .expect("a row");
-    assert!(
-        stored.starts_with("sealed:") && !stored.contains("s3cret"),
-        "{stored}"
-    );
-
-    let rid = list[0]["id"].as_i64().expect("id");
-    assert_eq!(
-        operator.delete(&format!("{path}/{rid}")).await.status,
-        StatusCode::FORBIDDEN
-    );
-    let removed = admin.delete(&format!("{path}/{rid}")).await;
-    assert_eq!(removed.status, StatusCode::OK, "{}", removed.text());
-    assert_eq!(admin.get(&path).await.json(), json!([]));
-    let rows = audit_rows(&admin, "user=admin").await;
-    let actions: Vec<&str> = rows.iter().filter_map(|r| r["action"].as_str()).collect();
-    assert!(
-        actions.contains(&"registry.add") && actions.contains(&"registry.remove"),
-        "{actions:?}"
-    );
-}
-
-/// Needs the agent's update API (`/agent/v1/updates…`): the console pulls a real agent's
-/// report, keeps it, and passes the endpoint's registry credentials down first.
-mod with_agent_updates {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn the_console_pulls_the_agents_report_and_shows_the_update() {
-        ensure_image();
-        let registry = LoopbackRegistry::start().await;
-        let creds = Pki::new();
-        let agent = start_agent_with(&creds, None, &AgentOptions::default()).await;
-        let data = tempfile::tempdir().expect("tempdir");
-        let mut args = console_args(data.path(), &creds, agent);
-        args.updates.update_pull_interval = std::time::Duration::from_secs(1);
-        let console = ConsoleUnderTest {
-            addr: start_console(&args).await,
-            data,
-        };
-        let (admin, operator, viewer, e) = people(&console).await;
-        let mut made = Made::default();
-        let name = Name::new("cu-pulled");
-        made.container_prefixes.push(name.0.clone());
-        let reference = format!(
-            "127.0.0.1:{}/bosun-it-cu-pulled-{}:1.0.0",
-            registry.port,
-            std::process::id()
-        );
-        made.tags.push(reference.clone());
-        publish(&reference, SERVE, &mut made);
-        engine_ok(&["run", "-d", "--name", &name.0, &reference]);
-        publish(
-            &reference,
-            &format!("LABEL app.version=2\n{SERVE}"),
-            &mut made,
-        );
-        let added = admin
-            .post(
-                &format!("{e}/registries"),
-                &json!({"registry": format!("127.0.0.1:{}", registry.port), "username": "u", "password": "p"}),
-            )
-            .await;
-        assert_eq!(added.status, StatusCode::CREATED, "{}", added.text());
-
-        assert_eq!(
-            viewer
-                .post(&format!("{e}/updates/check"), &json!({}))
-                .await
-                .status,
-            StatusCode::FORBIDDEN
-        );
-        let checked = operator
-            .post(&format!("{e}/updates/check"), &json!({}))
-            .await;
-        assert_eq!(checked.status, StatusCode::OK, "{}", checked.text());
-        let found = eventually("the update in the console's report", SETTLE, || async {
-            let report = viewer.get(&format!("{e}/updates")).await.json();
-            let item = report["items"]
-                .as_array()
-                .and_then(|a| a.iter().find(|i| i["name"] == name.0.as_str()))
-                .cloned();
-            match item {
-                Some(item) if item["update"] == "digest" => Ok(report),
-                _ => Err(report.to_string()),
-            }
-        })
-        .await;
-        assert!(found["available"].as_u64().unwrap_or(0) >= 1, "{found}");
-        assert!(found["nodes"][0]["checked_at"].is_i64(), "{found}");
-        drop(made);
-    }
 }

@@ -59,13 +59,15 @@ pub fn progress(state: &Value, first_start: Option<(&str, Duration)>) -> Progres
         "created" => return Progress::Starting,
         "restarting" => {
             return Progress::Failed(format!(
-                "it exited with code {exit} and is restarting{because}"
+                "it exited (code {exit}) and is restarting{because}"
             ))
         }
         other => return Progress::Failed(format!("it is {other}, exit code {exit}{because}")),
     }
     if state["RestartCount"].as_u64().unwrap_or(0) > 0 {
-        return Progress::Failed("it exited and was restarted".into());
+        return Progress::Failed(format!(
+            "it exited (last exit code {exit}) and was restarted{because}"
+        ));
     }
     if let Some(health) = state["Health"]["Status"].as_str() {
         return match health {
@@ -85,7 +87,9 @@ pub fn progress(state: &Value, first_start: Option<(&str, Duration)>) -> Progres
     let started = state["StartedAt"].as_str().unwrap_or_default();
     match first_start {
         Some((first, seen)) if first == started && seen >= STEADY => Progress::Up,
-        Some((first, _)) if first != started => Progress::Failed("it restarted".into()),
+        Some((first, _)) if first != started => Progress::Failed(format!(
+            "it exited (last exit code {exit}) and started again{because}"
+        )),
         _ => Progress::Starting,
     }
 }

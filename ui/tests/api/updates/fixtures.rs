@@ -8,13 +8,14 @@ use std::process::Command;
 use crate::common::*;
 
 /// Builds `reference` from the test image with `dockerfile_tail` after its `FROM`; the
-/// image's ID.
+/// image's ID. The reference is in a label, so that no other test builds the same image
+/// (the same ID) and removes it with its own.
 pub fn build(reference: &str, dockerfile_tail: &str) -> String {
     ensure_image();
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         dir.path().join("Dockerfile"),
-        format!("FROM {IMAGE}\n{dockerfile_tail}\n"),
+        format!("FROM {IMAGE}\nLABEL bosun-it.reference={reference:?}\n{dockerfile_tail}\n"),
     )
     .expect("Dockerfile");
     let out = blocking(|| {
