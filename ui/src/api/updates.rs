@@ -19,7 +19,7 @@ use crate::agent::Call;
 use crate::auth::Role;
 use crate::updates::credentials::{self, registry_auth, RegistryCredential};
 use crate::updates::node::NodeDocker;
-use crate::updates::recreate::image::valid_tag;
+use crate::updates::recreate::image::{valid_tag, ImageState};
 use crate::updates::recreate::{self, Outcome};
 use crate::updates::report::ClusterReport;
 use crate::updates::{pull, service};
@@ -146,6 +146,15 @@ async fn update_container(
     let docker = NodeDocker::new(client, who.caller(), &owner.node);
     match recreate::update_container(&docker, &owner.id, tag.as_deref(), &creds).await {
         Ok(outcome) => {
+            if let Outcome::Updated {
+                old_id,
+                new_id,
+                after,
+                ..
+            } = &outcome
+            {
+                record_update(&app, &cluster.endpoint, old_id, new_id, after).await;
+            }
             let (target, error) = describe(&owner.name, &outcome);
             action.on(target).record(&app, error.as_deref()).await;
             let mut answer = serde_json::to_value(&outcome).unwrap_or_default();
@@ -160,6 +169,29 @@ async fn update_container(
                 .on(owner.name.clone())
                 .finish(&app, Err(failed))
                 .await
+        }
+    }
+}
+
+/// Marks the stored report's row of an updated container as updated, so that the page
+/// and the alerts do not offer the same update again before the next check.
+async fn record_update(
+    app: &App,
+    endpoint: &crate::store::Endpoint,
+    old_id: &str,
+    new_id: &str,
+    after: &ImageState,
+) {
+    let id = endpoint.id;
+    let Ok(Some(mut stored)) = app.db.run(move |s| s.update_report(id)).await else {
+        return;
+    };
+    if stored
+        .report
+        .mark_updated(old_id, new_id, &after.reference, after.digest.as_deref())
+    {
+        if let Err(e) = pull::keep(app, endpoint, &stored.report).await {
+            tracing::warn!(endpoint = %endpoint.name, error = %e, "updates: cannot record an update");
         }
     }
 }

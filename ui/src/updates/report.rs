@@ -101,6 +101,43 @@ fn version_key(tag: &str) -> Vec<u64> {
 }
 
 impl ClusterReport {
+    /// Records that container `old_id` was replaced by `new_id` running `image` at
+    /// `digest`, until the agents check again: a digest update is done; with a new tag, the
+    /// newer tags are no longer known. What is left is the biggest kind among the newer
+    /// tags, as the agents reckon it. Whether anything was changed.
+    pub fn mark_updated(
+        &mut self,
+        old_id: &str,
+        new_id: &str,
+        image: &str,
+        digest: Option<&str>,
+    ) -> bool {
+        let mut changed = false;
+        for item in self.nodes.iter_mut().flat_map(|n| n.items.iter_mut()) {
+            if item.object != "container" || item.id != old_id {
+                continue;
+            }
+            if item.image != image {
+                item.image = image.to_owned();
+                item.tag = image
+                    .rsplit_once(':')
+                    .map(|(_, t)| t.to_owned())
+                    .unwrap_or_default();
+                item.newer_tags.clear();
+            }
+            item.id = new_id.to_owned();
+            item.running_digest = digest.map(str::to_owned);
+            item.newest_digest = item.running_digest.clone();
+            item.update = KINDS[1..]
+                .iter()
+                .rev()
+                .find(|k| item.newer_tags.iter().any(|t| t.kind == **k))
+                .map(|k| (*k).to_owned());
+            changed = true;
+        }
+        changed
+    }
+
     /// Every container and service with an update, as the alerts and notifications take
     /// them. A service is reported by every manager that checked it: once is enough.
     pub fn findings(&self, endpoint: i64, endpoint_name: &str) -> Vec<UpdateFinding> {
@@ -232,6 +269,36 @@ mod tests {
         assert_eq!(web.link.as_deref(), Some("https://example.test/app/1.2.0"));
         assert_eq!(findings[1].newer_tag, None, "a digest update has no tag");
         assert_eq!(report.available(), 2);
+    }
+
+    #[test]
+    fn an_updated_container_has_no_update_until_the_next_check_says_otherwise() {
+        let mut report: ClusterReport = serde_json::from_value(contract_answer()).expect("parses");
+        assert!(!report.mark_updated("nope", "x", "y", None));
+        // Its running tag's newest digest: the newer tags are still newer.
+        assert!(report.mark_updated(
+            "c1",
+            "c1-new",
+            "127.0.0.1:5000/app:1.0.0",
+            Some("sha256:bbb")
+        ));
+        let web = &report.nodes[0].items[0];
+        assert_eq!(
+            (web.id.as_str(), web.update.as_deref()),
+            ("c1-new", Some("minor"))
+        );
+        assert_eq!(web.running_digest.as_deref(), Some("sha256:bbb"));
+        // A newer tag: nothing is known of what is newer than it.
+        assert!(report.mark_updated(
+            "c1-new",
+            "c1-newer",
+            "127.0.0.1:5000/app:1.10.0",
+            Some("sha256:ccc")
+        ));
+        let web = &report.nodes[0].items[0];
+        assert_eq!((web.tag.as_str(), web.update.as_deref()), ("1.10.0", None));
+        assert!(web.newer_tags.is_empty());
+        assert_eq!(report.findings(1, "e").len(), 1, "only the service left");
     }
 
     #[test]

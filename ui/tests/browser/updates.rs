@@ -168,15 +168,25 @@ async fn the_updates_page_shows_the_checks_and_updates_a_container_from_its_row(
     );
     assert_eq!(after["Config"]["Labels"]["team"], "web");
 
-    // Home counts the cluster's updates.
+    // Home counts the cluster's updates: the one done is no longer offered.
     browser.goto(&format!("{base}/#/")).await;
     let count = format!("[data-updates-for=\"{}\"]:not([hidden])", endpoint.id);
     browser.wait(&count).await;
-    assert_eq!(browser.text(&count).await, "2 updates available");
+    assert_eq!(browser.text(&count).await, "1 update available");
     browser.screenshot("home-updates").await;
 
+    // The updated container is current now.
+    browser.open_until(&page, "tr[data-update-name=api]").await;
+    assert!(
+        browser.find(&row).await.is_err(),
+        "no update offered: {}",
+        browser.text("#main").await
+    );
+    browser.click("#updates-only").await;
+    browser.wait(&format!("{row}[data-update-kind=none]")).await;
+
     // Dark, and on a phone.
-    browser.open_until(&page, &row).await;
+    browser.open_until(&page, "tr[data-update-name=api]").await;
     browser.set_value("#theme-switch", "dark").await;
     browser.screenshot("updates-dark").await;
     browser
@@ -187,7 +197,7 @@ async fn the_updates_page_shows_the_checks_and_updates_a_container_from_its_row(
         )
         .await
         .expect("a 390 px window");
-    browser.open_until(&page, &row).await;
+    browser.open_until(&page, "tr[data-update-name=api]").await;
     let wide = browser
         .script(
             "const main = document.getElementById('main');\

@@ -145,6 +145,14 @@ pub async fn update_container(
         .unwrap_or(cid)
         .trim_start_matches('/')
         .to_owned();
+
+    if let Some(why) = not_recreatable(&inspect) {
+        return Err(UpdateError::Before {
+            step: Step::Inspect,
+            status: StatusCode::CONFLICT,
+            reason: format!("{name} {why}"),
+        });
+    }
     let running = inspect["Config"]["Image"].as_str().unwrap_or_default();
     let reference =
         image::target_reference(running, tag).map_err(|reason| UpdateError::Before {
@@ -272,6 +280,18 @@ pub async fn update_container(
     })
 }
 
+/// Why a container must not be recreated by the console, if so: one the engine removes
+/// when it stops, or a Swarm task, which its service recreates.
+fn not_recreatable(inspect: &Value) -> Option<String> {
+    if inspect["HostConfig"]["AutoRemove"] == true {
+        return Some("is removed when it stops (--rm): it cannot be recreated".into());
+    }
+    let service = &inspect["Config"]["Labels"]["com.docker.swarm.service.name"];
+    service
+        .as_str()
+        .map(|s| format!("is a task of the Swarm service {s}: update the service instead"))
+}
+
 /// What has been done so far, to be undone when a later step fails.
 struct Undo<'d, 'a> {
     docker: &'d NodeDocker<'a>,
@@ -347,5 +367,22 @@ impl Undo<'_, '_> {
                 rollback: failed.join("; "),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containers_removed_on_stop_and_swarm_tasks_are_not_recreated() {
+        assert_eq!(
+            not_recreatable(&json!({"HostConfig": {}, "Config": {}})),
+            None
+        );
+        let rm = json!({"HostConfig": {"AutoRemove": true}});
+        assert!(not_recreatable(&rm).is_some_and(|w| w.contains("--rm")));
+        let task = json!({"Config": {"Labels": {"com.docker.swarm.service.name": "api"}}});
+        assert!(not_recreatable(&task).is_some_and(|w| w.contains("service api")));
     }
 }
