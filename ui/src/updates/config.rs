@@ -45,3 +45,30 @@ impl Default for UpdateSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[test]
+    fn the_pull_interval_is_a_flag_of_a_second_or_more() {
+        let args = crate::cli::Args::try_parse_from(["bosun-ui", "--update-pull-interval", "5m"])
+            .expect("parses");
+        assert_eq!(
+            args.updates.settings().expect("valid").pull_interval,
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            UpdateArgs::default()
+                .settings()
+                .expect("valid")
+                .pull_interval,
+            Duration::from_secs(60)
+        );
+        let zero = UpdateArgs {
+            update_pull_interval: Duration::ZERO,
+        };
+        assert!(zero.settings().is_err());
+    }
+}
