@@ -26,6 +26,8 @@ dpkg -s node-chart.js >/dev/null 2>&1 || missing+=(node-chart.js)
 command -v docker-registry >/dev/null || missing+=(docker-registry)
 dpkg -s node-xterm >/dev/null 2>&1 || missing+=(node-xterm)
 dpkg -s libjs-xterm >/dev/null 2>&1 || missing+=(libjs-xterm)
+# The console's MQTT notification test runs Debian's mosquitto broker on loopback.
+[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing+=(mosquitto)
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
@@ -43,6 +45,14 @@ if [ ! -x "$oidc_venv/bin/oidc-provider-mock" ]; then
     python3 -m venv "$oidc_venv"
   fi
   "$oidc_venv/bin/pip" install -q oidc-provider-mock
+fi
+# The console's email notification test delivers to a real SMTP sink: aiosmtpd from PyPI,
+# in its own venv under the target directory.
+smtp_venv="${CARGO_TARGET_DIR:-target}/smtp-venv"
+if ! "$smtp_venv/bin/python" -c 'import aiosmtpd' >/dev/null 2>&1; then
+  rm -rf "$smtp_venv"
+  python3 -m venv "$smtp_venv"
+  "$smtp_venv/bin/pip" install -q aiosmtpd
 fi
 scripts/build-test-image.sh
 scripts/build-image.sh

@@ -192,8 +192,8 @@ impl Console {
         self.server.listener.local_addr()
     }
 
-    /// Pulls usage and serves until SIGTERM or SIGINT, then lets in-flight requests
-    /// finish.
+    /// Pulls usage, delivers notifications and serves until SIGTERM or SIGINT, then lets
+    /// in-flight requests finish.
     pub async fn run(self) {
         let stop = CancellationToken::new();
         tokio::spawn(signal::cancel_on_stop_signal(stop.clone()));
@@ -206,6 +206,10 @@ impl Console {
             self.app.db.clone(),
             Arc::clone(&self.app.agents),
             self.app.usage.clone(),
+            stop.clone(),
+        ));
+        tokio::spawn(crate::notify::worker::run(
+            Arc::clone(&self.app),
             stop.clone(),
         ));
         tokio::spawn(crate::updates::pull::run(

@@ -22,6 +22,7 @@
 //! | `usage.rs` | `/api/usage/summary`, `{e}/usage/nodes`, `{e}/usage/nodes/{node}`, `{e}/usage/containers/{cid}`, `{e}/usage/top` |
 //! | `events.rs` | `{e}/events` |
 //! | `audit.rs` | `/api/audit` |
+//! | `channels.rs` | `/api/channels`, `/api/channels/{id}`, `/api/channels/{id}/test`, `/api/channels/{id}/deliveries` |
 //! | `updates.rs` | `{e}/updates`, `{e}/updates/check`, `{e}/updates/containers/{cid}`, `{e}/updates/services/{sid}` |
 //! | `registries.rs` | `{e}/registries`, `{e}/registries/{rid}` (registry credentials, admins) |
 //!
@@ -33,6 +34,7 @@
 
 mod action;
 mod audit;
+mod channels;
 mod cluster;
 mod containers;
 mod create;
@@ -176,6 +178,7 @@ pub fn routes() -> Router<Shared> {
         .merge(services::routes())
         .merge(events::routes())
         .merge(audit::routes())
+        .merge(channels::routes())
         .merge(updates::routes())
         .merge(registries::routes())
         .route("/api/{*rest}", axum::routing::any(not_found))

@@ -23,6 +23,7 @@ use bosun_ui::server::Console;
 
 pub use bosun_testkit::*;
 
+pub mod receivers;
 pub mod registry;
 
 pub const ADMIN: &str = "admin";
@@ -137,6 +138,29 @@ pub async fn console_until_stopped(args: &Args) -> Running {
     let stop = CancellationToken::new();
     let done = tokio::spawn(console.run_until(stop.clone()));
     Running { addr, stop, done }
+}
+
+/// [`start_console`], keeping the console's shared state: the notifier's queue, for tests
+/// that hand notices to the channels as the alerts do.
+pub async fn start_console_with_app(args: &Args) -> (SocketAddr, Arc<bosun_ui::api::App>) {
+    let app = Arc::new(bosun_ui::cli::prepare(args).expect("the console prepares"));
+    let (chain, key) = bosun_ui::server::certificate(None, &args.data_dir).expect("a certificate");
+    let console = Console::bind(args.listen, chain, key, Arc::clone(&app))
+        .await
+        .expect("the console binds");
+    let addr = console.local_addr().expect("addr");
+    tokio::spawn(console.run());
+    (addr, app)
+}
+
+/// [`stack`], with the console's shared state.
+pub async fn stack_with_app() -> (Pki, SocketAddr, ConsoleUnderTest, Arc<bosun_ui::api::App>) {
+    let creds = Pki::new();
+    let agent = start_agent_with(&creds, None, &AgentOptions::default()).await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let args = console_args(data.path(), &creds, agent);
+    let (addr, app) = start_console_with_app(&args).await;
+    (creds, agent, ConsoleUnderTest { addr, data }, app)
 }
 
 /// An agent and a console in front of it.
