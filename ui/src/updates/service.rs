@@ -32,10 +32,12 @@ impl ServiceUpdateError {
     pub fn status(&self) -> StatusCode {
         match self {
             ServiceUpdateError::Spec { .. } => StatusCode::CONFLICT,
+            // The manager's own status (404, 503 without a Swarm), but not the agent
+            // refusing the console's token, which is no fault of the browser's session.
             ServiceUpdateError::Agent {
                 source: AgentError::Status { status, .. },
                 ..
-            } if status.is_client_error() => *status,
+            } if *status != StatusCode::UNAUTHORIZED => *status,
             ServiceUpdateError::Agent { .. } => StatusCode::BAD_GATEWAY,
         }
     }

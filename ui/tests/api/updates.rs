@@ -323,3 +323,33 @@ async fn a_new_image_that_does_not_come_up_is_rolled_back_to_the_old_container()
     );
     drop(made);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_update_is_for_operators_and_says_which_step_failed() {
+    let (_creds, _agent, console) = stack().await;
+    let (admin, operator, viewer, e) = people(&console).await;
+    let path = format!("{e}/updates/services/bosun-it-cu-no-such-service");
+    let refused = viewer.post(&path, &json!({})).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
+    let bad = operator.post(&path, &json!({"tag": "../x"})).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text());
+
+    // No such service (or no Swarm at all): the manager's answer, with the step.
+    let failed = operator.post(&path, &json!({})).await;
+    assert!(
+        failed.status == StatusCode::NOT_FOUND || failed.status == StatusCode::SERVICE_UNAVAILABLE,
+        "{} {}",
+        failed.status,
+        failed.text()
+    );
+    assert!(
+        failed.message().starts_with("inspecting the service: "),
+        "{}",
+        failed.message()
+    );
+    let rows = audit_rows(&admin, "action=service.update").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["result"], "error");
+    assert_eq!(rows[0]["target"], "bosun-it-cu-no-such-service");
+    assert_eq!(rows[0]["user"], "olga");
+}

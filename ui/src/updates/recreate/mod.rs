@@ -84,7 +84,7 @@ impl UpdateError {
 
     fn before(step: Step, e: AgentError) -> Self {
         let status = match &e {
-            AgentError::Status { status, .. } if status.is_client_error() => *status,
+            AgentError::Status { status, .. } if *status != StatusCode::UNAUTHORIZED => *status,
             AgentError::Config(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::BAD_GATEWAY,
         };
