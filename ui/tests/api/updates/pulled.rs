@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::fixtures::{publish, Made};
 use super::SERVE;
+use crate::audit_rows;
 use crate::common::registry::LoopbackRegistry;
 use crate::common::*;
 use crate::containers::people;
@@ -74,5 +75,23 @@ async fn the_console_pulls_the_agents_report_and_shows_the_update() {
     .await;
     assert!(found["available"].as_u64().unwrap_or(0) >= 1, "{found}");
     assert!(found["nodes"][0]["checked_at"].is_i64(), "{found}");
+
+    // The puller's own rounds go on (each passes the credentials down first, and stops
+    // there if the agents refuse them): the stored report is pulled again after the check.
+    let checked_at = checked.json()["pulled_at"].as_i64().expect("a time");
+    eventually("a pull after the check", SETTLE, || async {
+        let report = viewer.get(&format!("{e}/updates")).await.json();
+        match report["pulled_at"].as_i64() {
+            Some(at) if at > checked_at => Ok(()),
+            _ => Err(report.to_string()),
+        }
+    })
+    .await;
+    let rows = audit_rows(&admin, "action=updates.check").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0]["user"].as_str(), rows[0]["result"].as_str()),
+        (Some("olga"), Some("ok"))
+    );
     drop(made);
 }
