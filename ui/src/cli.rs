@@ -64,6 +64,8 @@ pub struct Args {
     pub usage: UsageArgs,
     #[command(flatten)]
     pub access: AccessArgs,
+    #[command(flatten)]
+    pub updates: crate::updates::UpdateArgs,
 }
 
 /// Sign-in and what viewers are shown: login limits' proxies, environment masking, and
@@ -391,7 +393,9 @@ pub fn prepare(args: &Args) -> Result<App, String> {
     let access = args.access.access()?;
     let sealer = crate::sealed::Sealer::load_or_create(&args.data_dir.join("sealing.key"))
         .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?;
-    Ok(App::new(store, key, access, usage, sealer))
+    let mut app = App::new(store, key, access, usage, sealer);
+    app.updates = args.updates.settings()?;
+    Ok(app)
 }
 
 fn run(args: Args) -> Result<(), UsageError> {

@@ -212,6 +212,10 @@ impl Console {
             Arc::clone(&self.app),
             stop.clone(),
         ));
+        tokio::spawn(crate::updates::pull::run(
+            Arc::clone(&self.app),
+            stop.clone(),
+        ));
         self.server.run(stop, Some, &NoLingering).await;
         tracing::info!("stopped");
     }

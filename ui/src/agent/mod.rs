@@ -92,6 +92,7 @@ pub struct Call<'a> {
     body: Option<Value>,
     target: Option<&'a str>,
     upgrade: bool,
+    registry_auth: Option<&'a str>,
 }
 
 impl<'a> Call<'a> {
@@ -102,6 +103,7 @@ impl<'a> Call<'a> {
             body: None,
             target: None,
             upgrade: false,
+            registry_auth: None,
         }
     }
 
@@ -119,6 +121,12 @@ impl<'a> Call<'a> {
     /// empty name leaves the placing to the agent.
     pub fn on(mut self, node: &'a str) -> Self {
         self.target = (!node.is_empty()).then_some(node);
+        self
+    }
+
+    /// With registry credentials for the engine (`X-Registry-Auth`, base64url JSON).
+    pub fn registry_auth(mut self, auth: &'a str) -> Self {
+        self.registry_auth = Some(auth);
         self
     }
 
@@ -229,6 +237,9 @@ impl AgentClient {
             .header(header::AUTHORIZATION, format!("Bearer {token}"));
         if let Some(node) = call.target {
             req = req.header("X-Agent-Target", node);
+        }
+        if let Some(auth) = call.registry_auth {
+            req = req.header("X-Registry-Auth", auth);
         }
         if call.upgrade {
             req = req

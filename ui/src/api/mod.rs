@@ -23,6 +23,8 @@
 //! | `events.rs` | `{e}/events` |
 //! | `audit.rs` | `/api/audit` |
 //! | `channels.rs` | `/api/channels`, `/api/channels/{id}`, `/api/channels/{id}/test`, `/api/channels/{id}/deliveries` |
+//! | `updates.rs` | `{e}/updates`, `{e}/updates/check`, `{e}/updates/containers/{cid}`, `{e}/updates/services/{sid}` |
+//! | `registries.rs` | `{e}/registries`, `{e}/registries/{rid}` (registry credentials, admins) |
 //!
 //! What they share: `error.rs` (the error answer), `action.rs` (every state-changing request:
 //! the role check, the work, the audit row), `cluster.rs` (one request's way to an
@@ -49,11 +51,13 @@ mod merged_logs;
 mod node_objects;
 mod nodes;
 mod oidc;
+mod registries;
 mod services;
 mod session;
 mod sse;
 mod stats;
 mod terminal;
+mod updates;
 mod usage;
 mod users;
 
@@ -104,6 +108,8 @@ pub struct App {
     pub notifier: Notifier,
     /// Seals secrets kept in the database.
     pub sealer: Sealer,
+    /// How the update reports are pulled.
+    pub updates: crate::updates::UpdateSettings,
 }
 
 impl App {
@@ -125,6 +131,7 @@ impl App {
             alerts: Alerts::default(),
             notifier: Notifier::default(),
             sealer,
+            updates: Default::default(),
         }
     }
 }
@@ -172,5 +179,7 @@ pub fn routes() -> Router<Shared> {
         .merge(events::routes())
         .merge(audit::routes())
         .merge(channels::routes())
+        .merge(updates::routes())
+        .merge(registries::routes())
         .route("/api/{*rest}", axum::routing::any(not_found))
 }

@@ -19,6 +19,7 @@ mod logs;
 mod merged_logs;
 mod oidc;
 mod terminal;
+mod updates;
 
 pub(crate) fn local_endpoint(list: &Value) -> i64 {
     list.as_array()

@@ -27,6 +27,7 @@ mod containers;
 mod logs;
 mod sign_in;
 mod terminal;
+mod updates;
 
 /// chromedriver, stopped when dropped.
 pub(crate) struct Driver {

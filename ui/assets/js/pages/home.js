@@ -1,7 +1,7 @@
 // #/ : every cluster, as a card with its figures and what its nodes use now (CPU, memory,
 // disk, each with the node worst off).
 
-import { get, listOf, aborted, enc } from '../api.js';
+import { get, listOf, aborted, enc, ep } from '../api.js';
 import { h, plural, badge, errorBox, loading, pageHead, bytes } from '../ui.js';
 import { remember } from '../cluster.js';
 import { pct, usageBar } from '../usage.js';
@@ -40,6 +40,7 @@ function endpointCard(e, usage) {
       fig('Nodes', s.nodes_up, s.nodes_total, 'up'),
       fig('Containers', s.containers_running, s.containers_total, 'running')) : null,
     usageFigs(e, usage.get(e.id)),
+    h('a', { class: 'updates-count', href: `#/e/${e.id}/updates`, 'data-updates-for': e.id, hidden: true }),
     s.error ? h('p', { class: up ? 'warn-text small' : 'error-text' }, s.error) : null,
     !up && !s.error ? h('p', { class: 'error-text' }, 'The agent did not answer.') : null,
     h('div', { class: 'card-links' },
@@ -78,6 +79,15 @@ export async function home(main, _p, ctx) {
         return;
       }
       body.replaceChildren(h('div', { class: 'cards' }, list.map(e => endpointCard(e, usage))));
+      // Each cluster's count of available updates, from its last stored check.
+      for (const e of list) {
+        get(ep(e.id, '/updates'), { signal: ctx.signal }).then(r => {
+          const link = body.querySelector(`[data-updates-for="${e.id}"]`);
+          if (!link || !r.available) return;
+          link.textContent = `${plural(r.available, 'update')} available`;
+          link.hidden = false;
+        }).catch(() => {});
+      }
       const ok = list.filter(e => e.status?.reachable);
       const sum = k => ok.reduce((n, e) => n + (e.status[k] || 0), 0);
       summary.textContent = `${ok.length} of ${plural(list.length, 'cluster')} reachable · ${sum('nodes_up')}/${sum('nodes_total')} nodes up · ${sum('containers_running')}/${sum('containers_total')} containers running`;
