@@ -22,6 +22,7 @@
 //! | `usage.rs` | `/api/usage/summary`, `{e}/usage/nodes`, `{e}/usage/nodes/{node}`, `{e}/usage/containers/{cid}`, `{e}/usage/top` |
 //! | `events.rs` | `{e}/events` |
 //! | `audit.rs` | `/api/audit` |
+//! | `alerts.rs` | `/api/alerts`, `/api/alerts/history`, `/api/alerts/summary`, `/api/alert-rules`, `/api/alert-rules/{id}`, `/api/silences`, `/api/silences/{id}` |
 //!
 //! What they share: `error.rs` (the error answer), `action.rs` (every state-changing request:
 //! the role check, the work, the audit row), `cluster.rs` (one request's way to an
@@ -30,11 +31,12 @@
 //! followed log was left). The session extractor, [`Authed`], is in `session.rs`.
 
 mod action;
+mod alerts;
 mod audit;
 mod cluster;
 mod containers;
 mod create;
-mod docker_stream;
+pub(crate) mod docker_stream;
 mod endpoints;
 mod error;
 mod events;
@@ -169,5 +171,6 @@ pub fn routes() -> Router<Shared> {
         .merge(services::routes())
         .merge(events::routes())
         .merge(audit::routes())
+        .merge(alerts::routes())
         .route("/api/{*rest}", axum::routing::any(not_found))
 }
