@@ -2,6 +2,7 @@
 //! A member the gossip holds down, or whose engine its agent cannot reach, is down; an
 //! agent that does not answer at all is down itself.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,13 +85,16 @@ pub fn members_batch(endpoint: &Endpoint, members: &Value, at: i64) -> Batch {
         details: Vec::new(),
         ..agent_down(endpoint, "", at)
     }];
+    // A node may be listed twice (an agent that left, and its successor): it is down
+    // only if none of its agents is up.
+    let mut nodes: BTreeMap<&str, (bool, String)> = BTreeMap::new();
     for m in members["Members"].as_array().into_iter().flatten() {
         let Some(node) = m["NodeName"].as_str().filter(|n| !n.is_empty()) else {
             continue;
         };
         let state = m["State"].as_str().unwrap_or("unknown");
         let engine_up = m["EngineReachable"].as_bool().unwrap_or(true);
-        let (down, summary) = match (state, engine_up) {
+        let seen = match (state, engine_up) {
             ("down", _) => (
                 true,
                 format!(
@@ -104,6 +108,14 @@ pub fn members_batch(endpoint: &Endpoint, members: &Value, at: i64) -> Batch {
             ),
             _ => (false, format!("node {node} is up")),
         };
+        match nodes.get(node) {
+            Some((false, _)) => {}
+            _ => {
+                nodes.insert(node, seen);
+            }
+        }
+    }
+    for (node, (down, summary)) in nodes {
         out.push(Observation {
             kind: Kind::NodeDown,
             endpoint: endpoint.id,

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use common::*;
 
 mod access;
+mod alerts;
 mod containers;
 mod images;
 mod logs;
