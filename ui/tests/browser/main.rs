@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 
 use common::*;
 
+mod alerts;
 mod containers;
 mod logs;
 mod sign_in;
