@@ -175,7 +175,7 @@ fn run(rounds: usize, markdown: bool) -> Result<()> {
     let members = json!({"Members": (0..NODES).map(|n| json!({
         "NodeName": format!("node-{n}"), "State": "alive", "EngineReachable": true,
     })).collect::<Vec<_>>()});
-    let mut eval = Evaluator::new(rules(), Vec::new(), Vec::new());
+    let mut eval = Evaluator::new(rules(), Vec::new(), Vec::new(), 0, &mut Vec::new());
     let start = 1_800_000_000i64;
     let mut times: Vec<Duration> = Vec::with_capacity(rounds);
     let mut transitions = 0usize;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::machine::{step, Standing, State, Step};
 use super::rule::{Kind, Rule, Source, Subject};
 use super::silence::{silenced, Silence, Silenced};
+use crate::notify::Severity;
 
 /// What an observation says of its subject.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,6 +83,9 @@ pub struct OpenAlert {
 #[derive(Debug, Clone)]
 pub struct Change {
     pub alert: OpenAlert,
+    /// The rule's name and severity when it happened (a removed rule's too).
+    pub rule: String,
+    pub severity: Severity,
     pub from: State,
     pub to: State,
     pub at: i64,
@@ -114,8 +118,15 @@ fn holds(rule: &Rule, reading: &Reading, at: i64) -> bool {
 
 impl Evaluator {
     /// An evaluator with these rules and silences, and the alerts left open by the last
-    /// run (their transitions were stored then, and are not made again).
-    pub fn new(rules: Vec<Rule>, silences: Vec<Silence>, open: Vec<OpenAlert>) -> Self {
+    /// run (their transitions were stored then, and are not made again). Those of a rule
+    /// removed or disabled since resolve at `at`, into `changes`.
+    pub fn new(
+        rules: Vec<Rule>,
+        silences: Vec<Silence>,
+        open: Vec<OpenAlert>,
+        at: i64,
+        changes: &mut Vec<Change>,
+    ) -> Self {
         let mut me = Self {
             silences,
             ..Self::default()
@@ -124,8 +135,7 @@ impl Evaluator {
             .into_iter()
             .map(|a| ((a.rule_id, a.key.clone()), a))
             .collect();
-        let mut ignored = Vec::new();
-        me.set_rules(rules, 0, &mut ignored);
+        me.set_rules(rules, at, changes);
         me
     }
 
@@ -139,7 +149,10 @@ impl Evaluator {
 
     /// New rules; the open alerts of a rule removed or disabled resolve.
     pub fn set_rules(&mut self, rules: Vec<Rule>, at: i64, changes: &mut Vec<Change>) {
-        self.rules = rules.into_iter().map(|r| (r.id, r)).collect();
+        let before = std::mem::replace(
+            &mut self.rules,
+            rules.into_iter().map(|r| (r.id, r)).collect(),
+        );
         self.by_kind.clear();
         let mut ids: Vec<&Rule> = self.rules.values().filter(|r| r.enabled).collect();
         ids.sort_by_key(|r| r.id);
@@ -155,7 +168,10 @@ impl Evaluator {
         for slot in gone {
             if let Some(alert) = self.open.remove(&slot) {
                 let detail = "the rule was removed or disabled".to_owned();
+                let rule = self.rules.get(&slot.0).or_else(|| before.get(&slot.0));
                 changes.push(Change {
+                    rule: rule.map_or_else(String::new, |r| r.name.clone()),
+                    severity: rule.map_or(Severity::Info, |r| r.severity),
                     from: alert.state,
                     to: State::Resolved,
                     at,
@@ -243,6 +259,7 @@ impl Evaluator {
         };
         let slot = (rule_id, obs.key.clone());
         let now_holds = holds(rule, &obs.reading, obs.at);
+        let (name, severity) = (rule.name.clone(), rule.severity);
         let current = self.open.get(&slot);
         let standing = current.map(|a| Standing {
             state: a.state,
@@ -257,6 +274,8 @@ impl Evaluator {
             Step::To(State::Resolved) => {
                 if let Some(alert) = self.open.remove(&slot) {
                     changes.push(Change {
+                        rule: name,
+                        severity,
                         from: alert.state,
                         to: State::Resolved,
                         at: obs.at,
@@ -294,6 +313,8 @@ impl Evaluator {
                 }
                 changes.push(Change {
                     alert: alert.clone(),
+                    rule: name,
+                    severity,
                     from,
                     to,
                     at: obs.at,

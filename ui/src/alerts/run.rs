@@ -55,7 +55,9 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
         }
     };
     tracing::info!(rules = rules.len(), open = open.len(), "alerts: evaluating");
-    let mut eval = Evaluator::new(rules, silences, open);
+    let mut changes = Vec::new();
+    let mut eval = Evaluator::new(rules, silences, open, now_secs(), &mut changes);
+    apply(&app, &mut eval, changes).await;
     let (tx, mut rx) = mpsc::channel::<Batch>(256);
     let mut followed: HashMap<i64, Followed> = HashMap::new();
     let mut tick = tokio::time::interval(TICK);
@@ -193,10 +195,7 @@ pub fn updates_batch(endpoint: i64, findings: &[UpdateFinding], at: i64) -> Batc
 async fn apply(app: &App, eval: &mut Evaluator, changes: Vec<Change>) {
     for change in changes {
         let a = &change.alert;
-        let (rule, severity) = match eval.rule(a.rule_id) {
-            Some(r) => (r.name.clone(), r.severity),
-            None => (String::new(), crate::notify::Severity::Info),
-        };
+        let (rule, severity) = (change.rule.clone(), change.severity);
         let endpoint = eval.endpoint_name(a.endpoint).to_owned();
         let known = if a.id != 0 {
             a.id

@@ -55,7 +55,7 @@ fn moves(changes: &[Change]) -> Vec<(State, State, i64)> {
 
 #[test]
 fn a_full_disk_fires_after_its_duration_once_and_resolves_once() {
-    let mut eval = Evaluator::new(rules(), Vec::new(), Vec::new());
+    let mut eval = Evaluator::new(rules(), Vec::new(), Vec::new(), 0, &mut Vec::new());
     let mut changes = Vec::new();
     // The default: over 90 % for 5 minutes; a sample every 10 s.
     for t in (0..1000).step_by(10) {
@@ -75,7 +75,7 @@ fn a_full_disk_fires_after_its_duration_once_and_resolves_once() {
 
 #[test]
 fn an_exit_fires_at_once_and_resolves_when_it_runs_again() {
-    let mut eval = Evaluator::new(rules(), Vec::new(), Vec::new());
+    let mut eval = Evaluator::new(rules(), Vec::new(), Vec::new(), 0, &mut Vec::new());
     let mut changes = Vec::new();
     eval.observe(exited(true, 10), &mut changes);
     eval.observe(exited(true, 11), &mut changes);
@@ -91,7 +91,7 @@ fn an_exit_fires_at_once_and_resolves_when_it_runs_again() {
 
 #[test]
 fn a_pending_node_down_fires_on_the_tick_after_its_for() {
-    let mut eval = Evaluator::new(rules(), Vec::new(), Vec::new());
+    let mut eval = Evaluator::new(rules(), Vec::new(), Vec::new(), 0, &mut Vec::new());
     let mut changes = Vec::new();
     let down = Observation {
         kind: Kind::NodeDown,
@@ -124,7 +124,7 @@ fn silenced_alerts_are_marked() {
         created_by: "admin".into(),
         created: 0,
     };
-    let mut eval = Evaluator::new(rules(), vec![silence], Vec::new());
+    let mut eval = Evaluator::new(rules(), vec![silence], Vec::new(), 0, &mut Vec::new());
     let mut changes = Vec::new();
     eval.observe(exited(true, 10), &mut changes);
     assert!(changes[0].alert.silenced);
@@ -135,7 +135,7 @@ fn silenced_alerts_are_marked() {
 
 #[test]
 fn a_sweep_resolves_what_is_no_longer_reported() {
-    let mut eval = Evaluator::new(rules(), Vec::new(), Vec::new());
+    let mut eval = Evaluator::new(rules(), Vec::new(), Vec::new(), 0, &mut Vec::new());
     let mut changes = Vec::new();
     let sweep = |at| Sweep {
         kinds: &[Kind::HostDisk],
@@ -166,22 +166,37 @@ fn a_sweep_resolves_what_is_no_longer_reported() {
 
 #[test]
 fn a_restart_goes_on_from_the_open_alerts() {
-    let mut eval = Evaluator::new(rules(), Vec::new(), Vec::new());
+    let mut eval = Evaluator::new(rules(), Vec::new(), Vec::new(), 0, &mut Vec::new());
     let mut changes = Vec::new();
     eval.observe(exited(true, 10), &mut changes);
     let open: Vec<OpenAlert> = eval.open_alerts().cloned().collect();
-    let mut again = Evaluator::new(rules(), Vec::new(), open);
+    let mut again = Evaluator::new(rules(), Vec::new(), open, 0, &mut Vec::new());
     let mut after = Vec::new();
     again.observe(exited(true, 20), &mut after);
     again.tick(30, &mut after);
     assert!(after.is_empty(), "{after:?}");
     again.observe(exited(false, 40), &mut after);
     assert_eq!(moves(&after), vec![(State::Firing, State::Resolved, 40)]);
+
+    // A rule disabled while the console was stopped: its open alert resolves at start.
+    eval.observe(exited(true, 50), &mut changes);
+    let open: Vec<OpenAlert> = eval.open_alerts().cloned().collect();
+    let disabled: Vec<Rule> = rules()
+        .into_iter()
+        .map(|r| Rule {
+            enabled: false,
+            ..r
+        })
+        .collect();
+    let mut at_start = Vec::new();
+    Evaluator::new(disabled, Vec::new(), open, 60, &mut at_start);
+    assert_eq!(moves(&at_start), vec![(State::Firing, State::Resolved, 60)]);
+    assert_eq!(at_start[0].rule, "Container exited");
 }
 
 #[test]
 fn restart_loops_count_within_the_window_and_resolve_when_it_empties() {
-    let mut eval = Evaluator::new(rules(), Vec::new(), Vec::new());
+    let mut eval = Evaluator::new(rules(), Vec::new(), Vec::new(), 0, &mut Vec::new());
     let mut changes = Vec::new();
     let loop_at = |times: Vec<i64>, at| Observation {
         kind: Kind::ContainerRestarting,
@@ -211,7 +226,7 @@ fn scope_and_disabled_rules() {
             r.for_secs = 0;
         }
     }
-    let mut eval = Evaluator::new(rules.clone(), Vec::new(), Vec::new());
+    let mut eval = Evaluator::new(rules.clone(), Vec::new(), Vec::new(), 0, &mut Vec::new());
     let mut changes = Vec::new();
     eval.observe(disk("n1", 99.0, 0), &mut changes);
     assert!(changes.is_empty());
