@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -22,6 +22,8 @@ use crate::store::{now_secs, Db, Endpoint};
 const RECONNECT_AFTER: Duration = Duration::from_secs(2);
 const LOGS_TIMEOUT: Duration = Duration::from_secs(5);
 const MEMBERS_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often, at most, where the stream was left is stored when nothing is judged.
+const CURSOR_EVERY: Duration = Duration::from_secs(1);
 /// The log lines attached to an alert.
 const LOG_LINES: usize = 20;
 /// Deaths kept per container for restart loops.
@@ -141,6 +143,7 @@ impl Watch {
             .map_err(|e| e.to_string())?
             .into_body();
         let mut pending: Vec<u8> = Vec::new();
+        let mut stored = Instant::now();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| e.to_string())?;
             let Some(data) = frame.data_ref() else {
@@ -152,14 +155,22 @@ impl Watch {
                 let Ok(event) = serde_json::from_slice::<Value>(&line) else {
                     continue;
                 };
-                if let Some(batch) = self.handle(&event).await {
+                let judged = self.handle(&event).await;
+                let judged_any = judged.is_some();
+                if let Some(batch) = judged {
                     if tx.send(batch).await.is_err() {
                         return Ok(());
                     }
                 }
-                let (id, since) = (self.endpoint.id, self.cursor.since());
-                if let Err(e) = db.run(move |s| s.set_alert_event_cursor(id, &since)).await {
-                    tracing::warn!(error = %e, "alerts: cannot store where the events were left");
+                // Health checks' exec events come often: the cursor is stored at most once
+                // a second, and after each event that was judged. A replay of that second
+                // after a restart judges nothing twice: the machine ignores a repeat.
+                if judged_any || stored.elapsed() >= CURSOR_EVERY {
+                    stored = Instant::now();
+                    let (id, since) = (self.endpoint.id, self.cursor.since());
+                    if let Err(e) = db.run(move |s| s.set_alert_event_cursor(id, &since)).await {
+                        tracing::warn!(error = %e, "alerts: cannot store where the events were left");
+                    }
                 }
             }
         }
