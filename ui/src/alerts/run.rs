@@ -25,6 +25,10 @@ use crate::updates::UpdateFinding;
 const TICK: Duration = Duration::from_secs(1);
 /// How often the endpoints are listed, to follow new ones and forget removed ones.
 const ENDPOINTS_EVERY: Duration = Duration::from_secs(5);
+/// How long resolved alerts and their transitions are kept.
+const KEEP_RESOLVED: i64 = 90 * 24 * 3600;
+/// How often the old ones are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// What is followed of one endpoint, and how to stop following it.
 struct Followed {
@@ -64,12 +68,21 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut list = tokio::time::interval(ENDPOINTS_EVERY);
     list.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut prune = tokio::time::interval(PRUNE_EVERY);
+    prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let mut changes = Vec::new();
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = list.tick() => follow(&app, &mut eval, &mut followed, &tx, &stop).await,
             _ = tick.tick() => eval.tick(now_secs(), &mut changes),
+            _ = prune.tick() => {
+                let before = now_secs() - KEEP_RESOLVED;
+                match app.db.run(move |s| s.prune_alerts(before)).await {
+                    Ok(n) => tracing::debug!(alerts = n, "alerts: old resolved alerts deleted"),
+                    Err(e) => tracing::error!(error = %e, "alerts: cannot delete old alerts"),
+                }
+            }
             Some(batch) = rx.recv() => eval.observe_all(batch.0, batch.1, &mut changes),
             Some(signal) = signals.recv() => match signal {
                 Signal::Usage { endpoint, answer } => {

@@ -246,6 +246,14 @@ impl Store {
         Ok(counts)
     }
 
+    /// Deletes alerts resolved before `before`, with their transitions; how many.
+    pub fn prune_alerts(&self, before: i64) -> Result<usize, StoreError> {
+        Ok(self.conn().execute(
+            "DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < ?1",
+            [before],
+        )?)
+    }
+
     // Silences.
 
     /// Every silence, the newest first.
@@ -313,5 +321,79 @@ impl Store {
             params![endpoint, since],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::defaults::default_rules;
+    use crate::alerts::evaluate::{Evaluator, Observation};
+
+    fn exited(holds: bool, at: i64) -> Observation {
+        Observation {
+            kind: Kind::ContainerExited,
+            endpoint: 1,
+            node: Some("n1".into()),
+            labels: None,
+            key: "n1/ctr:web".into(),
+            subject: "web".into(),
+            reading: Reading::Holds(holds),
+            summary: "web exited with code 3".into(),
+            details: vec!["last line".into()],
+            at,
+        }
+    }
+
+    #[test]
+    fn alerts_round_trip_and_old_resolved_ones_are_pruned() {
+        let store = Store::in_memory().expect("a store");
+        assert!(store
+            .make_default_alert_rules(&default_rules())
+            .expect("made"));
+        assert!(!store
+            .make_default_alert_rules(&default_rules())
+            .expect("once"));
+        let rules = store.alert_rules().expect("rules");
+        let mut eval = Evaluator::new(rules.clone(), Vec::new(), Vec::new(), 0, &mut Vec::new());
+        let mut changes = Vec::new();
+        eval.observe(exited(true, 100), &mut changes);
+        let id = store
+            .record_alert_change(&changes[0], &changes[0].rule, "warning", "prod", 0)
+            .expect("stored");
+        let open = store.open_alerts().expect("open");
+        assert_eq!(open.len(), 1);
+        assert_eq!(
+            (open[0].id, open[0].state, open[0].since),
+            (id, State::Firing, 100)
+        );
+        assert_eq!(open[0].details, vec!["last line".to_owned()]);
+        let counts = store.alert_counts().expect("counts");
+        assert_eq!((counts.warning, counts.critical), (1, 0));
+
+        let mut changes = Vec::new();
+        eval.set_id(open[0].rule_id, &open[0].key, id);
+        eval.observe(exited(false, 200), &mut changes);
+        store
+            .record_alert_change(&changes[0], &changes[0].rule, "warning", "prod", id)
+            .expect("stored");
+        assert!(store.open_alerts().expect("open").is_empty());
+        assert_eq!(
+            store
+                .alert_transitions(Some(id), 10)
+                .expect("history")
+                .len(),
+            2
+        );
+        assert_eq!(
+            store.prune_alerts(200).expect("pruned"),
+            0,
+            "resolved at 200"
+        );
+        assert_eq!(store.prune_alerts(201).expect("pruned"), 1);
+        assert!(store
+            .alert_transitions(None, 10)
+            .expect("history")
+            .is_empty());
     }
 }
