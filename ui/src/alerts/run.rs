@@ -260,3 +260,62 @@ async fn apply(app: &App, eval: &mut Evaluator, changes: Vec<Change>) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::machine::State;
+
+    fn finding(name: &str) -> UpdateFinding {
+        UpdateFinding {
+            endpoint: 1,
+            endpoint_name: "prod".into(),
+            node: "n1".into(),
+            object: "container".into(),
+            name: name.into(),
+            id: format!("{name}-id"),
+            image: "127.0.0.1:5000/app:1.0.0".into(),
+            kind: "patch".into(),
+            newer_tag: Some("1.0.1".into()),
+            newest_digest: None,
+            link: None,
+        }
+    }
+
+    #[test]
+    fn update_findings_fire_once_and_resolve_when_gone_from_the_list() {
+        let rules: Vec<_> = default_rules()
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| crate::alerts::rule::Rule {
+                id: i as i64 + 1,
+                ..r
+            })
+            .collect();
+        let mut eval = Evaluator::new(rules, Vec::new(), Vec::new(), 0, &mut Vec::new());
+        let mut changes = Vec::new();
+        for at in [10, 20] {
+            let (o, s) = updates_batch(1, &[finding("web"), finding("db")], at);
+            eval.observe_all(o, s, &mut changes);
+        }
+        let (o, s) = updates_batch(1, &[finding("db")], 30);
+        eval.observe_all(o, s, &mut changes);
+        let seen: Vec<(String, State, i64)> = changes
+            .iter()
+            .map(|c| (c.alert.subject.clone(), c.to, c.at))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("web".to_owned(), State::Firing, 10),
+                ("db".to_owned(), State::Firing, 10),
+                ("web".to_owned(), State::Resolved, 30),
+            ]
+        );
+        assert!(
+            changes[0].alert.summary.contains("patch 1.0.1"),
+            "{:?}",
+            changes[0]
+        );
+    }
+}
