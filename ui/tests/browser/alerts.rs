@@ -1,6 +1,7 @@
 //! The Alerts page in a real browser: a container on the real engine exits non-zero, its
 //! alert shows firing with its log lines and the count on Home; started again, the
-//! history shows both transitions. Screenshots `alerts`, `alerts-dark` and `alerts-390`.
+//! history shows both transitions; a rule and a silence are made through their forms.
+//! Screenshots `alerts`, `alerts-dark` and `alerts-390`.
 
 use std::time::Duration;
 
@@ -107,6 +108,26 @@ async fn the_alerts_page_shows_a_firing_alert_with_its_logs_and_the_history() {
     }
     assert!(seen, "the resolved transition in the history");
     assert!(browser.find(&row).await.is_err(), "no longer firing");
+
+    // An admin adds a rule through the form, and an operator's silence shows as active.
+    browser.click("#rule-add").await;
+    browser.type_into("#rule-name", "busy nodes").await;
+    browser.set_value("#rule-kind", "host_load").await;
+    browser.type_into("#rule-threshold", "4").await;
+    browser.type_into("#rule-for", "120").await;
+    browser.click("#confirm-ok").await;
+    browser.wait("#alerts-rules tr[data-kind=host_load]").await;
+    let text = browser.text("#alerts-rules tr[data-kind=host_load]").await;
+    assert!(
+        text.contains("busy nodes") && text.contains("for 2 min"),
+        "{text}"
+    );
+    browser.click("#silence-add").await;
+    browser.type_into("#silence-subject", "web-*").await;
+    browser.click("#confirm-ok").await;
+    browser.wait("#alerts-silences tr[data-active=true]").await;
+    let text = browser.text("#alerts-silences tr[data-active=true]").await;
+    assert!(text.contains("web-*") && text.contains(ADMIN), "{text}");
 
     // The dark theme and a phone's width.
     browser.set_value("#theme-switch", "dark").await;
