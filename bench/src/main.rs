@@ -1,6 +1,7 @@
 //! Benchmarks the agent against the engine's socket, HAProxy as a plain socket proxy and HAProxy
 //! terminating TLS with client certificates, in one run, side by side.
 
+mod alerts;
 mod client;
 mod cluster;
 mod console;
@@ -54,6 +55,7 @@ usage: bosun-bench cluster [--agent-bin PATH] [--quick] [--markdown]   (see bosu
        bosun-bench usage [--agent-bin PATH] [--window SECS] [--interval SECS] [--keep] [--markdown]   (see bosun-bench usage --help)
        bosun-bench history [--markdown]   (see bosun-bench history --help)
        bosun-bench updates [--containers N] [--images N] [--rounds N] [--markdown]   (see bosun-bench updates --help)
+       bosun-bench alerts [--rounds N] [--markdown]   (see bosun-bench alerts --help)
        bosun-bench fanout [--agent-bin PATH] [--nodes LIST] [--containers N] [--quick] [--markdown]   (see bosun-bench fanout --help)
        bosun-bench [--agent-bin PATH] [--haproxy-bin PATH] [--skip-agent] [--keep] [--markdown] [--quick]
 
@@ -153,6 +155,12 @@ async fn main() -> ExitCode {
     }
     if args.peek().map(String::as_str) == Some("fanout") {
         return match fanout::main(args.skip(1).collect()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
+    if args.peek().map(String::as_str) == Some("alerts") {
+        return match alerts::main(args.skip(1).collect()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         };

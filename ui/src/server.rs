@@ -206,6 +206,7 @@ impl Console {
             self.app.db.clone(),
             Arc::clone(&self.app.agents),
             self.app.usage.clone(),
+            self.app.alerts.sender(),
             stop.clone(),
         ));
         tokio::spawn(crate::notify::worker::run(
@@ -216,6 +217,7 @@ impl Console {
             Arc::clone(&self.app),
             stop.clone(),
         ));
+        tokio::spawn(crate::alerts::run::run(Arc::clone(&self.app), stop.clone()));
         self.server.run(stop, Some, &NoLingering).await;
         tracing::info!("stopped");
     }

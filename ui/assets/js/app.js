@@ -11,6 +11,7 @@ import { endpoints } from './pages/endpoints.js';
 import { users } from './pages/users.js';
 import { audit } from './pages/audit.js';
 import { channels } from './pages/channels.js';
+import { alerts } from './pages/alerts.js';
 import { nodes } from './pages/nodes.js';
 import { node } from './pages/node.js';
 import { top } from './pages/top.js';
@@ -34,7 +35,7 @@ const RANK = { viewer: 0, operator: 1, admin: 2 };
 // The routed pages by the name parse() gives. Each renders into <main>, registers its
 // clean-ups with ctx.onLeave and calls ctx.done(name) once its data is on screen.
 const pages = {
-  home, endpoints, users, audit, channels, nodes, node, top, containers, container, services, tasks, images, volumes, networks, events, create, logs, updates, notFound,
+  home, endpoints, users, audit, alerts, channels, nodes, node, top, containers, container, services, tasks, images, volumes, networks, events, create, logs, updates, notFound,
 };
 
 const state = { user: null, screen: null };
@@ -49,7 +50,7 @@ function parse(hash) {
   const params = { query: new URLSearchParams(qs) };
   const [a, b, c, d, e] = parts;
   if (!a) return { page: 'home', params };
-  if (parts.length === 1 && ['endpoints', 'users', 'audit', 'channels'].includes(a)) return { page: a, params };
+  if (parts.length === 1 && ['endpoints', 'users', 'audit', 'channels', 'alerts'].includes(a)) return { page: a, params };
   if (a === 'e' && b) {
     params.id = b;
     if (!c) return { page: 'containers', params, redirect: `#/e/${encodeURIComponent(b)}/containers` };
@@ -113,7 +114,7 @@ async function route() {
 function renderTopbar() {
   const u = state.user;
   if (!u) { topbar.hidden = true; topbar.replaceChildren(); return; }
-  const links = [['home', '#/', 'Clusters'], ['channels', '#/channels', 'Notifications']];
+  const links = [['home', '#/', 'Clusters'], ['alerts', '#/alerts', 'Alerts'], ['channels', '#/channels', 'Notifications']];
   if (u.role === 'admin') links.push(['endpoints', '#/endpoints', 'Endpoints'], ['users', '#/users', 'Users'], ['audit', '#/audit', 'Audit']);
   // On a narrow screen everything after the brand folds behind the menu button.
   const toggle = h('button', {
@@ -149,7 +150,7 @@ document.addEventListener('keydown', e => {
 });
 
 function markNav(page) {
-  const cluster = !['endpoints', 'users', 'audit', 'channels', 'notFound'].includes(page);
+  const cluster = !['endpoints', 'users', 'audit', 'channels', 'alerts', 'notFound'].includes(page);
   for (const a of topbar.querySelectorAll('[data-nav]')) {
     a.classList.toggle('active', a.dataset.nav === page || (cluster && a.dataset.nav === 'home'));
   }

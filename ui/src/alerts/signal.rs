@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use tokio::sync::mpsc;
 
 use crate::updates::UpdateFinding;
+use crate::usage::sample::ClusterAnswer;
 
 /// One thing the alerts should know.
 #[derive(Debug)]
@@ -16,6 +17,13 @@ pub enum Signal {
         endpoint: i64,
         findings: Vec<UpdateFinding>,
     },
+    /// An endpoint's new usage samples, as the usage puller stored them.
+    Usage {
+        endpoint: i64,
+        answer: std::sync::Arc<ClusterAnswer>,
+    },
+    /// The rules or silences changed: read them again.
+    RulesChanged,
 }
 
 /// The queue to the alerts' evaluator; cheap to share.
@@ -37,6 +45,12 @@ impl Default for Alerts {
 impl Alerts {
     pub fn signal(&self, signal: Signal) {
         let _ = self.tx.send(signal);
+    }
+
+    /// A sender of its own, for a part that outlives no borrow of the console (the usage
+    /// puller).
+    pub fn sender(&self) -> mpsc::UnboundedSender<Signal> {
+        self.tx.clone()
     }
 
     /// The evaluator's end of the queue; `None` once taken.

@@ -7,7 +7,7 @@ pub(super) const MAX_OUTPUT: usize = 32 << 20;
 
 /// Docker's multiplexed stream to its payload; the rest that is not a whole frame yet is
 /// returned second. Text that is not multiplexed (a TTY) is kept as is.
-pub(super) fn demux(raw: &[u8]) -> (Vec<u8>, &[u8]) {
+pub(crate) fn demux(raw: &[u8]) -> (Vec<u8>, &[u8]) {
     let mut out = Vec::with_capacity(raw.len());
     let mut rest = raw;
     while rest.len() >= 8 {

@@ -25,6 +25,7 @@
 //! | `channels.rs` | `/api/channels`, `/api/channels/{id}`, `/api/channels/{id}/test`, `/api/channels/{id}/deliveries` |
 //! | `updates.rs` | `{e}/updates`, `{e}/updates/check`, `{e}/updates/containers/{cid}`, `{e}/updates/services/{sid}` |
 //! | `registries.rs` | `{e}/registries`, `{e}/registries/{rid}` (registry credentials, admins) |
+//! | `alerts.rs` | `/api/alerts`, `/api/alerts/history`, `/api/alerts/summary`, `/api/alert-rules`, `/api/alert-rules/{id}`, `/api/silences`, `/api/silences/{id}` |
 //!
 //! What they share: `error.rs` (the error answer), `action.rs` (every state-changing request:
 //! the role check, the work, the audit row), `cluster.rs` (one request's way to an
@@ -33,12 +34,13 @@
 //! followed log was left). The session extractor, [`Authed`], is in `session.rs`.
 
 mod action;
+mod alerts;
 mod audit;
 mod channels;
 mod cluster;
 mod containers;
 mod create;
-mod docker_stream;
+pub(crate) mod docker_stream;
 mod endpoints;
 mod error;
 mod events;
@@ -181,5 +183,6 @@ pub fn routes() -> Router<Shared> {
         .merge(channels::routes())
         .merge(updates::routes())
         .merge(registries::routes())
+        .merge(alerts::routes())
         .route("/api/{*rest}", axum::routing::any(not_found))
 }

@@ -2,12 +2,14 @@
 //! samples since the newest one stored: `GET /agent/v1/metrics?scope=cluster&since=T`.
 //! The agents keep an hour of samples, so a console that was stopped, or an agent that
 //! could not be reached, is caught up on the next pull, and what is lost is only what
-//! was never sampled or has left the agents' hour.
+//! was never sampled or has left the agents' hour. Each answer is also handed to the
+//! alerts, which judge the new samples.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use super::sample::ClusterAnswer;
@@ -15,6 +17,7 @@ use super::series::Tier;
 use super::store::Ingested;
 use super::Usage;
 use crate::agent::{AgentClients, AgentError, Call, Caller};
+use crate::alerts::Signal;
 use crate::store::{now_secs, Db, Endpoint, StoreError};
 
 /// How far behind the newest node another may be and still be caught up sample by
@@ -48,8 +51,15 @@ struct Pulled {
     failing: bool,
 }
 
-/// Pulls every endpoint's usage each `usage.config.interval` until `stop`.
-pub async fn run(db: Db, agents: Arc<AgentClients>, usage: Usage, stop: CancellationToken) {
+/// Pulls every endpoint's usage each `usage.config.interval` until `stop`, handing each
+/// answer to `alerts`.
+pub async fn run(
+    db: Db,
+    agents: Arc<AgentClients>,
+    usage: Usage,
+    alerts: UnboundedSender<Signal>,
+    stop: CancellationToken,
+) {
     let mut tick = tokio::time::interval(usage.config.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pulled: HashMap<i64, Pulled> = HashMap::new();
@@ -73,9 +83,9 @@ pub async fn run(db: Db, agents: Arc<AgentClients>, usage: Usage, stop: Cancella
             .map(|e| pulled.remove(&e.id).unwrap_or_default())
             .collect();
         let rounds = endpoints.iter().zip(states).map(|(endpoint, mut state)| {
-            let (agents, usage) = (&agents, &usage);
+            let (agents, usage, alerts) = (&agents, &usage, &alerts);
             async move {
-                pull_logged(agents, usage, endpoint, &mut state).await;
+                pull_logged(agents, usage, alerts, endpoint, &mut state).await;
                 (endpoint.id, state)
             }
         });
@@ -101,10 +111,11 @@ pub async fn run(db: Db, agents: Arc<AgentClients>, usage: Usage, stop: Cancella
 async fn pull_logged(
     agents: &AgentClients,
     usage: &Usage,
+    alerts: &UnboundedSender<Signal>,
     endpoint: &Endpoint,
     state: &mut Pulled,
 ) {
-    match pull(agents, usage, endpoint, state).await {
+    match pull(agents, usage, alerts, endpoint, state).await {
         Ok(done) => {
             if state.failing {
                 tracing::info!(endpoint = %endpoint.name, "usage: pulling again");
@@ -127,6 +138,7 @@ async fn pull_logged(
 async fn pull(
     agents: &AgentClients,
     usage: &Usage,
+    alerts: &UnboundedSender<Signal>,
     endpoint: &Endpoint,
     state: &mut Pulled,
 ) -> Result<Ingested, PullError> {
@@ -145,7 +157,14 @@ async fn pull(
     for missing in &answer.missing {
         tracing::debug!(endpoint = %endpoint.name, node = %missing.node, reason = %missing.reason, "usage: a node did not answer");
     }
-    let done = usage.db.run(move |s| s.ingest(id, &answer)).await?;
+    let answer = Arc::new(answer);
+    let stored = Arc::clone(&answer);
+    let done = usage.db.run(move |s| s.ingest(id, &stored)).await?;
+    // The alerts' evaluator may be gone (stopping): the samples are stored all the same.
+    let _ = alerts.send(Signal::Usage {
+        endpoint: id,
+        answer,
+    });
     if let Some((oldest, newest)) = done.span {
         let pending = state.pending.map_or(oldest, |p| p.min(oldest));
         state.pending = Some(pending);

@@ -13,6 +13,7 @@ use common::*;
 
 mod access;
 mod channels;
+mod alerts;
 mod containers;
 mod images;
 mod logs;

@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use common::*;
 
 mod channels;
+mod alerts;
 mod containers;
 mod logs;
 mod sign_in;

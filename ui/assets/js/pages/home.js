@@ -54,9 +54,11 @@ function endpointCard(e, usage) {
 export async function home(main, _p, ctx) {
   ctx.title('Clusters');
   const summary = h('span', { class: 'muted' });
+  // The firing alerts of every cluster, by severity, linking to the Alerts page.
+  const alertCounts = h('a', { id: 'home-alerts', class: 'alert-counts', href: '#/alerts' });
   const refresh = h('button', { class: 'btn', type: 'button', onclick: () => load() }, 'Refresh');
   const body = h('div', null, loading('Asking the agents…'));
-  main.append(pageHead('Clusters', summary, refresh), body);
+  main.append(pageHead('Clusters', summary, alertCounts, refresh), body);
 
   async function load() {
     refresh.disabled = true;
@@ -66,6 +68,11 @@ export async function home(main, _p, ctx) {
         // The clusters still show without their usage.
         get('/api/usage/summary', { signal: ctx.signal }).catch(() => null),
       ]);
+      get('/api/alerts/summary', { signal: ctx.signal }).then(a => {
+        const firing = a.critical + a.warning + a.info;
+        alertCounts.textContent = firing ? `${firing} firing: ${a.critical} critical, ${a.warning} warning, ${a.info} info` : 'No alerts firing';
+        alertCounts.className = `alert-counts${a.critical ? ' bad' : a.warning ? ' warn' : ''}`;
+      }).catch(() => { alertCounts.textContent = ''; });
       const list = listOf(endpoints);
       const usage = new Map(listOf(summary).map(u => [u.id, u.usage]));
       remember(list);
