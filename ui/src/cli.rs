@@ -13,7 +13,7 @@ use clap::Parser;
 use ipnet::IpNet;
 
 use crate::agent::ConsoleKey;
-use crate::api::{Access, App};
+use crate::app::{Access, App};
 use crate::auth::oidc::{Oidc, OidcSettings, RoleMap};
 use crate::auth::proxy::{parse_proxy, TrustedProxies};
 use crate::auth::{self, LoginLimiter, LoginLimits};
@@ -322,6 +322,15 @@ pub fn prepare(args: &Args) -> Result<App, String> {
         .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?;
     let store = Store::open(&args.data_dir.join("console.db"))
         .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?;
+    for schema in [
+        crate::updates::store::SCHEMA,
+        crate::alerts::store::SCHEMA,
+        crate::notify::store::SCHEMA,
+    ] {
+        store
+            .add_tables(schema)
+            .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?;
+    }
     let usage_config = args.usage.config()?;
     let usage_store = UsageStore::open(&args.data_dir.join("usage.db"))
         .map_err(|e| format!("--data-dir {}: usage.db: {e}", args.data_dir.display()))?;
@@ -394,7 +403,7 @@ pub fn prepare(args: &Args) -> Result<App, String> {
     let sealer = crate::sealed::Sealer::load_or_create(&args.data_dir.join("sealing.key"))
         .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?;
     let mut app = App::new(store, key, access, usage, sealer);
-    app.updates = args.updates.settings()?;
+    app.update_pull_interval = args.updates.settings()?.pull_interval;
     Ok(app)
 }
 

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod alerts;
 pub mod api;
+pub mod app;
 pub mod assets;
 pub mod auth;
 pub mod cli;
@@ -18,3 +19,4 @@ pub mod server;
 pub mod store;
 pub mod updates;
 pub mod usage;
+pub mod watch;

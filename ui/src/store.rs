@@ -178,13 +178,16 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         migrate(&conn)?;
-        // The watch's tables live with the code that uses them.
-        conn.execute_batch(crate::updates::store::SCHEMA)?;
-        conn.execute_batch(crate::alerts::store::SCHEMA)?;
-        conn.execute_batch(crate::notify::store::SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// Creates the tables another module keeps (`CREATE TABLE IF NOT EXISTS`): the
+    /// updates, the alerts and the notification channels keep their schemas beside their
+    /// queries, and the console adds them when it opens the database.
+    pub fn add_tables(&self, schema: &str) -> Result<(), StoreError> {
+        Ok(self.conn().execute_batch(schema)?)
     }
 
     /// The connection, for the tables other modules keep (`updates`, `alerts`, `notify`).

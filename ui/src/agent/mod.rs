@@ -4,9 +4,11 @@
 //!
 //! - `token.rs`: the tokens, and the console's own signing key;
 //! - [`crate::connector`]: TCP and TLS under the pool, shared with the Prometheus client;
-//! - `clients.rs`: the clients, one per endpoint, made again when the endpoint changes.
+//! - `clients.rs`: the clients, one per endpoint, made again when the endpoint changes;
+//! - `docker_stream.rs`: the engine's stdout/stderr framing in what logs and exec answer.
 
 mod clients;
+pub mod docker_stream;
 mod token;
 
 pub use clients::AgentClients;

@@ -1,7 +1,7 @@
 //! The rules a console starts with, made once on an empty table.
 
 use super::rule::{Kind, Rule, Scope};
-use crate::notify::Severity;
+use crate::watch::Severity;
 
 fn rule(name: &str, kind: Kind, severity: Severity, for_secs: i64, threshold: Option<f64>) -> Rule {
     Rule {

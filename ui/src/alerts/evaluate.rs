@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::machine::{step, Standing, State, Step};
 use super::rule::{Kind, Rule, Source, Subject};
 use super::silence::{silenced, Silence, Silenced};
-use crate::notify::Severity;
+use crate::watch::Severity;
 
 /// What an observation says of its subject.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

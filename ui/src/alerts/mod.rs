@@ -3,7 +3,6 @@
 //!
 //! | file | what it holds |
 //! | --- | --- |
-//! | `signal.rs` | what other parts of the console tell the alerts, and the handle that queues it |
 //! | `rule.rs` | a rule: kind, severity, scope, `for`, threshold; which subjects a scope takes |
 //! | `silence.rs` | silences (mute, snooze) and which alerts they cover |
 //! | `defaults.rs` | the rules made once on an empty table |
@@ -21,13 +20,10 @@ pub mod from_usage;
 pub mod machine;
 pub mod rule;
 pub mod run;
-pub mod signal;
 pub mod silence;
 pub mod store;
 pub mod watch_events;
 pub mod watch_members;
-
-pub use signal::{Alerts, Signal};
 
 /// Observations that belong together, and what they leave out that no longer holds.
 pub type Batch = (Vec<evaluate::Observation>, Option<evaluate::Sweep>);

@@ -14,11 +14,12 @@ use super::defaults::default_rules;
 use super::evaluate::{Change, Evaluator, Observation, Reading, Sweep};
 use super::machine::State;
 use super::rule::Kind;
-use super::{from_usage, watch_events, watch_members, Batch, Signal};
+use super::{from_usage, watch_events, watch_members, Batch};
 use crate::api::App;
-use crate::notify::{Notice, NoticeState};
 use crate::store::{now_secs, Endpoint, StoreError};
-use crate::updates::UpdateFinding;
+use crate::watch::Signal;
+use crate::watch::UpdateFinding;
+use crate::watch::{Notice, NoticeState};
 
 /// How often pending alerts and restart windows are looked at: a transition is never
 /// held back longer than this.

@@ -7,8 +7,8 @@ use serde::Serialize;
 use super::machine::State;
 use super::rule::{Kind, Rule, Scope};
 use super::silence::Silence;
-use crate::notify::Severity;
 use crate::store::{now_secs, rfc3339, Store, StoreError};
+use crate::watch::Severity;
 
 pub use history::{AlertCounts, MAX_ROWS};
 

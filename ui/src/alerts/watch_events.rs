@@ -327,7 +327,7 @@ impl Watch {
             .await
         {
             Ok((_, raw)) => {
-                let (text, _) = crate::api::docker_stream::demux(&raw);
+                let (text, _) = crate::agent::docker_stream::demux(&raw);
                 let text = String::from_utf8_lossy(&text);
                 let lines: Vec<String> = text.lines().map(str::to_owned).collect();
                 let from = lines.len().saturating_sub(LOG_LINES);

@@ -16,10 +16,10 @@ use crate::alerts::machine::State as AlertState;
 use crate::alerts::rule::{Kind, Rule, RuleInput};
 use crate::alerts::silence::Silence;
 use crate::alerts::store::AlertFilter;
-use crate::alerts::Signal;
 use crate::auth::Role;
-use crate::notify::Severity;
 use crate::store::now_secs;
+use crate::watch::Severity;
+use crate::watch::Signal;
 
 pub(super) fn routes() -> Router<Shared> {
     Router::new()

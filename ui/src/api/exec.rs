@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use super::action::Action;
 use super::cluster::{container_ref, Cluster, OwnedContainer, AGENT_TIMEOUT};
-use super::docker_stream::{demux, MAX_OUTPUT};
 use super::{ApiError, ApiResult, Authed, JsonBody, Shared, CLUSTER};
+use crate::agent::docker_stream::{demux, MAX_OUTPUT};
 use crate::agent::Call;
 use crate::auth::Role;
 

@@ -10,7 +10,7 @@
 //! resumed log repeats them). A stream that has been quiet is placed [`QUIET_LAG`] before
 //! the newest line, so that resuming never replays more than that of the busy stream.
 
-use super::docker_stream::LogLine;
+use crate::agent::docker_stream::LogLine;
 
 /// How far behind the newest line a quiet stream's position is kept: more than the
 /// engine's disorder between its two streams (milliseconds) ever is.
@@ -134,7 +134,7 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::docker_stream::{parse_stamp, Source};
+    use crate::agent::docker_stream::{parse_stamp, Source};
 
     fn line(source: Source, stamp: &str, text: &str) -> LogLine {
         LogLine {

@@ -15,12 +15,12 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 
 use super::cluster::{served_by, Cluster, AGENT_TIMEOUT};
-use super::docker_stream::{
-    demux, engine_time, parse_stamp, LogLine, LogReader, Source, MAX_OUTPUT,
-};
 use super::log_cursor::Cursor;
 use super::sse::{sse_data, sse_response};
 use super::{flag, ApiError, ApiResult, Authed, Shared, CLUSTER};
+use crate::agent::docker_stream::{
+    demux, engine_time, parse_stamp, LogLine, LogReader, Source, MAX_OUTPUT,
+};
 use crate::agent::Call;
 
 pub(super) fn routes() -> Router<Shared> {

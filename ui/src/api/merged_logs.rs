@@ -23,10 +23,10 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::cluster::{Cluster, AGENT_TIMEOUT};
-use super::docker_stream::{engine_time, LogLine, LogReader, MAX_OUTPUT};
 use super::logs::engine_time_arg;
 use super::sse::{sse_data, sse_response};
 use super::{flag, ApiError, ApiResult, Authed, Shared, CLUSTER};
+use crate::agent::docker_stream::{engine_time, LogLine, LogReader, MAX_OUTPUT};
 use crate::agent::Call;
 
 /// The most containers merged into one view.

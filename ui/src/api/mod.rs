@@ -29,9 +29,9 @@
 //!
 //! What they share: `error.rs` (the error answer), `action.rs` (every state-changing request:
 //! the role check, the work, the audit row), `cluster.rs` (one request's way to an
-//! endpoint's agent, and where a container lives), `sse.rs` (server-sent events),
-//! `docker_stream.rs` (the engine's stdout/stderr framing) and `log_cursor.rs` (where a
-//! followed log was left). The session extractor, [`Authed`], is in `session.rs`.
+//! endpoint's agent, and where a container lives), `sse.rs` (server-sent events) and
+//! `log_cursor.rs` (where a followed log was left); the state they share, [`App`], is in
+//! `crate::app`. The session extractor, [`Authed`], is in `session.rs`.
 
 mod action;
 mod alerts;
@@ -40,8 +40,7 @@ mod channels;
 mod cluster;
 mod containers;
 mod create;
-pub(crate) mod docker_stream;
-mod endpoints;
+pub(crate) mod endpoints;
 mod error;
 mod events;
 mod exec;
@@ -68,75 +67,9 @@ use std::sync::Arc;
 
 use axum::Router;
 
-use crate::agent::{AgentClients, ConsoleKey};
-use crate::alerts::Alerts;
-use crate::auth::oidc::Oidc;
-use crate::auth::proxy::TrustedProxies;
-use crate::auth::LoginLimiter;
-use crate::notify::Notifier;
-use crate::sealed::Sealer;
-use crate::store::{Db, Store};
-use crate::usage::Usage;
-
+pub use crate::app::{Access, App, SessionChanges};
 pub use error::{ApiError, ApiResult, JsonBody};
-pub use session::{Authed, SessionChanges, COOKIE};
-
-/// Who may sign in and how, and what they are shown.
-pub struct Access {
-    pub limiter: LoginLimiter,
-    /// Whose `X-Forwarded-For` names the client.
-    pub proxies: TrustedProxies,
-    /// Viewers see containers' environment values masked.
-    pub mask_env: bool,
-    /// OpenID Connect sign-in, when configured.
-    pub oidc: Option<Oidc>,
-}
-
-/// Everything the handlers share.
-pub struct App {
-    /// The database, called off the runtime's workers.
-    pub db: Db,
-    pub key: Arc<ConsoleKey>,
-    pub access: Access,
-    /// Told whenever sessions end or a user's role changes, so open streams can end.
-    pub sessions: SessionChanges,
-    /// One pooled client per endpoint, shared with the usage puller.
-    pub agents: Arc<AgentClients>,
-    /// The usage history.
-    pub usage: Usage,
-    /// The alerts' evaluator.
-    pub alerts: Alerts,
-    /// The notification channels' worker.
-    pub notifier: Notifier,
-    /// Seals secrets kept in the database.
-    pub sealer: Sealer,
-    /// How the update reports are pulled.
-    pub updates: crate::updates::UpdateSettings,
-}
-
-impl App {
-    pub fn new(
-        store: Store,
-        key: ConsoleKey,
-        access: Access,
-        usage: Usage,
-        sealer: Sealer,
-    ) -> Self {
-        let key = Arc::new(key);
-        Self {
-            db: Db::new(store),
-            agents: Arc::new(AgentClients::new(Arc::clone(&key))),
-            key,
-            access,
-            sessions: SessionChanges::default(),
-            usage,
-            alerts: Alerts::default(),
-            notifier: Notifier::default(),
-            sealer,
-            updates: Default::default(),
-        }
-    }
-}
+pub use session::{Authed, COOKIE};
 
 type Shared = Arc<App>;
 

@@ -1,5 +1,5 @@
 //! Sessions: the first admin's set-up, logging in and out, [`Authed`], the logged-in
-//! user every other route asks for, and [`SessionChanges`], which lets what a session
+//! user every other route asks for, and `crate::app::SessionChanges`, which lets what a session
 //! keeps open (streams, terminals) end when the session does.
 
 use std::future::Future;
@@ -36,25 +36,6 @@ pub(super) fn routes() -> Router<Shared> {
 /// How often an open stream's session is looked at even when nothing is told: a session
 /// also ends by expiring.
 const RECHECK: Duration = Duration::from_secs(60);
-
-/// Tells open streams that some session ended or some user's role changed; each then
-/// looks its own session up again. A counter, so that no change is missed between two
-/// looks and none piles up.
-#[derive(Debug)]
-pub struct SessionChanges(tokio::sync::watch::Sender<u64>);
-
-impl Default for SessionChanges {
-    fn default() -> Self {
-        Self(tokio::sync::watch::Sender::new(0))
-    }
-}
-
-impl SessionChanges {
-    /// Sessions were deleted, or a user's role changed.
-    pub fn changed(&self) {
-        self.0.send_modify(|n| *n = n.wrapping_add(1));
-    }
-}
 
 /// A logged-in user. State-changing requests must carry the session's CSRF token.
 pub struct Authed {
@@ -144,7 +125,7 @@ impl FromRequestParts<Shared> for Authed {
     async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Self, ApiError> {
         let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "log in first");
         // Subscribed before the session is read, so that a change after the read is seen.
-        let changes = app.sessions.0.subscribe();
+        let changes = app.sessions.subscribe();
         let token = cookie_value(&parts.headers, COOKIE).ok_or_else(unauthorized)?;
         let token_hash = auth::token_hash(&token);
         let lookup = token_hash.clone();

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::notice::{Notice, NoticeState, Severity};
 use super::settings::Settings;
+use crate::watch::notice::{Notice, NoticeState, Severity};
 
 /// Which notices a channel receives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::channels::{SendError, Sent};
 use super::retry;
 use super::store::Attempt;
-use crate::api::App;
+use crate::app::App;
 use crate::store::Db;
 
 /// What the delivery log says a delivery carried.

@@ -4,7 +4,7 @@
 use tokio::time::Instant;
 
 use super::channel::Grouping;
-use super::notice::Notice;
+use crate::watch::notice::Notice;
 
 /// The notices gathered for one channel, not sent yet.
 #[derive(Debug)]
@@ -42,7 +42,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::notify::notice::{NoticeState, Severity};
+    use crate::watch::notice::{NoticeState, Severity};
 
     fn notice(n: i64) -> Notice {
         Notice {

@@ -1,7 +1,7 @@
 //! One message made of a burst of notices: its title, its lines, and its worst severity,
 //! as every channel kind words it.
 
-use super::notice::{Notice, NoticeState, Severity};
+use crate::watch::notice::{Notice, NoticeState, Severity};
 
 /// Lines listed in one message at most; the rest are counted.
 const MOST_LINES: usize = 50;

@@ -3,7 +3,6 @@
 //!
 //! | file | what it holds |
 //! | --- | --- |
-//! | `notice.rs` | what is sent: an alert that fires or resolves, and the handle that queues it |
 //! | `settings.rs` | each kind's settings, which of them are secret, masked and changed |
 //! | `channel.rs` | a configured channel: its filter (rules, severity, states) and grouping |
 //! | `store.rs` | channels (their secrets sealed) and the delivery log |
@@ -19,10 +18,7 @@ pub mod channels;
 pub mod deliver;
 pub mod grouping;
 pub mod message;
-pub mod notice;
 pub mod retry;
 pub mod settings;
 pub mod store;
 pub mod worker;
-
-pub use notice::{Notice, NoticeState, Notifier, Outgoing, Severity};

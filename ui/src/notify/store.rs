@@ -286,6 +286,7 @@ mod tests {
     #[test]
     fn settings_are_sealed_in_the_table_and_attempts_are_logged() {
         let store = Store::in_memory().unwrap();
+        store.add_tables(SCHEMA).expect("tables");
         let sealer = Sealer::ephemeral();
         let spec = ChannelSpec {
             name: "ops".into(),

@@ -14,10 +14,10 @@ use super::channels::{mqtt, Senders};
 use super::deliver::{self, Carried};
 use super::grouping::Burst;
 use super::message::Message;
-use super::notice::{Notice, Outgoing};
 use super::settings::Settings;
-use crate::api::App;
-use crate::updates::UpdateFinding;
+use crate::app::App;
+use crate::watch::notice::{Notice, Outgoing};
+use crate::watch::UpdateFinding;
 
 /// The update states last published, per MQTT channel and endpoint, by unique ID: what
 /// is no longer found is published once more as up to date.

@@ -3,7 +3,6 @@
 //!
 //! | file | what it holds |
 //! | --- | --- |
-//! | `finding.rs` | one container or service with a newer image, as the alerts and the notifications see it |
 //! | `report.rs` | the agents' update report (`/agent/v1/updates?scope=cluster`) and the findings in it |
 //! | `store.rs` | the tables of update reports and registry credentials |
 //! | `credentials.rs` | registry credentials opened, for the agents and for an engine's pull |
@@ -15,7 +14,6 @@
 
 pub mod config;
 pub mod credentials;
-pub mod finding;
 pub mod node;
 pub mod pull;
 pub mod recreate;
@@ -24,5 +22,4 @@ pub mod service;
 pub mod store;
 
 pub use config::{UpdateArgs, UpdateSettings};
-pub use finding::UpdateFinding;
 pub use report::ClusterReport;

@@ -13,10 +13,10 @@ use tokio_util::sync::CancellationToken;
 use super::credentials::{self, CredentialError};
 use super::report::ClusterReport;
 use crate::agent::{AgentError, Call, Caller, CONSOLE_SUBJECT};
-use crate::alerts::Signal;
-use crate::api::App;
+use crate::app::App;
 use crate::auth::Role;
 use crate::store::{Endpoint, StoreError};
+use crate::watch::Signal;
 
 /// A cluster's report is small, but one agent gathers every node's.
 const PULL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -42,7 +42,7 @@ pub enum PullError {
 
 /// Pulls every endpoint's update report each interval until `stop`.
 pub async fn run(app: Arc<App>, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(app.updates.pull_interval);
+    let mut tick = tokio::time::interval(app.update_pull_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing: HashSet<i64> = HashSet::new();
     loop {
@@ -134,15 +134,18 @@ pub async fn keep(
 mod tests {
     use super::*;
     use crate::agent::ConsoleKey;
-    use crate::api::Access;
+    use crate::app::Access;
     use crate::auth::{LoginLimiter, LoginLimits};
-    use crate::notify::Outgoing;
     use crate::sealed::Sealer;
     use crate::store::Store;
     use crate::usage::{Usage, UsageConfig, UsageStore};
+    use crate::watch::Outgoing;
 
     fn app() -> App {
         let store = Store::in_memory().expect("store");
+        store
+            .add_tables(crate::updates::store::SCHEMA)
+            .expect("tables");
         let key = ConsoleKey::from_pkcs8(&ConsoleKey::generate().expect("key")).expect("load");
         let access = Access {
             limiter: LoginLimiter::new(LoginLimits::default()),

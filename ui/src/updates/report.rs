@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::UpdateFinding;
+use crate::watch::UpdateFinding;
 
 /// Every node's latest check, as one agent gathered them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

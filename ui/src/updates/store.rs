@@ -172,6 +172,7 @@ mod tests {
 
     fn store_with_endpoint() -> (Store, i64) {
         let store = Store::in_memory().expect("store");
+        store.add_tables(SCHEMA).expect("tables");
         let (ca, _) = bosun_serve::pki::Ca::generate("test CA").expect("CA");
         let endpoint = store
             .create_endpoint(

@@ -17,8 +17,8 @@ use super::series::Tier;
 use super::store::Ingested;
 use super::Usage;
 use crate::agent::{AgentClients, AgentError, Call, Caller};
-use crate::alerts::Signal;
 use crate::store::{now_secs, Db, Endpoint, StoreError};
+use crate::watch::Signal;
 
 /// How far behind the newest node another may be and still be caught up sample by
 /// sample; see [`super::store::UsageStore::since`].

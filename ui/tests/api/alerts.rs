@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bosun_ui::notify::{NoticeState, Outgoing};
 use bosun_ui::server::Console;
+use bosun_ui::watch::{NoticeState, Outgoing};
 use http::StatusCode;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -56,7 +56,7 @@ impl Watched {
     }
 
     /// The next notice about `subject`, within the deadline.
-    async fn notice_about(&mut self, subject: &str) -> bosun_ui::notify::Notice {
+    async fn notice_about(&mut self, subject: &str) -> bosun_ui::watch::Notice {
         let deadline = tokio::time::Instant::now() + ALERT_WITHIN;
         loop {
             let next = tokio::time::timeout_at(deadline, self.notices.recv())

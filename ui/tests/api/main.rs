@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use common::*;
 
 mod access;
-mod channels;
 mod alerts;
+mod channels;
 mod containers;
 mod images;
 mod logs;

@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 
 use common::*;
 
-mod channels;
 mod alerts;
+mod channels;
 mod containers;
 mod logs;
 mod sign_in;

@@ -348,6 +348,9 @@ mod tests {
     #[test]
     fn alerts_round_trip_and_old_resolved_ones_are_pruned() {
         let store = Store::in_memory().expect("a store");
+        store
+            .add_tables(crate::alerts::store::SCHEMA)
+            .expect("tables");
         assert!(store
             .make_default_alert_rules(&default_rules())
             .expect("made"));

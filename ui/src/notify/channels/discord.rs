@@ -54,7 +54,7 @@ pub async fn send(
 mod tests {
     use super::*;
     use crate::notify::message::tests::notice;
-    use crate::notify::notice::NoticeState;
+    use crate::watch::notice::NoticeState;
 
     #[test]
     fn discord_gets_content_and_an_embed_within_its_limits() {

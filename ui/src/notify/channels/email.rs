@@ -59,7 +59,7 @@ pub async fn send(settings: &EmailSettings, message: &Message) -> Result<Sent, S
 mod tests {
     use super::*;
     use crate::notify::message::tests::notice;
-    use crate::notify::notice::NoticeState;
+    use crate::watch::notice::NoticeState;
 
     #[test]
     fn the_email_has_the_title_as_subject_and_the_lines_as_body() {

@@ -5,8 +5,8 @@ use serde_json::{json, Value};
 
 use super::{post, SendError, Sent};
 use crate::notify::message::Message;
-use crate::notify::notice::Severity;
 use crate::notify::settings::GotifySettings;
+use crate::watch::notice::Severity;
 
 /// Gotify's priority (0 to 10; its apps alert from 8, vibrate from 4).
 pub fn priority(message: &Message) -> u8 {
@@ -46,7 +46,7 @@ pub async fn send(
 mod tests {
     use super::*;
     use crate::notify::message::tests::notice;
-    use crate::notify::notice::NoticeState;
+    use crate::watch::notice::NoticeState;
 
     #[test]
     fn gotify_gets_title_message_and_priority() {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::mqtt::Publication;
 use crate::notify::settings::MqttSettings;
-use crate::updates::UpdateFinding;
+use crate::watch::UpdateFinding;
 
 /// What a container's state says: the installed and the latest version.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -125,7 +125,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// A color per severity, as chat services show a side bar: red, orange, blue; green when
 /// everything resolved.
 pub(super) fn color(message: &Message) -> u32 {
-    use super::notice::Severity;
+    use crate::watch::notice::Severity;
     if message.all_resolved() {
         return 0x2e_b8_86;
     }

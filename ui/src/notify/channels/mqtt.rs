@@ -112,7 +112,7 @@ pub async fn publish(
 mod tests {
     use super::*;
     use crate::notify::message::tests::notice;
-    use crate::notify::notice::NoticeState;
+    use crate::watch::notice::NoticeState;
 
     #[test]
     fn each_alert_goes_to_its_own_topic() {

@@ -3,8 +3,8 @@
 
 use super::{post, SendError, Sent};
 use crate::notify::message::Message;
-use crate::notify::notice::Severity;
 use crate::notify::settings::NtfySettings;
+use crate::watch::notice::Severity;
 
 /// ntfy's priority (1 to 5) and tags (emoji short codes) for a message.
 pub fn priority_and_tags(message: &Message) -> (u8, &'static str) {
@@ -55,7 +55,7 @@ pub async fn send(
 mod tests {
     use super::*;
     use crate::notify::message::tests::notice;
-    use crate::notify::notice::NoticeState;
+    use crate::watch::notice::NoticeState;
 
     #[test]
     fn ntfy_priorities_follow_the_severity() {

@@ -38,7 +38,7 @@ pub async fn send(
 mod tests {
     use super::*;
     use crate::notify::message::tests::notice;
-    use crate::notify::notice::NoticeState;
+    use crate::watch::notice::NoticeState;
 
     #[test]
     fn slack_gets_text_and_one_colored_attachment() {

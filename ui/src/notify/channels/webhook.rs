@@ -61,7 +61,7 @@ pub async fn send(
 mod tests {
     use super::*;
     use crate::notify::message::tests::notice;
-    use crate::notify::notice::NoticeState;
+    use crate::watch::notice::NoticeState;
 
     #[test]
     fn the_signature_is_hmac_sha256_of_timestamp_dot_body() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bosun_agent::cluster::{ClusterConfig, Discovery};
 use bosun_agent::upstream::EngineAddr;
 use bosun_fake_engine::{FakeEngine, FakeEngineSpec};
-use bosun_ui::notify::NoticeState;
+use bosun_ui::watch::NoticeState;
 use http::StatusCode;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;

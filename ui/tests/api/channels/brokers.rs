@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bosun_ui::updates::UpdateFinding;
+use bosun_ui::watch::UpdateFinding;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{json, Value};
 

@@ -3,7 +3,7 @@
 //! stream it came from and the engine's timestamp.
 
 /// The most of a container's log or an exec's output read into one answer.
-pub(super) const MAX_OUTPUT: usize = 32 << 20;
+pub(crate) const MAX_OUTPUT: usize = 32 << 20;
 
 /// Docker's multiplexed stream to its payload; the rest that is not a whole frame yet is
 /// returned second. Text that is not multiplexed (a TTY) is kept as is.
@@ -28,14 +28,14 @@ pub(crate) fn demux(raw: &[u8]) -> (Vec<u8>, &[u8]) {
 
 /// Which of the container's outputs a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Source {
+pub(crate) enum Source {
     // The values index per-stream state (partial lines, cursor positions).
     Stdout = 0,
     Stderr = 1,
 }
 
 impl Source {
-    pub(super) fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Source::Stdout => "stdout",
             Source::Stderr => "stderr",
@@ -44,11 +44,11 @@ impl Source {
 }
 
 /// The longest line kept as one, for output that has no newlines.
-pub(super) const MAX_LINE: usize = 64 * 1024;
+pub(crate) const MAX_LINE: usize = 64 * 1024;
 
 /// One line of a log asked for with `timestamps=1`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct LogLine {
+pub(crate) struct LogLine {
     pub source: Source,
     /// The engine's RFC 3339 timestamp as sent; empty when the line had none.
     pub stamp: String,
@@ -58,14 +58,14 @@ pub(super) struct LogLine {
 }
 
 /// The nanoseconds since the epoch of an RFC 3339 timestamp.
-pub(super) fn parse_stamp(stamp: &str) -> Option<i128> {
+pub(crate) fn parse_stamp(stamp: &str) -> Option<i128> {
     let at =
         time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339).ok()?;
     Some(at.unix_timestamp_nanos())
 }
 
 /// `nanos` as the engine's `since`/`until` take it: seconds, a dot, nine digits.
-pub(super) fn engine_time(nanos: i128) -> String {
+pub(crate) fn engine_time(nanos: i128) -> String {
     let secs = nanos.div_euclid(1_000_000_000);
     let frac = nanos.rem_euclid(1_000_000_000);
     format!("{secs}.{frac:09}")
@@ -73,14 +73,14 @@ pub(super) fn engine_time(nanos: i128) -> String {
 
 /// A log as it arrives, cut into lines: frames taken off (unless a TTY's), and a line kept
 /// per stream until its newline comes.
-pub(super) struct LogReader {
+pub(crate) struct LogReader {
     tty: bool,
     pending: Vec<u8>,
     partial: [Vec<u8>; 2],
 }
 
 impl LogReader {
-    pub(super) fn new(tty: bool) -> Self {
+    pub(crate) fn new(tty: bool) -> Self {
         Self {
             tty,
             pending: Vec::new(),
@@ -89,7 +89,7 @@ impl LogReader {
     }
 
     /// The lines that `data` completes.
-    pub(super) fn push(&mut self, data: &[u8]) -> Vec<LogLine> {
+    pub(crate) fn push(&mut self, data: &[u8]) -> Vec<LogLine> {
         let mut lines = Vec::new();
         if self.tty {
             self.cut(Source::Stdout, data, &mut lines);
@@ -125,7 +125,7 @@ impl LogReader {
     }
 
     /// The lines left without a final newline, at the log's end.
-    pub(super) fn finish(&mut self) -> Vec<LogLine> {
+    pub(crate) fn finish(&mut self) -> Vec<LogLine> {
         let mut lines = Vec::new();
         for source in [Source::Stdout, Source::Stderr] {
             let slot = &mut self.partial[source as usize];

@@ -5,8 +5,8 @@ use std::sync::Mutex;
 
 use tokio::sync::mpsc;
 
-use crate::updates::UpdateFinding;
 use crate::usage::sample::ClusterAnswer;
+use crate::watch::UpdateFinding;
 
 /// One thing the alerts should know.
 #[derive(Debug)]
