@@ -21,6 +21,7 @@ mod merged_logs;
 mod oidc;
 mod terminal;
 mod updates;
+mod watch;
 
 pub(crate) fn local_endpoint(list: &Value) -> i64 {
     list.as_array()
