@@ -116,6 +116,46 @@ async fn ask_peers_with(
         .collect()
 }
 
+/// The peers' answers read as `T`: the nodes that answered, and those that did not or
+/// whose answer cannot be read, each with why.
+fn read_answers<T: serde::de::DeserializeOwned>(
+    answers: Vec<(String, Result<Bytes, String>)>,
+) -> (Vec<T>, Vec<(String, String)>) {
+    let mut read = Vec::new();
+    let mut missing = Vec::new();
+    for (node, answer) in answers {
+        match answer.and_then(|b| {
+            serde_json::from_slice::<T>(&b).map_err(|e| format!("unreadable answer: {e}"))
+        }) {
+            Ok(one) => read.push(one),
+            Err(reason) => missing.push((node, reason)),
+        }
+    }
+    (read, missing)
+}
+
+/// `value` as a JSON answer; `what` names it if it cannot be encoded.
+fn json_answer(value: &impl serde::Serialize, what: &str) -> http::Response<Body> {
+    match serde_json::to_value(value) {
+        Ok(v) => json_response(StatusCode::OK, &v),
+        Err(e) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("{what} as JSON: {e}"),
+        ),
+    }
+}
+
+/// A cluster-wide answer, the nodes missing from it named in `X-Agent-Partial`.
+fn cluster_answer(
+    value: &impl serde::Serialize,
+    missing: &[(String, String)],
+    what: &str,
+) -> http::Response<Body> {
+    let mut resp = json_answer(value, what);
+    crate::aggregate::mark_partial(&mut resp, missing);
+    resp
+}
+
 /// The query's `scope` and `since`, checked.
 struct Asked {
     cluster: bool,

@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
-use serde::Serialize;
 
 use crate::body::Body;
-use crate::error::{json_error, json_response};
+use crate::error::json_error;
 use crate::updates::credentials::CredentialsBody;
 use crate::updates::report::{ClusterUpdates, Missing, NodeUpdates};
 
@@ -26,7 +25,7 @@ pub async fn latest(cx: &Context<'_>, query: &str) -> http::Response<Body> {
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
     };
     if !cluster {
-        return json(&here(cx));
+        return super::json_answer(&here(cx), "update checks");
     }
     let mut answer = ClusterUpdates {
         nodes: vec![here(cx)],
@@ -46,7 +45,10 @@ pub async fn check(cx: &Context<'_>, query: &str, req: Request<Body>) -> http::R
         Err(resp) => return resp,
     };
     if !cluster {
-        return json(&cx.updates.check().await.scoped(&cx.profile.labels));
+        return super::json_answer(
+            &cx.updates.check().await.scoped(&cx.profile.labels),
+            "update checks",
+        );
     }
     let path = "/agent/v1/updates/check";
     let (mine, others) = tokio::join!(
@@ -138,33 +140,20 @@ fn here(cx: &Context<'_>) -> NodeUpdates {
 }
 
 fn gather(answer: &mut ClusterUpdates, others: Vec<(String, Result<Bytes, String>)>) {
-    for (node, reply) in others {
-        match reply.and_then(|b| {
-            serde_json::from_slice::<NodeUpdates>(&b).map_err(|e| format!("unreadable answer: {e}"))
-        }) {
-            Ok(updates) => answer.nodes.push(updates),
-            Err(reason) => answer.missing.push(Missing { node, reason }),
-        }
-    }
+    let (nodes, missing) = super::read_answers::<NodeUpdates>(others);
+    answer.nodes.extend(nodes);
+    answer.missing.extend(
+        missing
+            .into_iter()
+            .map(|(node, reason)| Missing { node, reason }),
+    );
 }
 
 fn partial(answer: ClusterUpdates) -> http::Response<Body> {
-    let mut resp = json(&answer);
-    let failures: Vec<(String, String)> = answer
+    let missing: Vec<(String, String)> = answer
         .missing
         .iter()
         .map(|m| (m.node.clone(), m.reason.clone()))
         .collect();
-    crate::aggregate::mark_partial(&mut resp, &failures);
-    resp
-}
-
-fn json(value: &impl Serialize) -> http::Response<Body> {
-    match serde_json::to_value(value) {
-        Ok(v) => json_response(StatusCode::OK, &v),
-        Err(e) => json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("update checks as JSON: {e}"),
-        ),
-    }
+    super::cluster_answer(&answer, &missing, "update checks")
 }

@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::body::Body;
-use crate::error::{json_error, json_response};
+use crate::error::json_error;
 use crate::usage::sample::Sample;
 
 use super::{asked, Context};
@@ -41,27 +40,15 @@ pub async fn answer(cx: &Context<'_>, query: &str) -> http::Response<Body> {
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
     };
     if !asked.cluster {
-        return json(&here(cx, asked.since));
+        return super::json_answer(&here(cx, asked.since), "usage");
     }
     let cluster = cluster(cx, asked.since).await;
-    let mut resp = json(&cluster);
-    let failures: Vec<(String, String)> = cluster
+    let missing: Vec<(String, String)> = cluster
         .missing
         .iter()
         .map(|m| (m.node.clone(), m.reason.clone()))
         .collect();
-    crate::aggregate::mark_partial(&mut resp, &failures);
-    resp
-}
-
-fn json(value: &impl Serialize) -> http::Response<Body> {
-    match serde_json::to_value(value) {
-        Ok(v) => json_response(StatusCode::OK, &v),
-        Err(e) => json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("usage as JSON: {e}"),
-        ),
-    }
+    super::cluster_answer(&cluster, &missing, "usage")
 }
 
 /// This node's samples.
@@ -86,17 +73,12 @@ pub async fn cluster(cx: &Context<'_>, since: Option<u64>) -> ClusterUsage {
         Some(t) => format!("/agent/v1/metrics?since={t}"),
         None => "/agent/v1/metrics".to_owned(),
     };
-    let mut out = ClusterUsage {
-        nodes: vec![here(cx, since)],
-        missing: Vec::new(),
-    };
-    for (name, answer) in super::ask_peers(cx, &path).await {
-        match answer.and_then(|b: Bytes| {
-            serde_json::from_slice::<NodeUsage>(&b).map_err(|e| format!("unreadable answer: {e}"))
-        }) {
-            Ok(usage) => out.nodes.push(usage),
-            Err(reason) => out.missing.push(Missing { node: name, reason }),
-        }
+    let (nodes, missing) = super::read_answers::<NodeUsage>(super::ask_peers(cx, &path).await);
+    ClusterUsage {
+        nodes: std::iter::once(here(cx, since)).chain(nodes).collect(),
+        missing: missing
+            .into_iter()
+            .map(|(node, reason)| Missing { node, reason })
+            .collect(),
     }
-    out
 }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::containers::people;
 use crate::audit_rows;
-use crate::common::registry::LoopbackRegistry;
+use crate::common::LoopbackRegistry;
 use crate::common::*;
 
 /// An image tag removed from the engine when dropped.

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::containers::people;
 use crate::audit_rows;
-use crate::common::registry::LoopbackRegistry;
+use crate::common::LoopbackRegistry;
 use crate::common::*;
 use fixtures::{bind_dir, containers_named, inspect, network, publish, Made};
 

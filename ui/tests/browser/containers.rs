@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::registry::LoopbackRegistry;
+use crate::common::LoopbackRegistry;
 use crate::common::*;
 use crate::{Browser, Driver};
 

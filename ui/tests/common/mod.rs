@@ -24,7 +24,6 @@ use bosun_ui::server::Console;
 pub use bosun_testkit::*;
 
 pub mod receivers;
-pub mod registry;
 
 pub const ADMIN: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";

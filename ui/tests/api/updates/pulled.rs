@@ -8,7 +8,7 @@ use serde_json::json;
 use super::fixtures::{publish, Made};
 use super::SERVE;
 use crate::audit_rows;
-use crate::common::registry::LoopbackRegistry;
+use crate::common::LoopbackRegistry;
 use crate::common::*;
 use crate::containers::people;
 
