@@ -122,7 +122,9 @@ async fn moved_tags_and_newer_versions_are_found() {
     );
 
     // Two tags run (1.0.0 by three containers, 1.0.1 by two), one repository: one HEAD
-    // per tag, one GET for the tag that moved, one tag list.
+    // per tag, one GET for the tag that moved, one tag list, per check. Other tests' agents
+    // may check this engine's containers (this test's among them) at the same time, each
+    // check asking the same, so the registry saw whole multiples of one check's questions.
     let asked: Vec<_> = scene.registry.asked()[asked_before..].to_vec();
     let count = |method: &str, part: &str| {
         asked
@@ -130,10 +132,11 @@ async fn moved_tags_and_newer_versions_are_found() {
             .filter(|a| a.method == method && a.path.contains(part))
             .count()
     };
-    assert_eq!(count("HEAD", "/manifests/1.0.0"), 1, "{asked:?}");
-    assert_eq!(count("HEAD", "/manifests/1.0.1"), 1, "{asked:?}");
-    assert_eq!(count("GET", "/manifests/"), 1, "{asked:?}");
-    assert_eq!(count("GET", "/tags/list"), 1, "{asked:?}");
+    let checks = count("GET", "/tags/list");
+    assert!(checks >= 1, "{asked:?}");
+    assert_eq!(count("HEAD", "/manifests/1.0.0"), checks, "{asked:?}");
+    assert_eq!(count("HEAD", "/manifests/1.0.1"), checks, "{asked:?}");
+    assert_eq!(count("GET", "/manifests/"), checks, "{asked:?}");
 
     // Counted on /metrics.
     let mut sender = connect(&pki, agent.addr, true).await;
@@ -147,6 +150,7 @@ async fn moved_tags_and_newer_versions_are_found() {
             .unwrap_or_else(|| panic!("{name} in {text}"))
     };
     assert_eq!(value("bosun_agent_update_checks_total"), 1.0);
+    // This agent's own questions of its one check: two HEADs, one GET, one tag list.
     assert!(value("bosun_agent_update_registry_requests_total") >= 4.0);
 
     // The GET answers the last check.

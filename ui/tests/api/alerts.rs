@@ -343,4 +343,5 @@ async fn the_root_filesystem_past_a_threshold_fires_after_the_duration() {
 }
 
 mod cluster;
+mod filesystem;
 mod rules;

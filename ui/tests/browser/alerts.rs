@@ -63,7 +63,13 @@ async fn the_alerts_page_shows_a_firing_alert_with_its_logs_and_the_history() {
     let logs = browser.text(&format!("{row} pre.alert-details")).await;
     assert!(logs.contains("page-log-line"), "{logs}");
     let counts = browser.text("#alert-counts").await;
-    assert!(counts.contains("1 warning"), "{counts}");
+    // Other tests' containers on the shared engine may exit and fire too: at least this one.
+    let warnings: u32 = counts
+        .split('·')
+        .find_map(|part| part.trim().strip_suffix(" warning"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("a warning count in {counts:?}"));
+    assert!(warnings >= 1, "{counts}");
     browser
         .wait(&format!(
             "#alerts-history tr[data-subject=\"{}\"][data-to=firing]",
