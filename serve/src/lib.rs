@@ -9,12 +9,14 @@
 //! | [`kept_cert`] | a self-signed certificate kept in a data directory |
 //! | [`secret`] | the cluster secret, and files only their owner may read |
 //! | [`token`] | the bearer tokens the agent accepts: claims, scopes, signing |
+//! | [`checks`] | checks, the signed policies that carry them, the results agents report |
 //! | [`node_name`] | the `"Agent": {"NodeName": ...}` Bosun adds to Docker's JSON |
 //! | [`telemetry`] | logging set-up |
 //! | [`usage`], [`duration`] | a usage error: one line, exit code 2; durations on the command line |
 //! | [`host`], [`hex`], [`clock`] | the host's name, hex digits, seconds since the epoch |
 #![forbid(unsafe_code)]
 
+pub mod checks;
 pub mod clock;
 pub mod duration;
 pub mod hex;

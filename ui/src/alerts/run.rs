@@ -96,6 +96,7 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
                     let (observations, sweep) = updates_batch(endpoint, &findings, now_secs());
                     eval.observe_all(observations, sweep, &mut changes);
                 }
+                Signal::Checks { .. } => {}
                 Signal::RulesChanged => reload(&app, &mut eval, &mut changes).await,
             },
         }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use tokio::sync::mpsc;
 
 use crate::usage::sample::ClusterAnswer;
-use crate::watch::UpdateFinding;
+use crate::watch::{CheckFinding, UpdateFinding};
 
 /// One thing the alerts should know.
 #[derive(Debug)]
@@ -21,6 +21,12 @@ pub enum Signal {
     Usage {
         endpoint: i64,
         answer: std::sync::Arc<ClusterAnswer>,
+    },
+    /// An endpoint's checks that are not ok, all of them, after a pull of their results:
+    /// a check on a node that is not in the list is ok (or gone).
+    Checks {
+        endpoint: i64,
+        findings: Vec<CheckFinding>,
     },
     /// The rules or silences changed: read them again.
     RulesChanged,
