@@ -81,6 +81,7 @@ export const get = (path, opts) => request('GET', path, opts);
 export const getText = (path, opts) => request('GET', path, { ...opts, text: true });
 export const post = (path, body = {}, opts) => request('POST', path, { ...opts, body });
 export const patch = (path, body = {}, opts) => request('PATCH', path, { ...opts, body });
+export const put = (path, body = {}, opts) => request('PUT', path, { ...opts, body });
 export const del = (path, opts) => request('DELETE', path, opts);
 
 /** Query string from an object, leaving out empty values. */

@@ -26,6 +26,7 @@ import { events } from './pages/events.js';
 import { create } from './pages/create.js';
 import { logs } from './pages/logs.js';
 import { updates } from './pages/updates.js';
+import { checks } from './pages/checks.js';
 import { notFound } from './pages/not-found.js';
 
 const main = document.getElementById('main');
@@ -35,7 +36,7 @@ const RANK = { viewer: 0, operator: 1, admin: 2 };
 // The routed pages by the name parse() gives. Each renders into <main>, registers its
 // clean-ups with ctx.onLeave and calls ctx.done(name) once its data is on screen.
 const pages = {
-  home, endpoints, users, audit, alerts, channels, nodes, node, top, containers, container, services, tasks, images, volumes, networks, events, create, logs, updates, notFound,
+  home, endpoints, users, audit, alerts, channels, nodes, node, top, containers, container, services, tasks, images, volumes, networks, events, create, logs, updates, checks, notFound,
 };
 
 const state = { user: null, screen: null };
@@ -56,7 +57,7 @@ function parse(hash) {
     if (!c) return { page: 'containers', params, redirect: `#/e/${encodeURIComponent(b)}/containers` };
     if (c === 'containers' && d && parts.length <= 5) return { page: 'container', params: { ...params, cid: d, tab: e } };
     if (c === 'nodes' && d && parts.length === 4) return { page: 'node', params: { ...params, node: d } };
-    if (parts.length === 3 && ['nodes', 'top', 'containers', 'services', 'tasks', 'images', 'volumes', 'networks', 'events', 'create', 'logs', 'updates'].includes(c)) return { page: c, params };
+    if (parts.length === 3 && ['nodes', 'top', 'containers', 'services', 'tasks', 'images', 'volumes', 'networks', 'events', 'create', 'logs', 'updates', 'checks'].includes(c)) return { page: c, params };
   }
   return { page: 'notFound', params };
 }

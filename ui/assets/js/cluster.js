@@ -55,7 +55,7 @@ export function liveEvents(id, ctx, onEvent, onStatus = () => {}, since = () => 
 const SECTIONS = [
   ['nodes', 'Nodes'], ['top', 'Top'], ['containers', 'Containers'], ['services', 'Services'], ['tasks', 'Tasks'],
   ['images', 'Images'], ['volumes', 'Volumes'], ['networks', 'Networks'], ['events', 'Events'],
-  ['logs', 'Logs'], ['updates', 'Updates'],
+  ['logs', 'Logs'], ['updates', 'Updates'], ['checks', 'Checks'],
 ];
 
 export function endpointShell(main, id, active, ctx, title) {

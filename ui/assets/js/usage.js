@@ -69,7 +69,7 @@ const TICK_STEPS = [MIN, 5 * MIN, 10 * MIN, 15 * MIN, 30 * MIN, HOUR, 2 * HOUR, 
   DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 61 * DAY];
 
 /** Ticks on round local times between min and max (milliseconds), at most about seven. */
-function timeTicks(min, max) {
+export function timeTicks(min, max) {
   const step = TICK_STEPS.find(s => (max - min) / s <= 7) ?? TICK_STEPS[TICK_STEPS.length - 1];
   const offset = new Date(min).getTimezoneOffset() * MIN;
   let t = Math.ceil((min - offset) / step) * step + offset;
@@ -78,14 +78,14 @@ function timeTicks(min, max) {
   return out;
 }
 
-function tickLabel(ms, span) {
+export function tickLabel(ms, span) {
   const d = new Date(ms);
   if (span <= 2 * DAY) return d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
   if (span <= 62 * DAY) return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
   return d.toLocaleDateString(undefined, { month: 'short', year: 'numeric' });
 }
 
-function pointTime(ms, span) {
+export function pointTime(ms, span) {
   const d = new Date(ms);
   return span <= DAY
     ? d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' })
@@ -93,7 +93,7 @@ function pointTime(ms, span) {
 }
 
 // A dashed vertical line at the point the tooltip reads.
-const crosshair = {
+export const crosshair = {
   id: 'bosunCrosshair',
   afterDatasetsDraw(chart) {
     const active = chart.tooltip?.getActiveElements?.() ?? [];
@@ -140,7 +140,7 @@ function themed(color, i) {
 }
 
 /** Axis text and grid lines in the shown theme. */
-function axisColors(options) {
+export function axisColors(options) {
   const text = cssVar('--chart-text');
   const grid = cssVar('--chart-grid');
   for (const axis of Object.values(options.scales)) {

@@ -17,8 +17,13 @@ fn rule(name: &str, kind: Kind, severity: Severity, for_secs: i64, threshold: Op
     }
 }
 
+/// The rule a console made before checks existed gets once, beside the rules it has.
+pub fn check_rule() -> Rule {
+    rule("Check not ok", Kind::CheckState, Severity::Warning, 0, None)
+}
+
 /// Node down, container exits, restart loops, health, OOM, disk, memory, CPU, container
-/// memory and updates, with the severities and durations an operator expects.
+/// memory, updates and checks, with the severities and durations an operator expects.
 pub fn default_rules() -> Vec<Rule> {
     use Severity::*;
     vec![
@@ -65,5 +70,6 @@ pub fn default_rules() -> Vec<Rule> {
             Some(95.0),
         ),
         rule("Update available", Kind::UpdateAvailable, Info, 0, None),
+        check_rule(),
     ]
 }

@@ -23,6 +23,9 @@ pub enum Reading {
     Value(f64),
     /// When a container died lately, counted within the rule's window.
     Restarts(Vec<i64>),
+    /// A check is not ok: the severity its state stands for (warning, or critical for
+    /// critical and unknown), which is the alert's too.
+    Check(Severity),
 }
 
 /// One thing seen about one subject at one time.
@@ -113,6 +116,15 @@ fn holds(rule: &Rule, reading: &Reading, at: i64) -> bool {
             let count = times.iter().filter(|t| **t >= from && **t <= at).count();
             rule.threshold.is_some_and(|t| count as f64 >= t)
         }
+        Reading::Check(severity) => *severity >= rule.severity,
+    }
+}
+
+/// The severity of an alert of `rule` that reads `reading`: a check's own, else the rule's.
+fn severity_of(rule: &Rule, reading: &Reading) -> Severity {
+    match reading {
+        Reading::Check(severity) => *severity,
+        _ => rule.severity,
     }
 }
 
@@ -171,7 +183,7 @@ impl Evaluator {
                 let rule = self.rules.get(&slot.0).or_else(|| before.get(&slot.0));
                 changes.push(Change {
                     rule: rule.map_or_else(String::new, |r| r.name.clone()),
-                    severity: rule.map_or(Severity::Info, |r| r.severity),
+                    severity: rule.map_or(Severity::Info, |r| severity_of(r, &alert.reading)),
                     from: alert.state,
                     to: State::Resolved,
                     at,
@@ -259,7 +271,7 @@ impl Evaluator {
         };
         let slot = (rule_id, obs.key.clone());
         let now_holds = holds(rule, &obs.reading, obs.at);
-        let (name, severity) = (rule.name.clone(), rule.severity);
+        let (name, severity) = (rule.name.clone(), severity_of(rule, &obs.reading));
         let current = self.open.get(&slot);
         let standing = current.map(|a| Standing {
             state: a.state,
@@ -275,7 +287,8 @@ impl Evaluator {
                 if let Some(alert) = self.open.remove(&slot) {
                     changes.push(Change {
                         rule: name,
-                        severity,
+                        // The alert's own, not the reading that ends it.
+                        severity: severity_of(rule, &alert.reading),
                         from: alert.state,
                         to: State::Resolved,
                         at: obs.at,
@@ -347,7 +360,15 @@ impl Evaluator {
             .map(|a| {
                 let mut obs = as_observation(a, sweep.at);
                 obs.reading = Reading::Holds(false);
-                obs.summary = format!("{} is no longer reported", a.subject);
+                obs.summary = match (a.kind, &a.node) {
+                    (Kind::CheckState, Some(node)) => {
+                        format!(
+                            "check {} on {node} is ok, or no longer runs there",
+                            a.subject
+                        )
+                    }
+                    _ => format!("{} is no longer reported", a.subject),
+                };
                 (a.rule_id, obs)
             })
             .collect();

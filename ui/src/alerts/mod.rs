@@ -9,6 +9,7 @@
 //! | `machine.rs` | one alert's state machine, pure |
 //! | `evaluate.rs` | the evaluator: rules, silences and open alerts in memory; observations in, transitions out |
 //! | `from_usage.rs` | observations from the usage samples (host and container figures) |
+//! | `from_checks.rs` | observations from the checks' puller (checks that are not ok) |
 //! | `watch_members.rs` | node down: each endpoint's members, asked every few seconds |
 //! | `watch_events.rs` | container exits, restart loops, health, OOM: each endpoint's events, live |
 //! | `run.rs` | the worker: sources in, transitions stored and notified |
@@ -16,6 +17,7 @@
 
 pub mod defaults;
 pub mod evaluate;
+pub mod from_checks;
 pub mod from_usage;
 pub mod machine;
 pub mod rule;

@@ -23,6 +23,8 @@ pub enum Kind {
     ContainerCpu,
     ContainerMemory,
     UpdateAvailable,
+    /// A check on a node is warning, critical or unknown.
+    CheckState,
 }
 
 /// Where a kind's observations come from.
@@ -36,10 +38,12 @@ pub enum Source {
     Usage,
     /// The update puller's findings.
     Updates,
+    /// The checks' puller: every check on every node that is not ok.
+    Checks,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::NodeDown,
         Kind::ContainerExited,
         Kind::ContainerRestarting,
@@ -52,6 +56,7 @@ impl Kind {
         Kind::ContainerCpu,
         Kind::ContainerMemory,
         Kind::UpdateAvailable,
+        Kind::CheckState,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +73,7 @@ impl Kind {
             Kind::ContainerCpu => "container_cpu",
             Kind::ContainerMemory => "container_memory",
             Kind::UpdateAvailable => "update_available",
+            Kind::CheckState => "check_state",
         }
     }
 
@@ -89,6 +95,7 @@ impl Kind {
             | Kind::ContainerCpu
             | Kind::ContainerMemory => Source::Usage,
             Kind::UpdateAvailable => Source::Updates,
+            Kind::CheckState => Source::Checks,
         }
     }
 
@@ -113,7 +120,8 @@ pub struct Scope {
     pub endpoint: Option<i64>,
     /// A node's name.
     pub node: Option<String>,
-    /// `key=value`: a container label (for container kinds).
+    /// `key=value`: a container label (for container kinds); for checks, `check=<name>`,
+    /// `check_id=<id>` or `kind=<http|tcp|dns|container|script>`.
     pub labels: Option<String>,
 }
 
@@ -123,6 +131,8 @@ pub struct Rule {
     pub id: i64,
     pub name: String,
     pub kind: Kind,
+    /// The alerts' severity. A `check_state` alert takes its check's instead (warning, or
+    /// critical for critical and unknown), and this is the least one it fires at.
     pub severity: Severity,
     pub scope: Scope,
     /// How long the condition holds before the alert fires, in seconds.

@@ -1,6 +1,6 @@
 //! The alerts' worker: makes the default rules once, loads the rules, silences and open
 //! alerts, follows every endpoint (members, events) and takes the signals (usage samples,
-//! update findings, rule changes); each transition is stored and, unless silenced, sent
+//! update findings, check states, rule changes); each transition is stored and, unless silenced, sent
 //! to the notification channels at once.
 
 use std::collections::HashMap;
@@ -10,11 +10,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::defaults::default_rules;
+use super::defaults::{check_rule, default_rules};
 use super::evaluate::{Change, Evaluator, Observation, Reading, Sweep};
 use super::machine::State;
 use super::rule::Kind;
-use super::{from_usage, watch_events, watch_members, Batch};
+use super::{from_checks, from_usage, watch_events, watch_members, Batch};
 use crate::api::App;
 use crate::store::{now_secs, Endpoint, StoreError};
 use crate::watch::Signal;
@@ -48,6 +48,9 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
         .run(|s| {
             if s.make_default_alert_rules(&default_rules())? {
                 tracing::info!("alerts: the default rules were made");
+            }
+            if s.make_default_check_rule(&check_rule())? {
+                tracing::info!("alerts: the checks' default rule was made");
             }
             Ok::<_, StoreError>((s.alert_rules()?, s.silences()?, s.open_alerts()?))
         })
@@ -96,7 +99,10 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
                     let (observations, sweep) = updates_batch(endpoint, &findings, now_secs());
                     eval.observe_all(observations, sweep, &mut changes);
                 }
-                Signal::Checks { .. } => {}
+                Signal::Checks { endpoint, findings } => {
+                    let (observations, sweep) = from_checks::checks_batch(endpoint, &findings, now_secs());
+                    eval.observe_all(observations, sweep, &mut changes);
+                }
                 Signal::RulesChanged => reload(&app, &mut eval, &mut changes).await,
             },
         }

@@ -73,6 +73,9 @@ CREATE TABLE IF NOT EXISTS alert_event_cursors (
 /// The settings key set once the default rules were made.
 const DEFAULTS_MADE: &str = "alerts.defaults_made";
 
+/// The settings key set once the checks' default rule was made (or found made).
+const CHECK_RULE_MADE: &str = "alerts.check_rule_made";
+
 /// An alert as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertRow {
@@ -299,6 +302,50 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(true)
+    }
+
+    /// Makes `rule` once, on a table whose defaults were made before it was one of them;
+    /// not again once an admin deleted it, nor when a rule of its kind exists already.
+    pub fn make_default_check_rule(&self, rule: &Rule) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let made: Option<String> = tx
+            .query_row(
+                "SELECT value FROM settings WHERE key = ?1",
+                [CHECK_RULE_MADE],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if made.is_some() {
+            return Ok(false);
+        }
+        let present: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM alert_rules WHERE kind = ?1 OR name = ?2",
+            params![rule.kind.as_str(), rule.name],
+            |r| r.get(0),
+        )?;
+        if present == 0 {
+            tx.execute(
+                "INSERT INTO alert_rules (name, kind, severity, scope, for_secs, threshold, \
+                 window_secs, enabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    rule.name,
+                    rule.kind.as_str(),
+                    rule.severity.as_str(),
+                    json(&rule.scope),
+                    rule.for_secs,
+                    rule.threshold,
+                    rule.window,
+                    rule.enabled,
+                ],
+            )?;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)",
+            params![CHECK_RULE_MADE, now_secs().to_string()],
+        )?;
+        tx.commit()?;
+        Ok(present == 0)
     }
 }
 

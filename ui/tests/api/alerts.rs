@@ -342,6 +342,7 @@ async fn the_root_filesystem_past_a_threshold_fires_after_the_duration() {
     agent.stop().await;
 }
 
+mod checks;
 mod cluster;
 mod filesystem;
 mod rules;

@@ -24,6 +24,7 @@ use common::*;
 
 mod alerts;
 mod channels;
+mod checks;
 mod containers;
 mod logs;
 mod sign_in;

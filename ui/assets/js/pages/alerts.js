@@ -19,6 +19,7 @@ const KINDS = {
   container_cpu: 'Container CPU',
   container_memory: 'Container memory of its limit',
   update_available: 'Update available',
+  check_state: 'Check not ok',
 };
 // What a kind's threshold means; kinds without one are not listed.
 const THRESHOLD = {
@@ -52,6 +53,8 @@ function ruleForm(rule) {
   const node = h('input', { id: 'rule-node', value: r.scope?.node ?? '', placeholder: 'any node', autocomplete: 'off' });
   const labels = h('input', { id: 'rule-labels', value: r.scope?.labels ?? '', placeholder: 'key=value', autocomplete: 'off' });
   const endpoint = h('input', { id: 'rule-endpoint', type: 'number', min: 1, value: r.scope?.endpoint ?? '', placeholder: 'any' });
+  const labelsField = field('Label', labels);
+  const labelsHint = labelsField.appendChild(h('small', { class: 'hint' }));
   const thresholdField = field('Threshold', threshold);
   const windowField = field('Window (seconds)', windowSecs, 'Restarts are counted within it.');
   const hint = thresholdField.querySelector('.hint') ?? thresholdField.appendChild(h('small', { class: 'hint' }));
@@ -60,6 +63,9 @@ function ruleForm(rule) {
     thresholdField.hidden = !t;
     hint.textContent = t ?? '';
     windowField.hidden = kind.value !== 'container_restarting';
+    labelsHint.textContent = kind.value === 'check_state'
+      ? 'Only this check: check=NAME, check_id=ID or kind=http (tcp, dns, container, script). The alert takes the check’s severity; a critical rule fires for critical and unknown only.'
+      : 'Only containers with this label.';
   };
   kind.addEventListener('change', sync);
   sync();
@@ -67,7 +73,7 @@ function ruleForm(rule) {
     field('Name', name), field('Kind', kind), field('Severity', severity),
     field('For (seconds)', forSecs, 'How long the condition holds before it fires.'),
     thresholdField, windowField,
-    field('Node', node), field('Endpoint ID', endpoint), field('Container label', labels, 'Only containers with this label.'));
+    field('Node', node), field('Endpoint ID', endpoint), labelsField);
   return modal({
     title: rule ? `Edit “${rule.name}”` : 'New rule',
     okText: rule ? 'Save' : 'Add rule',
@@ -142,6 +148,8 @@ export async function alerts(main, params, ctx) {
         label: 'Condition',
         cell: r => (r.kind === 'container_restarting'
           ? `${r.threshold} restarts within ${secs(r.window ?? 0)}`
+          : r.kind === 'check_state'
+          ? [r.severity === 'critical' ? 'critical or unknown' : 'warning, critical or unknown', r.for ? ` for ${secs(r.for)}` : '']
           : [r.threshold != null ? `over ${r.threshold} ${THRESHOLD[r.kind] ?? ''}` : '',
             r.for ? ` for ${secs(r.for)}` : (r.threshold == null ? 'at once' : '')]),
       },

@@ -168,3 +168,29 @@ fn input_is_checked() {
         assert!(input.clone().apply(Rule::blank()).is_err(), "{input:?}");
     }
 }
+
+#[test]
+fn a_check_rule_takes_no_threshold_and_reads_its_source() {
+    let input = RuleInput {
+        name: Some("web checks".into()),
+        kind: Some("check_state".into()),
+        severity: Some("critical".into()),
+        scope: Some(Scope {
+            labels: Some("check=web".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let rule = input.clone().apply(Rule::blank()).expect("a good rule");
+    assert_eq!(
+        (rule.kind, rule.severity, rule.kind.source()),
+        (Kind::CheckState, Severity::Critical, Source::Checks)
+    );
+    assert_eq!(Kind::parse("check_state"), Some(Kind::CheckState));
+    let with_threshold = RuleInput {
+        threshold: Some(Some(1.0)),
+        ..input
+    };
+    let e = with_threshold.apply(Rule::blank()).unwrap_err();
+    assert!(e.starts_with("threshold"), "{e}");
+}

@@ -399,4 +399,44 @@ mod tests {
             .expect("history")
             .is_empty());
     }
+
+    #[test]
+    fn the_checks_rule_is_made_once_beside_rules_made_before_it() {
+        use crate::alerts::defaults::check_rule;
+        let store = Store::in_memory().expect("a store");
+        store
+            .add_tables(crate::alerts::store::SCHEMA)
+            .expect("tables");
+        // A console made before checks: its defaults without the checks' rule.
+        let before: Vec<_> = default_rules()
+            .into_iter()
+            .filter(|r| r.kind != Kind::CheckState)
+            .collect();
+        assert!(store.make_default_alert_rules(&before).expect("made"));
+        assert!(store.make_default_check_rule(&check_rule()).expect("added"));
+        let checks = |store: &Store| {
+            store
+                .alert_rules()
+                .expect("rules")
+                .into_iter()
+                .filter(|r| r.kind == Kind::CheckState)
+                .count()
+        };
+        assert_eq!(checks(&store), 1);
+        assert!(!store.make_default_check_rule(&check_rule()).expect("once"));
+        assert_eq!(checks(&store), 1);
+
+        // A new console has it among its defaults, and gets no second one.
+        let fresh = Store::in_memory().expect("a store");
+        fresh
+            .add_tables(crate::alerts::store::SCHEMA)
+            .expect("tables");
+        assert!(fresh
+            .make_default_alert_rules(&default_rules())
+            .expect("made"));
+        assert!(!fresh
+            .make_default_check_rule(&check_rule())
+            .expect("present"));
+        assert_eq!(checks(&fresh), 1);
+    }
 }
