@@ -85,7 +85,7 @@ async fn the_checks_page_makes_a_check_and_shows_states_refusals_and_history() {
     );
     let (agent, gossip) = cluster_agent(
         &pki,
-        EngineAddr::Unix(https::ENGINE_SOCKET.into()),
+        EngineAddr::Unix(bosun_testkit::https::ENGINE_SOCKET.into()),
         &trusting,
         None,
         dirs.0.path(),
