@@ -33,6 +33,7 @@ pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod calls;
+pub mod checks;
 pub mod cli;
 pub mod cluster;
 pub mod config;
