@@ -170,6 +170,10 @@ pub async fn push(cx: &Context<'_>, req: Request<Body>) -> http::Response<Body> 
             version: None,
             reason: Some(reason),
         };
+        if let Err(refusal) = cx.profile.check_node(node) {
+            outcomes.insert(node.clone(), unreachable(refusal.to_string()));
+            continue;
+        }
         if *node == me {
             outcomes.insert(node.clone(), cx.checks.apply(jws));
             continue;
@@ -183,10 +187,6 @@ pub async fn push(cx: &Context<'_>, req: Request<Body>) -> http::Response<Body> 
                     "{by} passed it to {me}, which is not {node:?}; it is passed on once only"
                 )),
             );
-            continue;
-        }
-        if let Err(refusal) = cx.profile.check_node(node) {
-            outcomes.insert(node.clone(), unreachable(refusal.to_string()));
             continue;
         }
         match cx.view.nodes().iter().find(|n| n.meta.node_name == *node) {

@@ -24,6 +24,7 @@ async fn member(
     signer: &Signer,
     name: &str,
     join: Option<std::net::SocketAddr>,
+    more: &[&str],
 ) -> Member {
     let engine = FakeEngine::start(FakeEngineSpec::new(name))
         .await
@@ -40,6 +41,7 @@ async fn member(
     if let Some(join) = join {
         extra.extend(["--join".to_owned(), join.to_string()]);
     }
+    extra.extend(more.iter().map(|s| (*s).to_owned()));
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let agent = blocking(|| Agent::start_with(&args(pki, data.path(), Some(signer), &extra)));
     Member {
@@ -90,10 +92,18 @@ fn node<'a>(cluster: &'a Value, name: &str) -> Option<&'a Value> {
 async fn a_push_through_one_agent_reaches_each_node_and_results_read_cluster_wide() {
     let pki = Pki::by_commands();
     let signer = Signer::new();
-    let a = member(&pki, &signer, "chk-1", None).await;
+    // A profile that reaches chk-1 only.
+    let profiles = pki.dir.path().join("profiles.toml");
+    std::fs::write(
+        &profiles,
+        "[profiles.only-1]\nallow = { \"*\" = \"write\" }\nnodes = [\"chk-1\"]\n",
+    )
+    .expect("write the policy file");
+    let profiles = profiles.display().to_string();
+    let a = member(&pki, &signer, "chk-1", None, &["--policy", &profiles]).await;
     let seed = a.agent.gossip.expect("gossip");
-    let b = member(&pki, &signer, "chk-2", Some(seed)).await;
-    let c = member(&pki, &signer, "chk-3", Some(seed)).await;
+    let b = member(&pki, &signer, "chk-2", Some(seed), &[]).await;
+    let c = member(&pki, &signer, "chk-3", Some(seed), &[]).await;
     for m in [&a, &b, &c] {
         until_alive(&pki, &m.agent, &["chk-1", "chk-2", "chk-3"]).await;
     }
@@ -210,6 +220,33 @@ async fn a_push_through_one_agent_reaches_each_node_and_results_read_cluster_wid
         1,
         "{cursored}"
     );
+
+    // A client pushes only to the nodes its profile reaches.
+    let narrow = pki.profile_token("pat", "only-1");
+    let (p1_v2, p2_v2) = (sign("chk-1", 2), sign("chk-2", 2));
+    let body = serde_json::json!({"policies": {"chk-1": p1_v2, "chk-2": p2_v2}});
+    let (parts, answer) = call(
+        &pki,
+        &a.agent,
+        "PUT",
+        "/agent/v1/checks/policies",
+        Some(&body),
+        Some(&narrow),
+    )
+    .await;
+    assert_eq!(parts.status, 200, "{answer}");
+    let outcomes = answer["nodes"].as_array().expect("nodes");
+    assert_eq!(outcome(outcomes, "chk-1")["outcome"], "applied", "{answer}");
+    let out_of_reach = outcome(outcomes, "chk-2");
+    assert_eq!(out_of_reach["outcome"], "unreachable", "{answer}");
+    assert!(
+        out_of_reach["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("may not reach node \"chk-2\"")),
+        "{answer}"
+    );
+    let (_, b_policy) = call(&pki, &b.agent, "GET", "/agent/v1/checks/policy", None, None).await;
+    assert_eq!(b_policy["status"]["version"], 1, "{b_policy}");
 
     // A node whose agent is gone is named, in the answer and its header.
     drop(c);
