@@ -6,6 +6,7 @@ mod harness;
 mod access;
 mod auth;
 mod bollard_client;
+mod checks;
 mod cli;
 mod cluster;
 mod command_line;
