@@ -19,13 +19,13 @@ use crate::common::*;
 use crate::{Browser, Driver};
 
 /// What shows a page wider than the screen: the document, `#main`, or elements past the
-/// right edge (scrolling tables and code excepted).
+/// right edge (code, dialogs and the cluster's tabs, which scroll sideways, excepted).
 const OVERFLOW: &str = "const main = document.getElementById('main');\
     return {doc: document.documentElement.scrollWidth,\
             main: main.scrollWidth - main.clientWidth,\
             wide: [...document.querySelectorAll('#main *')]\
               .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1\
-                            && !el.closest('pre, .modal-backdrop'))\
+                            && !el.closest('pre, .modal-backdrop, .subnav'))\
               .slice(0, 5).map(el => el.tagName + '.' + el.className)};";
 
 /// An agent of `pki`'s cluster gossiping on loopback in front of `engine`, named `node`,
@@ -233,6 +233,18 @@ async fn the_checks_page_makes_a_check_and_shows_states_refusals_and_history() {
     assert!(
         sets.len() == 2 && sets.iter().all(|s| s[1].as_u64().is_some_and(|n| n >= 2)),
         "a duration line and a state line, each with the runs: {drawn}"
+    );
+    let picked = browser
+        .script(
+            "const c = document.querySelector('#history-check');\
+             const n = document.querySelector('#history-node');\
+             return [c.value, c.selectedOptions[0]?.textContent, n.value];",
+        )
+        .await;
+    assert_eq!(
+        picked,
+        json!([check, "app port", trusting]),
+        "the pickers show the check and node drawn"
     );
     let shot = browser.screenshot("checks-history").await;
     println!("the history chart: {}", shot.display());

@@ -14,6 +14,7 @@ const RANGES = [['1h', 3600], ['6h', 6 * 3600], ['24h', 24 * 3600], ['7d', 7 * 2
 /** A duration in milliseconds as people read it. */
 export function ms(v) {
   if (v == null || isNaN(v)) return '—';
+  if (v < 10) return `${Number(v.toFixed(1))} ms`;
   if (v < 1000) return `${Math.round(v)} ms`;
   if (v < 60000) return `${(v / 1000).toFixed(v < 10000 ? 2 : 1)} s`;
   return `${(v / 60000).toFixed(1)} min`;
@@ -62,8 +63,8 @@ export function historyPanel(id, ctx, choices) {
     const sig = JSON.stringify([checks, nodes]);
     if (sig === offered) return; // an open picker stays open
     offered = sig;
-    checkSel.replaceChildren(h('option', { value: '' }, 'Check…'), checks.map(c => h('option', { value: c.id }, c.name)));
-    nodeSel.replaceChildren(h('option', { value: '' }, 'Node…'), nodes.map(n => h('option', { value: n }, n)));
+    checkSel.replaceChildren(h('option', { value: '' }, 'Check…'), ...checks.map(c => h('option', { value: c.id }, c.name)));
+    nodeSel.replaceChildren(h('option', { value: '' }, 'Node…'), ...nodes.map(n => h('option', { value: n }, n)));
     checkSel.value = pick.check;
     nodeSel.value = pick.node;
   }
@@ -171,7 +172,8 @@ export function historyPanel(id, ctx, choices) {
       if (asked.check !== pick.check || asked.node !== pick.node || asked.since !== pick.since) return; // another was picked meanwhile
       points = (r.points ?? []).filter(p => p.at_ms != null);
       to = Date.now();
-      from = to - pick.since * 1000;
+      // A check younger than the range: the chart starts a little before its first run.
+      from = Math.max(to - pick.since * 1000, points.length ? points[0].at_ms - 30_000 : 0);
       note.textContent = points.length ? '' : 'No runs in this range.';
       describe();
       draw(await chartLib());
