@@ -159,6 +159,25 @@ async fn the_checks_page_makes_a_check_and_shows_states_refusals_and_history() {
         .await
         .expect("the check's ID on the page");
 
+    // A change the console refuses keeps the form open with the reason, naming the field.
+    browser
+        .click("#checks-defs tr[data-check-name=\"app port\"] button[data-action=edit]")
+        .await;
+    browser.set_value("#check-kind", "http").await;
+    browser.type_into("#check-url", "ftp://127.0.0.1/").await;
+    browser.click("#confirm-ok").await;
+    let problem = browser.text("#check-problem").await;
+    assert!(
+        problem.contains("url"),
+        "the refusal names the field: {problem:?}"
+    );
+    assert_eq!(
+        browser.attribute("#check-kind", "id").await.as_deref(),
+        Some("check-kind"),
+        "the form is still open"
+    );
+    browser.click("#confirm-cancel").await;
+
     // Its state on the trusting node, as the console pulls it.
     let cell = |state: &str| {
         format!("[data-check-cell][data-check=\"{check}\"][data-node=\"{trusting}\"][data-state={state}]")
