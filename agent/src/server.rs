@@ -56,6 +56,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
     #[error("--data-dir {path}: {source}")]
     DataDir {
         path: String,
@@ -141,9 +143,12 @@ impl Agent {
             addr: config.listen,
             source,
         })?;
+        let agent_id =
+            crate::identity::load_or_create(&config.data_dir, config.agent_id.as_deref())?;
         let background = CancellationToken::new();
         let cluster = Cluster::start(
             config.cluster.clone(),
+            agent_id.clone(),
             &engine,
             config.node_name.clone(),
             api_listen,
@@ -218,6 +223,11 @@ impl Agent {
 
     pub fn node_name(&self) -> String {
         self.proxy.node_name()
+    }
+
+    /// This agent's ID ([`crate::identity`]).
+    pub fn agent_id(&self) -> String {
+        self.proxy.cluster().agent_id().to_owned()
     }
 
     /// The bound gossip socket, when the agent is part of a cluster.

@@ -10,6 +10,7 @@ mod cli;
 mod cluster;
 mod command_line;
 mod flood;
+mod identity;
 mod protocol;
 mod swarm;
 mod updates;
