@@ -20,6 +20,7 @@ use crate::admission::Admission;
 use crate::audit::Audit;
 use crate::auth::Authenticator;
 use crate::body::Budget;
+use crate::checks::Checks;
 use crate::cluster::Cluster;
 use crate::config::AgentConfig;
 use crate::host::host_name;
@@ -168,6 +169,15 @@ impl Agent {
             cluster.view().me.meta.node_name.clone(),
             background.clone(),
         );
+        let checks = Checks::start(
+            &config.checks,
+            engine.clone(),
+            cluster.view().me.meta.node_name.clone(),
+            agent_id,
+            config.data_dir.clone(),
+            &config.trusted_keys,
+            background.clone(),
+        );
         let metrics = Metrics::new(
             &cluster.view().me.meta.node_name,
             Arc::clone(&usage),
@@ -187,6 +197,7 @@ impl Agent {
             cluster,
             usage,
             updates,
+            checks,
             metrics,
             streams,
             auth: Authenticator::new(config.secret.as_ref(), config.trusted_keys.clone())
