@@ -15,6 +15,7 @@ mod access;
 mod alerts;
 mod channels;
 mod containers;
+mod identity;
 mod images;
 mod logs;
 mod merged_logs;
