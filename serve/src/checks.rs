@@ -404,7 +404,10 @@ impl Check {
                 if !(1..=32_768).contains(&p.pids) {
                     return Err("pids: 1 to 32768".into());
                 }
-                if let Some(m) = p.mounts.iter().find(|m| !m.starts_with('/') || m.contains(':'))
+                if let Some(m) = p
+                    .mounts
+                    .iter()
+                    .find(|m| !m.starts_with('/') || m.contains(':'))
                 {
                     return Err(format!("mounts: {m:?} is not an absolute host path"));
                 }
