@@ -262,6 +262,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn findings_are_the_states_not_ok_of_checks_that_still_exist() {
+        use crate::checks::def::CheckInput;
+        use crate::checks::store::StateRow;
+        let def = CheckInput::parse(
+            serde_json::json!({"name": "port", "interval_secs": 1, "timeout_secs": 1,
+                "probe": {"kind": "tcp", "host": "127.0.0.1", "port": 9},
+                "target": {"by": "all"}})
+            .to_string()
+            .as_bytes(),
+        )
+        .expect("valid")
+        .with_id("c1");
+        let state = |node: &str, check: &str, state: Status| StateRow {
+            node: node.into(),
+            check: check.into(),
+            name: "old name".into(),
+            state,
+            status: Some(state),
+            since_ms: 1,
+            at_ms: Some(2),
+            output: format!("{node} says"),
+            duration_ms: Some(3),
+        };
+        let endpoint = Endpoint {
+            id: 4,
+            name: "prod".into(),
+            url: "https://localhost:9001".into(),
+            ca_pem: String::new(),
+            auth: "key".into(),
+            secret: None,
+            profiles: Default::default(),
+        };
+        let states = [
+            state("n1", "c1", Status::Ok),
+            state("n2", "c1", Status::Critical),
+            state("n3", "c1", Status::Unknown),
+            state("n2", "c9", Status::Critical),
+        ];
+        let found = findings(&endpoint, &[def], &states);
+        let seen: Vec<(&str, &str)> = found
+            .iter()
+            .map(|f| (f.node.as_str(), f.state.as_str()))
+            .collect();
+        assert_eq!(seen, [("n2", "critical"), ("n3", "unknown")]);
+        assert_eq!(found[0].name, "port", "the check's current name");
+        assert_eq!(
+            (found[0].kind.as_str(), found[0].endpoint_name.as_str()),
+            ("tcp", "prod")
+        );
+        assert_eq!(found[0].output, "n2 says");
+    }
+
+    #[test]
     fn cursors_name_each_node_and_escape_what_a_hostname_has_not() {
         let cursors = HashMap::from([("node-b".to_owned(), 7), ("node a".to_owned(), 12)]);
         assert_eq!(cursor_param(&cursors), "node%20a:12,node-b:7");

@@ -193,6 +193,64 @@ async fn checks_are_signed_pushed_run_and_shown_per_node() {
     );
     assert!(row(&status(&viewer).await, &tcp, &stranger).is_none());
 
+    // Push now: admins only; each node says what it did.
+    let push = format!("{E}/checks/push");
+    assert_eq!(
+        viewer.post(&push, &json!({})).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let pushed = admin.post(&push, &json!({})).await;
+    assert_eq!(pushed.status, StatusCode::OK, "{}", pushed.text());
+    let outcomes = pushed.json()["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let outcome = |node: &str| {
+        outcomes
+            .iter()
+            .find(|o| o["node"] == node)
+            .map(|o| o["outcome"].clone())
+            .unwrap_or_else(|| panic!("{node} in {outcomes:?}"))
+    };
+    for node in [&real, &worker, &manager] {
+        assert_eq!(
+            outcome(node),
+            "unchanged",
+            "the same version again: {outcomes:?}"
+        );
+    }
+    assert_eq!(outcome(&stranger), "refused", "{outcomes:?}");
+
+    // The concurrency is a setting of the endpoint, checked, and a new version.
+    let settings = format!("{E}/checks/settings");
+    let zero = put(&admin, &settings, &json!({"concurrency": 0})).await;
+    assert_eq!(zero.status, StatusCode::BAD_REQUEST, "{}", zero.text());
+    assert!(zero.message().contains("concurrency"), "{}", zero.message());
+    assert_eq!(
+        put(&viewer, &settings, &json!({"concurrency": 3}))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let set = put(&admin, &settings, &json!({"concurrency": 3})).await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text());
+    let listed = admin.get(&format!("{E}/checks")).await.json();
+    assert_eq!(listed["concurrency"], 3);
+    assert!(listed["version"].as_u64() > latest.as_u64(), "{listed}");
+    let bad_since = viewer
+        .get(&format!("{E}/checks/{tcp}/history?since=soon"))
+        .await;
+    assert_eq!(bad_since.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad_since.message().contains("since"),
+        "{}",
+        bad_since.message()
+    );
+    assert_eq!(
+        viewer.get(&format!("{E}/checks/c999/history")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
     // The port closes: critical on every node, in the state and in the history.
     open.close().await;
     for node in [&real, &worker, &manager] {
@@ -239,6 +297,13 @@ async fn checks_are_signed_pushed_run_and_shown_per_node() {
         Some(final_version),
         "{after}"
     );
+    eprintln!(
+        "version {}; {stranger} refused: {}",
+        admin.get(&format!("{E}/checks")).await.json()["version"],
+        refusal["refused"]["reason"]
+    );
+    assert_eq!(audit_rows(&admin, "action=checks.push").await.len(), 1);
+    assert_eq!(audit_rows(&admin, "action=checks.settings").await.len(), 1);
     let rows = audit_rows(&admin, "action=check.create").await;
     assert_eq!(rows.len(), 3, "{rows:?}");
     assert!(rows
