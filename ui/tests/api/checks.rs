@@ -313,6 +313,29 @@ async fn checks_are_signed_pushed_run_and_shown_per_node() {
     assert_eq!(audit_rows(&admin, "action=check.update").await.len(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_that_joins_later_is_sent_its_policy() {
+    let first = Name::new("ck-first").0.clone();
+    let late = Name::new("ck-late").0.clone();
+    let mut cluster = check_cluster(vec![NodeSpec::fake(&first, None)]).await;
+    let open = OpenPort::open().await;
+    let admin = cluster.admin().await;
+    let tcp = create(&admin, &tcp_check("port", open.port, json!({"by": "all"}))).await;
+    until_state(&admin, &tcp, &first, "ok").await;
+
+    cluster.start_node(&NodeSpec::fake(&late, None)).await;
+    cluster.until_members().await;
+    let r = until_state(&admin, &tcp, &late, "ok").await;
+    assert_eq!(r["name"], "port");
+    let version = admin.get(&format!("{E}/checks")).await.json()["version"].clone();
+    let now = status(&admin).await;
+    for node in [&first, &late] {
+        let n = node_status(&now, node).unwrap_or_else(|| panic!("{node}: {now}"));
+        assert_eq!(n["policy_version"], version, "{n}");
+    }
+    open.close().await;
+}
+
 /// The console stops for two minutes while a 1 s check runs on two nodes: the one with
 /// the default buffer gives every result of the gap when the console is back; the one
 /// whose buffer holds 10 counts what it dropped.

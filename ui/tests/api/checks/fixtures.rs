@@ -64,7 +64,11 @@ pub struct CheckCluster {
     pub console: Option<Running>,
     pub args: bosun_ui::cli::Args,
     pub nodes: Vec<String>,
-    _pki: Pki,
+    /// The console's public key.
+    key: std::path::PathBuf,
+    /// The first node's gossip address, which the others join.
+    gossip: Option<SocketAddr>,
+    pki: Pki,
     _fakes: Vec<FakeEngine>,
     _dirs: Vec<TempDir>,
     _data: TempDir,
@@ -139,11 +143,34 @@ pub async fn check_cluster(specs: Vec<NodeSpec>) -> CheckCluster {
     let key_pem = console_key(data.path());
     let key = data.path().join("console-public.pem");
     std::fs::write(&key, &key_pem).expect("key file");
-    let mut fakes = Vec::new();
-    let mut dirs = Vec::new();
-    let mut stops = Vec::new();
-    let mut first: Option<(SocketAddr, SocketAddr)> = None;
+    let mut args = console_args(data.path(), &pki, "127.0.0.1:1".parse().expect("addr"));
+    args.checks.checks_pull_interval = Duration::from_secs(1);
+    let mut cluster = CheckCluster {
+        console: None,
+        args,
+        nodes: Vec::new(),
+        key,
+        gossip: None,
+        pki,
+        _fakes: Vec::new(),
+        _dirs: Vec::new(),
+        _data: data,
+        stops: Vec::new(),
+    };
     for spec in &specs {
+        let api = cluster.start_node(spec).await;
+        if cluster.console.is_none() {
+            cluster.args.endpoint_url = Some(format!("https://localhost:{}", api.port()));
+            cluster.console = Some(console_until_stopped(&cluster.args).await);
+        }
+    }
+    cluster.until_members().await;
+    cluster
+}
+
+impl CheckCluster {
+    /// Starts an agent for `spec`, joining the first node; its API address.
+    pub async fn start_node(&mut self, spec: &NodeSpec) -> SocketAddr {
         let dir = tempfile::tempdir().expect("tempdir");
         let engine = match spec.fake {
             None => EngineAddr::Unix(bosun_testkit::https::ENGINE_SOCKET.into()),
@@ -152,46 +179,28 @@ pub async fn check_cluster(specs: Vec<NodeSpec>) -> CheckCluster {
                 fake.swarm = role;
                 let fake = FakeEngine::start(fake).await.expect("the fake engine");
                 let addr = EngineAddr::Tcp(fake.addr().to_string());
-                fakes.push(fake);
+                self._fakes.push(fake);
                 addr
             }
         };
         let stop = CancellationToken::new();
         let (api, gossip) = node_agent(
-            &pki,
+            &self.pki,
             spec,
             engine,
-            &key,
-            first.map(|(_, g)| g),
+            &self.key,
+            self.gossip,
             dir.path(),
             stop.clone(),
         )
         .await;
-        stops.push(stop);
-        dirs.push(dir);
-        if first.is_none() {
-            first = Some((api, gossip));
-        }
+        self.stops.push(stop);
+        self._dirs.push(dir);
+        self.gossip.get_or_insert(gossip);
+        self.nodes.push(spec.name.clone());
+        api
     }
-    let agent = first.expect("a node").0;
-    let mut args = console_args(data.path(), &pki, agent);
-    args.checks.checks_pull_interval = Duration::from_secs(1);
-    let console = console_until_stopped(&args).await;
-    let cluster = CheckCluster {
-        console: Some(console),
-        args,
-        nodes: specs.iter().map(|s| s.name.clone()).collect(),
-        _pki: pki,
-        _fakes: fakes,
-        _dirs: dirs,
-        _data: data,
-        stops,
-    };
-    cluster.until_members().await;
-    cluster
-}
 
-impl CheckCluster {
     pub fn addr(&self) -> SocketAddr {
         self.console.as_ref().expect("the console runs").addr
     }
@@ -201,7 +210,7 @@ impl CheckCluster {
     }
 
     /// Waits until the console lists every node of the endpoint.
-    async fn until_members(&self) {
+    pub async fn until_members(&self) {
         let admin = self.admin().await;
         let want = self.nodes.clone();
         eventually("every node in the endpoint's nodes", SETTLE, || async {
