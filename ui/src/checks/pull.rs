@@ -190,7 +190,7 @@ pub async fn pull(app: &App, endpoint: &Endpoint) -> Result<usize, PullError> {
     if !lagging.is_empty() && app.checks.may_repush(id) {
         match super::push::push(app, endpoint, Some(&lagging)).await {
             Ok(answer) => {
-                tracing::info!(endpoint = %endpoint.name, nodes = ?lagging, outcomes = answer.nodes.len(), "checks: sent lagging nodes their policy")
+                tracing::debug!(endpoint = %endpoint.name, nodes = ?lagging, outcomes = answer.nodes.len(), "checks: sent lagging nodes their policy")
             }
             Err(e) => {
                 tracing::warn!(endpoint = %endpoint.name, error = %e, "checks: cannot send lagging nodes their policy")
