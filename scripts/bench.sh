@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmark described in docs/benchmarks.md: engine socket vs HAProxy vs bosun-agent, one table.
 # Arguments go to bosun-bench (--quick, --keep, --markdown, --skip-agent, --agent-bin PATH; or a
-# section first: cluster, console, policy, fanout, usage, history).
+# section first: cluster, console, policy, fanout, usage, history, checks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 command -v prometheus-node-exporter >/dev/null 2>&1 || missing+=(prometheus-node-exporter)
+# Debian's blackbox exporter is the reference for http checks.
+command -v prometheus-blackbox-exporter >/dev/null 2>&1 || missing+=(prometheus-blackbox-exporter)
 # bosun-bench links the console (the history benchmark), which embeds Debian's Chart.js
 # and xterm.js.
 dpkg -s node-chart.js >/dev/null 2>&1 || missing+=(node-chart.js)
@@ -19,7 +21,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq >/dev/null
   apt-get install -y -qq "${missing[@]}" >/dev/null
   # Only the binaries are wanted; the benchmarks start their own instances.
-  for service in haproxy prometheus-node-exporter; do
+  for service in haproxy prometheus-node-exporter prometheus-blackbox-exporter; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
       systemctl stop "$service"
     fi

@@ -100,6 +100,15 @@ impl TrustedKey {
         .map_err(|_| unsupported())?;
         Ok(Self { algorithm, key })
     }
+
+    /// The algorithm this key verifies: EdDSA or ES256.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    pub fn decoding_key(&self) -> &DecodingKey {
+        &self.key
+    }
 }
 
 /// Which token algorithm a PEM public key is for, from its SubjectPublicKeyInfo.

@@ -242,6 +242,18 @@ struct RunArgs {
     /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
     #[arg(long, env = "AGENT_DOCKER_CONFIG")]
     docker_config: Option<PathBuf>,
+    /// Public key (PEM, Ed25519 or P-256) trusted to sign check policies; repeatable
+    /// [default: the keys of --jwt-public-key].
+    #[arg(
+        long = "policy-public-key",
+        env = "AGENT_POLICY_PUBLIC_KEYS",
+        value_delimiter = ','
+    )]
+    policy_public_keys: Vec<PathBuf>,
+    /// How many check results the agent holds for the console to pull; older ones make
+    /// room, counted as lost when no reader had them.
+    #[arg(long, env = "AGENT_CHECK_RESULTS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
+    check_results: u64,
 }
 
 /// A duration like `6h`, or `0` for none.
@@ -373,6 +385,16 @@ fn agent_config(args: &RunArgs) -> Result<AgentConfig, UsageError> {
             .docker_config
             .clone()
             .or_else(crate::updates::credentials::default_docker_config),
+    };
+    config.checks = crate::checks::ChecksConfig {
+        results: usize::try_from(args.check_results).unwrap_or(usize::MAX),
+        policy_keys: args
+            .policy_public_keys
+            .iter()
+            .map(|p| {
+                TrustedKey::read(p).map_err(|e| UsageError(format!("--policy-public-key {e}")))
+            })
+            .collect::<Result<_, _>>()?,
     };
     if config.cluster.is_some() && config.secret.is_none() {
         return Err(UsageError(

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::audit::AuditConfig;
 use crate::auth::TrustedKey;
+use crate::checks::ChecksConfig;
 use crate::cluster::ClusterConfig;
 use crate::secret::Secret;
 use crate::updates::UpdatesConfig;
@@ -51,6 +52,8 @@ pub struct AgentConfig {
     pub usage: UsageConfig,
     /// How the images of the node's containers are checked for updates.
     pub updates: UpdatesConfig,
+    /// The results buffer and the keys that sign check policies.
+    pub checks: ChecksConfig,
 }
 
 /// Default for the body budget: 32 MiB, eight 4 MiB manager operations.
@@ -103,6 +106,7 @@ impl AgentConfig {
             body_budget: DEFAULT_BODY_BUDGET,
             usage: UsageConfig::default(),
             updates: UpdatesConfig::default(),
+            checks: ChecksConfig::default(),
         }
     }
 }

@@ -20,7 +20,8 @@
 //! gossip and DNS; [`owners`] remembers which node holds a container; [`body`] bounds what
 //! the agent reads whole; [`probe`] is the `healthcheck` command's client; [`usage`]
 //! samples the host and its containers, which [`agent_api`] serves as JSON and [`metrics`]
-//! to Prometheus; [`updates`] checks the containers' images against their registries.
+//! to Prometheus; [`updates`] checks the containers' images against their registries;
+//! [`checks`] runs the console's signed check policies and buffers their results.
 //!
 //! No unsafe code, but for one call: `trim.rs` asks glibc to give freed memory back.
 #![deny(unsafe_code)]
@@ -33,6 +34,7 @@ pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod calls;
+pub mod checks;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -20,6 +20,7 @@ use crate::admission::Admission;
 use crate::audit::Audit;
 use crate::auth::Authenticator;
 use crate::body::Budget;
+use crate::checks::Checks;
 use crate::cluster::Cluster;
 use crate::config::AgentConfig;
 use crate::host::host_name;
@@ -163,6 +164,15 @@ impl Agent {
             cluster.view().me.meta.node_name.clone(),
             background.clone(),
         );
+        let checks = Checks::start(
+            &config.checks,
+            engine.clone(),
+            cluster.view().me.meta.node_name.clone(),
+            placeholder_agent_id(&config.data_dir),
+            config.data_dir.clone(),
+            &config.trusted_keys,
+            background.clone(),
+        );
         let metrics = Metrics::new(
             &cluster.view().me.meta.node_name,
             Arc::clone(&usage),
@@ -182,6 +192,7 @@ impl Agent {
             cluster,
             usage,
             updates,
+            checks,
             metrics,
             streams,
             auth: Authenticator::new(config.secret.as_ref(), config.trusted_keys.clone())
@@ -246,6 +257,20 @@ impl Agent {
         tokio::time::sleep(Duration::from_millis(100)).await;
         tracing::info!("stopped");
     }
+}
+
+/// Stands in for the agent's identity until `identity::load_or_create` is wired: the
+/// identity file when there is one, else a name derived from the data directory.
+fn placeholder_agent_id(data_dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    if let Ok(id) = std::fs::read_to_string(data_dir.join("agent-id")) {
+        if !id.trim().is_empty() {
+            return id.trim().to_owned();
+        }
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }
 
 /// What the engine says of its host: its name (this host's when the engine does not answer

@@ -2,6 +2,7 @@
 //! terminating TLS with client certificates, in one run, side by side.
 
 mod alerts;
+mod checks;
 mod client;
 mod cluster;
 mod console;
@@ -56,6 +57,7 @@ usage: bosun-bench cluster [--agent-bin PATH] [--quick] [--markdown]   (see bosu
        bosun-bench history [--markdown]   (see bosun-bench history --help)
        bosun-bench updates [--containers N] [--images N] [--rounds N] [--markdown]   (see bosun-bench updates --help)
        bosun-bench alerts [--rounds N] [--markdown]   (see bosun-bench alerts --help)
+       bosun-bench checks [--window SECS] [--http N] [--scripts N] [--markdown]   (see bosun-bench checks --help)
        bosun-bench fanout [--agent-bin PATH] [--nodes LIST] [--containers N] [--quick] [--markdown]   (see bosun-bench fanout --help)
        bosun-bench [--agent-bin PATH] [--haproxy-bin PATH] [--skip-agent] [--keep] [--markdown] [--quick]
 
@@ -161,6 +163,12 @@ async fn main() -> ExitCode {
     }
     if args.peek().map(String::as_str) == Some("alerts") {
         return match alerts::main(args.skip(1).collect()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
+    if args.peek().map(String::as_str) == Some("checks") {
+        return match checks::main(args.skip(1).collect()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         };

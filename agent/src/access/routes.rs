@@ -496,6 +496,18 @@ mod tests {
     }
 
     #[test]
+    fn check_results_read_and_pushing_policies_writes() {
+        for path in ["/agent/v1/checks", "/agent/v1/checks/policy"] {
+            let op = classify(&Method::GET, path);
+            assert_eq!(op.section, Some(Section::Agent));
+            assert!(op.reads, "GET {path} reads");
+        }
+        let op = classify(&Method::PUT, "/agent/v1/checks/policies");
+        assert_eq!(op.section, Some(Section::Agent));
+        assert!(!op.reads, "a push changes what the node runs");
+    }
+
+    #[test]
     fn streams_are_long_lived() {
         for (method, path) in [
             (Method::GET, "/events"),

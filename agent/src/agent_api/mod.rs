@@ -1,7 +1,9 @@
 //! The agent's own API: `/agent/v1/health` (open to all, for probes), `/agent/v1/info`,
 //! `/agent/v1/members`, `/agent/v1/metrics` (usage as JSON), `/agent/v1/updates` (image
-//! update checks) and `/metrics` (for Prometheus). One file per route.
+//! update checks), `/agent/v1/checks` (check results and signed policies) and `/metrics`
+//! (for Prometheus). One file per route.
 
+mod checks;
 mod health;
 mod info;
 mod prometheus;
@@ -19,6 +21,7 @@ use crate::aggregate::{Nodes, NODE_DOWN};
 use crate::auth::Identity;
 use crate::body::{Body, Budget};
 use crate::calls::Calls;
+use crate::checks::Checks;
 use crate::cluster::{Node, View};
 use crate::error::{json_error, json_response};
 use crate::metrics::Metrics;
@@ -41,7 +44,8 @@ pub struct Context<'a> {
     pub view: &'a View,
     pub fanout_deadline: Duration,
     pub updates: &'a Updates,
-    /// Bodies read whole (the update routes' credentials) count against it.
+    pub checks: &'a Checks,
+    /// Bodies read whole (the update routes' credentials, pushed policies) count against it.
     pub budget: &'a Budget,
 }
 
@@ -59,6 +63,11 @@ pub async fn handle(cx: &Context<'_>, req: Request<Body>) -> http::Response<Body
         (_, "/agent/v1/updates") => json_error(StatusCode::METHOD_NOT_ALLOWED, "only GET is allowed here"),
         (_, "/agent/v1/updates/check") => json_error(StatusCode::METHOD_NOT_ALLOWED, "only POST is allowed here"),
         (_, "/agent/v1/updates/credentials") => json_error(StatusCode::METHOD_NOT_ALLOWED, "only PUT is allowed here"),
+        (&Method::GET, "/agent/v1/checks") => checks::results(cx, query).await,
+        (&Method::GET, "/agent/v1/checks/policy") => checks::policy(cx),
+        (&Method::PUT, "/agent/v1/checks/policies") => checks::push(cx, req).await,
+        (_, "/agent/v1/checks" | "/agent/v1/checks/policy") => json_error(StatusCode::METHOD_NOT_ALLOWED, "only GET is allowed here"),
+        (_, "/agent/v1/checks/policies") => json_error(StatusCode::METHOD_NOT_ALLOWED, "only PUT is allowed here"),
         (&Method::GET, "/agent/v1/info") => info::info(cx.calls, cx.started).await,
         (&Method::GET, "/agent/v1/members") => {
             json_response(StatusCode::OK, &cx.calls.cluster().members_json())
@@ -70,7 +79,7 @@ pub async fn handle(cx: &Context<'_>, req: Request<Body>) -> http::Response<Body
         }
         _ => json_error(
             StatusCode::NOT_FOUND,
-            &format!("no agent API at {path} (try /agent/v1/info, /agent/v1/members, /agent/v1/metrics, /agent/v1/updates or /agent/v1/health)"),
+            &format!("no agent API at {path} (try /agent/v1/info, /agent/v1/members, /agent/v1/metrics, /agent/v1/updates, /agent/v1/checks or /agent/v1/health)"),
         ),
     }
 }

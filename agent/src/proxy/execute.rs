@@ -13,6 +13,7 @@ use crate::aggregate::Nodes;
 use crate::auth::Identity;
 use crate::body::{self, Body, Budget};
 use crate::calls::Calls;
+use crate::checks::Checks;
 use crate::cluster::{Node, View};
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
@@ -43,6 +44,7 @@ pub struct Executor<'a> {
     pub view: &'a View,
     pub usage: &'a Usage,
     pub updates: &'a Updates,
+    pub checks: &'a Checks,
     pub metrics: &'a Metrics,
     pub profile: &'a Profile,
 }
@@ -66,6 +68,7 @@ impl Executor<'_> {
                     view: self.view,
                     fanout_deadline: self.fanout_deadline,
                     updates: self.updates,
+                    checks: self.checks,
                     budget: self.budget,
                 };
                 Ok(agent_api::handle(&cx, req).await)

@@ -34,6 +34,7 @@ use crate::audit::{Audit, Record};
 use crate::auth::Authenticator;
 use crate::body::{Body, Budget};
 use crate::calls::Calls;
+use crate::checks::Checks;
 use crate::cluster::Cluster;
 use crate::error::ProxyError;
 use crate::headers;
@@ -54,6 +55,7 @@ pub struct Parts {
     pub cluster: Cluster,
     pub usage: Arc<Usage>,
     pub updates: Arc<Updates>,
+    pub checks: Arc<Checks>,
     pub metrics: Metrics,
     /// The long-lived requests held now, per client and in all.
     pub streams: Arc<streams::Streams>,
@@ -83,6 +85,7 @@ pub struct Proxy {
     relays: Relays,
     usage: Arc<Usage>,
     updates: Arc<Updates>,
+    checks: Arc<Checks>,
     metrics: Metrics,
 }
 
@@ -102,6 +105,7 @@ impl Proxy {
             relays: Relays::default(),
             usage: parts.usage,
             updates: parts.updates,
+            checks: parts.checks,
             metrics: parts.metrics,
         }
     }
@@ -215,6 +219,7 @@ impl Proxy {
             view: &view,
             usage: &self.usage,
             updates: &self.updates,
+            checks: &self.checks,
             metrics: &self.metrics,
             profile: &authorized.profile,
         };
