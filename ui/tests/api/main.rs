@@ -14,6 +14,7 @@ use common::*;
 mod access;
 mod alerts;
 mod channels;
+mod checks;
 mod containers;
 mod identity;
 mod images;
