@@ -154,6 +154,11 @@ struct RunArgs {
     /// Directory for the agent's state.
     #[arg(long, env = "AGENT_DATA_DIR", default_value = "/var/lib/bosun")]
     data_dir: PathBuf,
+    /// This agent's ID, shown in /agent/v1/info, the members list and the console: 1 to
+    /// 64 letters, digits, '-', '_', '.' [default: the one kept in the data directory, a
+    /// UUID made on first start].
+    #[arg(long, env = "AGENT_ID", value_parser = parse_agent_id)]
+    agent_id: Option<String>,
     /// This node's name [default: the engine's name].
     #[arg(long, env = "AGENT_NODE_NAME")]
     node_name: Option<String>,
@@ -256,6 +261,12 @@ struct RunArgs {
     check_results: u64,
 }
 
+/// An agent ID as given, checked.
+fn parse_agent_id(s: &str) -> Result<String, String> {
+    crate::identity::check(s)?;
+    Ok(s.to_owned())
+}
+
 /// A duration like `6h`, or `0` for none.
 fn parse_interval_or_zero(s: &str) -> Result<Duration, String> {
     if s.trim() == "0" {
@@ -302,6 +313,7 @@ fn agent_config(args: &RunArgs) -> Result<AgentConfig, UsageError> {
         .map_err(|e| UsageError(format!("--docker-host {e}")))?;
     let mut config = AgentConfig::new(listen, engine, args.data_dir.clone());
     config.node_name = args.node_name.clone().filter(|n| !n.trim().is_empty());
+    config.agent_id = args.agent_id.clone();
     config.secret = match (&args.secret_file, std::env::var("AGENT_SECRET")) {
         (Some(path), _) => {
             Some(Secret::read(path).map_err(|e| UsageError(format!("--secret-file {e}")))?)
@@ -457,7 +469,7 @@ fn run(args: RunArgs) -> Result<(), UsageError> {
         let agent = Agent::bind(config).await?;
         let addr = agent.local_addr()?;
         let gossip = agent.gossip_addr().map(|a| a.to_string()).unwrap_or_default();
-        tracing::info!(addr = %addr, gossip = %gossip, node = %agent.node_name(), version = crate::VERSION, "listening");
+        tracing::info!(addr = %addr, gossip = %gossip, node = %agent.node_name(), agent_id = %agent.agent_id(), version = crate::VERSION, "listening");
         let shutdown = CancellationToken::new();
         tokio::spawn(signal::cancel_on_stop_signal(shutdown.clone()));
         agent.run(shutdown).await;

@@ -29,8 +29,10 @@ pub struct AgentConfig {
     pub server_cert: Option<(PathBuf, PathBuf)>,
     pub secret: Option<Secret>,
     pub trusted_keys: Vec<TrustedKey>,
-    /// Where the agent keeps state (its self-signed certificate when it has no CA).
+    /// Where the agent keeps state (its self-signed certificate when it has no CA, its ID).
     pub data_dir: PathBuf,
+    /// The agent's ID as the operator gave it; `None`: the one kept in the data directory.
+    pub agent_id: Option<String>,
     /// How long in-flight requests and streams may run on after SIGTERM.
     pub shutdown_grace: Duration,
     /// Gossip and discovery; `None`: standalone.
@@ -90,6 +92,7 @@ impl AgentConfig {
             secret: None,
             trusted_keys: Vec::new(),
             data_dir,
+            agent_id: None,
             shutdown_grace: Duration::from_secs(10),
             cluster: None,
             fanout_deadline: Duration::from_secs(10),

@@ -16,12 +16,13 @@
 //! | reach a node | [`calls`] | the node's engine ([`upstream`]) or its agent, with the client's identity in an agent token |
 //! | back | [`proxy`] | the answer, decorated by [`node_name`] where it is a cluster's, and one [`audit`] line |
 //!
-//! Around it: [`cli`] and [`config`] start the agent; [`cluster`] keeps the membership by
-//! gossip and DNS; [`owners`] remembers which node holds a container; [`body`] bounds what
-//! the agent reads whole; [`probe`] is the `healthcheck` command's client; [`usage`]
-//! samples the host and its containers, which [`agent_api`] serves as JSON and [`metrics`]
-//! to Prometheus; [`updates`] checks the containers' images against their registries;
-//! [`checks`] runs the console's signed check policies and buffers their results.
+//! Around it: [`cli`] and [`config`] start the agent; [`identity`] gives it an ID of its
+//! own; [`cluster`] keeps the membership by gossip and DNS; [`owners`] remembers which node
+//! holds a container; [`body`] bounds what the agent reads whole; [`probe`] is the
+//! `healthcheck` command's client; [`usage`] samples the host and its containers, which
+//! [`agent_api`] serves as JSON and [`metrics`] to Prometheus; [`updates`] checks the
+//! containers' images against their registries; [`checks`] runs the console's signed
+//! check policies and buffers their results.
 //!
 //! No unsafe code, but for one call: `trim.rs` asks glibc to give freed memory back.
 #![deny(unsafe_code)]
@@ -40,6 +41,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod headers;
+pub mod identity;
 pub mod metrics;
 pub mod owners;
 pub mod path;

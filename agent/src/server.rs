@@ -57,6 +57,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
     #[error("--data-dir {path}: {source}")]
     DataDir {
         path: String,
@@ -142,9 +144,12 @@ impl Agent {
             addr: config.listen,
             source,
         })?;
+        let agent_id =
+            crate::identity::load_or_create(&config.data_dir, config.agent_id.as_deref())?;
         let background = CancellationToken::new();
         let cluster = Cluster::start(
             config.cluster.clone(),
+            agent_id.clone(),
             &engine,
             config.node_name.clone(),
             api_listen,
@@ -168,7 +173,7 @@ impl Agent {
             &config.checks,
             engine.clone(),
             cluster.view().me.meta.node_name.clone(),
-            placeholder_agent_id(&config.data_dir),
+            agent_id,
             config.data_dir.clone(),
             &config.trusted_keys,
             background.clone(),
@@ -231,6 +236,11 @@ impl Agent {
         self.proxy.node_name()
     }
 
+    /// This agent's ID ([`crate::identity`]).
+    pub fn agent_id(&self) -> String {
+        self.proxy.cluster().agent_id().to_owned()
+    }
+
     /// The bound gossip socket, when the agent is part of a cluster.
     pub fn gossip_addr(&self) -> Option<SocketAddr> {
         self.proxy.cluster().gossip_addr()
@@ -257,20 +267,6 @@ impl Agent {
         tokio::time::sleep(Duration::from_millis(100)).await;
         tracing::info!("stopped");
     }
-}
-
-/// Stands in for the agent's identity until `identity::load_or_create` is wired: the
-/// identity file when there is one, else a name derived from the data directory.
-fn placeholder_agent_id(data_dir: &Path) -> String {
-    use std::hash::{Hash, Hasher};
-    if let Ok(id) = std::fs::read_to_string(data_dir.join("agent-id")) {
-        if !id.trim().is_empty() {
-            return id.trim().to_owned();
-        }
-    }
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    data_dir.hash(&mut hasher);
-    format!("{:016x}", hasher.finish())
 }
 
 /// What the engine says of its host: its name (this host's when the engine does not answer

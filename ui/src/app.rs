@@ -45,6 +45,8 @@ pub struct App {
     pub sealer: Sealer,
     /// How the update reports are pulled.
     pub update_pull_interval: std::time::Duration,
+    /// The checks' pull interval and push locks.
+    pub checks: crate::checks::Checks,
 }
 
 impl App {
@@ -67,6 +69,7 @@ impl App {
             notifier: Notifier::default(),
             sealer,
             update_pull_interval: std::time::Duration::from_secs(60),
+            checks: crate::checks::Checks::default(),
         }
     }
 }

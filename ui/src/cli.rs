@@ -66,6 +66,8 @@ pub struct Args {
     pub access: AccessArgs,
     #[command(flatten)]
     pub updates: crate::updates::UpdateArgs,
+    #[command(flatten)]
+    pub checks: crate::checks::CheckArgs,
 }
 
 /// Sign-in and what viewers are shown: login limits' proxies, environment masking, and
@@ -326,6 +328,7 @@ pub fn prepare(args: &Args) -> Result<App, String> {
         crate::updates::store::SCHEMA,
         crate::alerts::store::SCHEMA,
         crate::notify::store::SCHEMA,
+        crate::checks::store::SCHEMA,
     ] {
         store
             .add_tables(schema)
@@ -404,6 +407,7 @@ pub fn prepare(args: &Args) -> Result<App, String> {
         .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?;
     let mut app = App::new(store, key, access, usage, sealer);
     app.update_pull_interval = args.updates.settings()?.pull_interval;
+    app.checks.pull_interval = args.checks.pull_interval()?;
     Ok(app)
 }
 

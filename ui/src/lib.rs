@@ -10,6 +10,7 @@ pub mod api;
 pub mod app;
 pub mod assets;
 pub mod auth;
+pub mod checks;
 pub mod cli;
 pub mod connector;
 pub mod notify;

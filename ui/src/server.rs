@@ -217,6 +217,10 @@ impl Console {
             Arc::clone(&self.app),
             stop.clone(),
         ));
+        tokio::spawn(crate::checks::pull::run(
+            Arc::clone(&self.app),
+            stop.clone(),
+        ));
         tokio::spawn(crate::alerts::run::run(Arc::clone(&self.app), stop.clone()));
         self.server.run(stop, Some, &NoLingering).await;
         tracing::info!("stopped");

@@ -21,6 +21,7 @@ pub async fn info(calls: &Calls, started: Instant) -> http::Response<Body> {
             StatusCode::OK,
             &json!({
                 "NodeName": calls.me(),
+                "AgentID": calls.cluster().agent_id(),
                 "AgentVersion": crate::VERSION,
                 "EngineVersion": version["Version"],
                 "ApiVersion": version["ApiVersion"],

@@ -1,6 +1,7 @@
 //! What the cluster knows about each agent: its gossip identity, which carries the node's
 //! metadata, and the view of all members the rest of the agent reads.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
@@ -45,6 +46,12 @@ pub struct NodeMeta {
     /// Whether the agent could reach its engine at the last look: a manager whose engine
     /// is down is passed over.
     pub engine_up: bool,
+    /// The agent's own ID ([`crate::identity`]): two nodes showing one ID from different
+    /// engines are a cloned machine.
+    pub agent_id: String,
+    /// The engine's labels (`/info` `Labels`), as many as fit in a gossip identity
+    /// ([`super::labels`]).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The gossip identity: where an agent gossips, a counter that makes a newer identity win,
@@ -73,6 +80,8 @@ impl AgentId {
                 api_addr: gossip,
                 cert_sha256: [0; 32],
                 engine_up: false,
+                agent_id: String::new(),
+                labels: BTreeMap::new(),
             },
         }
     }
@@ -244,6 +253,8 @@ mod tests {
             api_addr: SocketAddr::from(([127, 0, 0, 1], port)),
             cert_sha256: [0; 32],
             engine_up: true,
+            agent_id: format!("id-{name}"),
+            labels: BTreeMap::new(),
         }
     }
 

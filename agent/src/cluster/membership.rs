@@ -24,7 +24,7 @@ use crate::auth::now_secs;
 
 /// Largest datagram read; foca keeps its packets under `max_packet_size`.
 const RECV_BUF: usize = 64 * 1024;
-const MAX_PACKET: usize = 1400;
+pub(crate) const MAX_PACKET: usize = 1400;
 
 /// Counts of packets dropped before the protocol saw them.
 #[derive(Debug, Default)]
@@ -56,7 +56,7 @@ impl GossipStats {
 
 enum Command {
     Announce(SocketAddr),
-    UpdateMeta(NodeMeta),
+    UpdateMeta(Box<NodeMeta>),
 }
 
 /// A handle on the running membership task.
@@ -127,7 +127,7 @@ impl Membership {
 
     /// Spreads new metadata (a role or leadership change, say).
     pub fn update_meta(&self, meta: NodeMeta) {
-        let _ = self.commands.send(Command::UpdateMeta(meta));
+        let _ = self.commands.send(Command::UpdateMeta(Box::new(meta)));
     }
 }
 
@@ -238,8 +238,8 @@ impl Driver {
                     }
                     Some(Command::UpdateMeta(meta)) => {
                         let current = self.foca.identity().clone();
-                        if current.meta != meta {
-                            let next = AgentId { bump: current.bump.wrapping_add(1), meta, ..current };
+                        if current.meta != *meta {
+                            let next = AgentId { bump: current.bump.wrapping_add(1), meta: *meta, ..current };
                             if let Err(e) = self.foca.change_identity(next, &mut self.runtime) {
                                 tracing::warn!(error = %e, "cannot spread new node metadata");
                             }

@@ -4,7 +4,9 @@
 //! An agent without discovery configured is standalone: it knows only itself, and every
 //! request runs on its own engine.
 
+pub mod conflicts;
 pub mod discovery;
+pub mod labels;
 pub mod member;
 pub mod membership;
 pub mod peers;
@@ -74,6 +76,7 @@ impl Observer {
 
 /// What the rest of the agent knows of the cluster.
 pub struct Cluster {
+    agent_id: String,
     view: watch::Receiver<Arc<View>>,
     membership: Option<Membership>,
     pub peers: Peers,
@@ -82,9 +85,11 @@ pub struct Cluster {
 
 impl Cluster {
     /// Learns this node's metadata from the engine and, when `config` is given, joins the
-    /// cluster. Background tasks end with `shutdown`.
+    /// cluster as the agent `agent_id`. Background tasks end with `shutdown`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         config: Option<ClusterConfig>,
+        agent_id: String,
         engine: &UpstreamPool,
         node_name: Option<String>,
         api_listen: SocketAddr,
@@ -95,7 +100,15 @@ impl Cluster {
         let tokens = secret.map(AgentTokens::new);
         let Some(config) = config else {
             let api_addr = advertised(api_listen, None);
-            let meta = local_meta(engine, node_name.as_deref(), api_addr, cert_sha256, None).await;
+            let meta = local_meta(
+                engine,
+                &agent_id,
+                node_name.as_deref(),
+                api_addr,
+                cert_sha256,
+                None,
+            )
+            .await;
             let me = AgentId {
                 gossip: api_addr,
                 bump: 0,
@@ -105,12 +118,14 @@ impl Cluster {
             tokio::spawn(refresh_meta(
                 MetaSink::Standalone(tx),
                 engine.clone(),
+                agent_id.clone(),
                 node_name,
                 api_addr,
                 cert_sha256,
                 shutdown,
             ));
             return Ok(Self {
+                agent_id,
                 view,
                 membership: None,
                 peers: Peers::default(),
@@ -131,7 +146,15 @@ impl Cluster {
             config.gossip_listen
         };
         let api_addr = advertised(api_listen, Some(advertise));
-        let meta = local_meta(engine, node_name.as_deref(), api_addr, cert_sha256, None).await;
+        let meta = local_meta(
+            engine,
+            &agent_id,
+            node_name.as_deref(),
+            api_addr,
+            cert_sha256,
+            None,
+        )
+        .await;
         let membership = Membership::start(
             gossip_listen,
             advertise,
@@ -156,12 +179,15 @@ impl Cluster {
         tokio::spawn(refresh_meta(
             MetaSink::Gossip(membership.clone()),
             engine.clone(),
+            agent_id.clone(),
             node_name,
             api_addr,
             cert_sha256,
-            shutdown,
+            shutdown.clone(),
         ));
+        tokio::spawn(conflicts::warn_while_running(membership.watch(), shutdown));
         Ok(Self {
+            agent_id,
             view: membership.watch(),
             membership: Some(membership),
             peers: Peers::default(),
@@ -171,6 +197,11 @@ impl Cluster {
 
     pub fn view(&self) -> Arc<View> {
         Arc::clone(&self.view.borrow())
+    }
+
+    /// This agent's ID ([`crate::identity`]), as `/agent/v1/info` and gossip show it.
+    pub fn agent_id(&self) -> &str {
+        &self.agent_id
     }
 
     /// Whether this agent gossips: its lists are then the cluster's, decorated with nodes.
@@ -198,6 +229,7 @@ impl Cluster {
     /// `GET /agent/v1/members`.
     pub fn members_json(&self) -> serde_json::Value {
         let view = self.view();
+        let conflicts = conflicts::find(&view);
         let now = std::time::SystemTime::now();
         let describe = |id: &AgentId,
                         state: &str,
@@ -209,6 +241,9 @@ impl Cluster {
                 .unwrap_or(0);
             json!({
                 "NodeName": id.meta.node_name,
+                "AgentID": id.meta.agent_id,
+                "DuplicateID": state != "down" && conflicts::is_duplicate(&conflicts, id),
+                "Labels": id.meta.labels,
                 "State": state,
                 "Self": is_self,
                 "Role": id.meta.role.as_str(),
@@ -235,6 +270,7 @@ impl Cluster {
         }));
         json!({
             "Members": members,
+            "Conflicts": conflicts,
             "Gossip": self.membership.as_ref().map(|m| json!(m.stats())),
         })
     }
@@ -366,6 +402,7 @@ fn first_interface_ip() -> Option<IpAddr> {
 /// because its engine is down) and says the engine is unreachable.
 pub async fn local_meta(
     engine: &UpstreamPool,
+    agent_id: &str,
     name_override: Option<&str>,
     api_addr: SocketAddr,
     cert_sha256: [u8; 32],
@@ -407,7 +444,7 @@ pub async fn local_meta(
         Ok(v) => text(&v["ApiVersion"]).unwrap_or_default(),
         Err(_) => String::new(),
     };
-    NodeMeta {
+    let mut meta = NodeMeta {
         node_name: name_override
             .map(str::to_owned)
             .or_else(|| text(&info["Name"]))
@@ -421,7 +458,19 @@ pub async fn local_meta(
         api_addr,
         cert_sha256,
         engine_up,
+        agent_id: agent_id.to_owned(),
+        labels: Default::default(),
+    };
+    let dropped = labels::fit(&mut meta, labels::from_info(&info));
+    if !dropped.is_empty() && previous.is_none_or(|p| p.labels != meta.labels) {
+        tracing::warn!(
+            dropped = ?dropped,
+            kept = meta.labels.len(),
+            limit_bytes = labels::META_MAX,
+            "the engine's labels do not all fit in the node's gossip metadata; these are left out of the members list"
+        );
     }
+    meta
 }
 
 async fn is_leader(engine: &UpstreamPool, node_id: &str) -> bool {
@@ -471,6 +520,7 @@ impl MetaSink {
 async fn refresh_meta(
     sink: MetaSink,
     engine: UpstreamPool,
+    agent_id: String,
     name: Option<String>,
     api_addr: SocketAddr,
     cert: [u8; 32],
@@ -482,7 +532,15 @@ async fn refresh_meta(
             _ = tokio::time::sleep(META_REFRESH) => {}
         }
         let previous = sink.current();
-        let meta = local_meta(&engine, name.as_deref(), api_addr, cert, Some(&previous)).await;
+        let meta = local_meta(
+            &engine,
+            &agent_id,
+            name.as_deref(),
+            api_addr,
+            cert,
+            Some(&previous),
+        )
+        .await;
         if previous != meta {
             tracing::info!(
                 role = meta.role.as_str(),

@@ -311,6 +311,8 @@ mod tests {
             api_addr: SocketAddr::from(([127, 0, 0, 1], port)),
             cert_sha256: [0; 32],
             engine_up: !kind.ends_with('!'),
+            agent_id: format!("id-{name}"),
+            labels: Default::default(),
         }
     }
 

@@ -3,9 +3,11 @@
 //! machine on a port the test closes, refusals (another key, altered, older, another
 //! node, no key) that leave the running policy running, a restarted agent running its
 //! kept policy, an overflowing results buffer counting what it lost once, who may push,
-//! and a push through one agent to a cluster of three.
+//! a push through one agent to a cluster of three (`cluster`), and a script check run in
+//! a sandbox on the real engine until a policy drops it (`sandbox`).
 
 mod cluster;
+mod sandbox;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

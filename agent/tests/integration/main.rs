@@ -11,6 +11,7 @@ mod cli;
 mod cluster;
 mod command_line;
 mod flood;
+mod identity;
 mod probes;
 mod protocol;
 mod swarm;

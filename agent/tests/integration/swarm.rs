@@ -210,6 +210,19 @@ fn single_node_swarm_serves_the_docker_cli_through_the_published_port() {
         .arg(&tag)
         .env_remove("DOCKER_HOST")
         .envs(stack_env(&prefix, port, "10s"));
+    // The stack's data volume outlives the stack: removed once its task's container is.
+    let volume = format!("{tag}_agent_data");
+    undo.push(format!("remove volume {volume}"), move || {
+        for _ in 0..60 {
+            let out = engine(&["volume", "rm", &volume]);
+            if out.status.success()
+                || String::from_utf8_lossy(&out.stderr).contains("no such volume")
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    });
     let stack = tag.clone();
     undo.push(format!("remove stack {stack}"), move || {
         let _ = engine(&["stack", "rm", &stack]);

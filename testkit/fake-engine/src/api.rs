@@ -379,7 +379,7 @@ fn info(shared: &Shared) -> Value {
         "Containers": total, "ContainersRunning": running, "ContainersPaused": 0,
         "ContainersStopped": total - running, "Images": 2, "OperatingSystem": "Bosun fake engine",
         "OSType": "linux", "Architecture": "x86_64", "NCPU": 4, "MemTotal": 8u64 << 30,
-        "KernelVersion": "6.1.0-fake", "Swarm": swarm,
+        "KernelVersion": "6.1.0-fake", "Swarm": swarm, "Labels": shared.engine_labels,
     })
 }
 

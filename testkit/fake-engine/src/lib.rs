@@ -71,6 +71,8 @@ pub struct FakeEngineSpec {
     pub latency: Duration,
     /// Labels every container has besides `node` and `index` (a Compose project's, say).
     pub labels: Vec<(String, String)>,
+    /// The engine's own labels, `/info` `Labels` (`k=v`).
+    pub engine_labels: Vec<String>,
 }
 
 impl FakeEngineSpec {
@@ -83,6 +85,7 @@ impl FakeEngineSpec {
             swarm: None,
             latency: Duration::ZERO,
             labels: Vec::new(),
+            engine_labels: Vec::new(),
         }
     }
 }
@@ -117,6 +120,7 @@ pub(crate) struct Shared {
     pub(crate) name: String,
     pub(crate) engine_id: String,
     pub(crate) node_id: String,
+    pub(crate) engine_labels: Vec<String>,
     state: Mutex<State>,
     /// Every open `/events` stream subscribes here.
     pub(crate) events: broadcast::Sender<Value>,
@@ -211,6 +215,7 @@ impl FakeEngine {
             addr: listener.local_addr()?,
             node_id: api::short_id(&format!("node:{}", spec.name)),
             engine_id: spec.engine_id.clone(),
+            engine_labels: spec.engine_labels.clone(),
             state: Mutex::new(State::new(&spec)),
             name: spec.name,
             events: broadcast::channel(1024).0,

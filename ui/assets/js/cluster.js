@@ -121,7 +121,7 @@ export async function listSection(main, { id, query }, ctx, cfg) {
     try {
       const r = await (cfg.load ? cfg.load(id, ctx.signal) : get(ep(id, cfg.path), { signal: ctx.signal }));
       items = listOf(r);
-      note.replaceChildren(partialBanner(r?.partial) ?? '');
+      note.replaceChildren(partialBanner(r?.partial) ?? '', cfg.banner?.(r) ?? '');
       fillNodes();
       apply();
       if (table.el.parentNode !== body) body.replaceChildren(table.el);

@@ -52,6 +52,17 @@ impl ConsoleKey {
     pub fn public_pem(&self) -> &str {
         &self.public_pem
     }
+
+    /// A check policy as a compact JWS (`alg: EdDSA`, `typ:` [`POLICY_TYP`]), which an
+    /// agent that trusts this key runs.
+    ///
+    /// [`POLICY_TYP`]: bosun_serve::checks::POLICY_TYP
+    pub fn sign_policy(&self, policy: &bosun_serve::checks::Policy) -> Result<String, String> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(bosun_serve::checks::POLICY_TYP.to_owned());
+        jsonwebtoken::encode(&header, policy, &self.encoding)
+            .map_err(|e| format!("cannot sign the policy for node {}: {e}", policy.node))
+    }
 }
 
 enum Signer {

@@ -26,6 +26,7 @@
 //! | `updates.rs` | `{e}/updates`, `{e}/updates/check`, `{e}/updates/containers/{cid}`, `{e}/updates/services/{sid}` |
 //! | `registries.rs` | `{e}/registries`, `{e}/registries/{rid}` (registry credentials, admins) |
 //! | `alerts.rs` | `/api/alerts`, `/api/alerts/history`, `/api/alerts/summary`, `/api/alert-rules`, `/api/alert-rules/{id}`, `/api/silences`, `/api/silences/{id}` |
+//! | `checks.rs` | `{e}/checks`, `{e}/checks/{cid}`, `{e}/checks/{cid}/history`, `{e}/checks/status`, `{e}/checks/push`, `{e}/checks/settings` |
 //!
 //! What they share: `error.rs` (the error answer), `action.rs` (every state-changing request:
 //! the role check, the work, the audit row), `cluster.rs` (one request's way to an
@@ -37,6 +38,7 @@ mod action;
 mod alerts;
 mod audit;
 mod channels;
+mod checks;
 mod cluster;
 mod containers;
 mod create;
@@ -117,5 +119,6 @@ pub fn routes() -> Router<Shared> {
         .merge(updates::routes())
         .merge(registries::routes())
         .merge(alerts::routes())
+        .merge(checks::routes())
         .route("/api/{*rest}", axum::routing::any(not_found))
 }

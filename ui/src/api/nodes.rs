@@ -1,4 +1,5 @@
-//! A cluster's nodes: the agents' membership, with each live node's engine facts.
+//! A cluster's nodes: the agents' membership, with each live node's engine facts, and the
+//! agent IDs that more than one engine shows (cloned machines).
 
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -52,5 +53,12 @@ async fn nodes(
             });
         }
     }
-    Ok(Json(json!({"items": items, "partial": null})))
+    // Agents from before agent IDs send no conflicts: none known.
+    let conflicts = match &members["Conflicts"] {
+        Value::Array(list) => Value::Array(list.clone()),
+        _ => json!([]),
+    };
+    Ok(Json(
+        json!({"items": items, "conflicts": conflicts, "partial": null}),
+    ))
 }

@@ -70,6 +70,7 @@ pub fn console_args(data: &Path, creds: &Pki, agent: SocketAddr) -> Args {
         usage: Default::default(),
         access: Default::default(),
         updates: Default::default(),
+        checks: Default::default(),
     }
 }
 

@@ -79,8 +79,9 @@ pub(crate) fn cut(text: &mut String, limit: usize) {
     text.truncate(end);
 }
 
-/// Runs one check once; never longer than its timeout (plus the removal of a script's
-/// container); a timeout is Critical with an output saying so.
+/// Runs one check once; never longer than its timeout (plus, for a script, at most 45 s
+/// to read its output and remove its container); a timeout is Critical with an output
+/// saying so.
 pub async fn run(check: &Check, seq: u64, cx: &ProbeContext) -> Outcome {
     let limit = Duration::from_secs(check.timeout_secs.max(1));
     if let Err(e) = check.validate() {

@@ -28,12 +28,18 @@ use crate::upstream::UpstreamError;
 pub const AGENT_LABEL: &str = "bosun.check.agent";
 /// The label naming the check.
 pub const CHECK_LABEL: &str = "bosun.check";
-/// How long the engine has for a step that is not the script's own time (create, start,
-/// reading the logs, removing).
+/// How long the engine has to create or start the sandbox (the check's timeout bounds
+/// these too).
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the engine has for each step after the script's time: kill, inspect, logs,
+/// remove. A run thus ends at most 45 s after its timeout (kill and remove, or inspect,
+/// logs and remove).
+const AFTER_TIMEOUT: Duration = Duration::from_secs(15);
 /// The most of the logs read to find the output's first [`OUTPUT_LIMIT`] bytes.
 const LOG_READ_LIMIT: usize = 64 * 1024;
 const MB: u64 = 1024 * 1024;
+/// The exit code of a process killed with SIGKILL (128 + 9).
+const SIGKILLED: i64 = 137;
 
 /// How a run inside its time ended.
 enum Ran {
@@ -56,7 +62,8 @@ pub(super) async fn run(
     let outcome = match ran {
         Err(_) => {
             // The kill is best effort: the forced removal below kills too.
-            let _ = call(cx, Method::POST, &format!("/containers/{name}/kill"), None).await;
+            let kill = format!("/containers/{name}/kill");
+            let _ = call_within(cx, Method::POST, &kill, None, AFTER_TIMEOUT).await;
             Outcome::critical(format!(
                 "timed out after {}s, container killed",
                 limit.as_secs()
@@ -196,7 +203,7 @@ async fn create_start_wait(
 async fn finished(p: &ScriptProbe, name: &str, code: i64, cx: &ProbeContext) -> Outcome {
     let oom = cx
         .engine
-        .get_json(&format!("/containers/{name}/json"), ENGINE_TIMEOUT)
+        .get_json(&format!("/containers/{name}/json"), AFTER_TIMEOUT)
         .await
         .map(|inspect| inspect["State"]["OOMKilled"].as_bool() == Some(true))
         .unwrap_or(false);
@@ -204,8 +211,18 @@ async fn finished(p: &ScriptProbe, name: &str, code: i64, cx: &ProbeContext) -> 
         Ok(text) => text,
         Err(e) => format!("(the output could not be read: {e})"),
     };
-    if oom {
-        let mut text = format!("killed: out of memory (limit {} MB)", p.memory_mb);
+    // The engine does not always hear of the kernel's OOM kill (its notice races the
+    // container's exit): a SIGKILL the agent did not send is read the same way, saying so.
+    let killed = match (oom, code) {
+        (true, _) => Some(format!("killed: out of memory (limit {} MB)", p.memory_mb)),
+        (false, SIGKILLED) => Some(format!(
+            "killed: out of memory (limit {} MB) as far as can be told: SIGKILL (exit code {code}), \
+             the engine saw no OOM event",
+            p.memory_mb
+        )),
+        _ => None,
+    };
+    if let Some(mut text) = killed {
         if !logs.is_empty() {
             text.push('\n');
             text.push_str(&logs);
@@ -263,11 +280,11 @@ async fn output(cx: &ProbeContext, name: &str) -> Result<String, UpstreamError> 
         }
         Ok(raw)
     };
-    let raw = tokio::time::timeout(ENGINE_TIMEOUT, read)
+    let raw = tokio::time::timeout(AFTER_TIMEOUT, read)
         .await
         .map_err(|_| UpstreamError::Timeout {
             addr: cx.engine.label().to_owned(),
-            secs: ENGINE_TIMEOUT.as_secs(),
+            secs: AFTER_TIMEOUT.as_secs(),
         })??;
     let mut text = String::from_utf8_lossy(&demux(&raw)).into_owned();
     super::cut(&mut text, OUTPUT_LIMIT);
@@ -293,7 +310,7 @@ fn demux(raw: &[u8]) -> Vec<u8> {
 /// is fine.
 async fn remove(cx: &ProbeContext, name: &str) -> Result<(), UpstreamError> {
     let path = format!("/containers/{name}?force=true&v=true");
-    match call(cx, Method::DELETE, &path, None).await {
+    match call_within(cx, Method::DELETE, &path, None, AFTER_TIMEOUT).await {
         Ok(_) | Err(UpstreamError::Status { status: 404, .. }) => Ok(()),
         Err(e) => Err(e),
     }
@@ -310,8 +327,12 @@ pub(super) async fn remove_leftovers(cx: &ProbeContext) -> Result<usize, Upstrea
     let mut removed = 0;
     for c in listed.as_array().map(Vec::as_slice).unwrap_or_default() {
         if let Some(id) = c["Id"].as_str() {
-            remove(cx, id).await?;
-            removed += 1;
+            match remove(cx, id).await {
+                Ok(()) => removed += 1,
+                Err(e) => {
+                    tracing::warn!(container = id, error = %e, "could not remove a check's container")
+                }
+            }
         }
     }
     Ok(removed)

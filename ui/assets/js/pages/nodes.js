@@ -1,8 +1,9 @@
 // #/e/ID/nodes : a cluster's nodes, with their CPU, memory and disk in use beside their
-// capacity (from the console's usage history).
+// capacity (from the console's usage history), and each node's agent ID: one ID shown by
+// nodes with different engines (a cloned machine) is flagged on the rows and in a banner.
 
 import { get, ep, enc } from '../api.js';
-import { h, timeCell, bytes, badge, dash } from '../ui.js';
+import { h, timeCell, bytes, badge, dash, callout } from '../ui.js';
 import { listSection } from '../cluster.js';
 import { pct, loadFmt, usageBar } from '../usage.js';
 
@@ -25,13 +26,33 @@ const none = () => h('span', { class: 'muted' }, '—');
 
 const MEMBER_KIND = { alive: 'ok', suspect: 'warn', down: 'bad' };
 
+/** The banner naming every agent ID that several engines show, and their nodes. */
+function conflictsBanner(r) {
+  const list = r?.conflicts ?? [];
+  if (!list.length) return null;
+  const lines = list.map(c => `Agent ID ${c.AgentID} is shown by ${c.Nodes.length} nodes with different engines: ${c.Nodes.join(', ')}.`);
+  lines.push('A cloned machine keeps its agent ID: remove <data dir>/agent-id on the clone and restart its agent, or give each agent its own --agent-id.');
+  const el = callout('error', lines.join('\n'), 'Duplicate agent IDs');
+  el.id = 'agent-id-conflicts';
+  return el;
+}
+
+/** The other nodes showing `n`'s agent ID. */
+const twins = (n, conflicts) => (conflicts.find(c => c.AgentID === n.AgentID)?.Nodes ?? []).filter(x => x !== n.NodeName);
+
 export function nodes(main, params, ctx) {
+  let conflicts = [];
   return listSection(main, params, ctx, {
     section: 'nodes', title: 'Nodes', noun: 'nodes', path: '/nodes', nodeFilter: false,
-    load: nodesWithUsage,
-    search: n => `${n.NodeName} ${n.Role} ${n.Info?.OperatingSystem ?? ''}`, searchPlaceholder: 'Search nodes',
+    load: async (id, signal) => {
+      const list = await nodesWithUsage(id, signal);
+      conflicts = list.conflicts ?? [];
+      return list;
+    },
+    banner: conflictsBanner,
+    search: n => `${n.NodeName} ${n.Role} ${n.AgentID ?? ''} ${n.Info?.OperatingSystem ?? ''}`, searchPlaceholder: 'Search nodes',
     sort: { col: 0, dir: 1 },
-    rowAttrs: n => ({ 'data-node-name': n.NodeName, 'data-state': n.State }),
+    rowAttrs: n => ({ 'data-node-name': n.NodeName, 'data-state': n.State, 'data-duplicate-id': n.DuplicateID ? 'true' : null }),
     columns: () => [
       {
         label: 'Name', sort: n => n.NodeName,
@@ -45,6 +66,11 @@ export function nodes(main, params, ctx) {
       },
       { label: 'Engine', sort: n => n.Info?.ServerVersion, cell: n => [dash(n.Info?.ServerVersion), n.EngineApiVersion ? h('span', { class: 'muted small' }, ` API ${n.EngineApiVersion}`) : null] },
       { label: 'Agent', sort: n => n.AgentVersion, cell: n => dash(n.AgentVersion) },
+      {
+        label: 'Agent ID', sort: n => n.AgentID,
+        cell: n => [h('code', { class: 'small', title: n.AgentID ?? null }, n.AgentID ? n.AgentID.slice(0, 13) : '—'),
+          n.DuplicateID ? [' ', badge('duplicate ID', 'bad', `Also shown by ${twins(n, conflicts).join(', ') || 'another node'}, with a different engine`)] : null],
+      },
       { label: 'CPUs', cls: 'num', sort: n => n.Info?.NCPU, cell: n => dash(n.Info?.NCPU) },
       {
         label: 'CPU', sort: n => n.Usage?.cpu,
