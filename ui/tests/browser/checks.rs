@@ -73,6 +73,7 @@ async fn the_checks_page_makes_a_check_and_shows_states_refusals_and_history() {
     let data = tempfile::tempdir().expect("tempdir");
     let mut args = console_args(data.path(), &pki, "127.0.0.1:9".parse().expect("addr"));
     args.endpoint_url = None;
+    args.checks.checks_pull_interval = Duration::from_secs(1);
     let (addr, app) = start_console_with_app(&args).await;
     let base = format!("https://localhost:{}", addr.port());
 

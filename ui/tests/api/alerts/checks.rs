@@ -42,11 +42,12 @@ async fn until_state(admin: &Client, endpoint: i64, id: &str, node: &str, state:
     .await
 }
 
-/// A console with no endpoint yet, pulling check results at its interval; the agent trusts
+/// A console with no endpoint yet, pulling check results every second; the agent trusts
 /// its key and becomes its endpoint. The console, its admin, the endpoint's ID.
 async fn console_and_trusting_agent(pki: &Pki, data: &std::path::Path) -> (Watched, Client, i64) {
     let mut args = console_args(data, pki, "127.0.0.1:9".parse().expect("addr"));
     args.endpoint_url = None;
+    args.checks.checks_pull_interval = Duration::from_secs(1);
     let console = watched_console(&args).await;
     let admin = Client::logged_in(console.addr, ADMIN, ADMIN_PASSWORD).await;
     let key = admin.get("/api/console-key").await.json()["public_key_pem"]
