@@ -336,6 +336,64 @@ async fn a_node_that_joins_later_is_sent_its_policy() {
     open.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_check_by_label_runs_only_where_every_label_matches() {
+    let both = Name::new("ck-lbl-both").0.clone();
+    let one = Name::new("ck-lbl-one").0.clone();
+    let none = Name::new("ck-lbl-none").0.clone();
+    let cluster = check_cluster(vec![
+        NodeSpec::fake(&both, None).engine_labels(&["zone=east", "disk=ssd"]),
+        NodeSpec::fake(&one, None).engine_labels(&["zone=east", "disk=hdd"]),
+        NodeSpec::fake(&none, None),
+    ])
+    .await;
+    let open = OpenPort::open().await;
+    let admin = cluster.admin().await;
+    let east = create(
+        &admin,
+        &tcp_check(
+            "east",
+            open.port,
+            json!({"by": "labels", "labels": {"zone": "east"}}),
+        ),
+    )
+    .await;
+    let ssd = create(
+        &admin,
+        &tcp_check(
+            "east ssd",
+            open.port,
+            json!({"by": "labels", "labels": {"zone": "east", "disk": "ssd"}}),
+        ),
+    )
+    .await;
+    until_state(&admin, &east, &both, "ok").await;
+    until_state(&admin, &east, &one, "ok").await;
+    until_state(&admin, &ssd, &both, "ok").await;
+    // Every node has its policy; the rows are only where the labels select.
+    let version = admin.get(&format!("{E}/checks")).await.json()["version"].clone();
+    eventually(
+        "every node at the version",
+        Duration::from_secs(30),
+        || async {
+            let now = status(&admin).await;
+            match [&both, &one, &none]
+                .iter()
+                .all(|n| node_status(&now, n).is_some_and(|s| s["policy_version"] == version))
+            {
+                true => Ok(now),
+                false => Err(now.to_string()),
+            }
+        },
+    )
+    .await;
+    let now = status(&admin).await;
+    assert!(row(&now, &ssd, &one).is_none(), "{now}");
+    assert!(row(&now, &east, &none).is_none(), "{now}");
+    assert!(row(&now, &ssd, &none).is_none(), "{now}");
+    open.close().await;
+}
+
 /// The console stops for two minutes while a 1 s check runs on two nodes: the one with
 /// the default buffer gives every result of the gap when the console is back; the one
 /// whose buffer holds 10 counts what it dropped.

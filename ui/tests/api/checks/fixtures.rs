@@ -27,6 +27,8 @@ pub struct NodeSpec {
     pub trusts: bool,
     /// `--check-results`, when not the default.
     pub results: Option<usize>,
+    /// A stand-in engine's own labels (`k=v`), which its agent gossips.
+    pub engine_labels: Vec<String>,
 }
 
 impl NodeSpec {
@@ -36,6 +38,7 @@ impl NodeSpec {
             fake: None,
             trusts: true,
             results: None,
+            engine_labels: Vec::new(),
         }
     }
 
@@ -45,11 +48,17 @@ impl NodeSpec {
             fake: Some(role),
             trusts: true,
             results: None,
+            engine_labels: Vec::new(),
         }
     }
 
     pub fn untrusting(mut self) -> Self {
         self.trusts = false;
+        self
+    }
+
+    pub fn engine_labels(mut self, labels: &[&str]) -> Self {
+        self.engine_labels = labels.iter().map(|l| (*l).to_owned()).collect();
         self
     }
 
@@ -177,6 +186,7 @@ impl CheckCluster {
             Some(role) => {
                 let mut fake = FakeEngineSpec::new(&spec.name);
                 fake.swarm = role;
+                fake.engine_labels = spec.engine_labels.clone();
                 let fake = FakeEngine::start(fake).await.expect("the fake engine");
                 let addr = EngineAddr::Tcp(fake.addr().to_string());
                 self._fakes.push(fake);
