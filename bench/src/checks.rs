@@ -111,6 +111,9 @@ struct RunnerSpec {
     out: PathBuf,
 }
 
+/// Runs by how they ended, and the output of one that was not ok.
+type Runs = (BTreeMap<String, u64>, Option<String>);
+
 /// What one measured configuration cost over the window.
 struct Cost {
     label: String,
@@ -253,7 +256,7 @@ async fn runner_cost(label: &str, checks: Vec<Check>, window: Duration) -> Resul
             }
         })
         .await?;
-    let (runs, failure): (BTreeMap<String, u64>, Option<String>) =
+    let (runs, failure): Runs =
         serde_json::from_slice(&std::fs::read(&out)?).context("the runner's counts")?;
     service.stop().await?;
     let cx = context(spec.agent_id);
@@ -314,7 +317,7 @@ async fn runner(spec_path: &Path) -> Result<()> {
     let spec: RunnerSpec = serde_json::from_slice(&std::fs::read(spec_path)?)?;
     let cx = Arc::new(context(spec.agent_id.clone()));
     let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
-    let runs: Arc<Mutex<(BTreeMap<String, u64>, Option<String>)>> = Arc::default();
+    let runs: Arc<Mutex<Runs>> = Arc::default();
     let mut by_interval: BTreeMap<u64, usize> = BTreeMap::new();
     for check in &spec.checks {
         *by_interval.entry(check.interval_secs).or_default() += 1;
@@ -440,7 +443,7 @@ async fn blackbox_cost(opts: &Options, target: &Target, window: Duration) -> Res
         .wait_ready(|| async { dial.connect().await?.get_ok("/metrics").await.map(drop) })
         .await?;
     let pid = service.pid()?;
-    let runs: Arc<Mutex<(BTreeMap<String, u64>, Option<String>)>> = Arc::default();
+    let runs: Arc<Mutex<Runs>> = Arc::default();
     let mut tasks = Vec::new();
     for i in 0..opts.http {
         let offset = Duration::from_secs(HTTP_INTERVAL).mul_f64(i as f64 / opts.http as f64);
@@ -568,13 +571,20 @@ fn report(
     let pct = |ms: u64| ms as f64 / window_ms * 100.0;
     let mut lines = vec![
         format!(
-            "| configuration ({} s window after {} s warm-up) | CPU, % of one core | RSS mean (MB) | RSS peak (MB) | engine CPU (dockerd + containerd), % of one core | runs |",
+            "| configuration ({} s window after {} s warm-up) | CPU, % of one core | RSS mean (MB) | RSS peak (MB) | dockerd + containerd CPU, % of one core | runs |",
             opts.window.as_secs(),
             WARMUP.as_secs()
         ),
         "|---|---:|---:|---:|---:|---|".to_owned(),
     ];
-    for c in costs.iter().chain(blackbox) {
+    // The http checks, their peer, then the rest.
+    let ordered: Vec<&Cost> = costs
+        .iter()
+        .take(1)
+        .chain(blackbox)
+        .chain(costs.iter().skip(1))
+        .collect();
+    for c in &ordered {
         let runs = c
             .runs
             .iter()
@@ -610,7 +620,7 @@ fn report(
         p90 / d90
     ));
     text.push_str(&format!("\n\nThe http target served {served} requests."));
-    for c in costs.iter().chain(blackbox) {
+    for c in &ordered {
         if let Some(f) = &c.failure {
             text.push_str(&format!(
                 "\nnote: {}: a run that was not ok said: {f}",
