@@ -63,6 +63,9 @@ scripts/build-node-image.sh >/dev/null
 cleanup() {
   ids=$(docker ps -aq --filter 'name=bosun-it-' --filter 'name=bosun-e2e-' 2>/dev/null || true)
   [ -z "$ids" ] || docker rm -f -v $ids >/dev/null 2>&1 || true
+  # Script checks' sandboxes of test agents that ended without a stop.
+  ids=$(docker ps -aq --filter 'label=bosun.check.agent' 2>/dev/null || true)
+  [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
   nets=$(docker network ls -q --filter 'name=bosun-e2e-' 2>/dev/null || true)
   [ -z "$nets" ] || docker network rm $nets >/dev/null 2>&1 || true
 }

@@ -264,10 +264,15 @@ impl Agent {
         self.server.run(shutdown, admit, proxy.relays()).await;
         // Leaving last lets the others learn at once that this node is gone.
         self.background.cancel();
+        // Script checks still running are cut short: their containers go with the agent.
+        proxy.checks().remove_sandboxes(SANDBOX_REMOVAL).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         tracing::info!("stopped");
     }
 }
+
+/// How long a stopping agent spends removing the sandbox containers of running checks.
+const SANDBOX_REMOVAL: Duration = Duration::from_secs(10);
 
 /// What the engine says of its host: its name (this host's when the engine does not answer
 /// yet) and, in a Swarm, the node's address, which clients outside use to reach the agent.

@@ -73,6 +73,8 @@ pub struct Checks {
     ring: Arc<Mutex<Ring>>,
     scheduler: Scheduler,
     running: Mutex<Running>,
+    /// For removing this agent's sandbox containers when it stops.
+    cleanup: ProbeContext,
 }
 
 impl Checks {
@@ -96,6 +98,7 @@ impl Checks {
         };
         let scheduler = Scheduler::new(cx(engine.clone()), Arc::clone(&ring), ready.clone(), stop);
         let cleanup = cx(engine);
+        let at_stop = cleanup.clone();
         tokio::spawn(async move {
             if tokio::time::timeout(LEFTOVERS_TIMEOUT, probe::remove_leftovers(&cleanup))
                 .await
@@ -114,9 +117,24 @@ impl Checks {
             ring,
             scheduler,
             running: Mutex::new(Running::default()),
+            cleanup: at_stop,
         });
         checks.run_kept();
         checks
+    }
+
+    /// Removes the sandbox containers of script checks still running, once the scheduler
+    /// has stopped: a stopping agent leaves none behind. Bounded by `within`.
+    pub async fn remove_sandboxes(&self, within: Duration) {
+        if tokio::time::timeout(within, probe::remove_leftovers(&self.cleanup))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "checks: the sandbox containers were not all removed within {} s; the next start removes them",
+                within.as_secs()
+            );
+        }
     }
 
     pub fn node(&self) -> &str {

@@ -120,6 +120,10 @@ impl Proxy {
 
     /// Upgraded streams (attach, exec, BuildKit) outlive their HTTP exchange; shutdown
     /// waits for them here.
+    pub fn checks(&self) -> &Arc<Checks> {
+        &self.checks
+    }
+
     pub fn relays(&self) -> &Relays {
         &self.relays
     }

@@ -88,3 +88,46 @@ async fn a_script_check_runs_in_a_sandbox_until_a_policy_drops_it() {
         "a dropped check runs no more"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_stopped_during_a_script_check_leaves_no_sandbox_behind() {
+    blocking(ensure_image);
+    let pki = Pki::by_commands();
+    let signer = Signer::new();
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut agent = blocking(|| Agent::start_with(&args(&pki, data.path(), Some(&signer), &[])));
+    let node = engine_name();
+    let slow = json!({
+        "id": "slow", "name": "slow script", "interval_secs": 60, "timeout_secs": 50,
+        "probe": {"kind": "script", "image": IMAGE, "script": "sleep 40"}
+    });
+    let v1 = signer.sign(&policy(&node, 1, vec![slow]));
+    assert_eq!(
+        push(&pki, &agent, &[(&node, &v1)]).await[0]["outcome"],
+        "applied"
+    );
+    let agent_id = results(&pki, &agent, "").await["agent_id"]
+        .as_str()
+        .expect("agent_id")
+        .to_owned();
+    eventually(
+        "the script's container runs",
+        Duration::from_secs(20),
+        || async {
+            match blocking(|| sandboxes(&agent_id)) {
+                names if names.is_empty() => Err("none yet".to_owned()),
+                _ => Ok(()),
+            }
+        },
+    )
+    .await;
+
+    agent.terminate();
+    let exit = blocking(|| agent.wait_exit(Duration::from_secs(30)));
+    assert!(exit.is_some(), "the agent stops within 30 s of SIGTERM");
+    assert_eq!(
+        blocking(|| sandboxes(&agent_id)),
+        "",
+        "no sandbox container of the stopped agent"
+    );
+}
