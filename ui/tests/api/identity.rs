@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bosun_agent::cluster::{ClusterConfig, Discovery};
 use bosun_agent::upstream::EngineAddr;
 use bosun_fake_engine::{FakeEngine, FakeEngineSpec};
 use serde_json::{json, Value};
@@ -26,21 +25,8 @@ async fn agent(
     config.engine = EngineAddr::Tcp(engine.addr().to_string());
     config.agent_id = Some(agent_id.to_owned());
     config.fanout_deadline = Duration::from_secs(3);
-    config.cluster = Some(ClusterConfig {
-        gossip_listen: "127.0.0.1:0".parse().expect("addr"),
-        advertise: None,
-        discovery: Discovery {
-            join: join.map(|j| vec![j.to_string()]).unwrap_or_default(),
-            interval: Duration::from_millis(500),
-            ..Discovery::default()
-        },
-    });
-    let agent = bosun_agent::server::Agent::bind(config)
-        .await
-        .expect("the agent starts");
-    let api = agent.local_addr().expect("addr");
-    let gossip = agent.gossip_addr().expect("gossip");
-    tokio::spawn(agent.run(tokio_util::sync::CancellationToken::new()));
+    let (api, gossip) =
+        gossiping_agent(config, join, tokio_util::sync::CancellationToken::new()).await;
     (api, gossip)
 }
 

@@ -9,7 +9,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bosun_agent::cluster::{ClusterConfig, Discovery};
 use bosun_agent::upstream::EngineAddr;
 use bosun_fake_engine::{FakeEngine, FakeEngineSpec};
 use http::{Method, StatusCode};
@@ -48,21 +47,8 @@ async fn cluster_agent(
         std::fs::write(&path, pem).expect("key file");
         config.trusted_keys = vec![bosun_agent::auth::TrustedKey::read(&path).expect("key")];
     }
-    config.cluster = Some(ClusterConfig {
-        gossip_listen: "127.0.0.1:0".parse().expect("addr"),
-        advertise: None,
-        discovery: Discovery {
-            join: join.map(|j| vec![j.to_string()]).unwrap_or_default(),
-            interval: Duration::from_millis(500),
-            ..Discovery::default()
-        },
-    });
-    let agent = bosun_agent::server::Agent::bind(config)
-        .await
-        .expect("the agent starts");
-    let api = agent.local_addr().expect("addr");
-    let gossip = agent.gossip_addr().expect("gossip");
-    tokio::spawn(agent.run(tokio_util::sync::CancellationToken::new()));
+    let (api, gossip) =
+        gossiping_agent(config, join, tokio_util::sync::CancellationToken::new()).await;
     (api, gossip)
 }
 

@@ -347,3 +347,28 @@ impl Client {
         client
     }
 }
+
+/// Starts an agent with `config`, gossiping on loopback and joining `join` (none: the first
+/// of its cluster), until `stop`; its API and gossip addresses.
+pub async fn gossiping_agent(
+    mut config: bosun_agent::config::AgentConfig,
+    join: Option<SocketAddr>,
+    stop: CancellationToken,
+) -> (SocketAddr, SocketAddr) {
+    config.cluster = Some(bosun_agent::cluster::ClusterConfig {
+        gossip_listen: "127.0.0.1:0".parse().expect("addr"),
+        advertise: None,
+        discovery: bosun_agent::cluster::Discovery {
+            join: join.map(|j| vec![j.to_string()]).unwrap_or_default(),
+            interval: Duration::from_millis(500),
+            ..Default::default()
+        },
+    });
+    let agent = bosun_agent::server::Agent::bind(config)
+        .await
+        .expect("the agent starts");
+    let api = agent.local_addr().expect("addr");
+    let gossip = agent.gossip_addr().expect("gossip");
+    tokio::spawn(agent.run(stop));
+    (api, gossip)
+}

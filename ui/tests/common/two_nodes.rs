@@ -5,9 +5,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bosun_agent::cluster::{ClusterConfig, Discovery};
 use bosun_agent::upstream::EngineAddr;
 use bosun_fake_engine::{FakeEngine, FakeEngineSpec};
+
+use crate::common::gossiping_agent;
 use bosun_testkit::*;
 
 /// The node the real engine's agent calls itself.
@@ -42,21 +43,8 @@ async fn cluster_agent(
     config.data_dir = data.to_path_buf();
     config.node_name = node.map(str::to_owned);
     config.fanout_deadline = Duration::from_secs(3);
-    config.cluster = Some(ClusterConfig {
-        gossip_listen: "127.0.0.1:0".parse().expect("addr"),
-        advertise: None,
-        discovery: Discovery {
-            join: join.map(|j| vec![j.to_string()]).unwrap_or_default(),
-            interval: Duration::from_millis(500),
-            ..Discovery::default()
-        },
-    });
-    let agent = bosun_agent::server::Agent::bind(config)
-        .await
-        .expect("the agent starts");
-    let api = agent.local_addr().expect("addr");
-    let gossip = agent.gossip_addr().expect("gossip");
-    tokio::spawn(agent.run(tokio_util::sync::CancellationToken::new()));
+    let (api, gossip) =
+        gossiping_agent(config, join, tokio_util::sync::CancellationToken::new()).await;
     (api, gossip)
 }
 

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bosun_agent::cluster::{ClusterConfig, Discovery};
 use bosun_agent::upstream::EngineAddr;
 use bosun_fake_engine::{FakeEngine, FakeEngineSpec};
 use bosun_ui::watch::NoticeState;
@@ -30,22 +29,8 @@ async fn cluster_agent(
     config.data_dir = data.to_path_buf();
     config.node_name = node.map(str::to_owned);
     config.fanout_deadline = Duration::from_secs(3);
-    config.cluster = Some(ClusterConfig {
-        gossip_listen: "127.0.0.1:0".parse().expect("addr"),
-        advertise: None,
-        discovery: Discovery {
-            join: join.map(|j| vec![j.to_string()]).unwrap_or_default(),
-            interval: Duration::from_millis(500),
-            ..Discovery::default()
-        },
-    });
-    let agent = bosun_agent::server::Agent::bind(config)
-        .await
-        .expect("the agent starts");
-    let api = agent.local_addr().expect("addr");
-    let gossip = agent.gossip_addr().expect("gossip");
     let stop = CancellationToken::new();
-    tokio::spawn(agent.run(stop.clone()));
+    let (api, gossip) = gossiping_agent(config, join, stop.clone()).await;
     (api, gossip, stop)
 }
 

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use bosun_agent::cluster::{ClusterConfig, Discovery};
 use bosun_agent::upstream::EngineAddr;
 use bosun_fake_engine::{FakeEngine, FakeEngineSpec, SwarmRole};
 use bosun_ui::agent::ConsoleKey;
@@ -126,21 +125,7 @@ async fn node_agent(
     if let Some(n) = spec.results {
         config.checks.results = n;
     }
-    config.cluster = Some(ClusterConfig {
-        gossip_listen: "127.0.0.1:0".parse().expect("addr"),
-        advertise: None,
-        discovery: Discovery {
-            join: join.map(|j| vec![j.to_string()]).unwrap_or_default(),
-            interval: Duration::from_millis(500),
-            ..Discovery::default()
-        },
-    });
-    let agent = bosun_agent::server::Agent::bind(config)
-        .await
-        .expect("the agent starts");
-    let api = agent.local_addr().expect("addr");
-    let gossip = agent.gossip_addr().expect("gossip");
-    tokio::spawn(agent.run(stop));
+    let (api, gossip) = gossiping_agent(config, join, stop).await;
     (api, gossip)
 }
 
