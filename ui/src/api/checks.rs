@@ -69,12 +69,7 @@ async fn create(
     let action = Action::start(&who, Role::Admin, "check.create")?;
     let input = CheckInput::parse(&body).map_err(ApiError::bad)?;
     let endpoint = endpoint(&app, id).await?;
-    let target = format!(
-        "{} ({}, {})",
-        input.name.trim(),
-        input.probe.kind(),
-        input.target.describe()
-    );
+    let target = input.describe();
     let (def, _) = action
         .at(&endpoint.name, "")
         .on(target)
@@ -93,12 +88,7 @@ async fn update(
     let action = Action::start(&who, Role::Admin, "check.update")?;
     let input = CheckInput::parse(&body).map_err(ApiError::bad)?;
     let endpoint = endpoint(&app, id).await?;
-    let target = format!(
-        "{cid} {} ({}, {})",
-        input.name.trim(),
-        input.probe.kind(),
-        input.target.describe()
-    );
+    let target = format!("{cid} {}", input.describe());
     let (def, _) = action
         .at(&endpoint.name, "")
         .on(target)

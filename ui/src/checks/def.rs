@@ -43,6 +43,16 @@ pub struct CheckInput {
 }
 
 impl CheckInput {
+    /// The check as the audit names it: its name, kind and target.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}, {})",
+            self.name.trim(),
+            self.probe.kind(),
+            self.target.describe()
+        )
+    }
+
     /// Reads a request's body; what is wrong names the field.
     pub fn parse(body: &[u8]) -> Result<Self, String> {
         let input: Self = serde_json::from_slice(body).map_err(|e| format!("the check: {e}"))?;

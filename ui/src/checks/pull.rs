@@ -11,6 +11,7 @@ use std::time::Duration;
 use bosun_serve::checks::{ClusterChecks, Status};
 use tokio_util::sync::CancellationToken;
 
+use super::push::mark_nodes;
 use super::store::Ingest;
 use crate::agent::{AgentError, Call, Caller};
 use crate::app::App;
@@ -120,7 +121,7 @@ pub async fn pull(app: &App, endpoint: &Endpoint) -> Result<usize, PullError> {
     let client = match app.agents.get(endpoint) {
         Ok(c) => c,
         Err(e) => {
-            mark_all(app, id, &e.to_string()).await;
+            mark_nodes(app, id, &e.to_string()).await;
             return Err(e.into());
         }
     };
@@ -137,7 +138,7 @@ pub async fn pull(app: &App, endpoint: &Endpoint) -> Result<usize, PullError> {
         {
             Ok((_, body)) => body,
             Err(e) => {
-                mark_all(app, id, &format!("cannot pull: {e}")).await;
+                mark_nodes(app, id, &format!("cannot pull: {e}")).await;
                 return Err(e.into());
             }
         };
@@ -198,23 +199,6 @@ pub async fn pull(app: &App, endpoint: &Endpoint) -> Result<usize, PullError> {
         }
     }
     Ok(count)
-}
-
-/// Marks every node the console knows of the endpoint with why it could not be pulled.
-async fn mark_all(app: &App, endpoint: i64, error: &str) {
-    let error = error.to_owned();
-    let done = app
-        .db
-        .run(move |s| {
-            for node in s.check_nodes(endpoint)? {
-                s.set_check_node_error(endpoint, &node.node, &error)?;
-            }
-            Ok(())
-        })
-        .await;
-    if let Err(e) = done {
-        tracing::warn!(error = %e, "checks: cannot record a failed pull");
-    }
 }
 
 /// Tells the alerts every (node, check) of the endpoint that is not ok, all of them.

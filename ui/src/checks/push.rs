@@ -65,7 +65,7 @@ pub async fn push(
     let nodes = match cluster_members(app, endpoint).await {
         Ok(nodes) => nodes,
         Err(e) => {
-            record_failure(app, endpoint.id, &e.to_string()).await;
+            mark_nodes(app, endpoint.id, &e.to_string()).await;
             return Err(e.into());
         }
     };
@@ -96,7 +96,7 @@ pub async fn push(
             })?
         }
         Err(e) => {
-            record_failure(app, endpoint.id, &format!("sending the policies: {e}")).await;
+            mark_nodes(app, endpoint.id, &format!("sending the policies: {e}")).await;
             return Err(e.into());
         }
     };
@@ -133,8 +133,9 @@ pub async fn push(
     Ok(answer)
 }
 
-/// Marks every node the console knows of the endpoint with why the push failed.
-async fn record_failure(app: &App, endpoint: i64, error: &str) {
+/// Marks every node the console knows of the endpoint with why it could not be reached
+/// (a push or a pull that failed).
+pub(super) async fn mark_nodes(app: &App, endpoint: i64, error: &str) {
     let error = error.to_owned();
     let done = app
         .db
@@ -146,6 +147,6 @@ async fn record_failure(app: &App, endpoint: i64, error: &str) {
         })
         .await;
     if let Err(e) = done {
-        tracing::warn!(error = %e, "checks: cannot record a failed push");
+        tracing::warn!(error = %e, "checks: cannot record why the endpoint was not reached");
     }
 }
