@@ -281,20 +281,7 @@ impl Store {
             return Ok(false);
         }
         for rule in defaults {
-            tx.execute(
-                "INSERT INTO alert_rules (name, kind, severity, scope, for_secs, threshold, \
-                 window_secs, enabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    rule.name,
-                    rule.kind.as_str(),
-                    rule.severity.as_str(),
-                    json(&rule.scope),
-                    rule.for_secs,
-                    rule.threshold,
-                    rule.window,
-                    rule.enabled,
-                ],
-            )?;
+            insert_rule(&tx, rule)?;
         }
         tx.execute(
             "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)",
@@ -325,20 +312,7 @@ impl Store {
             |r| r.get(0),
         )?;
         if present == 0 {
-            tx.execute(
-                "INSERT INTO alert_rules (name, kind, severity, scope, for_secs, threshold, \
-                 window_secs, enabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    rule.name,
-                    rule.kind.as_str(),
-                    rule.severity.as_str(),
-                    json(&rule.scope),
-                    rule.for_secs,
-                    rule.threshold,
-                    rule.window,
-                    rule.enabled,
-                ],
-            )?;
+            insert_rule(&tx, rule)?;
         }
         tx.execute(
             "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)",
@@ -350,3 +324,22 @@ impl Store {
 }
 
 mod history;
+
+/// Adds `rule` to the rules table, in `tx`.
+fn insert_rule(tx: &rusqlite::Transaction<'_>, rule: &Rule) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO alert_rules (name, kind, severity, scope, for_secs, threshold, \
+         window_secs, enabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            rule.name,
+            rule.kind.as_str(),
+            rule.severity.as_str(),
+            json(&rule.scope),
+            rule.for_secs,
+            rule.threshold,
+            rule.window,
+            rule.enabled,
+        ],
+    )?;
+    Ok(())
+}
