@@ -10,6 +10,7 @@
 //! | [`secret`] | the cluster secret, and files only their owner may read |
 //! | [`token`] | the bearer tokens the agent accepts: claims, scopes, signing |
 //! | [`checks`] | checks, the signed policies that carry them, the results agents report |
+//! | [`docker_stream`] | the engine's multiplexed stdout/stderr framing, taken off |
 //! | [`node_name`] | the `"Agent": {"NodeName": ...}` Bosun adds to Docker's JSON |
 //! | [`telemetry`] | logging set-up |
 //! | [`usage`], [`duration`] | a usage error: one line, exit code 2; durations on the command line |
@@ -18,6 +19,7 @@
 
 pub mod checks;
 pub mod clock;
+pub mod docker_stream;
 pub mod duration;
 pub mod hex;
 pub mod host;

@@ -5,26 +5,7 @@
 /// The most of a container's log or an exec's output read into one answer.
 pub(crate) const MAX_OUTPUT: usize = 32 << 20;
 
-/// Docker's multiplexed stream to its payload; the rest that is not a whole frame yet is
-/// returned second. Text that is not multiplexed (a TTY) is kept as is.
-pub(crate) fn demux(raw: &[u8]) -> (Vec<u8>, &[u8]) {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut rest = raw;
-    while rest.len() >= 8 {
-        let multiplexed = matches!(rest[0], 0..=2) && rest[1..4] == [0, 0, 0];
-        if !multiplexed {
-            out.extend_from_slice(rest);
-            return (out, &[]);
-        }
-        let size = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
-        if rest.len() < 8 + size {
-            break;
-        }
-        out.extend_from_slice(&rest[8..8 + size]);
-        rest = &rest[8 + size..];
-    }
-    (out, rest)
-}
+pub(crate) use bosun_serve::docker_stream::demux;
 
 /// Which of the container's outputs a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,20 +199,5 @@ mod tests {
         let mut tty = LogReader::new(true);
         assert_eq!(tty.push(b"no stamp\npart").len(), 1);
         assert_eq!(tty.finish()[0].text, "part");
-    }
-
-    #[test]
-    fn demux_joins_frames_and_keeps_a_partial_one() {
-        let mut raw = vec![1, 0, 0, 0, 0, 0, 0, 3];
-        raw.extend_from_slice(b"ab\n");
-        raw.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 4]);
-        raw.extend_from_slice(b"err\n");
-        raw.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 9, b'x']);
-        let (out, rest) = demux(&raw);
-        assert_eq!(out, b"ab\nerr\n");
-        assert_eq!(rest.len(), 9);
-        let (tty, rest) = demux(b"plain text from a tty\n");
-        assert_eq!(tty, b"plain text from a tty\n");
-        assert!(rest.is_empty());
     }
 }

@@ -291,17 +291,12 @@ async fn output(cx: &ProbeContext, name: &str) -> Result<String, UpstreamError> 
     Ok(text.trim_end().to_owned())
 }
 
-/// The payload of the engine's multiplexed stream (8-byte headers: stream, 3 zero bytes,
-/// a big-endian length); a partial last frame gives what it has.
+/// The payload of the engine's multiplexed stream; a partial last frame (the read stopped
+/// at the limit) gives what it has.
 fn demux(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut rest = raw;
-    while rest.len() >= 8 {
-        let len = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
-        let payload = &rest[8..];
-        let take = len.min(payload.len());
-        out.extend_from_slice(&payload[..take]);
-        rest = &payload[take..];
+    let (mut out, rest) = bosun_serve::docker_stream::demux(raw);
+    if rest.len() > 8 {
+        out.extend_from_slice(&rest[8..]);
     }
     out
 }
