@@ -1,52 +1,71 @@
-//! The checks benchmark: what running checks costs a node. The agent's probe code
-//! (`bosun_agent::checks::probe::run`) runs in a process of its own, scheduled as the agent
-//! schedules checks (one task per check, its interval, at most 10 at once), against the
-//! real engine: 100 http checks every 10 s against a server in this process, then 10
-//! script checks every 30 s in sandbox containers; its CPU (% of one core) and RSS over the
-//! window, and the engine's CPU beside. Debian's `prometheus-blackbox-exporter` probing the
-//! same 100 URLs every 10 s is the peer for the http checks. Then the start-to-result time
-//! of one script check, beside `docker run --rm` of the same image timed the same way.
+//! The checks benchmark: what running checks costs a node. A real `bosun-agent` (the release
+//! binary) in front of the machine's engine, trusting an Ed25519 key the benchmark made,
+//! is measured idle (no policy, the baseline), then with a signed policy of 100 http
+//! checks every 10 s against a server in this process, then with a newer policy of 10
+//! script checks every 30 s in sandbox containers: over each window, after a warm-up, the
+//! agent's CPU (% of one core) and RSS, and the engine's CPU beside; the results the agent
+//! recorded in the window are read back from `GET /agent/v1/checks`, and a count short of
+//! the schedule fails the run. Debian's `prometheus-blackbox-exporter` probing the same 100
+//! URLs every 10 s is the peer for the http checks. Then the start-to-result time of one
+//! script check through the agent's probe code, beside `docker run --rm` of the same image
+//! timed the same way.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, ensure, Context, Result};
 use bosun_agent::checks::probe::{self, ProbeContext};
 use bosun_agent::upstream::{EngineAddr, UpstreamPool};
-use bosun_serve::checks::{Check, Probe, Status};
+use bosun_serve::checks::{
+    Check, CheckResult, NodeChecks, Policy, Probe, PushAnswer, PushOutcomeKind, Status,
+    DEFAULT_CONCURRENCY, POLICY_KIND,
+};
+use bosun_ui::agent::ConsoleKey;
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper::{Method, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::process::Command;
 
-use crate::client::Dial;
+use crate::client::{snippet, Dial};
 use crate::procs::{self, Scratch, Service};
 
 const USAGE: &str = "\
-usage: bosun-bench checks [--window SECS] [--http N] [--scripts N] [--latency-runs N] [--markdown]
+usage: bosun-bench checks [--agent-bin PATH] [--window SECS] [--http N] [--scripts N] [--latency-runs N] [--markdown]
 
-Runs the agent's check probes in a process of their own against the real engine, scheduled as
-the agent does (a task per check, at most 10 at once): N http checks (default 100) every 10 s
-against a server in this process, then N script checks (default 10) every 30 s in sandbox
-containers of bosun-test:latest; each for WINDOW seconds (default 60) after a warm-up, reporting
-the process's CPU (% of one core), its RSS and the engine's CPU. Debian's
-prometheus-blackbox-exporter probing the same URLs at the same rate is the http checks' peer.
-Then the start-to-result time of a script check (median and p90 of --latency-runs, default 10)
-beside `docker run --rm bosun-test:latest true` timed the same way.";
+Starts the release bosun-agent in front of the engine, trusting a policy key made for the run,
+and measures it for WINDOW seconds (default 60) after a warm-up: idle (no policy), then with a
+signed policy of N http checks (default 100) every 10 s against a server in this process, then
+with a newer policy of N script checks (default 10) every 30 s in sandbox containers of
+bosun-test:latest; the agent's CPU (% of one core), its RSS and the engine's CPU. The results the
+agent recorded in each window are read from GET /agent/v1/checks; fewer than the schedule makes
+fail the run. Debian's prometheus-blackbox-exporter probing the same URLs at the same rate is
+the http checks' peer. Then the start-to-result time of a script check (median and p90 of
+--latency-runs, default 10) beside `docker run --rm bosun-test:latest true` timed the same way.
+
+  --agent-bin PATH  agent binary (default target/release/bosun-agent)";
 
 const IMAGE: &str = "bosun-test:latest";
-const CONCURRENCY: usize = 10;
 const HTTP_INTERVAL: u64 = 10;
 const SCRIPT_INTERVAL: u64 = 30;
-/// Before measuring: every check has run at least once.
+/// Before measuring: every check has run at least once (the agent starts each within half
+/// a second of the policy).
 const WARMUP: Duration = Duration::from_secs(12);
+/// The agent's results ring: larger than the whole run makes, so nothing is lost before
+/// the benchmark reads it.
+const RESULTS_RING: &str = "100000";
+/// Results read per `GET /agent/v1/checks` (the route's maximum).
+const PAGE: usize = 5000;
 
 struct Options {
+    agent_bin: PathBuf,
     window: Duration,
     http: usize,
     scripts: usize,
@@ -57,6 +76,7 @@ struct Options {
 pub async fn main(args: Vec<String>) -> Result<()> {
     let mut args = args.into_iter();
     let mut opts = Options {
+        agent_bin: PathBuf::from("target/release/bosun-agent"),
         window: Duration::from_secs(60),
         http: 100,
         scripts: 10,
@@ -64,21 +84,19 @@ pub async fn main(args: Vec<String>) -> Result<()> {
         markdown: false,
     };
     while let Some(arg) = args.next() {
-        let mut number = |flag: &str| -> Result<u64> {
-            args.next()
-                .with_context(|| format!("{flag} needs a number"))?
+        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+        let number = |text: String| -> Result<u64> {
+            let n: u64 = text
                 .parse()
-                .with_context(|| format!("{flag} needs a number"))
+                .with_context(|| format!("{arg} needs a number, not {text:?}"))?;
+            Ok(n.max(1))
         };
         match arg.as_str() {
-            "--runner" => {
-                let spec = args.next().context("--runner needs a file")?;
-                return runner(Path::new(&spec)).await;
-            }
-            "--window" => opts.window = Duration::from_secs(number(&arg)?),
-            "--http" => opts.http = number(&arg)? as usize,
-            "--scripts" => opts.scripts = number(&arg)? as usize,
-            "--latency-runs" => opts.latency_runs = number(&arg)?.max(1) as usize,
+            "--agent-bin" => opts.agent_bin = value()?.into(),
+            "--window" => opts.window = Duration::from_secs(number(value()?)?),
+            "--http" => opts.http = number(value()?)? as usize,
+            "--scripts" => opts.scripts = number(value()?)? as usize,
+            "--latency-runs" => opts.latency_runs = number(value()?)? as usize,
             "--markdown" => opts.markdown = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -87,6 +105,11 @@ pub async fn main(args: Vec<String>) -> Result<()> {
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
+    ensure!(
+        opts.agent_bin.is_file(),
+        "no agent binary at {} (cargo build --release -p bosun-agent, or --agent-bin PATH)",
+        opts.agent_bin.display()
+    );
     bosun_agent::tls::install_crypto_provider();
     let image = Command::new("docker")
         .args(["image", "inspect", IMAGE])
@@ -101,16 +124,6 @@ pub async fn main(args: Vec<String>) -> Result<()> {
     run(&opts).await
 }
 
-/// What the runner process is asked to do.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct RunnerSpec {
-    agent_id: String,
-    checks: Vec<Check>,
-    /// How long to run before writing the counts to `out` and exiting.
-    seconds: u64,
-    out: PathBuf,
-}
-
 /// Runs by how they ended, and the output of one that was not ok.
 type Runs = (BTreeMap<String, u64>, Option<String>);
 
@@ -121,15 +134,39 @@ struct Cost {
     engine_ms: Option<u64>,
     rss_mean: f64,
     rss_peak: u64,
-    /// Runs by status (or probe outcome), over the whole run.
+    /// Runs that ended in the window, by status.
     runs: BTreeMap<String, u64>,
     /// One output of a run that was not ok, to show what went wrong.
     failure: Option<String>,
+    /// The agent-reported `duration_ms` of the window's results, sorted.
+    durations: Vec<f64>,
 }
 
 async fn run(opts: &Options) -> Result<()> {
     let target = Target::start().await?;
+    let scratch = Scratch::new()?;
+    let key = ConsoleKey::from_pkcs8(&ConsoleKey::generate().map_err(anyhow::Error::msg)?)
+        .map_err(anyhow::Error::msg)?;
+    let key_file = scratch.path().join("policy-key.pem");
+    std::fs::write(&key_file, key.public_pem())?;
+    let extra: Vec<OsString> = [
+        "--policy-public-key".into(),
+        key_file.into_os_string(),
+        "--check-results".into(),
+        RESULTS_RING.into(),
+        // Only the checks: no registry requests, usage sampled once an hour.
+        "--update-check-interval".into(),
+        "0".into(),
+        "--metrics-interval".into(),
+        "1h".into(),
+    ]
+    .into_iter()
+    .collect();
+    let agent = procs::start_agent_with(&opts.agent_bin, scratch.path(), &extra).await?;
+    let pid = agent.service.pid()?;
+    let node = read_results(&agent.dial, 0).await?.node;
     let window = opts.window;
+
     let http_checks: Vec<Check> = (0..opts.http)
         .map(|i| {
             make_check(
@@ -153,38 +190,47 @@ async fn run(opts: &Options) -> Result<()> {
         .collect::<Result<_>>()?;
 
     let mut costs = Vec::new();
-    eprintln!(
-        "{} http checks every {HTTP_INTERVAL} s: warm-up {WARMUP:?}, then {window:?}",
-        opts.http
-    );
-    costs.push(
-        runner_cost(
-            &format!(
-                "probes process, {} http checks every {HTTP_INTERVAL} s",
-                opts.http
-            ),
-            http_checks,
-            window,
-        )
-        .await?,
-    );
+    eprintln!("agent {pid} on node {node:?}, no policy: warm-up {WARMUP:?}, then {window:?}");
+    tokio::time::sleep(WARMUP).await;
+    costs.push(measure("agent, no policy (baseline)", pid, window).await?);
+
     eprintln!("blackbox exporter on the same {} URLs", opts.http);
-    let blackbox = blackbox_cost(opts, &target, window).await?;
-    eprintln!(
-        "{} script checks every {SCRIPT_INTERVAL} s: warm-up {WARMUP:?}, then {window:?}",
-        opts.scripts
-    );
-    costs.push(
-        runner_cost(
-            &format!(
-                "probes process, {} script checks every {SCRIPT_INTERVAL} s",
-                opts.scripts
-            ),
-            script_checks,
-            window,
-        )
-        .await?,
-    );
+    let blackbox = blackbox_cost(opts, &target, scratch.path(), window).await?;
+
+    let mut cursor = 0;
+    for (version, checks, interval) in [
+        (1, http_checks, HTTP_INTERVAL),
+        (2, script_checks, SCRIPT_INTERVAL),
+    ] {
+        let (count, kind) = (checks.len(), checks[0].probe.kind());
+        let label = format!("agent, {count} {kind} checks every {interval} s");
+        eprintln!("{label}: policy version {version}, warm-up {WARMUP:?}, then {window:?}");
+        let ids: Vec<String> = checks.iter().map(|c| c.id.clone()).collect();
+        push(&agent.dial, &key, &node, version, checks).await?;
+        tokio::time::sleep(WARMUP).await;
+        let from_ms = now_ms();
+        let mut cost = measure(&label, pid, window).await?;
+        let to_ms = now_ms();
+        let (results, next) = all_results(&agent.dial, cursor).await?;
+        cursor = next;
+        let in_window: Vec<&CheckResult> = results
+            .iter()
+            .filter(|r| ids.contains(&r.check) && (from_ms..=to_ms).contains(&r.at_ms))
+            .collect();
+        expect_schedule(&label, &in_window, &ids, interval, window)?;
+        for r in &in_window {
+            *cost.runs.entry(r.status.as_str().to_owned()).or_default() += 1;
+            if r.status != Status::Ok && cost.failure.is_none() {
+                cost.failure = Some(r.output.clone());
+            }
+        }
+        cost.durations = in_window.iter().map(|r| r.duration_ms as f64).collect();
+        cost.durations.sort_by(f64::total_cmp);
+        costs.push(cost);
+    }
+    // On SIGTERM the agent removes the sandbox containers of runs still going.
+    agent.service.stop().await?;
+
     eprintln!("script check latency, {} runs each", opts.latency_runs);
     let (ours, docker_run) = latency(opts.latency_runs).await?;
     report(
@@ -211,60 +257,106 @@ fn make_check(id: &str, interval: u64, timeout: u64, probe: Value) -> Result<Che
     Ok(check)
 }
 
-fn agent_id() -> String {
-    format!("bench{:x}-{}", std::process::id(), rand_suffix())
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn rand_suffix() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0)
-}
-
-/// Starts a runner process with `checks`, measures it over `window` after the warm-up, and
-/// reads its counts when it is done.
-async fn runner_cost(label: &str, checks: Vec<Check>, window: Duration) -> Result<Cost> {
-    let scratch = Scratch::new()?;
-    let spec = RunnerSpec {
-        agent_id: agent_id(),
+/// Signs `checks` as `node`'s policy at `version` and pushes it to the agent, which must
+/// apply it.
+async fn push(
+    dial: &Dial,
+    key: &ConsoleKey,
+    node: &str,
+    version: u64,
+    checks: Vec<Check>,
+) -> Result<()> {
+    let policy = Policy {
+        kind: POLICY_KIND.to_owned(),
+        node: node.to_owned(),
+        version,
+        issued_at: now_ms() / 1000,
+        concurrency: DEFAULT_CONCURRENCY,
         checks,
-        seconds: (WARMUP + window).as_secs() + 2,
-        out: scratch.path().join("runs.json"),
     };
-    let spec_path = scratch.path().join("spec.json");
-    std::fs::write(&spec_path, serde_json::to_vec(&spec)?)?;
-    let exe = std::env::current_exe().context("the benchmark's own path")?;
-    let mut service = Service::spawn(
-        "check runner",
-        Command::new(exe)
-            .arg("checks")
-            .arg("--runner")
-            .arg(&spec_path),
-        scratch.path().join("runner.log"),
-    )?;
-    let pid = service.pid()?;
-    tokio::time::sleep(WARMUP).await;
-    let cost = measure(label, pid, window).await;
-    let out = spec.out.clone();
-    service
-        .wait_ready(|| {
-            let out = out.clone();
-            async move {
-                ensure!(out.is_file(), "not done yet");
-                Ok(())
-            }
-        })
+    let signed = key.sign_policy(&policy).map_err(anyhow::Error::msg)?;
+    let body = serde_json::to_vec(&json!({"policies": {node: signed}}))?;
+    let (status, answer) = dial
+        .connect()
+        .await?
+        .call(Method::PUT, "/agent/v1/checks/policies", Some(body.into()))
         .await?;
-    let (runs, failure): Runs =
-        serde_json::from_slice(&std::fs::read(&out)?).context("the runner's counts")?;
-    service.stop().await?;
-    let cx = context(spec.agent_id);
-    probe::remove_leftovers(&cx).await;
-    let mut cost = cost?;
-    cost.runs = runs;
-    cost.failure = failure;
-    Ok(cost)
+    ensure!(
+        status == StatusCode::OK,
+        "PUT /agent/v1/checks/policies: {status}: {}",
+        snippet(&answer)
+    );
+    let answer: PushAnswer =
+        serde_json::from_slice(&answer).context("the agent's answer to the push")?;
+    match answer.nodes.as_slice() {
+        [one] if one.node == node && one.outcome == PushOutcomeKind::Applied => Ok(()),
+        other => bail!("the agent did not apply policy version {version}: {other:?}"),
+    }
+}
+
+/// `GET /agent/v1/checks` after `cursor`: one page.
+async fn read_results(dial: &Dial, cursor: u64) -> Result<NodeChecks> {
+    let path = format!("/agent/v1/checks?cursor={cursor}&limit={PAGE}");
+    let body = dial.connect().await?.get_ok(&path).await?;
+    serde_json::from_slice(&body).with_context(|| format!("the answer to GET {path}"))
+}
+
+/// Every result after `cursor`, page by page, and the cursor after them; a result the agent
+/// lost fails the run.
+async fn all_results(dial: &Dial, mut cursor: u64) -> Result<(Vec<CheckResult>, u64)> {
+    let mut all = Vec::new();
+    loop {
+        let page = read_results(dial, cursor).await?;
+        ensure!(
+            page.lost == 0,
+            "the agent lost {} results before they were read",
+            page.lost
+        );
+        let Some(last) = page.results.last() else {
+            return Ok((all, cursor));
+        };
+        cursor = last.seq;
+        all.extend(page.results);
+    }
+}
+
+/// Fails unless the window holds the results the schedule makes: at least one for each
+/// check, and (within a tenth) `window / interval` for each check in all.
+fn expect_schedule(
+    label: &str,
+    results: &[&CheckResult],
+    ids: &[String],
+    interval: u64,
+    window: Duration,
+) -> Result<()> {
+    let mut per_check: BTreeMap<&str, usize> = ids.iter().map(|id| (id.as_str(), 0)).collect();
+    for r in results {
+        *per_check.entry(&r.check).or_default() += 1;
+    }
+    let silent: Vec<&str> = per_check
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(id, _)| *id)
+        .collect();
+    let expected = ids.len() as f64 * window.as_secs_f64() / interval as f64;
+    // A run's end moves with its duration: one more per check may fall in the window.
+    let most = ids.len() as f64 * ((window.as_secs_f64() / interval as f64).ceil() + 1.0);
+    let got = results.len() as f64;
+    if (expected >= ids.len() as f64 && !silent.is_empty()) || got < expected * 0.9 || got > most {
+        bail!(
+            "{label}: {} results in the {} s window, {expected:.0} expected (at most {most:.0}); \
+             checks without one: {silent:?}",
+            results.len(),
+            window.as_secs()
+        );
+    }
+    Ok(())
 }
 
 /// CPU and RSS (sampled every second) of `pid`, and the engine's CPU, over `window`.
@@ -299,77 +391,14 @@ async fn measure(label: &str, pid: u32, window: Duration) -> Result<Cost> {
         rss_peak: samples.iter().copied().max().unwrap_or(0),
         runs: BTreeMap::new(),
         failure: None,
+        durations: Vec::new(),
     })
-}
-
-fn context(agent_id: String) -> ProbeContext {
-    ProbeContext {
-        engine: UpstreamPool::new(EngineAddr::Unix(crate::ENGINE_SOCKET.into())),
-        agent_id,
-        node: "bench".into(),
-    }
-}
-
-/// The runner process: runs the checks as the agent schedules them, for the time asked,
-/// then writes how the runs ended.
-async fn runner(spec_path: &Path) -> Result<()> {
-    bosun_agent::tls::install_crypto_provider();
-    let spec: RunnerSpec = serde_json::from_slice(&std::fs::read(spec_path)?)?;
-    let cx = Arc::new(context(spec.agent_id.clone()));
-    let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
-    let runs: Arc<Mutex<Runs>> = Arc::default();
-    let mut by_interval: BTreeMap<u64, usize> = BTreeMap::new();
-    for check in &spec.checks {
-        *by_interval.entry(check.interval_secs).or_default() += 1;
-    }
-    let mut placed: BTreeMap<u64, usize> = BTreeMap::new();
-    let mut tasks = Vec::new();
-    for check in spec.checks {
-        let interval = Duration::from_secs(check.interval_secs);
-        let slot = placed.entry(check.interval_secs).or_default();
-        // Spread over the interval, as a scheduler starting them at once would not.
-        let offset = interval.mul_f64(*slot as f64 / by_interval[&check.interval_secs] as f64);
-        *slot += 1;
-        let (cx, permits, runs) = (cx.clone(), permits.clone(), runs.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut seq = 0;
-            loop {
-                tick.tick().await;
-                seq += 1;
-                let Ok(_permit) = permits.acquire().await else {
-                    return;
-                };
-                let outcome = probe::run(&check, seq, &cx).await;
-                let mut runs = runs.lock().unwrap_or_else(|p| p.into_inner());
-                *runs
-                    .0
-                    .entry(outcome.status.as_str().to_owned())
-                    .or_default() += 1;
-                if outcome.status != Status::Ok && runs.1.is_none() {
-                    runs.1 = Some(outcome.output);
-                }
-            }
-        }));
-    }
-    tokio::time::sleep(Duration::from_secs(spec.seconds)).await;
-    for task in &tasks {
-        task.abort();
-    }
-    let counts = runs.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let tmp = spec.out.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec(&counts)?)?;
-    std::fs::rename(&tmp, &spec.out)?;
-    // Stay until stopped, so the parent reads the counts of a live process.
-    std::future::pending::<()>().await;
-    Ok(())
 }
 
 /// The http checks' target: `/c<i>` answers 200 `ok`; counts what it served.
 struct Target {
     addr: SocketAddr,
-    served: Arc<std::sync::atomic::AtomicU64>,
+    served: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -383,7 +412,7 @@ impl Target {
     async fn start() -> Result<Self> {
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
-        let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let served = Arc::new(AtomicU64::new(0));
         let count = served.clone();
         let task = tokio::spawn(async move {
             loop {
@@ -393,7 +422,7 @@ impl Target {
                 let count = count.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |_req| {
-                        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        count.fetch_add(1, Ordering::Relaxed);
                         async {
                             Ok::<_, Infallible>(hyper::Response::new(Full::new(
                                 Bytes::from_static(b"ok"),
@@ -410,13 +439,19 @@ impl Target {
     }
 
     fn served(&self) -> u64 {
-        self.served.load(std::sync::atomic::Ordering::Relaxed)
+        self.served.load(Ordering::Relaxed)
     }
 }
 
 /// Debian's blackbox exporter probing the same URLs at the same rate (each `/probe`
-/// asked by this process), with the same body pattern; `None` when it is not installed.
-async fn blackbox_cost(opts: &Options, target: &Target, window: Duration) -> Result<Option<Cost>> {
+/// asked by this process), with the same body pattern; its runs are those that ended in
+/// the window. `None` when it is not installed.
+async fn blackbox_cost(
+    opts: &Options,
+    target: &Target,
+    scratch: &Path,
+    window: Duration,
+) -> Result<Option<Cost>> {
     let Some(bin) = ["prometheus-blackbox-exporter", "blackbox_exporter"]
         .iter()
         .find_map(|b| which(b))
@@ -424,8 +459,7 @@ async fn blackbox_cost(opts: &Options, target: &Target, window: Duration) -> Res
         eprintln!("prometheus-blackbox-exporter is not installed (scripts/bench.sh installs it): its row is left out");
         return Ok(None);
     };
-    let scratch = Scratch::new()?;
-    let config = scratch.path().join("blackbox.yml");
+    let config = scratch.join("blackbox.yml");
     std::fs::write(
         &config,
         "modules:\n  http_ok:\n    prober: http\n    timeout: 5s\n    http:\n      fail_if_body_not_matches_regexp: [\"^ok$\"]\n",
@@ -436,7 +470,7 @@ async fn blackbox_cost(opts: &Options, target: &Target, window: Duration) -> Res
         Command::new(&bin)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--web.listen-address={addr}")),
-        scratch.path().join("blackbox.log"),
+        scratch.join("blackbox.log"),
     )?;
     let dial = Dial::Tcp(addr);
     service
@@ -444,6 +478,7 @@ async fn blackbox_cost(opts: &Options, target: &Target, window: Duration) -> Res
         .await?;
     let pid = service.pid()?;
     let runs: Arc<Mutex<Runs>> = Arc::default();
+    let counting = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for i in 0..opts.http {
         let offset = Duration::from_secs(HTTP_INTERVAL).mul_f64(i as f64 / opts.http as f64);
@@ -451,7 +486,7 @@ async fn blackbox_cost(opts: &Options, target: &Target, window: Duration) -> Res
             "/probe?module=http_ok&target=http%3A%2F%2F127.0.0.1%3A{}%2Fc{i}",
             target.addr.port()
         );
-        let (dial, runs) = (dial.clone(), runs.clone());
+        let (dial, runs, counting) = (dial.clone(), runs.clone(), counting.clone());
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval_at(
                 tokio::time::Instant::now() + offset,
@@ -464,6 +499,9 @@ async fn blackbox_cost(opts: &Options, target: &Target, window: Duration) -> Res
                     Ok(mut conn) => conn.get_ok(&path).await,
                     Err(e) => Err(e),
                 };
+                if !counting.load(Ordering::Relaxed) {
+                    continue;
+                }
                 let ok = answer
                     .as_ref()
                     .map(|body| String::from_utf8_lossy(body).contains("\nprobe_success 1"))
@@ -483,6 +521,7 @@ async fn blackbox_cost(opts: &Options, target: &Target, window: Duration) -> Res
         }));
     }
     tokio::time::sleep(WARMUP).await;
+    counting.store(true, Ordering::Relaxed);
     let cost = measure(
         &format!(
             "blackbox exporter, {} http probes every {HTTP_INTERVAL} s",
@@ -492,6 +531,7 @@ async fn blackbox_cost(opts: &Options, target: &Target, window: Duration) -> Res
         window,
     )
     .await;
+    counting.store(false, Ordering::Relaxed);
     for task in &tasks {
         task.abort();
     }
@@ -503,37 +543,47 @@ async fn blackbox_cost(opts: &Options, target: &Target, window: Duration) -> Res
     Ok(Some(cost))
 }
 
-/// Start-to-result times of a script check through the probe, and of `docker run --rm`
-/// of the same image, in milliseconds, each sorted.
+/// Start-to-result times of a script check through the agent's probe code (what the
+/// agent's scheduler calls), run in this process, and of `docker run --rm` of the same
+/// image, in milliseconds, each sorted.
 async fn latency(runs: usize) -> Result<(Vec<f64>, Vec<f64>)> {
-    let cx = context(agent_id());
+    let cx = ProbeContext {
+        engine: UpstreamPool::new(EngineAddr::Unix(crate::ENGINE_SOCKET.into())),
+        agent_id: format!("bench{:x}-{}", std::process::id(), now_ms()),
+        node: "bench".into(),
+    };
     let check = make_check(
         "latency",
         SCRIPT_INTERVAL,
         30,
         json!({"kind": "script", "image": IMAGE, "script": "true"}),
     )?;
-    // One run each first, so that neither pays for a cold cache.
-    let first = probe::run(&check, 0, &cx).await;
-    ensure!(first.status == Status::Ok, "the script check: {first:?}");
-    docker_run().await?;
-    let mut ours = Vec::with_capacity(runs);
-    let mut theirs = Vec::with_capacity(runs);
-    for seq in 1..=runs as u64 {
-        let started = Instant::now();
-        let outcome = probe::run(&check, seq, &cx).await;
-        ours.push(started.elapsed().as_secs_f64() * 1e3);
-        ensure!(
-            outcome.status == Status::Ok,
-            "the script check: {outcome:?}"
-        );
-        let started = Instant::now();
+    let timed = async {
+        // One run each first, so that neither pays for a cold cache.
+        let first = probe::run(&check, 0, &cx).await;
+        ensure!(first.status == Status::Ok, "the script check: {first:?}");
         docker_run().await?;
-        theirs.push(started.elapsed().as_secs_f64() * 1e3);
+        let mut ours = Vec::with_capacity(runs);
+        let mut theirs = Vec::with_capacity(runs);
+        for seq in 1..=runs as u64 {
+            let started = Instant::now();
+            let outcome = probe::run(&check, seq, &cx).await;
+            ours.push(started.elapsed().as_secs_f64() * 1e3);
+            ensure!(
+                outcome.status == Status::Ok,
+                "the script check: {outcome:?}"
+            );
+            let started = Instant::now();
+            docker_run().await?;
+            theirs.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        ours.sort_by(f64::total_cmp);
+        theirs.sort_by(f64::total_cmp);
+        Ok((ours, theirs))
     }
-    ours.sort_by(f64::total_cmp);
-    theirs.sort_by(f64::total_cmp);
-    Ok((ours, theirs))
+    .await;
+    probe::remove_leftovers(&cx).await;
+    timed
 }
 
 async fn docker_run() -> Result<()> {
@@ -571,18 +621,18 @@ fn report(
     let pct = |ms: u64| ms as f64 / window_ms * 100.0;
     let mut lines = vec![
         format!(
-            "| configuration ({} s window after {} s warm-up) | CPU, % of one core | RSS mean (MB) | RSS peak (MB) | dockerd + containerd CPU, % of one core | runs |",
+            "| configuration ({} s window after {} s warm-up) | CPU, % of one core | RSS mean (MB) | RSS peak (MB) | dockerd + containerd CPU, % of one core | runs in the window | run duration median / p90 (ms) |",
             opts.window.as_secs(),
             WARMUP.as_secs()
         ),
-        "|---|---:|---:|---:|---:|---|".to_owned(),
+        "|---|---:|---:|---:|---:|---|---:|".to_owned(),
     ];
-    // The http checks, their peer, then the rest.
+    // The baseline, the http checks, their peer, then the rest.
     let ordered: Vec<&Cost> = costs
         .iter()
-        .take(1)
+        .take(2)
         .chain(blackbox)
-        .chain(costs.iter().skip(1))
+        .chain(costs.iter().skip(2))
         .collect();
     for c in &ordered {
         let runs = c
@@ -591,19 +641,29 @@ fn report(
             .map(|(k, v)| format!("{k} {v}"))
             .collect::<Vec<_>>()
             .join(", ");
+        let durations = if c.durations.is_empty() {
+            "–".to_owned()
+        } else {
+            format!(
+                "{:.0} / {:.0}",
+                percentile(&c.durations, 0.5),
+                percentile(&c.durations, 0.9)
+            )
+        };
         lines.push(format!(
-            "| {} | {:.2} | {:.1} | {:.1} | {} | {runs} |",
+            "| {} | {:.2} | {:.1} | {:.1} | {} | {} | {durations} |",
             c.label,
             pct(c.cpu_ms),
             c.rss_mean / 1e6,
             c.rss_peak as f64 / 1e6,
             c.engine_ms.map_or("–".into(), |e| format!("{:.2}", pct(e))),
+            if runs.is_empty() { "–".into() } else { runs },
         ));
     }
     let mut text = lines.join("\n");
-    if let (Some(b), Some(ours)) = (blackbox, costs.first()) {
+    if let (Some(b), Some(ours)) = (blackbox, costs.get(1)) {
         text.push_str(&format!(
-            "\n\nhttp checks, probes process / blackbox exporter: CPU {:.2}x, RSS {:.2}x",
+            "\n\nhttp checks, agent / blackbox exporter: CPU {:.2}x, RSS {:.2}x",
             ours.cpu_ms as f64 / b.cpu_ms.max(1) as f64,
             ours.rss_mean / b.rss_mean.max(1.0)
         ));
