@@ -216,7 +216,8 @@ pub async fn tell(app: &App, endpoint: &Endpoint) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The states that are not ok, of checks that still exist.
+/// The states that are not ok, of checks that still exist and have run: a check the agent
+/// has not run yet is `unknown` until its first run, which is no finding.
 pub fn findings(
     endpoint: &Endpoint,
     defs: &[super::CheckDef],
@@ -224,7 +225,7 @@ pub fn findings(
 ) -> Vec<CheckFinding> {
     states
         .iter()
-        .filter(|s| s.state != Status::Ok)
+        .filter(|s| s.state != Status::Ok && s.status.is_some())
         .filter_map(|s| {
             let def = defs.iter().find(|d| d.id == s.check)?;
             Some(CheckFinding {
@@ -246,7 +247,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn findings_are_the_states_not_ok_of_checks_that_still_exist() {
+    fn findings_are_the_states_not_ok_of_checks_that_still_exist_and_have_run() {
         use crate::checks::def::CheckInput;
         use crate::checks::store::StateRow;
         let def = CheckInput::parse(
@@ -283,6 +284,11 @@ mod tests {
             state("n2", "c1", Status::Critical),
             state("n3", "c1", Status::Unknown),
             state("n2", "c9", Status::Critical),
+            StateRow {
+                status: None,
+                at_ms: None,
+                ..state("n4", "c1", Status::Unknown)
+            },
         ];
         let found = findings(&endpoint, &[def], &states);
         let seen: Vec<(&str, &str)> = found
