@@ -110,9 +110,11 @@ export async function checks(main, { id }, ctx) {
     const x = r.cells.get(node);
     if (!x) return h('span', { class: 'muted small', title: 'No result from this node: not targeted, or not run yet' }, '—');
     const first = firstLine(x.output);
-    return h('div', { class: 'check-cell', 'data-check-cell': '', 'data-check': r.id, 'data-node': node, 'data-state': x.state ?? 'pending' },
+    // Not run yet: the agent says unknown until the first run ends.
+    const state = x.status == null ? null : x.state;
+    return h('div', { class: 'check-cell', 'data-check-cell': '', 'data-check': r.id, 'data-node': node, 'data-state': state ?? 'pending' },
       h('div', { class: 'check-cell-head' },
-        checkBadge(x.state, x.status && x.status !== x.state ? `This run: ${x.status}; the state changes after the retries` : null),
+        checkBadge(state, x.status && x.status !== x.state ? `This run: ${x.status}; the state changes after the retries` : null),
         h('span', { class: 'muted small', title: 'How long the last run took' }, ms(x.duration_ms))),
       h('button', {
         type: 'button', class: 'check-output', 'data-action': 'output', title: 'Show the whole output',
