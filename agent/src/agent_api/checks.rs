@@ -102,7 +102,7 @@ pub async fn results(cx: &Context<'_>, query_text: &str) -> http::Response<Body>
         let mine = q.cursors.get(&me).copied().unwrap_or(0);
         answer.nodes.push(cx.checks.read(mine, q.limit));
     }
-    let asks: Vec<(Node, Option<Bytes>, String)> = peers(cx)
+    let asks: Vec<(Node, Option<Bytes>, String)> = super::reachable_peers(cx)
         .into_iter()
         .map(|node| {
             let cursor = q.cursors.get(&node.meta.node_name).copied().unwrap_or(0);
@@ -247,16 +247,6 @@ pub async fn push(cx: &Context<'_>, req: Request<Body>) -> http::Response<Body> 
         },
         "the push's outcomes",
     )
-}
-
-/// The other nodes the client may reach.
-fn peers(cx: &Context<'_>) -> Vec<Node> {
-    cx.view
-        .nodes()
-        .iter()
-        .filter(|n| !n.local && cx.profile.check_node(&n.meta.node_name).is_ok())
-        .cloned()
-        .collect()
 }
 
 /// The nodes known to be down that the client may reach, with why they are left out.

@@ -97,13 +97,7 @@ async fn ask_peers_with(
     path: &str,
     deadline: Duration,
 ) -> Vec<(String, Result<Bytes, String>)> {
-    let peers: Vec<Node> = cx
-        .view
-        .nodes()
-        .iter()
-        .filter(|n| !n.local && cx.profile.check_node(&n.meta.node_name).is_ok())
-        .cloned()
-        .collect();
+    let peers = reachable_peers(cx);
     let answers = Nodes {
         calls: cx.calls,
         nodes: &peers,
@@ -122,6 +116,16 @@ async fn ask_peers_with(
         .map(|n| n.meta.node_name)
         .zip(answers)
         .chain(down)
+        .collect()
+}
+
+/// The other nodes the client's profile may reach.
+fn reachable_peers(cx: &Context<'_>) -> Vec<Node> {
+    cx.view
+        .nodes()
+        .iter()
+        .filter(|n| !n.local && cx.profile.check_node(&n.meta.node_name).is_ok())
+        .cloned()
         .collect()
 }
 
