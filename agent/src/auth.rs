@@ -1,6 +1,7 @@
 //! Who a client is and what it may do: bearer tokens (JWT) and client certificates.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -89,16 +90,20 @@ impl TrustedKey {
             path: path.display().to_string(),
             source,
         })?;
-        let unsupported = || KeyError::Unsupported {
+        Self::from_pem(&pem).ok_or_else(|| KeyError::Unsupported {
             path: path.display().to_string(),
-        };
-        let algorithm = spki_algorithm(&pem).ok_or_else(unsupported)?;
+        })
+    }
+
+    /// A PEM public key: Ed25519 or P-256; `None` for anything else.
+    pub fn from_pem(pem: &[u8]) -> Option<Self> {
+        let algorithm = spki_algorithm(pem)?;
         let key = match algorithm {
-            Algorithm::EdDSA => DecodingKey::from_ed_pem(&pem),
-            _ => DecodingKey::from_ec_pem(&pem),
+            Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
+            _ => DecodingKey::from_ec_pem(pem),
         }
-        .map_err(|_| unsupported())?;
-        Ok(Self { algorithm, key })
+        .ok()?;
+        Some(Self { algorithm, key })
     }
 
     /// The algorithm this key verifies: EdDSA or ES256.
@@ -133,7 +138,20 @@ fn spki_algorithm(pem: &[u8]) -> Option<Algorithm> {
 pub struct Authenticator {
     secret: Option<DecodingKey>,
     trusted: Vec<TrustedKey>,
+    /// Keys learned while running: the console's, from an edge tunnel.
+    learned: LearnedKeys,
     max_lifetime: Duration,
+}
+
+/// Keys trusted since start, shared with what learns them.
+#[derive(Clone, Default)]
+pub struct LearnedKeys(Arc<std::sync::RwLock<Vec<TrustedKey>>>);
+
+impl LearnedKeys {
+    /// Trusts `key` from now on, in place of what was learned before.
+    pub fn set(&self, key: TrustedKey) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = vec![key];
+    }
 }
 
 impl Authenticator {
@@ -141,8 +159,14 @@ impl Authenticator {
         Self {
             secret: secret.map(|s| DecodingKey::from_secret(s.as_bytes())),
             trusted,
+            learned: LearnedKeys::default(),
             max_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
         }
+    }
+
+    /// Where keys learned while running go.
+    pub fn learned(&self) -> LearnedKeys {
+        self.learned.clone()
     }
 
     /// The longest a token may be valid, from `iat` to `exp`.
@@ -193,11 +217,13 @@ impl Authenticator {
     pub fn verify_token(&self, token: &str) -> Result<Identity, AuthError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| AuthError::Token(e.to_string()))?;
+        let learned = self.learned.0.read().unwrap_or_else(|p| p.into_inner());
         let candidates: Vec<&DecodingKey> = match header.alg {
             Algorithm::HS256 => self.secret.iter().collect(),
             Algorithm::EdDSA | Algorithm::ES256 => self
                 .trusted
                 .iter()
+                .chain(learned.iter())
                 .filter(|k| k.algorithm == header.alg)
                 .map(|k| &k.key)
                 .collect(),

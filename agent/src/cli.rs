@@ -151,6 +151,24 @@ struct RunArgs {
         value_delimiter = ','
     )]
     jwt_public_keys: Vec<PathBuf>,
+    /// The console to dial out to and serve over that connection (edge mode), for a host
+    /// the console cannot reach: https://HOST[:PORT].
+    #[arg(long, env = "AGENT_CONSOLE_URL")]
+    console_url: Option<String>,
+    /// The enrol token the console made, for the first connection of edge mode.
+    #[arg(
+        long,
+        env = "AGENT_ENROL_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "enrol_token_file"
+    )]
+    enrol_token: Option<String>,
+    /// A file holding the enrol token (a Docker secret, say).
+    #[arg(long, env = "AGENT_ENROL_TOKEN_FILE")]
+    enrol_token_file: Option<PathBuf>,
+    /// The CA (PEM) that signed the console's certificate [default: the node's CAs].
+    #[arg(long, env = "AGENT_CONSOLE_CA")]
+    console_ca: Option<PathBuf>,
     /// Directory for the agent's state.
     #[arg(long, env = "AGENT_DATA_DIR", default_value = "/var/lib/bosun")]
     data_dir: PathBuf,
@@ -352,6 +370,7 @@ fn agent_config(args: &RunArgs) -> Result<AgentConfig, UsageError> {
         .iter()
         .map(|p| TrustedKey::read(p).map_err(|e| UsageError(format!("--jwt-public-key {e}"))))
         .collect::<Result<_, _>>()?;
+    config.edge = edge_config(args)?;
     config.shutdown_grace = args.shutdown_grace;
     config.fanout_deadline = args.fanout_deadline;
     config.cluster = cluster_config(args)?;
@@ -456,6 +475,43 @@ fn cluster_config(args: &RunArgs) -> Result<Option<ClusterConfig>, UsageError> {
         advertise: args.advertise_addr,
         discovery,
     }))
+}
+
+/// Edge mode's settings, when `--console-url` is given.
+fn edge_config(args: &RunArgs) -> Result<Option<crate::edge::EdgeConfig>, UsageError> {
+    let Some(url) = &args.console_url else {
+        if args.enrol_token.is_some() || args.enrol_token_file.is_some() {
+            return Err(UsageError(
+                "--enrol-token needs --console-url, the console to enrol with".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let console = crate::edge::ConsoleUrl::parse(url)
+        .map_err(|e| UsageError(format!("--console-url {e}")))?;
+    let enrol_token = match (&args.enrol_token, &args.enrol_token_file) {
+        (Some(token), _) => Some(token.trim().to_owned()),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| UsageError(format!("--enrol-token-file {}: {e}", path.display())))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    }
+    .filter(|t| !t.is_empty());
+    Ok(Some(crate::edge::EdgeConfig {
+        console,
+        enrol_token,
+        console_ca: args.console_ca.clone(),
+        https_proxy: env_either("HTTPS_PROXY", "https_proxy"),
+        no_proxy: env_either("NO_PROXY", "no_proxy"),
+    }))
+}
+
+/// The first of two spellings of an environment variable that is set.
+fn env_either(upper: &str, lower: &str) -> Option<String> {
+    std::env::var(upper).or_else(|_| std::env::var(lower)).ok()
 }
 
 fn run(args: RunArgs) -> Result<(), UsageError> {

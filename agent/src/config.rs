@@ -56,6 +56,8 @@ pub struct AgentConfig {
     pub updates: UpdatesConfig,
     /// The results buffer and the keys that sign check policies.
     pub checks: ChecksConfig,
+    /// Dialling out to a console (edge mode), when set.
+    pub edge: Option<crate::edge::EdgeConfig>,
 }
 
 /// Default for the body budget: 32 MiB, eight 4 MiB manager operations.
@@ -110,6 +112,7 @@ impl AgentConfig {
             usage: UsageConfig::default(),
             updates: UpdatesConfig::default(),
             checks: ChecksConfig::default(),
+            edge: None,
         }
     }
 }

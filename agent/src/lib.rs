@@ -22,7 +22,8 @@
 //! `healthcheck` command's client; [`usage`] samples the host and its containers, which
 //! [`agent_api`] serves as JSON and [`metrics`] to Prometheus; [`updates`] checks the
 //! containers' images against their registries; [`checks`] runs the console's signed
-//! check policies and buffers their results.
+//! check policies and buffers their results; [`edge`] dials out to a console that cannot
+//! reach the agent and serves over that tunnel, from [`proxy::identify`] on.
 //!
 //! No unsafe code, but for one call: `trim.rs` asks glibc to give freed memory back.
 #![deny(unsafe_code)]
@@ -39,6 +40,7 @@ pub mod checks;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod edge;
 pub mod error;
 pub mod headers;
 pub mod identity;

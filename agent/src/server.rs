@@ -23,6 +23,7 @@ use crate::body::Budget;
 use crate::checks::Checks;
 use crate::cluster::Cluster;
 use crate::config::AgentConfig;
+use crate::edge::{self, Edge, EdgeKeys};
 use crate::host::host_name;
 use crate::metrics::state::AgentState;
 use crate::metrics::Metrics;
@@ -30,7 +31,7 @@ use crate::proxy::streams::Streams;
 use crate::proxy::{ConnInfo, Parts, Proxy};
 use crate::tls::pki::{self, Ca, PkiError};
 use crate::tls::server::TlsSetupError;
-use crate::tls::ServerTls;
+use crate::tls::{ClientCert, ServerTls};
 use crate::updates::Updates;
 use crate::upstream::UpstreamPool;
 use crate::usage::Usage;
@@ -68,6 +69,8 @@ pub enum StartError {
     Policy(#[from] crate::access::PolicyError),
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    #[error("edge mode: {0}")]
+    Edge(#[from] crate::edge::KeyError),
 }
 
 /// A bound agent, ready to serve.
@@ -77,6 +80,8 @@ pub struct Agent {
     admission: Arc<Admission>,
     /// Gossip, discovery and metadata refresh; stopped after the drain.
     background: CancellationToken,
+    /// Dialling out to the console, in edge mode.
+    edge: Option<Edge>,
 }
 
 /// What answers the agent's connections: the client's certificate checked once per
@@ -192,6 +197,18 @@ impl Agent {
                 updates: updates.counters(),
             },
         );
+        let auth = Authenticator::new(config.secret.as_ref(), config.trusted_keys.clone())
+            .with_max_lifetime(config.max_token_lifetime);
+        let edge = match &config.edge {
+            Some(edge) => Some(Edge {
+                config: edge.clone(),
+                keys: EdgeKeys::load_or_create(&config.data_dir)?,
+                agent_id: cluster.agent_id().to_owned(),
+                node: cluster.view().me.meta.node_name.clone(),
+                learned: auth.learned(),
+            }),
+            None => None,
+        };
         let proxy = Arc::new(Proxy::new(Parts {
             engine,
             cluster,
@@ -200,8 +217,7 @@ impl Agent {
             checks,
             metrics,
             streams,
-            auth: Authenticator::new(config.secret.as_ref(), config.trusted_keys.clone())
-                .with_max_lifetime(config.max_token_lifetime),
+            auth,
             policy,
             audit: Audit::start(&config.audit)?,
             budget: Budget::new(config.body_budget),
@@ -225,6 +241,7 @@ impl Agent {
             proxy,
             admission,
             background,
+            edge,
         })
     }
 
@@ -261,6 +278,21 @@ impl Agent {
             admission.admit(peer.ip(), peer_agent)
         };
         crate::trim::spawn(Arc::clone(&admission), self.background.clone());
+        if let Some(edge) = self.edge {
+            let serving = edge::Serving {
+                handler: Arc::clone(&self.server.handler),
+                conn: Box::new(|peer| ConnInfo {
+                    peer,
+                    client_cert: ClientCert::None,
+                }),
+                deadlines: Deadlines {
+                    handshake: TLS_HANDSHAKE_TIMEOUT,
+                    header_read: HEADER_READ_TIMEOUT,
+                    first_request: None,
+                },
+            };
+            tokio::spawn(edge.run(serving, shutdown.clone()));
+        }
         self.server.run(shutdown, admit, proxy.relays()).await;
         // Leaving last lets the others learn at once that this node is gone.
         self.background.cancel();

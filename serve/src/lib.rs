@@ -8,6 +8,8 @@
 //! | [`pki`] | the cluster CA, the certificates it issues, reading PEM files |
 //! | [`kept_cert`] | a self-signed certificate kept in a data directory |
 //! | [`secret`] | the cluster secret, and files only their owner may read |
+//! | [`tunnel`] | the edge tunnel: an agent's outbound connection, many streams over it |
+//! | [`ed25519`] | Ed25519 signing keys: the console's, and each edge agent's |
 //! | [`token`] | the bearer tokens the agent accepts: claims, scopes, signing |
 //! | [`checks`] | checks, the signed policies that carry them, the results agents report |
 //! | [`docker_stream`] | the engine's multiplexed stdout/stderr framing, taken off |
@@ -21,6 +23,7 @@ pub mod checks;
 pub mod clock;
 pub mod docker_stream;
 pub mod duration;
+pub mod ed25519;
 pub mod hex;
 pub mod host;
 pub mod kept_cert;
@@ -32,4 +35,5 @@ pub mod signal;
 pub mod telemetry;
 pub mod tls;
 pub mod token;
+pub mod tunnel;
 pub mod usage;

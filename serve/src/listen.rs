@@ -193,10 +193,68 @@ async fn serve_connection<H: Handler, T>(c: Connection<H>, _ticket: T) {
         c.handler
             .connect(peer, stream.get_ref().1.peer_certificates()),
     );
+    serve_http(
+        Exchange {
+            handler: c.handler,
+            info,
+            peer,
+            deadlines: c.deadlines,
+            stop: c.stop,
+            hard_stop: c.hard_stop,
+        },
+        stream,
+    )
+    .await
+}
+
+/// Serves requests on a connection that is already secured (a stream of an edge tunnel,
+/// inside the tunnel's TLS), until it closes or `stop` is cancelled.
+pub async fn serve_stream<H, S>(
+    handler: Arc<H>,
+    info: H::Conn,
+    peer: SocketAddr,
+    io: S,
+    deadlines: Deadlines,
+    stop: CancellationToken,
+) where
+    H: Handler,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    serve_http(
+        Exchange {
+            handler,
+            info: Arc::new(info),
+            peer,
+            deadlines,
+            hard_stop: stop.clone(),
+            stop,
+        },
+        io,
+    )
+    .await
+}
+
+/// What serving HTTP on one connection needs.
+struct Exchange<H: Handler> {
+    handler: Arc<H>,
+    info: Arc<H::Conn>,
+    peer: SocketAddr,
+    deadlines: Deadlines,
+    stop: CancellationToken,
+    hard_stop: CancellationToken,
+}
+
+async fn serve_http<H, S>(c: Exchange<H>, io: S)
+where
+    H: Handler,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let peer = c.peer;
     let asked = Arc::new(AtomicBool::new(false));
     let service = {
         let asked = Arc::clone(&asked);
         let handler = Arc::clone(&c.handler);
+        let info = c.info;
         service_fn(move |req| {
             asked.store(true, Ordering::Relaxed);
             let answer = Arc::clone(&handler).answer(Arc::clone(&info), req);
@@ -206,7 +264,7 @@ async fn serve_connection<H: Handler, T>(c: Connection<H>, _ticket: T) {
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(c.deadlines.header_read)
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(conn);
     let first_request = tokio::time::sleep(c.deadlines.first_request.unwrap_or(NEVER));

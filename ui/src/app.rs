@@ -47,6 +47,8 @@ pub struct App {
     pub update_pull_interval: std::time::Duration,
     /// The checks' pull interval and push locks.
     pub checks: crate::checks::Checks,
+    /// The tunnels of the edge agents connected now.
+    pub edge: Arc<crate::edge::Sessions>,
 }
 
 impl App {
@@ -58,9 +60,11 @@ impl App {
         sealer: Sealer,
     ) -> Self {
         let key = Arc::new(key);
+        let edge = Arc::new(crate::edge::Sessions::default());
         Self {
             db: Db::new(store),
-            agents: Arc::new(AgentClients::new(Arc::clone(&key))),
+            agents: Arc::new(AgentClients::new(Arc::clone(&key), Arc::clone(&edge))),
+            edge,
             key,
             access,
             sessions: SessionChanges::default(),

@@ -329,6 +329,7 @@ pub fn prepare(args: &Args) -> Result<App, String> {
         crate::alerts::store::SCHEMA,
         crate::notify::store::SCHEMA,
         crate::checks::store::SCHEMA,
+        crate::edge::store::SCHEMA,
     ] {
         store
             .add_tables(schema)

@@ -29,6 +29,8 @@ pub struct Connector {
     host: Arc<str>,
     port: u16,
     tls: Option<(TlsConnector, ServerName<'static>)>,
+    /// An edge endpoint: each connection is a new stream of one of its agents' tunnels.
+    tunnel: Option<(Arc<crate::edge::Sessions>, i64)>,
 }
 
 impl Connector {
@@ -38,6 +40,17 @@ impl Connector {
             host: host.into(),
             port,
             tls: None,
+            tunnel: None,
+        }
+    }
+
+    /// Streams of the tunnels of edge endpoint `endpoint`'s agents.
+    pub fn tunnel(sessions: Arc<crate::edge::Sessions>, endpoint: i64) -> Self {
+        Self {
+            host: "edge".into(),
+            port: 0,
+            tls: None,
+            tunnel: Some((sessions, endpoint)),
         }
     }
 
@@ -54,10 +67,28 @@ impl Connector {
             host: host.into(),
             port,
             tls: Some((TlsConnector::from(Arc::new(tls)), server_name)),
+            tunnel: None,
         })
     }
 
     async fn connect(self) -> io::Result<TokioIo<Stream>> {
+        if let Some((sessions, endpoint)) = &self.tunnel {
+            let opener = sessions.opener(*endpoint).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    "no agent of this edge endpoint is connected",
+                )
+            })?;
+            let stream = tokio::time::timeout(CONNECT_TIMEOUT, opener.open())
+                .await
+                .map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no tunnel stream within {CONNECT_TIMEOUT:?}"),
+                    )
+                })??;
+            return Ok(TokioIo::new(Stream::Tunnel(Box::new(stream))));
+        }
         let timed_out = |what: &str| {
             io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -111,6 +142,7 @@ pub fn describe(error: &dyn std::error::Error) -> String {
 pub enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    Tunnel(Box<bosun_serve::tunnel::TunnelStream>),
 }
 
 impl Connection for Stream {
@@ -128,6 +160,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Tunnel(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -141,6 +174,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Tunnel(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -152,6 +186,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Stream::Tunnel(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -159,6 +194,7 @@ impl AsyncWrite for Stream {
         match self {
             Stream::Plain(s) => s.is_write_vectored(),
             Stream::Tls(s) => s.is_write_vectored(),
+            Stream::Tunnel(s) => s.is_write_vectored(),
         }
     }
 
@@ -166,6 +202,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Tunnel(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -173,6 +210,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Tunnel(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod checks;
 pub mod cli;
 pub mod connector;
+pub mod edge;
 pub mod notify;
 pub mod profiles;
 pub mod sealed;

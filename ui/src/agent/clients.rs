@@ -11,6 +11,7 @@ use crate::store::Endpoint;
 /// The clients by endpoint ID, each with the endpoint settings it was made from.
 pub struct AgentClients {
     key: Arc<ConsoleKey>,
+    edge: Arc<crate::edge::Sessions>,
     cached: Mutex<HashMap<i64, Cached>>,
 }
 
@@ -21,9 +22,10 @@ struct Cached {
 
 impl AgentClients {
     /// No clients yet; `key` signs for the endpoints that trust the console's own key.
-    pub fn new(key: Arc<ConsoleKey>) -> Self {
+    pub fn new(key: Arc<ConsoleKey>, edge: Arc<crate::edge::Sessions>) -> Self {
         Self {
             key,
+            edge,
             cached: Mutex::new(HashMap::new()),
         }
     }
@@ -47,7 +49,7 @@ impl AgentClients {
     /// Makes `endpoint`'s client anew and keeps it in place of the old one, whose
     /// connections close as the calls under way on them end.
     pub fn replace(&self, endpoint: &Endpoint) -> Result<Arc<AgentClient>, AgentError> {
-        let made = AgentClient::new(endpoint, &self.key).map(Arc::new);
+        let made = AgentClient::new(endpoint, &self.key, &self.edge).map(Arc::new);
         let mut cached = self.cached();
         match &made {
             Ok(client) => {
@@ -170,7 +172,7 @@ mod tests {
 
     fn clients() -> AgentClients {
         let key = ConsoleKey::from_pkcs8(&ConsoleKey::generate().expect("key")).expect("load");
-        AgentClients::new(Arc::new(key))
+        AgentClients::new(Arc::new(key), Arc::default())
     }
 
     async fn ask(client: &AgentClient) {

@@ -193,11 +193,21 @@ pub fn trust(ca_pem: &str) -> Result<rustls::RootCertStore, String> {
 }
 
 impl AgentClient {
-    pub fn new(endpoint: &Endpoint, key: &std::sync::Arc<ConsoleKey>) -> Result<Self, AgentError> {
-        let (host, port) = parse_url(&endpoint.url).map_err(AgentError::Config)?;
-        let roots = trust(&endpoint.ca_pem).map_err(AgentError::Config)?;
-        let connector = Connector::tls(&host, port, roots).map_err(AgentError::Config)?;
+    pub fn new(
+        endpoint: &Endpoint,
+        key: &std::sync::Arc<ConsoleKey>,
+        edge: &std::sync::Arc<crate::edge::Sessions>,
+    ) -> Result<Self, AgentError> {
         let tokens = Tokens::new(endpoint, key)?;
+        let (host, port, connector) = if crate::edge::is_edge(&endpoint.url) {
+            let connector = Connector::tunnel(std::sync::Arc::clone(edge), endpoint.id);
+            (format!("edge-{}", endpoint.id), 443, connector)
+        } else {
+            let (host, port) = parse_url(&endpoint.url).map_err(AgentError::Config)?;
+            let roots = trust(&endpoint.ca_pem).map_err(AgentError::Config)?;
+            let connector = Connector::tls(&host, port, roots).map_err(AgentError::Config)?;
+            (host, port, connector)
+        };
         let http = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, Header};
 
+use bosun_serve::ed25519::SigningKey;
 use bosun_serve::secret::Secret;
 use bosun_serve::token::Claims;
 
@@ -20,37 +20,23 @@ const TOKEN_TTL: u64 = 60;
 /// The console's own Ed25519 key, for endpoints that trust it instead of sharing the
 /// cluster secret.
 pub struct ConsoleKey {
-    encoding: EncodingKey,
-    public_pem: String,
+    key: SigningKey,
 }
 
 impl ConsoleKey {
     /// A new key, as PKCS#8 DER.
     pub fn generate() -> Result<Vec<u8>, String> {
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng)
-            .map(|doc| doc.as_ref().to_vec())
-            .map_err(|e| e.to_string())
+        SigningKey::generate()
     }
 
     pub fn from_pkcs8(der: &[u8]) -> Result<Self, String> {
-        use aws_lc_rs::signature::KeyPair as _;
-        let pair =
-            aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(der).map_err(|e| e.to_string())?;
-        // SubjectPublicKeyInfo for Ed25519: a fixed prefix and the 32-byte key.
-        let mut spki = vec![
-            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-        ];
-        spki.extend_from_slice(pair.public_key().as_ref());
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&spki);
         Ok(Self {
-            encoding: EncodingKey::from_ed_der(der),
-            public_pem: format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n"),
+            key: SigningKey::from_pkcs8(der)?,
         })
     }
 
     pub fn public_pem(&self) -> &str {
-        &self.public_pem
+        self.key.public_pem()
     }
 
     /// A check policy as a compact JWS (`alg: EdDSA`, `typ:` [`POLICY_TYP`]), which an
@@ -60,7 +46,7 @@ impl ConsoleKey {
     pub fn sign_policy(&self, policy: &bosun_serve::checks::Policy) -> Result<String, String> {
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some(bosun_serve::checks::POLICY_TYP.to_owned());
-        jsonwebtoken::encode(&header, policy, &self.encoding)
+        jsonwebtoken::encode(&header, policy, self.key.encoding())
             .map_err(|e| format!("cannot sign the policy for node {}: {e}", policy.node))
     }
 }
@@ -120,7 +106,7 @@ impl Tokens {
         let signed = match &self.signer {
             Signer::Secret(secret) => bosun_serve::token::sign(secret, &claims),
             Signer::Key(key) => {
-                jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key.encoding)
+                jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, key.key.encoding())
             }
         };
         signed.map_err(|e| AgentError::Config(format!("cannot sign a token: {e}")))
@@ -218,8 +204,9 @@ mod tests {
             scope: Some(Scope::Read),
             profile: None,
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key.encoding)
-            .expect("sign");
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, key.key.encoding())
+                .expect("sign");
         let auth = bosun_agent::auth::Authenticator::new(None, vec![trusted]);
         let who = auth.verify_token(&token).expect("the agent accepts it");
         assert_eq!(who.subject, "alice");

@@ -7,6 +7,7 @@
 //! | `oidc.rs` | `/api/oidc`, `/api/oidc/login`, `/api/oidc/callback` |
 //! | `users.rs` | `/api/users`, `/api/users/{username}` |
 //! | `endpoints.rs` | `/api/endpoints`, `{e}`, `/api/console-key` |
+//! | `edge.rs` | `/api/edge/connect` (an edge agent's tunnel), `/api/edge/tokens`, `/api/edge/tokens/{id}`, `/api/edge/agents`, `/api/edge/agents/{agent_id}` |
 //! | `nodes.rs` | `{e}/nodes` |
 //! | `lists.rs` | `{e}/containers`, `{e}/services`, `{e}/tasks`, `{e}/images`, `{e}/volumes`, `{e}/networks` |
 //! | `containers.rs` | `{e}/containers/{cid}` (inspect, remove), `{e}/containers/{cid}/{action}` |
@@ -42,6 +43,7 @@ mod checks;
 mod cluster;
 mod containers;
 mod create;
+mod edge;
 pub(crate) mod endpoints;
 mod error;
 mod events;
@@ -99,6 +101,7 @@ pub fn routes() -> Router<Shared> {
         .merge(oidc::routes())
         .merge(users::routes())
         .merge(endpoints::routes())
+        .merge(edge::routes())
         .merge(nodes::routes())
         .merge(lists::routes())
         .merge(containers::routes())

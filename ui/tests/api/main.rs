@@ -16,6 +16,7 @@ mod alerts;
 mod channels;
 mod checks;
 mod containers;
+mod edge;
 mod identity;
 mod images;
 mod logs;

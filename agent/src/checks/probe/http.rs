@@ -239,27 +239,12 @@ fn expiry(der: &[u8], warn_days: Option<u32>) -> Result<(Status, String), String
 /// Why a handshake failed, with a hint where the agent trusts no CA at all.
 fn tls_failure(host: &str, port: u16, e: &std::io::Error) -> String {
     let mut text = format!("TLS handshake with {host}:{port} failed: {e}");
-    if roots().1 == 0 {
+    if crate::tls::node_roots().1 == 0 {
         text.push_str(
             " (the agent found no CA certificates: set SSL_CERT_DIR or SSL_CERT_FILE, or insecure)",
         );
     }
     text
-}
-
-/// The CA certificates of the node (`SSL_CERT_DIR`/`SSL_CERT_FILE` or the system's store,
-/// as the registries' clients use), read once, and how many there were.
-fn roots() -> &'static (Arc<rustls::RootCertStore>, usize) {
-    static ROOTS: OnceLock<(Arc<rustls::RootCertStore>, usize)> = OnceLock::new();
-    ROOTS.get_or_init(|| {
-        let found = rustls_native_certs::load_native_certs();
-        for e in &found.errors {
-            tracing::debug!(error = %e, "a CA certificate of the node could not be read");
-        }
-        let mut store = rustls::RootCertStore::empty();
-        let (added, _) = store.add_parsable_certificates(found.certs);
-        (Arc::new(store), added)
-    })
 }
 
 /// The TLS client: verifying against the node's CAs, or (`insecure`) accepting any
@@ -284,7 +269,7 @@ fn client_config(insecure: bool) -> Result<Arc<rustls::ClientConfig>, Outcome> {
             .with_no_client_auth()
     } else {
         builder
-            .with_root_certificates(roots().0.clone())
+            .with_root_certificates(crate::tls::node_roots().0.clone())
             .with_no_client_auth()
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];

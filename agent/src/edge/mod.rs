@@ -1,0 +1,190 @@
+//! Edge mode: the agent dials out to the console (`--console-url`) and serves the Docker
+//! API and its own API over that one connection, for a host the console cannot reach.
+//!
+//! | file | does |
+//! | --- | --- |
+//! | `key.rs` | the agent's own key and the console's, kept in the data directory |
+//! | `dial.rs` | TCP (through `HTTPS_PROXY` when set), TLS, the upgrade to a tunnel |
+//! | here | the loop: dial, enrol or prove the key, serve the streams, back off, again |
+
+mod dial;
+mod key;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bosun_serve::listen::{Deadlines, Handler};
+use bosun_serve::tunnel::{self, Ended};
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{LearnedKeys, TrustedKey};
+
+pub use dial::ConsoleUrl;
+pub use key::{EdgeKeys, KeyError};
+
+/// The first wait before dialling again, doubled after each failure up to [`BACKOFF_MAX`],
+/// which keeps an agent back within 10 s of its path to the console returning.
+const BACKOFF_MIN: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(8);
+
+/// What edge mode is told.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    pub console: ConsoleUrl,
+    /// Presented on the first connection only; not needed once enrolled.
+    pub enrol_token: Option<String>,
+    /// The CA that signed the console's certificate; the node's CAs when not given.
+    pub console_ca: Option<PathBuf>,
+    /// `HTTPS_PROXY` and `NO_PROXY` as the environment gave them.
+    pub https_proxy: Option<String>,
+    pub no_proxy: Option<String>,
+}
+
+/// Who this agent is to the console.
+pub struct Edge {
+    pub config: EdgeConfig,
+    pub keys: EdgeKeys,
+    pub agent_id: String,
+    pub node: String,
+    /// Where the console's key goes, so that the tokens it signs are accepted.
+    pub learned: LearnedKeys,
+}
+
+/// How a tunnel's streams are served.
+pub struct Serving<H: Handler> {
+    pub handler: Arc<H>,
+    /// What a stream's requests know of their connection.
+    pub conn: Box<dyn Fn(SocketAddr) -> H::Conn + Send + Sync>,
+    pub deadlines: Deadlines,
+}
+
+impl Edge {
+    /// Keeps a tunnel to the console up until `stop` is cancelled: dials, serves, and
+    /// after a failure or a lost tunnel dials again, backing off with jitter.
+    pub async fn run<H: Handler>(self, serving: Serving<H>, stop: CancellationToken) {
+        if let Some(pem) = self.keys.console_key() {
+            self.trust(&pem);
+        }
+        let connector = match dial::Connector::new(&self.config) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(console = %self.config.console, error = %e, "edge mode cannot start");
+                return;
+            }
+        };
+        let serving = Arc::new(serving);
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let hello = self.hello();
+            let dialled = tokio::select! {
+                _ = stop.cancelled() => return,
+                d = connector.open(hello) => d,
+            };
+            match dialled {
+                Ok(open) => {
+                    if let Some(pem) = &open.console_key {
+                        if let Err(e) = self.keys.keep_console_key(pem) {
+                            tracing::warn!(error = %e, "cannot keep the console's key");
+                        }
+                        self.trust(pem);
+                    }
+                    backoff = BACKOFF_MIN;
+                    tracing::info!(console = %self.config.console, enrolled = open.enrolled, "edge tunnel up");
+                    let peer = open.peer;
+                    let streams = stop.child_token();
+                    let ended = tunnel::agent_side(
+                        open.io,
+                        |stream| {
+                            let serving = Arc::clone(&serving);
+                            tokio::spawn(bosun_serve::listen::serve_stream(
+                                Arc::clone(&serving.handler),
+                                (serving.conn)(peer),
+                                peer,
+                                stream,
+                                serving.deadlines,
+                                streams.clone(),
+                            ));
+                        },
+                        &stop,
+                    )
+                    .await;
+                    // Streams of a dead tunnel go with it.
+                    streams.cancel();
+                    match ended {
+                        Ended::Stopped => return,
+                        Ended::Closed => {
+                            tracing::warn!(console = %self.config.console, "the console closed the edge tunnel")
+                        }
+                        Ended::Silent => {
+                            tracing::warn!(console = %self.config.console, "the edge tunnel went silent")
+                        }
+                        Ended::Broken(e) => {
+                            tracing::warn!(console = %self.config.console, error = %e, "the edge tunnel broke")
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(console = %self.config.console, error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot open the edge tunnel")
+                }
+            }
+            let wait = jitter(backoff);
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// What the agent says when it dials: who it is, its proof, and until it is enrolled,
+    /// the enrol token and its public key.
+    fn hello(&self) -> dial::Hello {
+        let enrolled = self.keys.console_key().is_some();
+        dial::Hello {
+            agent_id: self.agent_id.clone(),
+            node: self.node.clone(),
+            proof: self.keys.proof(&self.agent_id),
+            enrol: (!enrolled)
+                .then(|| {
+                    self.config
+                        .enrol_token
+                        .clone()
+                        .map(|t| (t, self.keys.public_b64()))
+                })
+                .flatten(),
+        }
+    }
+
+    fn trust(&self, pem: &str) {
+        match TrustedKey::from_pem(pem.as_bytes()) {
+            Some(key) => self.learned.set(key),
+            None => tracing::warn!("the console's key is not an Ed25519 or P-256 public key"),
+        }
+    }
+}
+
+/// `wait` plus or minus a fifth, so that the agents of a cluster do not dial in step.
+fn jitter(wait: Duration) -> Duration {
+    let mut byte = [0u8; 1];
+    let _ = getrandom::fill(&mut byte);
+    let fifth = wait / 5;
+    wait - fifth + fifth * 2 * u32::from(byte[0]) / 255
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_a_fifth() {
+        for _ in 0..100 {
+            let j = jitter(Duration::from_secs(10));
+            assert!(
+                j >= Duration::from_secs(8) && j <= Duration::from_secs(12),
+                "{j:?}"
+            );
+        }
+    }
+}

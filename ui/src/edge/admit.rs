@@ -1,0 +1,141 @@
+//! Who may open a tunnel. An enrolled agent proves the key the console pinned; an agent
+//! not enrolled yet presents an enrol token that is neither expired, used up nor revoked,
+//! with its public key and a proof signed by it. A refusal says why, to the agent and in
+//! the console's log.
+
+use base64::Engine as _;
+use bosun_serve::tunnel::{Proof, PROOF_AUDIENCE};
+use jsonwebtoken::{Algorithm, Validation};
+
+use super::store::EdgeAgent;
+use crate::store::{Endpoint, Store, StoreError};
+
+/// What an agent says when it dials.
+#[derive(Debug, Clone)]
+pub struct Hello {
+    pub agent_id: String,
+    pub node: String,
+    pub version: String,
+    pub address: String,
+    pub proof: String,
+    pub enrol_token: Option<String>,
+    /// base64 of the agent's 32-byte public key.
+    pub key: Option<String>,
+}
+
+/// Why an agent may not open a tunnel.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("agent {0} was revoked")]
+    Revoked(String),
+    #[error("agent {0} is not enrolled: start it with an enrol token")]
+    Unknown(String),
+    #[error("the enrol token is not known")]
+    UnknownToken,
+    #[error("the enrol token was revoked")]
+    TokenRevoked,
+    #[error("the enrol token expired")]
+    TokenExpired,
+    #[error("the enrol token was used {0} time(s), all it may be")]
+    TokenUsedUp(u32),
+    #[error("the agent's proof does not verify with {0}: {1}")]
+    BadProof(&'static str, String),
+    #[error("{0}")]
+    Bad(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Refusal {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Store(_) => 500,
+            Self::Bad(_) => 400,
+            Self::Revoked(_) => 403,
+            _ => 401,
+        }
+    }
+}
+
+/// An admitted agent: its endpoint, its record, and whether it enrolled just now.
+pub struct Admitted {
+    pub endpoint: Endpoint,
+    pub agent: EdgeAgent,
+    pub enrolled: bool,
+}
+
+/// Admits an agent, enrolling it when it presents a token.
+pub fn admit(store: &Store, hello: &Hello) -> Result<Admitted, Refusal> {
+    if let Some(agent) = store.edge_agent(&hello.agent_id)? {
+        if agent.revoked {
+            return Err(Refusal::Revoked(hello.agent_id.clone()));
+        }
+        verify_proof(&agent.public_key, hello, "its pinned key")?;
+        store.edge_agent_seen(&hello.agent_id, &hello.node, &hello.address, &hello.version)?;
+        let endpoint = store.endpoint(agent.endpoint)?;
+        return Ok(Admitted {
+            endpoint,
+            agent,
+            enrolled: false,
+        });
+    }
+    let Some(token) = &hello.enrol_token else {
+        return Err(Refusal::Unknown(hello.agent_id.clone()));
+    };
+    let key = hello
+        .key
+        .as_deref()
+        .ok_or_else(|| Refusal::Bad("an enrolling agent sends its public key".into()))?;
+    let found = store
+        .enrol_token_by_hash(&crate::auth::token_hash(token))?
+        .ok_or(Refusal::UnknownToken)?;
+    if found.revoked {
+        return Err(Refusal::TokenRevoked);
+    }
+    if found.expires <= bosun_serve::clock::now_secs() {
+        return Err(Refusal::TokenExpired);
+    }
+    verify_proof(key, hello, "the key it sent")?;
+    if !store.use_enrol_token(found.id)? {
+        return Err(Refusal::TokenUsedUp(found.max_uses));
+    }
+    let endpoint = store.edge_endpoint(&found.endpoint)?;
+    let now = bosun_serve::clock::now_secs();
+    let agent = EdgeAgent {
+        agent_id: hello.agent_id.clone(),
+        endpoint: endpoint.id,
+        node: hello.node.clone(),
+        public_key: key.to_owned(),
+        enrolled: now,
+        last_seen: now,
+        address: hello.address.clone(),
+        version: hello.version.clone(),
+        revoked: false,
+    };
+    store.enrol_agent(&agent)?;
+    Ok(Admitted {
+        endpoint,
+        agent,
+        enrolled: true,
+    })
+}
+
+fn verify_proof(key_b64: &str, hello: &Hello, which: &'static str) -> Result<(), Refusal> {
+    let raw: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(key_b64)
+        .ok()
+        .and_then(|k| k.try_into().ok())
+        .ok_or_else(|| Refusal::Bad("the agent's key is not 32 bytes of base64".into()))?;
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_audience(&[PROOF_AUDIENCE]);
+    let proof = jsonwebtoken::decode::<Proof>(
+        &hello.proof,
+        &bosun_serve::ed25519::verifier(&raw),
+        &validation,
+    )
+    .map_err(|e| Refusal::BadProof(which, e.to_string()))?;
+    if proof.claims.sub != hello.agent_id {
+        return Err(Refusal::BadProof(which, "it names another agent".into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,452 @@
+//! Edge endpoints: an agent the console cannot reach dials out to it with an enrol token,
+//! and the console reaches its engine through that tunnel; revoking the agent ends a
+//! followed log at once and keeps it out; bad, expired and used tokens are refused.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bosun_agent::edge::{ConsoleUrl, EdgeConfig};
+use http::StatusCode;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::common::*;
+
+/// A console serving a certificate of `pki`'s CA, with no endpoint of its own.
+async fn console(pki: &Pki, data: &std::path::Path) -> SocketAddr {
+    console_on(
+        pki,
+        data,
+        "127.0.0.1:0".parse().unwrap(),
+        CancellationToken::new(),
+    )
+    .await
+}
+
+/// [`console`] on `listen`, until `stop`.
+async fn console_on(
+    pki: &Pki,
+    data: &std::path::Path,
+    listen: SocketAddr,
+    stop: CancellationToken,
+) -> SocketAddr {
+    let mut args = console_args(data, pki, "127.0.0.1:1".parse().unwrap());
+    args.endpoint_url = None;
+    args.listen = listen;
+    let app = bosun_ui::cli::prepare(&args).expect("the console prepares");
+    let ca = bosun_serve::pki::Ca::load(
+        &pki.ca_cert(),
+        &pki.ca_dir.join(bosun_serve::pki::CA_KEY_FILE),
+    )
+    .expect("the CA");
+    let issued = ca
+        .issue_server(
+            "localhost",
+            &["localhost".to_owned()],
+            &["127.0.0.1".parse().unwrap()],
+            30,
+        )
+        .expect("a console certificate");
+    use rustls_pki_types::pem::PemObject;
+    let chain =
+        vec![rustls_pki_types::CertificateDer::from_pem_slice(issued.cert_pem.as_bytes()).unwrap()];
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap();
+    let console = bosun_ui::server::Console::bind(args.listen, chain, key, Arc::new(app))
+        .await
+        .expect("the console binds");
+    let addr = console.local_addr().expect("addr");
+    tokio::spawn(console.run_until(stop));
+    addr
+}
+
+/// An agent of `pki`'s cluster, in its own data directory, dialling `console` with `token`.
+async fn edge_agent(
+    pki: &Pki,
+    console: SocketAddr,
+    token: Option<&str>,
+    stop: &CancellationToken,
+) -> tempfile::TempDir {
+    edge_agent_with(pki, console, token, stop, |_| {}).await
+}
+
+/// [`edge_agent`], its configuration changed by `change` first.
+async fn edge_agent_with(
+    pki: &Pki,
+    console: SocketAddr,
+    token: Option<&str>,
+    stop: &CancellationToken,
+    change: impl FnOnce(&mut bosun_agent::config::AgentConfig),
+) -> tempfile::TempDir {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut config = pki.agent_config("127.0.0.1:0".parse().unwrap());
+    config.data_dir = data.path().to_path_buf();
+    config.edge = Some(EdgeConfig {
+        console: ConsoleUrl::parse(&format!("https://localhost:{}", console.port())).unwrap(),
+        enrol_token: token.map(str::to_owned),
+        console_ca: Some(pki.ca_cert()),
+        https_proxy: None,
+        no_proxy: None,
+    });
+    change(&mut config);
+    let agent = bosun_agent::server::Agent::bind(config)
+        .await
+        .expect("the agent starts");
+    tokio::spawn(agent.run(stop.clone()));
+    data
+}
+
+async fn agents(admin: &Client) -> Vec<Value> {
+    let answer = admin.get("/api/edge/agents").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    answer.json().as_array().cloned().unwrap_or_default()
+}
+
+async fn until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !done().await {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_agent_enrols_serves_through_its_tunnel_and_revocation_cuts_it_off() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().expect("tempdir");
+    let addr = console(&pki, data.path()).await;
+    let admin = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
+    let made = admin
+        .post(
+            "/api/edge/tokens",
+            &json!({"endpoint": "site-a", "max_uses": 1}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text());
+    let token = made.json()["token"].as_str().unwrap().to_owned();
+
+    let stop = CancellationToken::new();
+    let _agent = edge_agent(&pki, addr, Some(&token), &stop).await;
+    until("the agent connected", SETTLE, async || {
+        agents(&admin)
+            .await
+            .iter()
+            .any(|a| a["connected"] == json!(true))
+    })
+    .await;
+    let enrolled = agents(&admin).await;
+    let agent_id = enrolled[0]["agent_id"].as_str().unwrap().to_owned();
+    let endpoints = admin.get("/api/endpoints").await.json();
+    let endpoint = endpoints
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "site-a")
+        .expect("the token's endpoint was made")["id"]
+        .as_i64()
+        .unwrap();
+
+    // The console reaches the engine through the tunnel: the containers, and a followed log.
+    let box_ = container("edge");
+    let list = admin
+        .get(&format!("/api/endpoints/{endpoint}/containers"))
+        .await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text());
+    assert!(
+        list.text().contains(&box_.0),
+        "the container is listed through the tunnel: {}",
+        list.text()
+    );
+    let logs = format!(
+        "/api/endpoints/{endpoint}/containers/{}/logs?follow=1&tail=all",
+        box_.0
+    );
+    let resp = admin.stream(&logs).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let mut seen = String::new();
+    while !seen.contains("console-test-line") {
+        let frame = tokio::time::timeout(SETTLE, body.frame())
+            .await
+            .expect("a log line through the tunnel")
+            .expect("the stream is open")
+            .expect("a frame");
+        if let Some(data) = frame.data_ref() {
+            seen.push_str(&String::from_utf8_lossy(data));
+        }
+    }
+
+    // A second use of a single-use token, and a token nobody made: refused.
+    let stop_others = CancellationToken::new();
+    let _reused = edge_agent(&pki, addr, Some(&token), &stop_others).await;
+    let _wrong = edge_agent(&pki, addr, Some("not-a-token"), &stop_others).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        agents(&admin).await.len(),
+        1,
+        "only the first agent enrolled"
+    );
+    let tokens = admin.get("/api/edge/tokens").await.json();
+    assert_eq!(tokens[0]["uses"], 1);
+    stop_others.cancel();
+
+    // Revoked: the followed log ends at once, and the agent stays out.
+    let revoked_at = Instant::now();
+    let answer = admin.delete(&format!("/api/edge/agents/{agent_id}")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(answer.json()["closed_tunnel"], true);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), body.frame()).await {
+            Ok(Some(Ok(_))) => continue,
+            Ok(_) => break,
+            Err(_) => panic!("the followed log still runs 5 s after the revocation"),
+        }
+    }
+    let ended_in = revoked_at.elapsed();
+    assert!(
+        ended_in < Duration::from_secs(2),
+        "the log ended after {ended_in:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = agents(&admin).await;
+    assert_eq!(after[0]["revoked"], true);
+    assert_eq!(
+        after[0]["connected"], false,
+        "a revoked agent cannot dial in again"
+    );
+    let list = admin
+        .get(&format!("/api/endpoints/{endpoint}/containers"))
+        .await;
+    assert_ne!(
+        list.status,
+        StatusCode::OK,
+        "nothing reaches the revoked agent"
+    );
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_or_revoked_token_enrols_nobody() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().expect("tempdir");
+    let addr = console(&pki, data.path()).await;
+    let admin = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
+    let made = admin
+        .post(
+            "/api/edge/tokens",
+            &json!({"endpoint": "site-b", "max_uses": 5}),
+        )
+        .await;
+    let token = made.json()["token"].as_str().unwrap().to_owned();
+    let id = made.json()["enrol_token"]["id"].as_i64().unwrap();
+    let answer = admin.delete(&format!("/api/edge/tokens/{id}")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let stop = CancellationToken::new();
+    let _agent = edge_agent(&pki, addr, Some(&token), &stop).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        agents(&admin).await.is_empty(),
+        "a revoked token enrols nobody"
+    );
+    // A viewer may not make tokens.
+    admin.add_user("viewer", "viewer").await;
+    let viewer = Client::logged_in(addr, "viewer", "password-123").await;
+    let refused = viewer
+        .post("/api/edge/tokens", &json!({"endpoint": "site-b"}))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_agent_is_back_within_10_s_of_its_console_restarting() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().expect("tempdir");
+    let first = CancellationToken::new();
+    let addr = console_on(
+        &pki,
+        data.path(),
+        "127.0.0.1:0".parse().unwrap(),
+        first.clone(),
+    )
+    .await;
+    let admin = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
+    let made = admin
+        .post("/api/edge/tokens", &json!({"endpoint": "site-c"}))
+        .await;
+    let token = made.json()["token"].as_str().unwrap().to_owned();
+    let stop = CancellationToken::new();
+    let _agent = edge_agent(&pki, addr, Some(&token), &stop).await;
+    until("the agent connected", SETTLE, async || {
+        agents(&admin)
+            .await
+            .iter()
+            .any(|a| a["connected"] == json!(true))
+    })
+    .await;
+
+    // The console goes away for 12 s: the agent backs off meanwhile, and comes back with its
+    // key (the single-use token is spent) within 10 s of the console's return.
+    first.cancel();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let _again = console_on(&pki, data.path(), addr, CancellationToken::new()).await;
+    let back = Instant::now();
+    let admin = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
+    until("the agent back", Duration::from_secs(10), async || {
+        agents(&admin)
+            .await
+            .iter()
+            .any(|a| a["connected"] == json!(true))
+    })
+    .await;
+    eprintln!("the agent was back {:?} after the console", back.elapsed());
+    let endpoint = admin.get("/api/endpoints").await.json()[0]["id"]
+        .as_i64()
+        .unwrap();
+    let list = admin
+        .get(&format!("/api/endpoints/{endpoint}/containers"))
+        .await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text());
+    stop.cancel();
+}
+
+/// A small HTTP proxy on loopback that only does `CONNECT`, counting the tunnels it made.
+async fn connect_proxy() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let made = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&made);
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let counted = Arc::clone(&counted);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let Some(target) = head
+                    .strip_prefix("CONNECT ")
+                    .and_then(|r| r.split(' ').next())
+                else {
+                    let _ = client
+                        .write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+                        .await;
+                    return;
+                };
+                let target = target.replace("localhost", "127.0.0.1");
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await;
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    (addr, made)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_agent_dials_through_an_http_proxy() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().expect("tempdir");
+    let addr = console(&pki, data.path()).await;
+    let admin = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
+    let token = admin
+        .post("/api/edge/tokens", &json!({"endpoint": "behind-proxy"}))
+        .await
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (proxy, tunnels) = connect_proxy().await;
+    let stop = CancellationToken::new();
+    let _agent = edge_agent_with(&pki, addr, Some(&token), &stop, |c| {
+        let edge = c.edge.as_mut().unwrap();
+        edge.https_proxy = Some(format!("http://{proxy}"));
+        edge.no_proxy = Some("example.com,.internal".into());
+    })
+    .await;
+    until("the agent connected", SETTLE, async || {
+        agents(&admin)
+            .await
+            .iter()
+            .any(|a| a["connected"] == json!(true))
+    })
+    .await;
+    assert_eq!(
+        tunnels.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "it came through the proxy"
+    );
+    let endpoint = admin.get("/api/endpoints").await.json()[0]["id"]
+        .as_i64()
+        .unwrap();
+    let info = admin.get(&format!("/api/endpoints/{endpoint}/nodes")).await;
+    assert_eq!(info.status, StatusCode::OK, "{}", info.text());
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_edge_agents_connect_to_one_console() {
+    use bosun_fake_engine::{FakeEngine, FakeEngineSpec};
+    let pki = Pki::new();
+    let data = tempfile::tempdir().expect("tempdir");
+    let addr = console(&pki, data.path()).await;
+    let admin = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
+    let stop = CancellationToken::new();
+    let mut kept = Vec::new();
+    for n in 0..20 {
+        let token = admin
+            .post(
+                "/api/edge/tokens",
+                &json!({"endpoint": format!("site-{n:02}")}),
+            )
+            .await
+            .json()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let engine = FakeEngine::start(FakeEngineSpec::new(&format!("edge-node-{n:02}")))
+            .await
+            .expect("a stand-in engine");
+        let docker_host = engine.docker_host();
+        let data = edge_agent_with(&pki, addr, Some(&token), &stop, |c| {
+            c.engine = bosun_agent::upstream::EngineAddr::parse(&docker_host).unwrap();
+            c.node_name = Some(format!("edge-node-{n:02}"));
+        })
+        .await;
+        kept.push((engine, data));
+    }
+    until("20 agents connected", Duration::from_secs(60), async || {
+        agents(&admin)
+            .await
+            .iter()
+            .filter(|a| a["connected"] == json!(true))
+            .count()
+            == 20
+    })
+    .await;
+    // Each endpoint answers from its own node, through its own tunnel.
+    let endpoints = admin.get("/api/endpoints").await.json();
+    let endpoints = endpoints.as_array().unwrap();
+    assert_eq!(endpoints.len(), 20);
+    for e in endpoints {
+        let id = e["id"].as_i64().unwrap();
+        let name = e["name"].as_str().unwrap().replace("site-", "edge-node-");
+        let list = admin.get(&format!("/api/endpoints/{id}/containers")).await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.text());
+        assert!(list.text().contains(&name), "{name}: {}", list.text());
+    }
+    stop.cancel();
+}
