@@ -139,3 +139,95 @@ fn verify_proof(key_b64: &str, hello: &Hello, which: &'static str) -> Result<(),
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bosun_serve::ed25519::SigningKey;
+    use jsonwebtoken::Header;
+
+    fn store() -> Store {
+        let store = Store::in_memory().unwrap();
+        store.add_tables(super::super::store::SCHEMA).unwrap();
+        store
+    }
+
+    /// An agent's hello with a fresh key: the hello, and the key.
+    fn hello(agent_id: &str, token: Option<&str>) -> (Hello, SigningKey) {
+        let key = SigningKey::from_pkcs8(&SigningKey::generate().unwrap()).unwrap();
+        let hello = Hello {
+            agent_id: agent_id.into(),
+            node: "n1".into(),
+            version: "test".into(),
+            address: "127.0.0.1".into(),
+            proof: proof(&key, agent_id),
+            enrol_token: token.map(str::to_owned),
+            key: Some(base64::engine::general_purpose::STANDARD.encode(key.public_raw())),
+        };
+        (hello, key)
+    }
+
+    fn proof(key: &SigningKey, agent_id: &str) -> String {
+        let iat = bosun_serve::clock::now_secs();
+        let claims = Proof {
+            sub: agent_id.into(),
+            aud: PROOF_AUDIENCE.into(),
+            iat,
+            exp: iat + 60,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, key.encoding()).unwrap()
+    }
+
+    fn token(store: &Store, token: &str, expires: u64, uses: u32) {
+        let hash = crate::auth::token_hash(token);
+        store
+            .create_enrol_token(&hash, "site", expires, uses, "admin")
+            .unwrap();
+    }
+
+    #[test]
+    fn an_expired_token_enrols_nobody_and_a_good_one_pins_the_key() {
+        let store = store();
+        let now = bosun_serve::clock::now_secs();
+        token(&store, "old", now - 1, 5);
+        token(&store, "good", now + 3600, 1);
+        let (old, _) = hello("a1", Some("old"));
+        assert!(matches!(admit(&store, &old), Err(Refusal::TokenExpired)));
+        let (first, key) = hello("a1", Some("good"));
+        let admitted = admit(&store, &first).unwrap();
+        assert!(admitted.enrolled);
+        assert!(super::super::is_edge(&admitted.endpoint.url));
+        // Later: the pinned key's proof alone, no token.
+        let later = Hello {
+            enrol_token: None,
+            key: None,
+            proof: proof(&key, "a1"),
+            ..first.clone()
+        };
+        assert!(!admit(&store, &later).unwrap().enrolled);
+        // Another key claiming the same ID: refused.
+        let (impostor, _) = hello("a1", None);
+        assert!(matches!(
+            admit(&store, &impostor),
+            Err(Refusal::BadProof(..))
+        ));
+        // A proof for another agent: refused.
+        let swapped = Hello {
+            proof: proof(&key, "a2"),
+            ..later.clone()
+        };
+        assert!(matches!(
+            admit(&store, &swapped),
+            Err(Refusal::BadProof(..))
+        ));
+        // The single use is spent.
+        let (second, _) = hello("a2", Some("good"));
+        assert!(matches!(
+            admit(&store, &second),
+            Err(Refusal::TokenUsedUp(1))
+        ));
+        // Revoked: refused with its own reason.
+        store.revoke_edge_agent("a1").unwrap();
+        assert!(matches!(admit(&store, &later), Err(Refusal::Revoked(_))));
+    }
+}

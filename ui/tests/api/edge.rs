@@ -1,6 +1,7 @@
 //! Edge endpoints: an agent the console cannot reach dials out to it with an enrol token,
 //! and the console reaches its engine through that tunnel; revoking the agent ends a
-//! followed log at once and keeps it out; bad, expired and used tokens are refused.
+//! followed log at once and keeps it out; unknown, revoked and used tokens are refused
+//! (an expired one: `bosun_ui::edge::admit`'s unit tests).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -103,6 +104,35 @@ async fn agents(admin: &Client) -> Vec<Value> {
     answer.json().as_array().cloned().unwrap_or_default()
 }
 
+/// A console of its own with an admin signed in: the CA, the data, the address, the client.
+async fn scene() -> (Pki, tempfile::TempDir, SocketAddr, Client) {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().expect("tempdir");
+    let addr = console(&pki, data.path()).await;
+    let admin = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
+    (pki, data, addr, admin)
+}
+
+/// Makes an enrol token: the answer, with the token.
+async fn enrol_token(admin: &Client, body: Value) -> Value {
+    let made = admin.post("/api/edge/tokens", &body).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text());
+    made.json()
+}
+
+/// Waits until `n` agents are connected.
+async fn until_connected(admin: &Client, n: usize, limit: Duration) {
+    until(&format!("{n} agent(s) connected"), limit, async || {
+        let agents = agents(admin).await;
+        agents
+            .iter()
+            .filter(|a| a["connected"] == json!(true))
+            .count()
+            == n
+    })
+    .await;
+}
+
 async fn until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
     let start = Instant::now();
     while !done().await {
@@ -113,28 +143,13 @@ async fn until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edge_agent_enrols_serves_through_its_tunnel_and_revocation_cuts_it_off() {
-    let pki = Pki::new();
-    let data = tempfile::tempdir().expect("tempdir");
-    let addr = console(&pki, data.path()).await;
-    let admin = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
-    let made = admin
-        .post(
-            "/api/edge/tokens",
-            &json!({"endpoint": "site-a", "max_uses": 1}),
-        )
-        .await;
-    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text());
-    let token = made.json()["token"].as_str().unwrap().to_owned();
+    let (pki, _data, addr, admin) = scene().await;
+    let made = enrol_token(&admin, json!({"endpoint": "site-a", "max_uses": 1})).await;
+    let token = made["token"].as_str().unwrap().to_owned();
 
     let stop = CancellationToken::new();
     let _agent = edge_agent(&pki, addr, Some(&token), &stop).await;
-    until("the agent connected", SETTLE, async || {
-        agents(&admin)
-            .await
-            .iter()
-            .any(|a| a["connected"] == json!(true))
-    })
-    .await;
+    until_connected(&admin, 1, SETTLE).await;
     let enrolled = agents(&admin).await;
     let agent_id = enrolled[0]["agent_id"].as_str().unwrap().to_owned();
     let endpoints = admin.get("/api/endpoints").await.json();
@@ -227,19 +242,11 @@ async fn an_edge_agent_enrols_serves_through_its_tunnel_and_revocation_cuts_it_o
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_or_revoked_token_enrols_nobody() {
-    let pki = Pki::new();
-    let data = tempfile::tempdir().expect("tempdir");
-    let addr = console(&pki, data.path()).await;
-    let admin = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
-    let made = admin
-        .post(
-            "/api/edge/tokens",
-            &json!({"endpoint": "site-b", "max_uses": 5}),
-        )
-        .await;
-    let token = made.json()["token"].as_str().unwrap().to_owned();
-    let id = made.json()["enrol_token"]["id"].as_i64().unwrap();
+async fn a_revoked_token_enrols_nobody_and_a_viewer_makes_none() {
+    let (pki, _data, addr, admin) = scene().await;
+    let made = enrol_token(&admin, json!({"endpoint": "site-b", "max_uses": 5})).await;
+    let token = made["token"].as_str().unwrap().to_owned();
+    let id = made["enrol_token"]["id"].as_i64().unwrap();
     let answer = admin.delete(&format!("/api/edge/tokens/{id}")).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     let stop = CancellationToken::new();
@@ -272,19 +279,13 @@ async fn an_edge_agent_is_back_within_10_s_of_its_console_restarting() {
     )
     .await;
     let admin = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
-    let made = admin
-        .post("/api/edge/tokens", &json!({"endpoint": "site-c"}))
-        .await;
-    let token = made.json()["token"].as_str().unwrap().to_owned();
+    let token = enrol_token(&admin, json!({"endpoint": "site-c"})).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let stop = CancellationToken::new();
     let _agent = edge_agent(&pki, addr, Some(&token), &stop).await;
-    until("the agent connected", SETTLE, async || {
-        agents(&admin)
-            .await
-            .iter()
-            .any(|a| a["connected"] == json!(true))
-    })
-    .await;
+    until_connected(&admin, 1, SETTLE).await;
 
     // The console goes away for 12 s: the agent backs off meanwhile, and comes back with its
     // key (the single-use token is spent) within 10 s of the console's return.
@@ -293,13 +294,7 @@ async fn an_edge_agent_is_back_within_10_s_of_its_console_restarting() {
     let _again = console_on(&pki, data.path(), addr, CancellationToken::new()).await;
     let back = Instant::now();
     let admin = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
-    until("the agent back", Duration::from_secs(10), async || {
-        agents(&admin)
-            .await
-            .iter()
-            .any(|a| a["connected"] == json!(true))
-    })
-    .await;
+    until_connected(&admin, 1, Duration::from_secs(10)).await;
     eprintln!("the agent was back {:?} after the console", back.elapsed());
     let endpoint = admin.get("/api/endpoints").await.json()[0]["id"]
         .as_i64()
@@ -358,14 +353,8 @@ async fn connect_proxy() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edge_agent_dials_through_an_http_proxy() {
-    let pki = Pki::new();
-    let data = tempfile::tempdir().expect("tempdir");
-    let addr = console(&pki, data.path()).await;
-    let admin = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
-    let token = admin
-        .post("/api/edge/tokens", &json!({"endpoint": "behind-proxy"}))
-        .await
-        .json()["token"]
+    let (pki, _data, addr, admin) = scene().await;
+    let token = enrol_token(&admin, json!({"endpoint": "behind-proxy"})).await["token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -377,13 +366,7 @@ async fn an_edge_agent_dials_through_an_http_proxy() {
         edge.no_proxy = Some("example.com,.internal".into());
     })
     .await;
-    until("the agent connected", SETTLE, async || {
-        agents(&admin)
-            .await
-            .iter()
-            .any(|a| a["connected"] == json!(true))
-    })
-    .await;
+    until_connected(&admin, 1, SETTLE).await;
     assert_eq!(
         tunnels.load(std::sync::atomic::Ordering::SeqCst),
         1,
@@ -400,10 +383,7 @@ async fn an_edge_agent_dials_through_an_http_proxy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_edge_agents_connect_to_one_console() {
     use bosun_fake_engine::{FakeEngine, FakeEngineSpec};
-    let pki = Pki::new();
-    let data = tempfile::tempdir().expect("tempdir");
-    let addr = console(&pki, data.path()).await;
-    let admin = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
+    let (pki, _data, addr, admin) = scene().await;
     let stop = CancellationToken::new();
     let mut kept = Vec::new();
     for n in 0..20 {
@@ -428,15 +408,7 @@ async fn twenty_edge_agents_connect_to_one_console() {
         .await;
         kept.push((engine, data));
     }
-    until("20 agents connected", Duration::from_secs(60), async || {
-        agents(&admin)
-            .await
-            .iter()
-            .filter(|a| a["connected"] == json!(true))
-            .count()
-            == 20
-    })
-    .await;
+    until_connected(&admin, 20, Duration::from_secs(60)).await;
     // Each endpoint answers from its own node, through its own tunnel.
     let endpoints = admin.get("/api/endpoints").await.json();
     let endpoints = endpoints.as_array().unwrap();

@@ -1,10 +1,12 @@
-// #/endpoints (admin): the clusters' agents, their profiles, and the console's public key.
+// #/endpoints (admin): the clusters' agents, their profiles, the console's public key, and
+// the edge agents that dial in with their enrol tokens (endpoints/edge.js).
 
 import { get, post, patch, del, ep, listOf, aborted } from '../api.js';
 import {
   h, badge, errorBox, loading, copyButton, field, toast, modal, confirmDialog, dataTable, pageHead, forbidden,
 } from '../ui.js';
 import { endpointCache, remember } from '../cluster.js';
+import { edgeSection } from './endpoints/edge.js';
 
 // Which profile of the agents' policy (--policy) a user or role acts under on an
 // endpoint. A user's entry wins over the role's; with neither, the role's scope applies.
@@ -157,10 +159,12 @@ export async function endpoints(main, _p, ctx) {
   field('Authentication', auth), secretField, keyHint,
   field('Agent profiles', profiles, PROFILES_HINT), err, h('div', null, submit));
 
+  const edge = edgeSection(ctx, () => load());
   main.append(pageHead('Endpoints', refresh), h('div', { class: 'split' },
-    h('section', { class: 'list' }, listBox),
+    h('section', { class: 'list' }, listBox, edge.list),
     h('div', { class: 'side' },
       h('section', { class: 'panel' }, h('h2', null, 'Add an endpoint'), form),
+      edge.form,
       h('section', { class: 'panel' },
         h('div', { class: 'panel-head' }, h('h2', null, 'Console public key'), copyButton(() => keyPre.textContent)),
         h('p', { class: 'hint' }, 'For endpoints with auth “key”: give this Ed25519 key to every agent (--jwt-public-key).'),
@@ -186,6 +190,7 @@ export async function endpoints(main, _p, ctx) {
       if (!aborted(ctx, e)) keyPre.textContent = e.message;
     }
   }
-  await Promise.all([load(), loadKey()]);
+  refresh.addEventListener('click', () => edge.load());
+  await Promise.all([load(), loadKey(), edge.load()]);
   ctx.done('endpoints');
 }
