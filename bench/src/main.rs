@@ -6,6 +6,7 @@ mod checks;
 mod client;
 mod cluster;
 mod console;
+mod edge;
 mod engine;
 mod fanout;
 mod history;
@@ -58,6 +59,7 @@ usage: bosun-bench cluster [--agent-bin PATH] [--quick] [--markdown]   (see bosu
        bosun-bench updates [--containers N] [--images N] [--rounds N] [--markdown]   (see bosun-bench updates --help)
        bosun-bench alerts [--rounds N] [--markdown]   (see bosun-bench alerts --help)
        bosun-bench checks [--agent-bin PATH] [--window SECS] [--http N] [--scripts N] [--latency-runs N] [--markdown]   (see bosun-bench checks --help)
+       bosun-bench edge [--agent-bin PATH] [--quick] [--markdown]   (see bosun-bench edge --help)
        bosun-bench fanout [--agent-bin PATH] [--nodes LIST] [--containers N] [--quick] [--markdown]   (see bosun-bench fanout --help)
        bosun-bench [--agent-bin PATH] [--haproxy-bin PATH] [--skip-agent] [--keep] [--markdown] [--quick]
 
@@ -145,6 +147,12 @@ async fn main() -> ExitCode {
     let mut args = std::env::args().skip(1).peekable();
     if args.peek().map(String::as_str) == Some("console") {
         return match console::main(args.skip(1).collect()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
+    if args.peek().map(String::as_str) == Some("edge") {
+        return match edge::main(args.skip(1).collect()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         };

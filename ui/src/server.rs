@@ -223,6 +223,9 @@ impl Console {
         ));
         tokio::spawn(crate::alerts::run::run(Arc::clone(&self.app), stop.clone()));
         self.server.run(stop, Some, &NoLingering).await;
+        // The edge tunnels outlive their HTTP exchange: they end with the console, and
+        // their agents dial the next one.
+        self.app.edge.close_all();
         tracing::info!("stopped");
     }
 }

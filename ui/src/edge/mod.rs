@@ -128,6 +128,15 @@ impl Sessions {
         closed
     }
 
+    /// Closes every tunnel: the console is stopping.
+    pub fn close_all(&self) {
+        for agents in self.live().values() {
+            for l in agents {
+                l.opener.close();
+            }
+        }
+    }
+
     /// Every tunnel connected now.
     pub fn list(&self) -> Vec<LiveView> {
         let live = self.live();
@@ -149,10 +158,16 @@ impl Sessions {
     }
 }
 
-/// Opens an empty stream every [`HEARTBEAT`] until the tunnel ends, so that a dead path is
-/// found by both sides: here the stream cannot open and the tunnel is closed, there the
-/// agent misses the streams and dials again.
+/// What a heartbeat asks: the agent's health, which it answers from a cache and leaves out
+/// of its audit.
+const HEARTBEAT_ASK: &[u8] =
+    b"GET /agent/v1/health HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n";
+
+/// Asks the agent's health on a new stream every [`HEARTBEAT`] until the tunnel ends, so that
+/// a dead path is found by both sides: here no answer within [`HEARTBEAT`] closes the
+/// tunnel, there the agent misses the streams and dials again.
 pub async fn heartbeat(opener: Opener) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -161,12 +176,18 @@ pub async fn heartbeat(opener: Opener) {
             _ = opener.closed() => return,
             _ = tick.tick() => {}
         }
-        match tokio::time::timeout(HEARTBEAT, opener.open()).await {
-            Ok(Ok(stream)) => drop(stream),
-            _ => {
-                opener.close();
-                return;
-            }
+        let beat = async {
+            let mut stream = opener.open().await?;
+            stream.write_all(HEARTBEAT_ASK).await?;
+            stream.flush().await?;
+            let mut status = [0u8; 9];
+            stream.read_exact(&mut status).await?;
+            Ok::<_, std::io::Error>(status.starts_with(b"HTTP/1.1 "))
+        };
+        if !matches!(tokio::time::timeout(HEARTBEAT, beat).await, Ok(Ok(true))) {
+            tracing::warn!("an edge tunnel missed its heartbeat; closing it");
+            opener.close();
+            return;
         }
     }
 }

@@ -267,7 +267,7 @@ async fn a_revoked_token_enrols_nobody_and_a_viewer_makes_none() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_edge_agent_is_back_within_10_s_of_its_console_restarting() {
+async fn an_idle_tunnel_stays_up_and_comes_back_within_10_s_of_the_console_restarting() {
     let pki = Pki::new();
     let data = tempfile::tempdir().expect("tempdir");
     let first = CancellationToken::new();
@@ -286,6 +286,15 @@ async fn an_edge_agent_is_back_within_10_s_of_its_console_restarting() {
     let stop = CancellationToken::new();
     let _agent = edge_agent(&pki, addr, Some(&token), &stop).await;
     until_connected(&admin, 1, SETTLE).await;
+    // Idle past the agent's 15 s of silence: the heartbeats keep the same tunnel up.
+    let since = agents(&admin).await[0]["connected_since"].clone();
+    tokio::time::sleep(bosun_serve::tunnel::SILENCE + Duration::from_secs(3)).await;
+    let idle = agents(&admin).await;
+    assert_eq!(idle[0]["connected"], true, "an idle tunnel stays up");
+    assert_eq!(
+        idle[0]["connected_since"], since,
+        "the same tunnel: {idle:?}"
+    );
 
     // The console goes away for 12 s: the agent backs off meanwhile, and comes back with its
     // key (the single-use token is spent) within 10 s of the console's return.
