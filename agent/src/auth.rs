@@ -217,16 +217,18 @@ impl Authenticator {
     pub fn verify_token(&self, token: &str) -> Result<Identity, AuthError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| AuthError::Token(e.to_string()))?;
-        let learned = self.learned.0.read().unwrap_or_else(|p| p.into_inner());
+        let learned;
         let candidates: Vec<&DecodingKey> = match header.alg {
             Algorithm::HS256 => self.secret.iter().collect(),
-            Algorithm::EdDSA | Algorithm::ES256 => self
-                .trusted
-                .iter()
-                .chain(learned.iter())
-                .filter(|k| k.algorithm == header.alg)
-                .map(|k| &k.key)
-                .collect(),
+            Algorithm::EdDSA | Algorithm::ES256 => {
+                learned = self.learned.0.read().unwrap_or_else(|p| p.into_inner());
+                self.trusted
+                    .iter()
+                    .chain(learned.iter())
+                    .filter(|k| k.algorithm == header.alg)
+                    .map(|k| &k.key)
+                    .collect()
+            }
             other => {
                 return Err(AuthError::Token(format!(
                     "algorithm {other:?} is not accepted (HS256, EdDSA or ES256)"

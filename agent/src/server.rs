@@ -31,7 +31,7 @@ use crate::proxy::streams::Streams;
 use crate::proxy::{ConnInfo, Parts, Proxy};
 use crate::tls::pki::{self, Ca, PkiError};
 use crate::tls::server::TlsSetupError;
-use crate::tls::{ClientCert, ServerTls};
+use crate::tls::ServerTls;
 use crate::updates::Updates;
 use crate::upstream::UpstreamPool;
 use crate::usage::Usage;
@@ -281,10 +281,6 @@ impl Agent {
         if let Some(edge) = self.edge {
             let serving = edge::Serving {
                 handler: Arc::clone(&self.server.handler),
-                conn: Box::new(|peer| ConnInfo {
-                    peer,
-                    client_cert: ClientCert::None,
-                }),
                 deadlines: Deadlines {
                     handshake: TLS_HANDSHAKE_TIMEOUT,
                     header_read: HEADER_READ_TIMEOUT,

@@ -399,14 +399,10 @@ impl UpstreamPool {
                 .map_err(|e| self.http_error(e))?
                 .to_bytes();
             if !status.is_success() {
-                let message = serde_json::from_slice::<serde_json::Value>(&bytes)
-                    .ok()
-                    .and_then(|v| v["message"].as_str().map(str::to_owned))
-                    .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
                 return Err(UpstreamError::Status {
                     addr: addr(),
                     status: status.as_u16(),
-                    message,
+                    message: error_message(&bytes),
                 });
             }
             Ok(bytes)
@@ -450,6 +446,14 @@ impl UpstreamPool {
             reason: e.to_string(),
         })
     }
+}
+
+/// The `message` of a Docker-shaped error body, or the body itself.
+pub fn error_message(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned())
 }
 
 /// Closes the pool's connections that stayed idle for [`IDLE_FOR`], until the pool is gone.

@@ -19,13 +19,14 @@ use crate::engine::Engine;
 use crate::procs::{cpu_millis, helper, start_agent_with, Scratch};
 
 const USAGE: &str = "\
-usage: bosun-bench edge [--agent-bin PATH] [--quick] [--markdown]
+usage: bosun-bench edge [--agent-bin PATH] [--keep] [--quick] [--markdown]
 
 Starts the console in this process and a release agent that listens and also dials out to
 it with an enrol token, then asks the agent the same questions through the console's client
 directly and through the tunnel, alternating: GET /_ping and /containers/json latency,
 GET /_ping per second at 16 concurrent requests, and the logs of a container that wrote
-100 MB, with this process's (the console's) CPU per MB read.";
+100 MB, with this process's (the console's) CPU per MB read. The log container is removed at
+the end unless --keep.";
 
 const CONCURRENCY: usize = 16;
 const LOG_BYTES: u64 = 100 * 1024 * 1024;
@@ -41,12 +42,14 @@ struct Plan {
 pub async fn main(args: Vec<String>) -> Result<()> {
     let mut agent_bin = PathBuf::from("target/release/bosun-agent");
     let mut quick = false;
+    let mut keep = false;
     let mut markdown = false;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--agent-bin" => agent_bin = it.next().context("--agent-bin PATH")?.into(),
             "--quick" => quick = true,
+            "--keep" => keep = true,
             "--markdown" => markdown = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -314,5 +317,9 @@ pub async fn main(args: Vec<String>) -> Result<()> {
         }
     }
     agent.service.stop().await?;
+    if !keep {
+        let removed = engine.remove_all().await?;
+        eprintln!("removed {removed} benchmark container(s) (--keep keeps them)");
+    }
     Ok(())
 }

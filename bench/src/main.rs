@@ -59,7 +59,7 @@ usage: bosun-bench cluster [--agent-bin PATH] [--quick] [--markdown]   (see bosu
        bosun-bench updates [--containers N] [--images N] [--rounds N] [--markdown]   (see bosun-bench updates --help)
        bosun-bench alerts [--rounds N] [--markdown]   (see bosun-bench alerts --help)
        bosun-bench checks [--agent-bin PATH] [--window SECS] [--http N] [--scripts N] [--latency-runs N] [--markdown]   (see bosun-bench checks --help)
-       bosun-bench edge [--agent-bin PATH] [--quick] [--markdown]   (see bosun-bench edge --help)
+       bosun-bench edge [--agent-bin PATH] [--keep] [--quick] [--markdown]   (see bosun-bench edge --help)
        bosun-bench fanout [--agent-bin PATH] [--nodes LIST] [--containers N] [--quick] [--markdown]   (see bosun-bench fanout --help)
        bosun-bench [--agent-bin PATH] [--haproxy-bin PATH] [--skip-agent] [--keep] [--markdown] [--quick]
 

@@ -104,7 +104,7 @@ pub enum DialError {
 
 /// Dials the console, again and again.
 pub struct Connector {
-    console: crate::edge::ConsoleUrl,
+    console: ConsoleUrl,
     tls: TlsConnector,
     server_name: ServerName<'static>,
     /// `HOST:PORT` of the proxy, and its basic credentials, when one is in the way.
@@ -203,11 +203,10 @@ impl Connector {
                 .await?
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
-            let message = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
-            return Err(DialError::Refused { status, message });
+            return Err(DialError::Refused {
+                status,
+                message: crate::upstream::error_message(&bytes),
+            });
         }
         let console_key = resp
             .headers()

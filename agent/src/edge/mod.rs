@@ -10,7 +10,6 @@
 mod dial;
 mod key;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,11 +51,10 @@ pub struct Edge {
     pub learned: LearnedKeys,
 }
 
-/// How a tunnel's streams are served.
+/// How a tunnel's streams are served: as the handler serves a connection from the console's
+/// address that presented no certificate.
 pub struct Serving<H: Handler> {
     pub handler: Arc<H>,
-    /// What a stream's requests know of their connection.
-    pub conn: Box<dyn Fn(SocketAddr) -> H::Conn + Send + Sync>,
     pub deadlines: Deadlines,
 }
 
@@ -100,7 +98,7 @@ impl Edge {
                             let serving = Arc::clone(&serving);
                             tokio::spawn(bosun_serve::listen::serve_stream(
                                 Arc::clone(&serving.handler),
-                                (serving.conn)(peer),
+                                serving.handler.connect(peer, None),
                                 peer,
                                 stream,
                                 serving.deadlines,
@@ -141,19 +139,19 @@ impl Edge {
     /// What the agent says when it dials: who it is, its proof, and until it is enrolled,
     /// the enrol token and its public key.
     fn hello(&self) -> dial::Hello {
-        let enrolled = self.keys.console_key().is_some();
+        let enrol = match self.keys.console_key() {
+            Some(_) => None,
+            None => self
+                .config
+                .enrol_token
+                .clone()
+                .map(|token| (token, self.keys.public_b64())),
+        };
         dial::Hello {
             agent_id: self.agent_id.clone(),
             node: self.node.clone(),
             proof: self.keys.proof(&self.agent_id),
-            enrol: (!enrolled)
-                .then(|| {
-                    self.config
-                        .enrol_token
-                        .clone()
-                        .map(|t| (t, self.keys.public_b64()))
-                })
-                .flatten(),
+            enrol,
         }
     }
 
