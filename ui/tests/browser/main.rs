@@ -29,6 +29,7 @@ mod containers;
 mod logs;
 mod sign_in;
 mod terminal;
+mod tokens;
 mod updates;
 
 /// chromedriver, stopped when dropped.
@@ -121,6 +122,7 @@ impl Browser {
             "goog:chromeOptions": {"args": [
                 "--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                 "--disable-gpu", "--window-size=1366,900", "--ignore-certificate-errors",
+                "--force-prefers-reduced-motion",
             ]},
         }}});
         loop {
@@ -311,13 +313,24 @@ impl Browser {
         .map(str::to_owned)
     }
 
+    /// The rendered text of the element matching `css`. WebDriver reads an element that is
+    /// not shown yet (a dialog still fading in from opacity 0) as empty, so an empty read is
+    /// tried again, for up to 2 s, before it is taken as the element's text.
     pub(crate) async fn text(&self, css: &str) -> String {
-        let id = self.wait(css).await;
-        self.cmd(Method::GET, &format!("/element/{id}/text"), None)
-            .await
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
+        let start = Instant::now();
+        loop {
+            let id = self.wait(css).await;
+            let text = self
+                .cmd(Method::GET, &format!("/element/{id}/text"), None)
+                .await
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            if !text.is_empty() || start.elapsed() > Duration::from_secs(2) {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Runs `script` in the page and gives back what it returns.
