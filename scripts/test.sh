@@ -30,6 +30,10 @@ dpkg -s node-xterm >/dev/null 2>&1 || missing+=(node-xterm)
 dpkg -s libjs-xterm >/dev/null 2>&1 || missing+=(libjs-xterm)
 # The console's MQTT notification test runs Debian's mosquitto broker on loopback.
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing+=(mosquitto)
+# The edge test puts its agent behind a one-way network: a network namespace and a veth
+# pair (iproute2), with a firewall that drops what comes in (nftables).
+command -v ip >/dev/null || missing+=(iproute2)
+command -v nft >/dev/null || missing+=(nftables)
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
@@ -68,6 +72,10 @@ cleanup() {
   [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
   nets=$(docker network ls -q --filter 'name=bosun-e2e-' 2>/dev/null || true)
   [ -z "$nets" ] || docker network rm $nets >/dev/null 2>&1 || true
+  # The edge test's network namespaces, of a run that was killed.
+  for ns in $(ip netns list 2>/dev/null | awk '/^bosun-edge-/ {print $1}'); do
+    ip netns del "$ns" 2>/dev/null || true
+  done
 }
 trap cleanup EXIT
 

@@ -112,7 +112,8 @@ struct TokenArgs {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// Address to listen on [default: AGENT_HOST:AGENT_PORT, else 0.0.0.0:9001].
+    /// Address to listen on [default: AGENT_HOST:AGENT_PORT, else 0.0.0.0:9001]; `none`:
+    /// no port at all, only the edge tunnel (needs --console-url, and no cluster).
     #[arg(long, env = "AGENT_LISTEN")]
     listen: Option<String>,
     /// The engine: unix:///path or tcp://host:port.
@@ -307,7 +308,18 @@ pub fn main() -> ExitCode {
     usage::exit("bosun-agent", result)
 }
 
+/// Whether `--listen none` asks for no port.
+fn listens_nowhere(args: &RunArgs) -> bool {
+    args.listen
+        .as_deref()
+        .is_some_and(|l| l.trim().eq_ignore_ascii_case("none"))
+}
+
 fn listen_addr(args: &RunArgs) -> Result<SocketAddr, UsageError> {
+    if listens_nowhere(args) {
+        // Unused: the agent binds nothing.
+        return Ok(SocketAddr::from(([127, 0, 0, 1], 0)));
+    }
     let (flag, text) = match &args.listen {
         Some(l) => ("--listen", l.clone()),
         None => {
@@ -374,6 +386,23 @@ fn agent_config(args: &RunArgs) -> Result<AgentConfig, UsageError> {
     config.shutdown_grace = args.shutdown_grace;
     config.fanout_deadline = args.fanout_deadline;
     config.cluster = cluster_config(args)?;
+    if listens_nowhere(args) {
+        if config.edge.is_none() {
+            return Err(UsageError(
+                "--listen none leaves the agent no way to be reached: give --console-url, the \
+                 console it dials out to"
+                    .into(),
+            ));
+        }
+        if config.cluster.is_some() {
+            return Err(UsageError(
+                "--listen none: the agents of a cluster reach each other on their API port; \
+                 keep --listen for a cluster (gossip), or run this agent on its own"
+                    .into(),
+            ));
+        }
+        config.no_listener = true;
+    }
     if let Some(path) = &args.policy {
         // Checked now so that a bad file stops the start with its reason.
         crate::access::Policy::read(path).map_err(|e| UsageError(format!("--policy {e}")))?;
@@ -523,7 +552,9 @@ fn run(args: RunArgs) -> Result<(), UsageError> {
         .build()?;
     runtime.block_on(async {
         let agent = Agent::bind(config).await?;
-        let addr = agent.local_addr()?;
+        let addr = agent
+            .local_addr()
+            .map_or_else(|_| "none".to_owned(), |a| a.to_string());
         let gossip = agent.gossip_addr().map(|a| a.to_string()).unwrap_or_default();
         tracing::info!(addr = %addr, gossip = %gossip, node = %agent.node_name(), agent_id = %agent.agent_id(), version = crate::VERSION, "listening");
         let shutdown = CancellationToken::new();
@@ -659,6 +690,57 @@ mod tests {
         assert!(parse_duration("1w").is_err());
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("0s").is_err());
+    }
+
+    fn run_args(args: &[&str]) -> RunArgs {
+        use clap::Parser;
+        let mut all = vec!["bosun-agent", "run"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all).expect("parses").command {
+            Some(Command::Run(run)) => *run,
+            _ => panic!("not a run"),
+        }
+    }
+
+    #[test]
+    fn listening_nowhere_needs_a_console_and_no_cluster() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "0123456789abcdef0123456789abcdef").expect("secret");
+        let secret = secret.to_str().unwrap();
+        let alone = agent_config(&run_args(&["--listen", "none", "--secret-file", secret]));
+        let said = alone.err().expect("refused").0;
+        assert!(said.contains("--console-url"), "{said}");
+        let clustered = agent_config(&run_args(&[
+            "--listen",
+            "none",
+            "--secret-file",
+            secret,
+            "--console-url",
+            "https://console:9443",
+            "--join",
+            "peer:7946",
+        ]));
+        let said = clustered.err().expect("refused").0;
+        assert!(said.contains("cluster"), "{said}");
+        let edge = agent_config(&run_args(&[
+            "--listen",
+            "NONE",
+            "--secret-file",
+            secret,
+            "--console-url",
+            "https://console:9443",
+        ]))
+        .expect("an edge agent that listens nowhere");
+        assert!(edge.no_listener);
+        let listening = agent_config(&run_args(&[
+            "--listen",
+            "127.0.0.1:9",
+            "--secret-file",
+            secret,
+        ]))
+        .expect("a listening agent");
+        assert!(!listening.no_listener);
     }
 
     #[test]

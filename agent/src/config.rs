@@ -17,6 +17,9 @@ use crate::usage::UsageConfig;
 #[derive(Clone)]
 pub struct AgentConfig {
     pub listen: SocketAddr,
+    /// `--listen none`: no port at all; the agent serves only through its edge tunnel, and
+    /// `listen` is unused.
+    pub no_listener: bool,
     pub engine: EngineAddr,
     /// `None`: the engine's own name.
     pub node_name: Option<String>,
@@ -86,6 +89,7 @@ impl AgentConfig {
     pub fn new(listen: SocketAddr, engine: EngineAddr, data_dir: PathBuf) -> Self {
         Self {
             listen,
+            no_listener: false,
             engine,
             node_name: None,
             ca: None,

@@ -75,7 +75,9 @@ pub enum StartError {
 
 /// A bound agent, ready to serve.
 pub struct Agent {
-    server: Server<Serving>,
+    /// `None` with `--listen none`: only the edge tunnel serves.
+    server: Option<Server<Serving>>,
+    handler: Arc<Serving>,
     proxy: Arc<Proxy>,
     admission: Arc<Admission>,
     /// Gossip, discovery and metadata refresh; stopped after the drain.
@@ -138,17 +140,25 @@ impl Agent {
             .unwrap_or([0; 32]);
         let client_ca = ca.as_ref().map(Ca::cert_der).transpose()?;
         let tls = ServerTls::new(chain, key, client_ca)?;
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
-        let api_listen = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let listener = if config.no_listener {
+            None
+        } else {
+            Some(
+                TcpListener::bind(config.listen)
+                    .await
+                    .map_err(|source| StartError::Bind {
+                        addr: config.listen,
+                        source,
+                    })?,
+            )
+        };
+        let api_listen = match &listener {
+            Some(listener) => listener.local_addr().map_err(|source| StartError::Bind {
+                addr: config.listen,
+                source,
+            })?,
+            None => config.listen,
+        };
         let agent_id =
             crate::identity::load_or_create(&config.data_dir, config.agent_id.as_deref())?;
         let background = CancellationToken::new();
@@ -223,21 +233,24 @@ impl Agent {
             budget: Budget::new(config.body_budget),
             fanout_deadline: config.fanout_deadline,
         }));
+        let acceptor = TlsAcceptor::from(Arc::clone(&tls.config));
+        let handler = Arc::new(Serving {
+            proxy: Arc::clone(&proxy),
+            tls,
+        });
         Ok(Self {
-            server: Server {
+            server: listener.map(|listener| Server {
                 listener,
-                acceptor: TlsAcceptor::from(Arc::clone(&tls.config)),
-                handler: Arc::new(Serving {
-                    proxy: Arc::clone(&proxy),
-                    tls,
-                }),
+                acceptor,
+                handler: Arc::clone(&handler),
                 deadlines: Deadlines {
                     handshake: TLS_HANDSHAKE_TIMEOUT,
                     header_read: HEADER_READ_TIMEOUT,
                     first_request: Some(FIRST_REQUEST_TIMEOUT),
                 },
                 grace: config.shutdown_grace,
-            },
+            }),
+            handler,
             proxy,
             admission,
             background,
@@ -245,8 +258,15 @@ impl Agent {
         })
     }
 
+    /// The bound API address; an error with `--listen none`.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.server.listener.local_addr()
+        match &self.server {
+            Some(server) => server.listener.local_addr(),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "the agent listens nowhere (--listen none)",
+            )),
+        }
     }
 
     pub fn node_name(&self) -> String {
@@ -280,7 +300,7 @@ impl Agent {
         crate::trim::spawn(Arc::clone(&admission), self.background.clone());
         if let Some(edge) = self.edge {
             let serving = edge::Serving {
-                handler: Arc::clone(&self.server.handler),
+                handler: Arc::clone(&self.handler),
                 deadlines: Deadlines {
                     handshake: TLS_HANDSHAKE_TIMEOUT,
                     header_read: HEADER_READ_TIMEOUT,
@@ -289,7 +309,10 @@ impl Agent {
             };
             tokio::spawn(edge.run(serving, shutdown.clone()));
         }
-        self.server.run(shutdown, admit, proxy.relays()).await;
+        match self.server {
+            Some(server) => server.run(shutdown, admit, proxy.relays()).await,
+            None => shutdown.cancelled().await,
+        }
         // Leaving last lets the others learn at once that this node is gone.
         self.background.cancel();
         // Script checks still running are cut short: their containers go with the agent.

@@ -1,9 +1,10 @@
 //! Console users: roles, argon2 password hashes, session tokens, and the login rate limit.
 //! The client's address behind proxies is in `proxy`, OpenID Connect sign-in in `oidc`,
-//! the hashing of passwords in `password`.
+//! the hashing of passwords in `password`, personal access tokens in `personal`.
 
 pub mod oidc;
 mod password;
+pub mod personal;
 pub mod proxy;
 
 pub use password::{decoy_hash, hash_password, spawn_hash, spawn_verify, verify_password};

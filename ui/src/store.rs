@@ -115,6 +115,15 @@ CREATE TABLE IF NOT EXISTS sessions (
     csrf TEXT NOT NULL,
     expires INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS personal_tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    token_hash TEXT NOT NULL UNIQUE,
+    username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER,
+    last_used INTEGER
+);
 CREATE TABLE IF NOT EXISTS endpoints (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
@@ -315,6 +324,10 @@ impl Store {
             )?;
             // A new password ends the user's sessions.
             tx.execute("DELETE FROM sessions WHERE username = ?1", [username])?;
+            tx.execute(
+                "DELETE FROM personal_tokens WHERE username = ?1",
+                [username],
+            )?;
         }
         tx.commit()?;
         drop(conn);

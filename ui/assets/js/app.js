@@ -10,6 +10,7 @@ import { home } from './pages/home.js';
 import { endpoints } from './pages/endpoints.js';
 import { users } from './pages/users.js';
 import { audit } from './pages/audit.js';
+import { tokens } from './pages/tokens.js';
 import { channels } from './pages/channels.js';
 import { alerts } from './pages/alerts.js';
 import { nodes } from './pages/nodes.js';
@@ -36,7 +37,7 @@ const RANK = { viewer: 0, operator: 1, admin: 2 };
 // The routed pages by the name parse() gives. Each renders into <main>, registers its
 // clean-ups with ctx.onLeave and calls ctx.done(name) once its data is on screen.
 const pages = {
-  home, endpoints, users, audit, alerts, channels, nodes, node, top, containers, container, services, tasks, images, volumes, networks, events, create, logs, updates, checks, notFound,
+  home, endpoints, users, audit, tokens, alerts, channels, nodes, node, top, containers, container, services, tasks, images, volumes, networks, events, create, logs, updates, checks, notFound,
 };
 
 const state = { user: null, screen: null };
@@ -51,7 +52,7 @@ function parse(hash) {
   const params = { query: new URLSearchParams(qs) };
   const [a, b, c, d, e] = parts;
   if (!a) return { page: 'home', params };
-  if (parts.length === 1 && ['endpoints', 'users', 'audit', 'channels', 'alerts'].includes(a)) return { page: a, params };
+  if (parts.length === 1 && ['endpoints', 'users', 'audit', 'tokens', 'channels', 'alerts'].includes(a)) return { page: a, params };
   if (a === 'e' && b) {
     params.id = b;
     if (!c) return { page: 'containers', params, redirect: `#/e/${encodeURIComponent(b)}/containers` };
@@ -117,6 +118,7 @@ function renderTopbar() {
   if (!u) { topbar.hidden = true; topbar.replaceChildren(); return; }
   const links = [['home', '#/', 'Clusters'], ['alerts', '#/alerts', 'Alerts'], ['channels', '#/channels', 'Notifications']];
   if (u.role === 'admin') links.push(['endpoints', '#/endpoints', 'Endpoints'], ['users', '#/users', 'Users'], ['audit', '#/audit', 'Audit']);
+  links.push(['tokens', '#/tokens', 'Tokens']);
   // On a narrow screen everything after the brand folds behind the menu button.
   const toggle = h('button', {
     id: 'menu-toggle', class: 'btn ghost small menu-toggle', type: 'button',
@@ -151,7 +153,7 @@ document.addEventListener('keydown', e => {
 });
 
 function markNav(page) {
-  const cluster = !['endpoints', 'users', 'audit', 'channels', 'alerts', 'notFound'].includes(page);
+  const cluster = !['endpoints', 'users', 'audit', 'tokens', 'channels', 'alerts', 'notFound'].includes(page);
   for (const a of topbar.querySelectorAll('[data-nav]')) {
     a.classList.toggle('active', a.dataset.nav === page || (cluster && a.dataset.nav === 'home'));
   }

@@ -69,6 +69,8 @@ export function toDate(t) {
 
 /** Docker's Unix seconds. */
 export const unixDate = s => (s ? toDate(s * 1000) : null);
+/** A time in seconds since the epoch as "3 min ago", the full time on hover; a dash for none. */
+export const unixWhen = s => (s ? h('span', { title: fmtTime(unixDate(s)) }, relTime(unixDate(s))) : '—');
 
 export function relTime(t) {
   const d = toDate(t);

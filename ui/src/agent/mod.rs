@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
@@ -144,6 +145,37 @@ impl<'a> Call<'a> {
     }
 }
 
+/// A request's body to an agent: whole for the console's own calls, streamed for a
+/// client's request passed on ([`AgentClient::forward`]).
+pub type OutBody = UnsyncBoxBody<Bytes, BoxError>;
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A whole body.
+fn whole(bytes: Bytes) -> OutBody {
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// The headers of a client's request that are the client's connection's, or its
+/// credentials or claims to the console, rather than the engine's to read: never passed on.
+const NOT_PASSED_ON: [&str; 14] = [
+    "host",
+    "authorization",
+    "cookie",
+    "x-csrf-token",
+    "connection",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "forwarded",
+    "x-forwarded-for",
+];
+
 /// One endpoint's agent, ready to be asked: the CA parsed and the TLS configuration made
 /// once, its connections kept alive and reused.
 pub struct AgentClient {
@@ -152,7 +184,7 @@ pub struct AgentClient {
     /// `https://HOST:PORT`, before each path: the pool's key.
     origin: String,
     tokens: Tokens,
-    http: Client<Connector, Full<Bytes>>,
+    http: Client<Connector, OutBody>,
 }
 
 /// Checks an endpoint's URL: `https://HOST[:PORT]`, nothing after.
@@ -266,14 +298,52 @@ impl AgentClient {
             None => Bytes::new(),
         };
         let req = req
-            .body(Full::new(body))
+            .body(whole(body))
             .map_err(|e| AgentError::Config(e.to_string()))?;
+        self.request(req).await
+    }
+
+    async fn request(&self, req: Request<OutBody>) -> Result<Response<Incoming>, AgentError> {
         // The pool's own error names only its kind ("client error (Connect)"): its cause
         // says what happened.
         self.http.request(req).await.map_err(|e| {
             use std::error::Error as _;
             self.unreachable(e.source().map_or_else(|| e.to_string(), chain))
         })
+    }
+
+    /// Passes a client's request on as it came, for `caller`: the method, `path` (with its
+    /// query), the headers the engine reads and the body as it streams, with the console's
+    /// token for the caller instead of the client's credentials. An upgrade the client
+    /// asked for is asked of the agent. The answer is the agent's, whatever its status.
+    pub async fn forward(
+        &self,
+        caller: Caller<'_>,
+        method: Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: OutBody,
+    ) -> Result<Response<Incoming>, AgentError> {
+        let token = self.tokens.token(caller)?;
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.origin))
+            .header(header::HOST, self.host.as_str())
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        for (name, value) in headers {
+            if !NOT_PASSED_ON.contains(&name.as_str()) {
+                req = req.header(name, value);
+            }
+        }
+        if let Some(protocol) = upgrade_asked(headers) {
+            req = req
+                .header(header::CONNECTION, "Upgrade")
+                .header(header::UPGRADE, protocol);
+        }
+        let req = req
+            .body(body)
+            .map_err(|e| AgentError::Config(e.to_string()))?;
+        self.request(req).await
     }
 
     /// Sends, and checks the answer's head: an error status becomes [`AgentError::Status`]
@@ -333,6 +403,16 @@ impl AgentClient {
         let value = serde_json::from_slice(&bytes).map_err(|e| AgentError::Bad(e.to_string()))?;
         Ok((headers, value))
     }
+}
+
+/// The protocol a request asks to switch to (`Connection: Upgrade` with `Upgrade: P`).
+pub fn upgrade_asked(headers: &HeaderMap) -> Option<&http::HeaderValue> {
+    let connection = headers.get(header::CONNECTION)?.to_str().ok()?;
+    connection
+        .split(',')
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        .then(|| headers.get(header::UPGRADE))
+        .flatten()
 }
 
 /// The message of a Docker-shaped error body, or the body itself.

@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use serde_json::{json, Value};
 
 use super::{ApiError, ApiResult, App, Authed};
-use crate::agent::{AgentClient, AgentError, Call};
+use crate::agent::{AgentClient, AgentError, Call, OutBody};
 use crate::store::Endpoint;
 
 /// A call whose whole answer is read.
@@ -81,6 +81,19 @@ impl<'a> Cluster<'a> {
         call: Call<'_>,
     ) -> Result<hyper::Response<Incoming>, AgentError> {
         self.client.open(self.who.caller(), call).await
+    }
+
+    /// Passes a client's request on to the agent as it came ([`AgentClient::forward`]).
+    pub async fn forward(
+        &self,
+        method: axum::http::Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: OutBody,
+    ) -> Result<hyper::Response<Incoming>, AgentError> {
+        self.client
+            .forward(self.who.caller(), method, path, headers, body)
+            .await
     }
 
     /// The node of a standalone agent (one that gossips with no other), whose answers are

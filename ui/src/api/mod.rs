@@ -22,6 +22,8 @@
 //! | `services.rs` | `{e}/services/{sid}` (remove), `{e}/services/{sid}/scale` |
 //! | `usage.rs` | `/api/usage/summary`, `{e}/usage/nodes`, `{e}/usage/nodes/{node}`, `{e}/usage/containers/{cid}`, `{e}/usage/top` |
 //! | `events.rs` | `{e}/events` |
+//! | `docker.rs` | `{e}/docker/{path}` (the Docker Engine API, passed on to the agent) |
+//! | `tokens.rs` | `/api/tokens`, `/api/tokens/{id}` (personal access tokens) |
 //! | `audit.rs` | `/api/audit` |
 //! | `channels.rs` | `/api/channels`, `/api/channels/{id}`, `/api/channels/{id}/test`, `/api/channels/{id}/deliveries` |
 //! | `updates.rs` | `{e}/updates`, `{e}/updates/check`, `{e}/updates/containers/{cid}`, `{e}/updates/services/{sid}` |
@@ -43,6 +45,7 @@ mod checks;
 mod cluster;
 mod containers;
 mod create;
+mod docker;
 mod edge;
 pub(crate) mod endpoints;
 mod error;
@@ -62,6 +65,7 @@ mod session;
 mod sse;
 mod stats;
 mod terminal;
+mod tokens;
 mod updates;
 mod usage;
 mod users;
@@ -123,5 +127,7 @@ pub fn routes() -> Router<Shared> {
         .merge(registries::routes())
         .merge(alerts::routes())
         .merge(checks::routes())
+        .merge(docker::routes())
+        .merge(tokens::routes())
         .route("/api/{*rest}", axum::routing::any(not_found))
 }

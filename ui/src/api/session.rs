@@ -19,7 +19,7 @@ use super::action::Action;
 use super::users::check_new_user;
 use super::{ApiError, ApiResult, App, ClientAddr, JsonBody, Shared};
 use crate::agent::Caller;
-use crate::auth::{self, Role};
+use crate::auth::{self, personal, Role};
 use crate::store::Db;
 
 pub const COOKIE: &str = "bosun_session";
@@ -37,16 +37,27 @@ pub(super) fn routes() -> Router<Shared> {
 /// also ends by expiring.
 const RECHECK: Duration = Duration::from_secs(60);
 
-/// A logged-in user. State-changing requests must carry the session's CSRF token.
+/// A logged-in user: by the session cookie, whose state-changing requests must carry the
+/// session's CSRF token, or by a personal token (`Authorization: Bearer bosun_pat_…`),
+/// which a browser never sends by itself and so needs none.
 pub struct Authed {
     pub username: String,
     pub role: Role,
+    /// Empty for a personal token.
     pub csrf: String,
     /// Where the request came from, as the audit log records it.
     pub address: IpAddr,
+    credential: Credential,
     token_hash: String,
     db: Db,
     changes: tokio::sync::watch::Receiver<u64>,
+}
+
+/// What a request presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Credential {
+    Session,
+    PersonalToken,
 }
 
 impl Authed {
@@ -72,6 +83,7 @@ impl Authed {
     /// expired. Whatever a request keeps open (an event stream, a terminal) ends with it.
     pub fn ended(&self) -> impl Future<Output = ()> + Send + 'static {
         let (db, token_hash, role) = (self.db.clone(), self.token_hash.clone(), self.role);
+        let credential = self.credential;
         let mut changes = self.changes.clone();
         async move {
             loop {
@@ -80,14 +92,27 @@ impl Authed {
                     _ = tokio::time::sleep(RECHECK) => {}
                 }
                 let hash = token_hash.clone();
-                match db.run(move |s| s.session(&hash)).await {
-                    Ok(Some(session)) if session.role == role => {}
+                let now = db
+                    .run(move |s| match credential {
+                        Credential::Session => Ok(s.session(&hash)?.map(|s| s.role)),
+                        Credential::PersonalToken => {
+                            Ok(s.personal_token_user(&hash)?.map(|u| u.role))
+                        }
+                    })
+                    .await;
+                match now {
+                    Ok(Some(now)) if now == role => {}
                     Ok(_) => return,
                     // The database did not answer: the session is not known to have ended.
                     Err(e) => tracing::warn!(error = %e, "cannot look a session up"),
                 }
             }
         }
+    }
+
+    /// Whether the request came with the session cookie, not a personal token.
+    pub(super) fn by_session(&self) -> bool {
+        self.credential == Credential::Session
     }
 
     /// The user as the agents hear of them.
@@ -126,6 +151,9 @@ impl FromRequestParts<Shared> for Authed {
         let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "log in first");
         // Subscribed before the session is read, so that a change after the read is seen.
         let changes = app.sessions.subscribe();
+        if let Some(token) = bearer(&parts.headers) {
+            return Self::by_token(parts, app, &token, changes).await;
+        }
         let token = cookie_value(&parts.headers, COOKIE).ok_or_else(unauthorized)?;
         let token_hash = auth::token_hash(&token);
         let lookup = token_hash.clone();
@@ -153,6 +181,51 @@ impl FromRequestParts<Shared> for Authed {
             role: session.role,
             csrf: session.csrf,
             address: client_address(parts),
+            credential: Credential::Session,
+            token_hash,
+            db: app.db.clone(),
+            changes,
+        })
+    }
+}
+
+/// The credential of `Authorization: Bearer …`, if any.
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+impl Authed {
+    /// A request with a bearer credential: a personal token, known and unexpired, of a
+    /// user who still exists.
+    async fn by_token(
+        parts: &Parts,
+        app: &Shared,
+        token: &str,
+        changes: tokio::sync::watch::Receiver<u64>,
+    ) -> Result<Self, ApiError> {
+        let refused = |why: &str| ApiError::new(StatusCode::UNAUTHORIZED, why.to_owned());
+        if !personal::is_personal(token) {
+            return Err(refused(
+                "the bearer token is not a console personal token (bosun_pat_…)",
+            ));
+        }
+        let token_hash = auth::token_hash(token);
+        let lookup = token_hash.clone();
+        let user = app
+            .db
+            .run(move |s| s.personal_token_user(&lookup))
+            .await?
+            .ok_or_else(|| refused("the personal token is unknown, expired or deleted"))?;
+        Ok(Self {
+            username: user.username,
+            role: user.role,
+            csrf: String::new(),
+            address: client_address(parts),
+            credential: Credential::PersonalToken,
             token_hash,
             db: app.db.clone(),
             changes,

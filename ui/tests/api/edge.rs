@@ -27,7 +27,7 @@ async fn console(pki: &Pki, data: &std::path::Path) -> SocketAddr {
 }
 
 /// [`console`] on `listen`, until `stop`.
-async fn console_on(
+pub(crate) async fn console_on(
     pki: &Pki,
     data: &std::path::Path,
     listen: SocketAddr,
@@ -37,6 +37,24 @@ async fn console_on(
     args.endpoint_url = None;
     args.listen = listen;
     let app = bosun_ui::cli::prepare(&args).expect("the console prepares");
+    let (cert, key) = console_certificate(pki, data, listen);
+    let (chain, key) = bosun_ui::server::certificate(Some((&cert, &key)), data)
+        .expect("the console's certificate");
+    let console = bosun_ui::server::Console::bind(args.listen, chain, key, Arc::new(app))
+        .await
+        .expect("the console binds");
+    let addr = console.local_addr().expect("addr");
+    tokio::spawn(console.run_until(stop));
+    addr
+}
+
+/// A certificate of `pki`'s CA for a console on `listen`, written into `dir`: the
+/// certificate's and the key's files.
+fn console_certificate(
+    pki: &Pki,
+    dir: &std::path::Path,
+    listen: SocketAddr,
+) -> (std::path::PathBuf, std::path::PathBuf) {
     let ca = bosun_serve::pki::Ca::load(
         &pki.ca_cert(),
         &pki.ca_dir.join(bosun_serve::pki::CA_KEY_FILE),
@@ -46,24 +64,27 @@ async fn console_on(
         .issue_server(
             "localhost",
             &["localhost".to_owned()],
-            &["127.0.0.1".parse().unwrap()],
+            &console_ips(listen),
             30,
         )
         .expect("a console certificate");
-    use rustls_pki_types::pem::PemObject;
-    let chain =
-        vec![rustls_pki_types::CertificateDer::from_pem_slice(issued.cert_pem.as_bytes()).unwrap()];
-    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap();
-    let console = bosun_ui::server::Console::bind(args.listen, chain, key, Arc::new(app))
-        .await
-        .expect("the console binds");
-    let addr = console.local_addr().expect("addr");
-    tokio::spawn(console.run_until(stop));
-    addr
+    let (cert, key) = (dir.join("console-cert.pem"), dir.join("console-key.pem"));
+    std::fs::write(&cert, &issued.cert_pem).expect("the certificate written");
+    std::fs::write(&key, &issued.key_pem).expect("the key written");
+    (cert, key)
+}
+
+/// The addresses a test console's certificate names: loopback, and the one it listens on.
+fn console_ips(listen: SocketAddr) -> Vec<std::net::IpAddr> {
+    let mut ips = vec![std::net::IpAddr::from([127, 0, 0, 1])];
+    if !listen.ip().is_unspecified() && !ips.contains(&listen.ip()) {
+        ips.push(listen.ip());
+    }
+    ips
 }
 
 /// An agent of `pki`'s cluster, in its own data directory, dialling `console` with `token`.
-async fn edge_agent(
+pub(crate) async fn edge_agent(
     pki: &Pki,
     console: SocketAddr,
     token: Option<&str>,
@@ -73,7 +94,7 @@ async fn edge_agent(
 }
 
 /// [`edge_agent`], its configuration changed by `change` first.
-async fn edge_agent_with(
+pub(crate) async fn edge_agent_with(
     pki: &Pki,
     console: SocketAddr,
     token: Option<&str>,
@@ -98,14 +119,14 @@ async fn edge_agent_with(
     data
 }
 
-async fn agents(admin: &Client) -> Vec<Value> {
+pub(crate) async fn agents(admin: &Client) -> Vec<Value> {
     let answer = admin.get("/api/edge/agents").await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     answer.json().as_array().cloned().unwrap_or_default()
 }
 
 /// A console of its own with an admin signed in: the CA, the data, the address, the client.
-async fn scene() -> (Pki, tempfile::TempDir, SocketAddr, Client) {
+pub(crate) async fn scene() -> (Pki, tempfile::TempDir, SocketAddr, Client) {
     let pki = Pki::new();
     let data = tempfile::tempdir().expect("tempdir");
     let addr = console(&pki, data.path()).await;
@@ -114,14 +135,14 @@ async fn scene() -> (Pki, tempfile::TempDir, SocketAddr, Client) {
 }
 
 /// Makes an enrol token: the answer, with the token.
-async fn enrol_token(admin: &Client, body: Value) -> Value {
+pub(crate) async fn enrol_token(admin: &Client, body: Value) -> Value {
     let made = admin.post("/api/edge/tokens", &body).await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.text());
     made.json()
 }
 
 /// Waits until `n` agents are connected.
-async fn until_connected(admin: &Client, n: usize, limit: Duration) {
+pub(crate) async fn until_connected(admin: &Client, n: usize, limit: Duration) {
     until(&format!("{n} agent(s) connected"), limit, async || {
         let agents = agents(admin).await;
         agents
@@ -133,7 +154,7 @@ async fn until_connected(admin: &Client, n: usize, limit: Duration) {
     .await;
 }
 
-async fn until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
+pub(crate) async fn until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
     let start = Instant::now();
     while !done().await {
         assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
@@ -392,9 +413,24 @@ async fn an_edge_agent_dials_through_an_http_proxy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_edge_agents_connect_to_one_console() {
     use bosun_fake_engine::{FakeEngine, FakeEngineSpec};
-    let (pki, _data, addr, admin) = scene().await;
+    // The console as its own process, so that its memory per connected agent is its own.
+    let pki = Pki::new();
+    let data = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = console_certificate(&pki, data.path(), "127.0.0.1:0".parse().unwrap());
+    let console = ConsoleProcess::start(
+        data.path(),
+        &[
+            "--tls-cert".to_owned(),
+            cert.display().to_string(),
+            "--tls-key".to_owned(),
+            key.display().to_string(),
+        ],
+    )
+    .await;
+    let addr = console.addr;
+    let admin = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
     let stop = CancellationToken::new();
-    let mut kept = Vec::new();
+    let mut tokens = Vec::new();
     for n in 0..20 {
         let token = admin
             .post(
@@ -406,11 +442,16 @@ async fn twenty_edge_agents_connect_to_one_console() {
             .as_str()
             .unwrap()
             .to_owned();
+        tokens.push(token);
+    }
+    let before_kb = rss_kb(console.pid());
+    let mut kept = Vec::new();
+    for (n, token) in tokens.iter().enumerate() {
         let engine = FakeEngine::start(FakeEngineSpec::new(&format!("edge-node-{n:02}")))
             .await
             .expect("a stand-in engine");
         let docker_host = engine.docker_host();
-        let data = edge_agent_with(&pki, addr, Some(&token), &stop, |c| {
+        let data = edge_agent_with(&pki, addr, Some(token), &stop, |c| {
             c.engine = bosun_agent::upstream::EngineAddr::parse(&docker_host).unwrap();
             c.node_name = Some(format!("edge-node-{n:02}"));
         })
@@ -429,5 +470,14 @@ async fn twenty_edge_agents_connect_to_one_console() {
         assert_eq!(list.status, StatusCode::OK, "{}", list.text());
         assert!(list.text().contains(&name), "{name}: {}", list.text());
     }
+    // Settled, then measured: the console's memory with the 20 tunnels, over its memory
+    // before (the tokens made, no agent yet).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let after_kb = rss_kb(console.pid());
+    let per_agent = after_kb.saturating_sub(before_kb) as f64 / 20.0;
+    eprintln!(
+        "console memory: {before_kb} kB before, {after_kb} kB with 20 edge agents connected \
+         and each endpoint listed once: {per_agent:.0} kB per connected agent"
+    );
     stop.cancel();
 }

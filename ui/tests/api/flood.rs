@@ -8,8 +8,6 @@
 //! `BOSUN_FLOOD_SECONDS` shortens the ten minutes for a quick local run.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,63 +39,10 @@ fn flood_length() -> Duration {
     Duration::from_secs(secs)
 }
 
-fn rss_kb(pid: u32) -> u64 {
-    let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the console's status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
         .unwrap_or(0)
-}
-
-/// The console binary, run as its own process so that its memory is its own.
-struct ConsoleProcess {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl ConsoleProcess {
-    fn start(data: &std::path::Path, creds: &Pki, agent: SocketAddr) -> Self {
-        let password = data.join("admin-password");
-        std::fs::write(&password, format!("{ADMIN_PASSWORD}\n")).expect("password file");
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port("127.0.0.1"))
-            .parse()
-            .expect("addr");
-        let child = Command::new(env!("CARGO_BIN_EXE_bosun-ui"))
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--data-dir")
-            .arg(data)
-            .arg("--admin-password-file")
-            .arg(&password)
-            .arg("--endpoint-url")
-            .arg(format!("https://localhost:{}", agent.port()))
-            .arg("--endpoint-ca")
-            .arg(creds.ca_cert())
-            .arg("--endpoint-secret-file")
-            .arg(&creds.secret)
-            .arg("--log-level")
-            .arg("warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start bosun-ui");
-        Self { child, addr }
-    }
-}
-
-impl Drop for ConsoleProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The numbers `flood-line-N` in `text`, in order.
@@ -182,18 +127,9 @@ async fn a_hundred_log_and_a_hundred_event_streams_for_ten_minutes() {
     };
     let agent = start_agent_with(&creds, None, &options).await;
     let data = tempfile::tempdir().expect("tempdir");
-    let console = ConsoleProcess::start(data.path(), &creds, agent);
-    let pid = console.child.id();
+    let console = ConsoleProcess::with_endpoint(data.path(), &creds, agent).await;
+    let pid = console.pid();
     let addr = console.addr;
-    eventually("the console answers", SETTLE, || async {
-        match tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
-            .await
-        {
-            Ok(Ok(_)) => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
     let admin = Client::logged_in(addr, ADMIN, ADMIN_PASSWORD).await;
     let endpoints = admin.get("/api/endpoints").await.json();
     let id = endpoints[0]["id"]

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod oidc;
+pub mod process;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -22,6 +23,8 @@ use bosun_ui::cli::Args;
 use bosun_ui::server::Console;
 
 pub use bosun_testkit::*;
+#[allow(unused_imports)]
+pub use process::{rss_kb, ConsoleProcess};
 
 pub mod receivers;
 
@@ -183,6 +186,8 @@ pub struct Client {
     pub addr: SocketAddr,
     pub cookie: Option<String>,
     pub csrf: Option<String>,
+    /// A personal token sent as `Authorization: Bearer`.
+    pub bearer: Option<String>,
     tls: Arc<rustls::ClientConfig>,
 }
 
@@ -221,7 +226,16 @@ impl Client {
             addr,
             cookie: None,
             csrf: None,
+            bearer: None,
             tls: https::any_server(),
+        }
+    }
+
+    /// A client that presents a personal token and no session.
+    pub fn with_token(addr: SocketAddr, token: &str) -> Self {
+        Self {
+            bearer: Some(token.to_owned()),
+            ..Self::new(addr)
         }
     }
 
@@ -240,6 +254,9 @@ impl Client {
         }
         if let (true, Some(token)) = (csrf, &self.csrf) {
             req = req.header("x-csrf-token", token);
+        }
+        if let Some(token) = &self.bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
         let body = match body {
             Some(v) => {

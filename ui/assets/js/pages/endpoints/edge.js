@@ -3,10 +3,8 @@
 
 import { get, post, del, listOf, aborted } from '../../api.js';
 import {
-  h, badge, errorBox, loading, copyButton, field, toast, confirmDialog, dataTable, unixDate, fmtTime, relTime, dash,
+  h, badge, errorBox, loading, copyButton, field, toast, confirmDialog, dataTable, unixDate, unixWhen, fmtTime, dash,
 } from '../../ui.js';
-
-const when = s => (s ? h('span', { title: fmtTime(unixDate(s)) }, relTime(unixDate(s))) : '—');
 
 /** The edge agents and tokens, with what makes and revokes them; `changed` after a change. */
 export function edgeSection(ctx, changed) {
@@ -25,10 +23,10 @@ export function edgeSection(ctx, changed) {
           ? badge('revoked', 'bad')
           : a.connected ? badge('connected', 'ok', `since ${fmtTime(unixDate(a.connected_since))}`) : badge('disconnected', 'warn')),
       },
-      { label: 'Last seen', sort: a => a.last_seen, cell: a => (a.connected ? 'now' : when(a.last_seen)) },
+      { label: 'Last seen', sort: a => a.last_seen, cell: a => (a.connected ? 'now' : unixWhen(a.last_seen)) },
       { label: 'Version', sort: a => a.version, cell: a => dash(a.version) },
       { label: 'Address', sort: a => a.address, cls: 'mono', cell: a => dash(a.address) },
-      { label: 'Enrolled', sort: a => a.enrolled, cell: a => when(a.enrolled) },
+      { label: 'Enrolled', sort: a => a.enrolled, cell: a => unixWhen(a.enrolled) },
       {
         label: '', cls: 'actions', cell: a => (a.revoked ? null : h('button', {
           class: 'btn xs danger-ghost', type: 'button', 'data-action': 'revoke-agent',
@@ -64,8 +62,8 @@ export function edgeSection(ctx, changed) {
           return badge('usable', 'ok');
         },
       },
-      { label: 'Expires', sort: t => t.expires, cell: t => when(t.expires) },
-      { label: 'Made', sort: t => t.created, cell: t => [when(t.created), ' by ', t.created_by] },
+      { label: 'Expires', sort: t => t.expires, cell: t => unixWhen(t.expires) },
+      { label: 'Made', sort: t => t.created, cell: t => [unixWhen(t.created), ' by ', t.created_by] },
       {
         label: '', cls: 'actions', cell: t => (t.revoked ? null : h('button', {
           class: 'btn xs danger-ghost', type: 'button', 'data-action': 'revoke-token',
