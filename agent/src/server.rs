@@ -209,15 +209,19 @@ impl Agent {
         );
         let auth = Authenticator::new(config.secret.as_ref(), config.trusted_keys.clone())
             .with_max_lifetime(config.max_token_lifetime);
-        let edge = match &config.edge {
-            Some(edge) => Some(Edge {
+        let edge_keys = match &config.edge {
+            Some(_) => Some(Arc::new(EdgeKeys::load_or_create(&config.data_dir)?)),
+            None => None,
+        };
+        let edge = match (&config.edge, &edge_keys) {
+            (Some(edge), Some(keys)) => Some(Edge {
                 config: edge.clone(),
-                keys: EdgeKeys::load_or_create(&config.data_dir)?,
+                keys: Arc::clone(keys),
                 agent_id: cluster.agent_id().to_owned(),
                 node: cluster.view().me.meta.node_name.clone(),
                 learned: auth.learned(),
             }),
-            None => None,
+            _ => None,
         };
         let proxy = Arc::new(Proxy::new(Parts {
             engine,
@@ -232,6 +236,7 @@ impl Agent {
             audit: Audit::start(&config.audit)?,
             budget: Budget::new(config.body_budget),
             fanout_deadline: config.fanout_deadline,
+            edge_keys,
         }));
         let acceptor = TlsAcceptor::from(Arc::clone(&tls.config));
         let handler = Arc::new(Serving {

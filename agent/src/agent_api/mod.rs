@@ -1,9 +1,11 @@
 //! The agent's own API: `/agent/v1/health` (open to all, for probes), `/agent/v1/info`,
 //! `/agent/v1/members`, `/agent/v1/metrics` (usage as JSON), `/agent/v1/updates` (image
-//! update checks), `/agent/v1/checks` (check results and signed policies) and `/metrics`
-//! (for Prometheus). One file per route.
+//! update checks), `/agent/v1/checks` (check results and signed policies),
+//! `/agent/v1/edge/key` (the edge key's rotation) and `/metrics` (for Prometheus). One
+//! file per route.
 
 mod checks;
+mod edge_key;
 mod health;
 mod info;
 mod prometheus;
@@ -47,6 +49,8 @@ pub struct Context<'a> {
     pub checks: &'a Checks,
     /// Bodies read whole (the update routes' credentials, pushed policies) count against it.
     pub budget: &'a Budget,
+    /// The edge key, in edge mode.
+    pub edge_keys: Option<&'a crate::edge::EdgeKeys>,
 }
 
 /// Every `/agent/...` path but health, and `/metrics`, for an authenticated client.
@@ -68,6 +72,9 @@ pub async fn handle(cx: &Context<'_>, req: Request<Body>) -> http::Response<Body
         (&Method::PUT, "/agent/v1/checks/policies") => checks::push(cx, req).await,
         (_, "/agent/v1/checks" | "/agent/v1/checks/policy") => json_error(StatusCode::METHOD_NOT_ALLOWED, "only GET is allowed here"),
         (_, "/agent/v1/checks/policies") => json_error(StatusCode::METHOD_NOT_ALLOWED, "only PUT is allowed here"),
+        (&Method::POST, "/agent/v1/edge/key") => edge_key::begin(cx),
+        (&Method::POST, "/agent/v1/edge/key/commit") => edge_key::commit(cx, req).await,
+        (_, "/agent/v1/edge/key" | "/agent/v1/edge/key/commit") => json_error(StatusCode::METHOD_NOT_ALLOWED, "only POST is allowed here"),
         (&Method::GET, "/agent/v1/info") => info::info(cx.calls, cx.started).await,
         (&Method::GET, "/agent/v1/members") => {
             json_response(StatusCode::OK, &cx.calls.cluster().members_json())

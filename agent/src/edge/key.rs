@@ -2,9 +2,14 @@
 //! (0600): the console pins its public half at enrolment and asks for a proof signed with
 //! it on every later connection. Beside it, `console-key.pem`: the console's key, learned at
 //! enrolment, which signs the tokens that arrive through the tunnel.
+//!
+//! The console rotates the key with the agent connected, in two steps through the tunnel
+//! (`/agent/v1/edge/key`): the agent makes a new key and proves it, keeping it in memory
+//! only; the console pins it, then tells the agent to take it, which the agent does by
+//! replacing its file. Until then the old key stays the agent's.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use base64::Engine as _;
 use bosun_serve::ed25519::SigningKey;
@@ -25,8 +30,22 @@ pub enum KeyError {
 /// The agent's key, and the console's once learned.
 pub struct EdgeKeys {
     dir: PathBuf,
-    key: SigningKey,
+    key: RwLock<SigningKey>,
+    /// A new key made for a rotation, with its PKCS#8, until the console has it taken.
+    next: Mutex<Option<(SigningKey, Vec<u8>)>>,
     console: Mutex<Option<String>>,
+}
+
+/// Writes `contents` to `path` as a new private file (0600) that replaces the old one at
+/// once: a crash leaves the old file or the new one, never half of either.
+fn replace_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    bosun_serve::secret::write_private_file(&tmp, contents)?;
+    std::fs::rename(&tmp, path)
 }
 
 impl EdgeKeys {
@@ -58,29 +77,75 @@ impl EdgeKeys {
         let console = std::fs::read_to_string(dir.join("console-key.pem")).ok();
         Ok(Self {
             dir,
-            key,
+            key: RwLock::new(key),
+            next: Mutex::new(None),
             console: Mutex::new(console),
         })
     }
 
+    fn key(&self) -> std::sync::RwLockReadGuard<'_, SigningKey> {
+        self.key.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The public key, as the console pins it: base64 of its 32 bytes.
     pub fn public_b64(&self) -> String {
-        base64::engine::general_purpose::STANDARD.encode(self.key.public_raw())
+        public_b64(&self.key())
     }
 
     /// A short-lived token the key signs, naming the agent.
     pub fn proof(&self, agent_id: &str) -> String {
-        let iat = bosun_serve::clock::now_secs();
-        let proof = Proof {
-            sub: agent_id.to_owned(),
-            aud: PROOF_AUDIENCE.to_owned(),
-            iat,
-            exp: iat + PROOF_TTL,
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &proof, self.key.encoding())
-            .unwrap_or_default()
+        proof(&self.key(), agent_id)
     }
 
+    /// The first step of a rotation: a new key, kept in memory, its public half and a
+    /// proof it signs. A rotation begun again replaces the one before.
+    pub fn begin_rotation(&self, agent_id: &str) -> Result<(String, String), KeyError> {
+        let path = self.dir.join("key.der");
+        let bad = |reason| KeyError::Bad {
+            path: path.display().to_string(),
+            reason,
+        };
+        let der = SigningKey::generate().map_err(bad)?;
+        let key = SigningKey::from_pkcs8(&der).map_err(bad)?;
+        let said = (public_b64(&key), proof(&key, agent_id));
+        *self.next.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, der));
+        Ok(said)
+    }
+
+    /// The second step: the new key whose public half is `public` replaces the old one,
+    /// in the file first. `false` when no rotation with that key was begun.
+    pub fn commit_rotation(&self, public: &str) -> Result<bool, KeyError> {
+        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((key, der)) = next.take_if(|(key, _)| public_b64(key) == public) else {
+            return Ok(false);
+        };
+        let path = self.dir.join("key.der");
+        replace_private_file(&path, &der).map_err(|source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        *self.key.write().unwrap_or_else(|p| p.into_inner()) = key;
+        Ok(true)
+    }
+}
+
+fn public_b64(key: &SigningKey) -> String {
+    base64::engine::general_purpose::STANDARD.encode(key.public_raw())
+}
+
+/// A short-lived token `key` signs, naming the agent.
+fn proof(key: &SigningKey, agent_id: &str) -> String {
+    let iat = bosun_serve::clock::now_secs();
+    let proof = Proof {
+        sub: agent_id.to_owned(),
+        aud: PROOF_AUDIENCE.to_owned(),
+        iat,
+        exp: iat + PROOF_TTL,
+    };
+    jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &proof, key.encoding()).unwrap_or_default()
+}
+
+impl EdgeKeys {
     /// The console's key, once learned: the agent is enrolled.
     pub fn console_key(&self) -> Option<String> {
         self.console
@@ -93,10 +158,7 @@ impl EdgeKeys {
     pub fn keep_console_key(&self, pem: &str) -> std::io::Result<()> {
         let mut kept = self.console.lock().unwrap_or_else(|p| p.into_inner());
         if kept.as_deref() != Some(pem) {
-            bosun_serve::secret::write_private_file(
-                &self.dir.join("console-key.pem"),
-                pem.as_bytes(),
-            )?;
+            replace_private_file(&self.dir.join("console-key.pem"), pem.as_bytes())?;
             *kept = Some(pem.to_owned());
         }
         Ok(())
@@ -135,6 +197,37 @@ mod tests {
                 .console_key()
                 .as_deref(),
             Some("PEM")
+        );
+        a.keep_console_key("ANOTHER PEM").unwrap();
+        assert_eq!(
+            EdgeKeys::load_or_create(dir.path())
+                .unwrap()
+                .console_key()
+                .as_deref(),
+            Some("ANOTHER PEM"),
+            "a console key that changed replaces the kept one"
+        );
+    }
+
+    #[test]
+    fn a_rotation_takes_the_new_key_only_when_told_and_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = EdgeKeys::load_or_create(dir.path()).unwrap();
+        let old = keys.public_b64();
+        let (new, _proof) = keys.begin_rotation("id-1").unwrap();
+        assert_ne!(new, old);
+        assert_eq!(keys.public_b64(), old, "begun, not taken");
+        assert!(
+            !keys.commit_rotation(&old).unwrap(),
+            "only the key begun is taken"
+        );
+        assert!(keys.commit_rotation(&new).unwrap());
+        assert_eq!(keys.public_b64(), new);
+        assert!(!keys.commit_rotation(&new).unwrap(), "taken once");
+        assert_eq!(
+            EdgeKeys::load_or_create(dir.path()).unwrap().public_b64(),
+            new,
+            "the new key is the one kept"
         );
     }
 }

@@ -44,7 +44,7 @@ pub struct EdgeConfig {
 /// Who this agent is to the console.
 pub struct Edge {
     pub config: EdgeConfig,
-    pub keys: EdgeKeys,
+    pub keys: Arc<EdgeKeys>,
     pub agent_id: String,
     pub node: String,
     /// Where the console's key goes, so that the tokens it signs are accepted.

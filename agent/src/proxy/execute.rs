@@ -46,6 +46,7 @@ pub struct Executor<'a> {
     pub updates: &'a Updates,
     pub checks: &'a Checks,
     pub metrics: &'a Metrics,
+    pub edge_keys: Option<&'a crate::edge::EdgeKeys>,
     pub profile: &'a Profile,
 }
 
@@ -70,6 +71,7 @@ impl Executor<'_> {
                     updates: self.updates,
                     checks: self.checks,
                     budget: self.budget,
+                    edge_keys: self.edge_keys,
                 };
                 Ok(agent_api::handle(&cx, req).await)
             }

@@ -57,6 +57,8 @@ pub struct Parts {
     pub updates: Arc<Updates>,
     pub checks: Arc<Checks>,
     pub metrics: Metrics,
+    /// The edge key, in edge mode: the console rotates it through the tunnel.
+    pub edge_keys: Option<Arc<crate::edge::EdgeKeys>>,
     /// The long-lived requests held now, per client and in all.
     pub streams: Arc<streams::Streams>,
     pub auth: Authenticator,
@@ -87,6 +89,7 @@ pub struct Proxy {
     updates: Arc<Updates>,
     checks: Arc<Checks>,
     metrics: Metrics,
+    edge_keys: Option<Arc<crate::edge::EdgeKeys>>,
 }
 
 impl Proxy {
@@ -107,6 +110,7 @@ impl Proxy {
             updates: parts.updates,
             checks: parts.checks,
             metrics: parts.metrics,
+            edge_keys: parts.edge_keys,
         }
     }
 
@@ -225,6 +229,7 @@ impl Proxy {
             updates: &self.updates,
             checks: &self.checks,
             metrics: &self.metrics,
+            edge_keys: self.edge_keys.as_deref(),
             profile: &authorized.profile,
         };
         let resp = executor

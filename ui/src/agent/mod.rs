@@ -259,6 +259,12 @@ impl AgentClient {
         })
     }
 
+    /// A token for `caller`, as this endpoint's agents accept, for a request sent another
+    /// way (to one edge agent through its own tunnel).
+    pub fn bearer(&self, caller: Caller<'_>) -> Result<String, AgentError> {
+        self.tokens.token(caller)
+    }
+
     fn unreachable(&self, reason: String) -> AgentError {
         AgentError::Unreachable {
             url: self.url.clone(),

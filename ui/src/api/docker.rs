@@ -56,6 +56,17 @@ fn docker_path(uri: &axum::http::Uri, id: i64) -> Result<String, ApiError> {
     if rest.split('/').any(|s| s == ".." || s == ".") {
         return Err(ApiError::bad("a Docker API path has no . or .. segments"));
     }
+    // The agent's own API (`/agent/...`, `/metrics`) is the console's to use, not passed on.
+    let unversioned = match rest.split_once('/') {
+        Some((first, after)) if first.starts_with('v') && first[1..].contains('.') => after,
+        _ => rest,
+    };
+    if unversioned == "metrics" || unversioned == "agent" || unversioned.starts_with("agent/") {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "the agent's own API is not served through the console's Docker API",
+        ));
+    }
     Ok(match uri.query() {
         Some(q) => format!("/{rest}?{q}"),
         None => format!("/{rest}"),
@@ -250,5 +261,13 @@ mod tests {
             StatusCode::NOT_FOUND
         );
         assert_eq!(path_only("/containers/json?filters=x"), "/containers/json");
+        for own in ["agent/v1/edge/key", "v1.41/agent/v1/members", "metrics"] {
+            let uri: axum::http::Uri = format!("/api/endpoints/3/docker/{own}").parse().unwrap();
+            assert_eq!(
+                docker_path(&uri, 3).unwrap_err().status,
+                StatusCode::NOT_FOUND,
+                "{own}"
+            );
+        }
     }
 }

@@ -3,9 +3,9 @@
 //! proves its key or presents an enrol token ([`crate::edge::admit`]).
 
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use base64::Engine as _;
 use bosun_serve::tunnel;
@@ -15,7 +15,9 @@ use serde_json::{json, Value};
 
 use super::action::Action;
 use super::{ApiError, ApiResult, Authed, ClientAddr, JsonBody, Shared};
+use crate::agent::Caller;
 use crate::auth::Role;
+use crate::edge;
 use crate::edge::admit::{self, Hello};
 
 /// How long an enrol token is good for unless told.
@@ -28,6 +30,7 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/api/edge/tokens/{id}", delete(revoke_token))
         .route("/api/edge/agents", get(agents))
         .route("/api/edge/agents/{agent_id}", delete(revoke_agent))
+        .route("/api/edge/agents/{agent_id}/key", post(rotate_key))
 }
 
 #[derive(Deserialize)]
@@ -139,6 +142,96 @@ async fn revoke_agent(
         })
         .await?;
     Ok(Json(json!({"closed_tunnel": closed})))
+}
+
+/// The subject of the console's own requests to an edge agent (a key rotation).
+const EDGE_SUBJECT: &str = "bosun-ui:edge";
+
+/// Rotates a connected agent's key: the agent makes a new one and proves it, the console
+/// pins it, then the agent takes it. Its tunnel stays up throughout.
+async fn rotate_key(
+    State(app): State<Shared>,
+    who: Authed,
+    Path(agent_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let action = Action::start(&who, Role::Admin, "edge.agent.rotate_key")?.on(agent_id.clone());
+    let rotated = action.run(&app, rotate(&app, &agent_id)).await?;
+    Ok(Json(rotated))
+}
+
+async fn rotate(app: &Shared, agent_id: &str) -> ApiResult<Value> {
+    let id = agent_id.to_owned();
+    let agent = app
+        .db
+        .run(move |s| s.edge_agent(&id))
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such edge agent"))?;
+    if agent.revoked {
+        return Err(ApiError::new(StatusCode::CONFLICT, "the agent was revoked"));
+    }
+    let opener = app.edge.opener_of(agent_id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "the agent is not connected: its key is rotated through its tunnel, while it is",
+        )
+    })?;
+    let endpoint_id = agent.endpoint;
+    let endpoint = app.db.run(move |s| s.endpoint(endpoint_id)).await?;
+    let bearer = app.agents.get(&endpoint)?.bearer(Caller {
+        user: EDGE_SUBJECT,
+        role: Role::Admin,
+    })?;
+    let unreachable = |step: &str, e: String| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("the agent's key was not rotated: {step}: {e}"),
+        )
+    };
+    let (status, begun) = edge::ask(&opener, Method::POST, "/agent/v1/edge/key", &bearer, None)
+        .await
+        .map_err(|e| unreachable("asking the agent for a new key", e))?;
+    if !status.is_success() {
+        return Err(unreachable(
+            "the agent's answer",
+            format!("{status}: {}", begun["message"]),
+        ));
+    }
+    let (Some(key), Some(proof)) = (begun["key"].as_str(), begun["proof"].as_str()) else {
+        return Err(unreachable("the agent's answer", "no key and proof".into()));
+    };
+    admit::verify_key_proof(key, proof, agent_id, "the new key")
+        .map_err(|e| unreachable("the agent's new key", e.to_string()))?;
+    let (id, pinned) = (agent_id.to_owned(), key.to_owned());
+    app.db.run(move |s| s.rotate_edge_key(&id, &pinned)).await?;
+    let took = edge::ask(
+        &opener,
+        Method::POST,
+        "/agent/v1/edge/key/commit",
+        &bearer,
+        Some(json!({"key": key})),
+    )
+    .await;
+    match took {
+        Ok((status, _)) if status.is_success() => {
+            let id = agent_id.to_owned();
+            app.db.run(move |s| s.forget_previous_key(&id)).await?;
+            tracing::info!(%agent_id, node = %agent.node, "edge agent key rotated");
+            Ok(json!({"agent_id": agent_id, "public_key": key}))
+        }
+        other => {
+            let why = match other {
+                Ok((status, said)) => format!("{status}: {}", said["message"]),
+                Err(e) => e,
+            };
+            Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "the new key is pinned, but the agent did not take it ({why}); its old key \
+                     opens its tunnel until a rotation completes: rotate again"
+                ),
+            ))
+        }
+    }
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -70,7 +70,17 @@ pub fn admit(store: &Store, hello: &Hello) -> Result<Admitted, Refusal> {
         if agent.revoked {
             return Err(Refusal::Revoked(hello.agent_id.clone()));
         }
-        verify_proof(&agent.public_key, hello, "its pinned key")?;
+        if let Err(refused) = verify_proof(&agent.public_key, hello, "its pinned key") {
+            // A rotation whose last step did not reach the agent: its old key still opens
+            // the tunnel, until a rotation completes.
+            let previous = store.previous_key(&hello.agent_id)?;
+            match previous {
+                Some(old) if verify_proof(&old, hello, "its previous key").is_ok() => {
+                    tracing::warn!(agent_id = %hello.agent_id, node = %hello.node, "an edge agent proved its previous key: its key rotation did not complete; rotate it again");
+                }
+                _ => return Err(refused),
+            }
+        }
         store.edge_agent_seen(&hello.agent_id, &hello.node, &hello.address, &hello.version)?;
         let endpoint = store.endpoint(agent.endpoint)?;
         return Ok(Admitted {
@@ -121,6 +131,16 @@ pub fn admit(store: &Store, hello: &Hello) -> Result<Admitted, Refusal> {
 }
 
 fn verify_proof(key_b64: &str, hello: &Hello, which: &'static str) -> Result<(), Refusal> {
+    verify_key_proof(key_b64, &hello.proof, &hello.agent_id, which)
+}
+
+/// Checks that `proof` is a proof for `agent_id` that the key `key_b64` signed.
+pub fn verify_key_proof(
+    key_b64: &str,
+    proof: &str,
+    agent_id: &str,
+    which: &'static str,
+) -> Result<(), Refusal> {
     let raw: [u8; 32] = base64::engine::general_purpose::STANDARD
         .decode(key_b64)
         .ok()
@@ -128,13 +148,10 @@ fn verify_proof(key_b64: &str, hello: &Hello, which: &'static str) -> Result<(),
         .ok_or_else(|| Refusal::Bad("the agent's key is not 32 bytes of base64".into()))?;
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.set_audience(&[PROOF_AUDIENCE]);
-    let proof = jsonwebtoken::decode::<Proof>(
-        &hello.proof,
-        &bosun_serve::ed25519::verifier(&raw),
-        &validation,
-    )
-    .map_err(|e| Refusal::BadProof(which, e.to_string()))?;
-    if proof.claims.sub != hello.agent_id {
+    let proof =
+        jsonwebtoken::decode::<Proof>(proof, &bosun_serve::ed25519::verifier(&raw), &validation)
+            .map_err(|e| Refusal::BadProof(which, e.to_string()))?;
+    if proof.claims.sub != agent_id {
         return Err(Refusal::BadProof(which, "it names another agent".into()));
     }
     Ok(())
@@ -229,5 +246,33 @@ mod tests {
         // Revoked: refused with its own reason.
         store.revoke_edge_agent("a1").unwrap();
         assert!(matches!(admit(&store, &later), Err(Refusal::Revoked(_))));
+    }
+
+    #[test]
+    fn after_a_rotation_the_previous_key_opens_until_it_is_forgotten() {
+        let store = store();
+        token(&store, "good", bosun_serve::clock::now_secs() + 3600, 1);
+        let (first, old_key) = hello("a1", Some("good"));
+        admit(&store, &first).unwrap();
+        let (_, new_key) = hello("a1", None);
+        let new_b64 = base64::engine::general_purpose::STANDARD.encode(new_key.public_raw());
+        assert!(store.rotate_edge_key("a1", &new_b64).unwrap());
+        let with = |key: &SigningKey| Hello {
+            enrol_token: None,
+            key: None,
+            proof: proof(key, "a1"),
+            ..first.clone()
+        };
+        assert!(admit(&store, &with(&new_key)).is_ok(), "the new key opens");
+        assert!(
+            admit(&store, &with(&old_key)).is_ok(),
+            "the old key still opens while the agent may not have the new one"
+        );
+        store.forget_previous_key("a1").unwrap();
+        assert!(admit(&store, &with(&new_key)).is_ok());
+        assert!(
+            matches!(admit(&store, &with(&old_key)), Err(Refusal::BadProof(..))),
+            "once forgotten, the old key opens nothing"
+        );
     }
 }

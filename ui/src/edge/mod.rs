@@ -116,6 +116,15 @@ impl Sessions {
             .map(|l| l.opener.clone())
     }
 
+    /// The agent's own tunnel, when it is connected.
+    pub fn opener_of(&self, agent_id: &str) -> Option<Opener> {
+        self.live()
+            .values()
+            .flatten()
+            .find(|l| l.agent_id == agent_id && !l.opener.is_closed())
+            .map(|l| l.opener.clone())
+    }
+
     /// Closes the agent's tunnel now, the streams on it included; whether one was open.
     pub fn close_agent(&self, agent_id: &str) -> bool {
         let mut closed = false;
@@ -190,4 +199,51 @@ pub async fn heartbeat(opener: Opener) {
             return;
         }
     }
+}
+
+/// How long a request to one agent through its own tunnel may take.
+const ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Sends one request to the agent at the other end of `opener` (not whichever agent of its
+/// endpoint the pooled client would pick), with `bearer`, and reads its JSON answer.
+pub async fn ask(
+    opener: &Opener,
+    method: http::Method,
+    path: &str,
+    bearer: &str,
+    body: Option<serde_json::Value>,
+) -> Result<(http::StatusCode, serde_json::Value), String> {
+    use http_body_util::{BodyExt, Full};
+    let work = async {
+        let stream = opener.open().await.map_err(|e| e.to_string())?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, "edge")
+            .header(http::header::AUTHORIZATION, format!("Bearer {bearer}"))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(bytes::Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        let value = serde_json::from_slice(&bytes).unwrap_or_else(
+            |_| serde_json::json!({"message": String::from_utf8_lossy(&bytes).trim()}),
+        );
+        Ok((status, value))
+    };
+    tokio::time::timeout(ASK_TIMEOUT, work)
+        .await
+        .map_err(|_| format!("no answer through the tunnel within {ASK_TIMEOUT:?}"))?
 }

@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS edge_agents (
     last_seen INTEGER NOT NULL,
     address TEXT NOT NULL DEFAULT '',
     version TEXT NOT NULL DEFAULT '',
-    revoked INTEGER NOT NULL DEFAULT 0
+    revoked INTEGER NOT NULL DEFAULT 0,
+    previous_key TEXT
 );
 ";
 
@@ -202,6 +203,37 @@ impl Store {
             params![agent_id, now_secs(), node, address, version],
         )?;
         Ok(())
+    }
+
+    /// Pins `key` as the agent's, keeping the one before as its previous key until the
+    /// agent has taken the new one ([`Store::forget_previous_key`]).
+    pub fn rotate_edge_key(&self, agent_id: &str, key: &str) -> Result<bool, StoreError> {
+        Ok(self.conn().execute(
+            "UPDATE edge_agents SET previous_key = public_key, public_key = ?2 WHERE agent_id = ?1 AND revoked = 0",
+            params![agent_id, key],
+        )? > 0)
+    }
+
+    /// The agent has its new key: the previous one opens nothing any more.
+    pub fn forget_previous_key(&self, agent_id: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE edge_agents SET previous_key = NULL WHERE agent_id = ?1",
+            [agent_id],
+        )?;
+        Ok(())
+    }
+
+    /// The key pinned before the last rotation, while the agent may not have taken the new.
+    pub fn previous_key(&self, agent_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT previous_key FROM edge_agents WHERE agent_id = ?1",
+                [agent_id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
     }
 
     /// Revokes an agent's key; whether it was enrolled.

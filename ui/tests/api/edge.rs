@@ -481,3 +481,90 @@ async fn twenty_edge_agents_connect_to_one_console() {
     );
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_is_rotated_with_the_tunnel_up_and_the_old_key_opens_nothing_after() {
+    let (pki, _data, addr, admin) = scene().await;
+    let made = enrol_token(&admin, json!({"endpoint": "site-r"})).await;
+    let stop = CancellationToken::new();
+    let data = edge_agent(&pki, addr, made["token"].as_str(), &stop).await;
+    until_connected(&admin, 1, SETTLE).await;
+    let before = agents(&admin).await[0].clone();
+    let agent_id = before["agent_id"].as_str().unwrap().to_owned();
+    // The agent's data as it was, old key included.
+    let old = tempfile::tempdir().expect("tempdir");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", data.path().display()))
+        .arg(old.path())
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+
+    // A followed log runs across the rotation.
+    let box_ = container("rotate");
+    let endpoint = crate::docker_api::endpoint_id(&admin, "site-r").await;
+    let resp = admin
+        .stream(&format!(
+            "/api/endpoints/{endpoint}/containers/{}/logs?follow=1&tail=all",
+            box_.0
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    tokio::time::timeout(SETTLE, body.frame())
+        .await
+        .expect("the log's first line")
+        .expect("open")
+        .expect("a frame");
+
+    let rotated = admin
+        .post(&format!("/api/edge/agents/{agent_id}/key"), &json!({}))
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text());
+    let new_key = rotated.json()["public_key"].as_str().unwrap().to_owned();
+    assert_ne!(json!(new_key), before["public_key"]);
+    let after = agents(&admin).await[0].clone();
+    assert_eq!(after["public_key"], json!(new_key), "the new key is pinned");
+    assert_eq!(
+        after["connected_since"], before["connected_since"],
+        "the same tunnel throughout"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), body.frame())
+            .await
+            .is_err(),
+        "the followed log is still open"
+    );
+    let rows = crate::audit_rows(&admin, "action=edge.agent.rotate_key").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["result"], "ok", "{rows:?}");
+
+    // Started again on its data, the agent proves its new key.
+    stop.cancel();
+    until("the agent gone", SETTLE, async || {
+        agents(&admin).await[0]["connected"] == json!(false)
+    })
+    .await;
+    let again = CancellationToken::new();
+    let dir = data.path().to_path_buf();
+    let _unused = edge_agent_with(&pki, addr, None, &again, |c| c.data_dir = dir).await;
+    until_connected(&admin, 1, SETTLE).await;
+    again.cancel();
+    until("the agent gone again", SETTLE, async || {
+        agents(&admin).await[0]["connected"] == json!(false)
+    })
+    .await;
+
+    // The same agent with its old key: refused.
+    let stale = CancellationToken::new();
+    let dir = old.path().to_path_buf();
+    let _unused = edge_agent_with(&pki, addr, None, &stale, |c| c.data_dir = dir).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        agents(&admin).await[0]["connected"],
+        json!(false),
+        "the old key opens nothing"
+    );
+    stale.cancel();
+}

@@ -1,5 +1,6 @@
-// The Endpoints page's edge part (admin): agents that dial in to the console, the enrol
-// tokens they enrol with, and the form that makes one (its token shown once).
+// The Endpoints page's edge part (admin): agents that dial in to the console (their keys
+// rotated or revoked), the enrol tokens they enrol with, and the form that makes one (its
+// token shown once).
 
 import { get, post, del, listOf, aborted } from '../../api.js';
 import {
@@ -28,7 +29,17 @@ export function edgeSection(ctx, changed) {
       { label: 'Address', sort: a => a.address, cls: 'mono', cell: a => dash(a.address) },
       { label: 'Enrolled', sort: a => a.enrolled, cell: a => unixWhen(a.enrolled) },
       {
-        label: '', cls: 'actions', cell: a => (a.revoked ? null : h('button', {
+        label: '', cls: 'actions', cell: a => (a.revoked ? null : h('div', { class: 'row-actions' }, h('button', {
+          class: 'btn xs', type: 'button', 'data-action': 'rotate-key', disabled: !a.connected,
+          title: a.connected ? 'The agent makes a new key, the console pins it; the tunnel stays up' : 'Only a connected agent’s key is rotated',
+          onclick: async () => {
+            try {
+              await post(`/api/edge/agents/${encodeURIComponent(a.agent_id)}/key`, {});
+              toast(`Rotated the key of the agent on ${a.node}`);
+            } catch (x) { toast(x.message, 'error'); }
+            load();
+          },
+        }, 'Rotate key'), h('button', {
           class: 'btn xs danger-ghost', type: 'button', 'data-action': 'revoke-agent',
           onclick: async () => {
             if (!await confirmDialog(`Revoke the edge agent on ${a.node}?`, {
@@ -42,7 +53,7 @@ export function edgeSection(ctx, changed) {
             load();
             changed();
           },
-        }, 'Revoke')),
+        }, 'Revoke'))),
       },
     ],
   });
