@@ -568,3 +568,88 @@ async fn a_key_is_rotated_with_the_tunnel_up_and_the_old_key_opens_nothing_after
     );
     stale.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clusters_agents_enrol_with_one_token_and_any_of_them_reaches_every_node() {
+    use bosun_fake_engine::{FakeEngine, FakeEngineSpec};
+    let (pki, _data, addr, admin) = scene().await;
+    // One token for the whole cluster, as a global service's tasks share a Docker secret.
+    let made = enrol_token(&admin, json!({"endpoint": "swarm-a", "max_uses": 3})).await;
+    let token = made["token"].as_str().unwrap().to_owned();
+    let mut engines = Vec::new();
+    let mut kept = Vec::new();
+    let mut stops = Vec::new();
+    let mut seed = None;
+    for n in 0..3 {
+        let mut spec = FakeEngineSpec::new(&format!("edge-swarm-{n}"));
+        spec.containers = 1;
+        let engine = FakeEngine::start(spec).await.expect("a stand-in engine");
+        let data = tempfile::tempdir().expect("tempdir");
+        let mut config = pki.agent_config("127.0.0.1:0".parse().unwrap());
+        config.engine = bosun_agent::upstream::EngineAddr::Tcp(engine.addr().to_string());
+        config.data_dir = data.path().to_path_buf();
+        config.fanout_deadline = Duration::from_secs(3);
+        config.edge = Some(EdgeConfig {
+            console: ConsoleUrl::parse(&format!("https://localhost:{}", addr.port())).unwrap(),
+            enrol_token: Some(token.clone()),
+            console_ca: Some(pki.ca_cert()),
+            https_proxy: None,
+            no_proxy: None,
+        });
+        let stop = CancellationToken::new();
+        let (_api, gossip) = gossiping_agent(config, seed, stop.clone()).await;
+        seed.get_or_insert(gossip);
+        engines.push(engine);
+        kept.push(data);
+        stops.push(stop);
+        // One at a time, a second apart: the newest tunnel, the one the console goes
+        // through, is then the one connected last.
+        until_connected(&admin, n + 1, SETTLE).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    let enrolled = agents(&admin).await;
+    let ids: std::collections::BTreeSet<&str> = enrolled
+        .iter()
+        .filter_map(|a| a["agent_id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 3, "each enrolled with its own identity: {enrolled:?}");
+    assert!(
+        enrolled.iter().all(|a| a["endpoint"] == enrolled[0]["endpoint"]),
+        "one endpoint for the cluster: {enrolled:?}"
+    );
+    let endpoint = crate::docker_api::endpoint_id(&admin, "swarm-a").await;
+    let every_node = async |what: &str| {
+        let names: Vec<String> = engines
+            .iter()
+            .flat_map(|e| e.container_names())
+            .collect();
+        eventually(what, SETTLE, || async {
+            let list = admin
+                .get(&format!("/api/endpoints/{endpoint}/containers"))
+                .await;
+            let text = list.text();
+            match names.iter().find(|n| !text.contains(n.as_str())) {
+                None if list.status == StatusCode::OK => Ok(()),
+                missing => Err(format!("{} {missing:?}: {text}", list.status)),
+            }
+        })
+        .await;
+    };
+    every_node("every node's container, through the cluster's tunnels").await;
+
+    // The agent the console goes through (the newest tunnel) is revoked: the others still
+    // reach every node, that one's included (its agent still serves its cluster).
+    let newest = enrolled
+        .iter()
+        .max_by_key(|a| a["connected_since"].as_u64())
+        .and_then(|a| a["agent_id"].as_str())
+        .unwrap()
+        .to_owned();
+    let answer = admin.delete(&format!("/api/edge/agents/{newest}")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    until_connected(&admin, 2, SETTLE).await;
+    every_node("every node's container, through the two tunnels left").await;
+    for stop in stops {
+        stop.cancel();
+    }
+}
