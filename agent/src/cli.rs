@@ -632,6 +632,13 @@ fn token(args: TokenArgs) -> Result<(), UsageError> {
 
 fn healthcheck(url: Option<String>) -> ExitCode {
     crate::tls::install_crypto_provider();
+    let nowhere =
+        std::env::var("AGENT_LISTEN").is_ok_and(|l| l.trim().eq_ignore_ascii_case("none"));
+    if url.is_none() && nowhere {
+        // An edge agent with no port: nothing to probe; its container ends if it does.
+        eprintln!("bosun-agent: listens nowhere (AGENT_LISTEN=none): nothing to probe");
+        return ExitCode::SUCCESS;
+    }
     let url = url.unwrap_or_else(default_health_url);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

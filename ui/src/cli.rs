@@ -335,6 +335,9 @@ pub fn prepare(args: &Args) -> Result<App, String> {
             .add_tables(schema)
             .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?;
     }
+    store
+        .add_columns(crate::edge::store::ADDED_COLUMNS)
+        .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?;
     let usage_config = args.usage.config()?;
     let usage_store = UsageStore::open(&args.data_dir.join("usage.db"))
         .map_err(|e| format!("--data-dir {}: usage.db: {e}", args.data_dir.display()))?;

@@ -199,6 +199,12 @@ impl Store {
         Ok(self.conn().execute_batch(schema)?)
     }
 
+    /// Adds the columns `(table, column, type)` that another module's tables gained since
+    /// a database was made.
+    pub fn add_columns(&self, added: &[(&str, &str, &str)]) -> Result<(), StoreError> {
+        Ok(add_columns(&self.conn(), added)?)
+    }
+
     /// The connection, for the tables other modules keep (`updates`, `alerts`, `notify`).
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
@@ -671,13 +677,20 @@ fn endpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Endpoint> {
 /// Checked and changed in one write transaction, so that two consoles opening the file at
 /// once do not both add a column.
 fn migrate(conn: &Connection) -> Result<(), rusqlite::Error> {
+    add_columns(
+        conn,
+        &[
+            ("endpoints", "profiles", "TEXT NOT NULL DEFAULT '{}'"),
+            ("audit", "address", "TEXT NOT NULL DEFAULT ''"),
+            ("users", "oidc_subject", "TEXT"),
+        ],
+    )
+}
+
+/// Adds each `(table, column, type)` a table lacks, in one write transaction.
+fn add_columns(conn: &Connection, added: &[(&str, &str, &str)]) -> Result<(), rusqlite::Error> {
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    let added = [
-        ("endpoints", "profiles", "TEXT NOT NULL DEFAULT '{}'"),
-        ("audit", "address", "TEXT NOT NULL DEFAULT ''"),
-        ("users", "oidc_subject", "TEXT"),
-    ];
-    for (table, column, kind) in added {
+    for &(table, column, kind) in added {
         let has = tx
             .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?
             .exists([table, column])?;

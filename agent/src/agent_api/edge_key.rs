@@ -1,6 +1,7 @@
 //! `POST /agent/v1/edge/key` and `POST /agent/v1/edge/key/commit`: the console rotates an
 //! edge agent's key through its tunnel ([`crate::edge::EdgeKeys`]). The first makes a new
-//! key and answers its public half with a proof it signs, `{"key", "proof"}`; the second,
+//! key and answers its public half with a proof it signs and a proof of the key in use,
+//! `{"key", "proof", "current_proof"}`; the second,
 //! `{"key"}`, makes that key the agent's once the console has pinned it. Both need write
 //! on the agent's section (the admin profile).
 
@@ -30,7 +31,11 @@ pub fn begin(cx: &Context<'_>) -> http::Response<Body> {
     match keys.begin_rotation(agent_id) {
         Ok((key, proof)) => {
             tracing::info!(by = %cx.identity.subject, "edge key rotation begun");
-            json_response(StatusCode::OK, &json!({"key": key, "proof": proof}))
+            let current_proof = keys.proof(agent_id);
+            json_response(
+                StatusCode::OK,
+                &json!({"key": key, "proof": proof, "current_proof": current_proof}),
+            )
         }
         Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }

@@ -98,7 +98,9 @@ impl EdgeKeys {
     }
 
     /// The first step of a rotation: a new key, kept in memory, its public half and a
-    /// proof it signs. A rotation begun again replaces the one before.
+    /// proof it signs. A rotation begun again replaces the one before. (The proof of the
+    /// key in use, [`EdgeKeys::proof`], goes with it, so that the console knows which of
+    /// the keys it pinned the agent holds.)
     pub fn begin_rotation(&self, agent_id: &str) -> Result<(String, String), KeyError> {
         let path = self.dir.join("key.der");
         let bad = |reason| KeyError::Bad {

@@ -4,9 +4,10 @@
 //! credentials from a Docker config file and from the console, the cluster-wide answer
 //! through one agent of two, and who may ask for a check.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bosun_fake_engine::{FakeEngine, FakeEngineSpec, SwarmRole};
+use bosun_testkit::registry::Asked;
 use bosun_testkit::LoopbackRegistry;
 
 mod scene;
@@ -124,19 +125,35 @@ async fn moved_tags_and_newer_versions_are_found() {
     // Two tags run (1.0.0 by three containers, 1.0.1 by two), one repository: one HEAD
     // per tag, one GET for the tag that moved, one tag list, per check. Other tests' agents
     // may check this engine's containers (this test's among them) at the same time, each
-    // check asking the same, so the registry saw whole multiples of one check's questions.
-    let asked: Vec<_> = scene.registry.asked()[asked_before..].to_vec();
-    let count = |method: &str, part: &str| {
-        asked
-            .iter()
-            .filter(|a| a.method == method && a.path.contains(part))
-            .count()
+    // check asking the same, so once no check is halfway the registry saw whole multiples
+    // of one check's questions: read until it has (a check takes well under a second).
+    let whole = |asked: &[Asked]| {
+        let count = |method: &str, part: &str| {
+            asked
+                .iter()
+                .filter(|a| a.method == method && a.path.contains(part))
+                .count()
+        };
+        let checks = count("GET", "/tags/list");
+        let counts = [
+            count("HEAD", "/manifests/1.0.0"),
+            count("HEAD", "/manifests/1.0.1"),
+            count("GET", "/manifests/"),
+        ];
+        (checks >= 1 && counts.iter().all(|&c| c == checks)).then_some(checks)
     };
-    let checks = count("GET", "/tags/list");
-    assert!(checks >= 1, "{asked:?}");
-    assert_eq!(count("HEAD", "/manifests/1.0.0"), checks, "{asked:?}");
-    assert_eq!(count("HEAD", "/manifests/1.0.1"), checks, "{asked:?}");
-    assert_eq!(count("GET", "/manifests/"), checks, "{asked:?}");
+    let settled = Instant::now();
+    loop {
+        let asked: Vec<_> = scene.registry.asked()[asked_before..].to_vec();
+        if whole(&asked).is_some() {
+            break;
+        }
+        assert!(
+            settled.elapsed() < Duration::from_secs(10),
+            "not whole checks' questions after 10 s: {asked:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 
     // Counted on /metrics.
     let mut sender = connect(&pki, agent.addr, true).await;

@@ -158,7 +158,8 @@ fn whole(bytes: Bytes) -> OutBody {
 }
 
 /// The headers of a client's request that are the client's connection's, or its
-/// credentials or claims to the console, rather than the engine's to read: never passed on.
+/// credentials or claims to the console, rather than the engine's to read: never passed on
+/// (nor any `x-bosun-…`, the agents' own between themselves).
 const NOT_PASSED_ON: [&str; 14] = [
     "host",
     "authorization",
@@ -337,7 +338,7 @@ impl AgentClient {
             .header(header::HOST, self.host.as_str())
             .header(header::AUTHORIZATION, format!("Bearer {token}"));
         for (name, value) in headers {
-            if !NOT_PASSED_ON.contains(&name.as_str()) {
+            if !NOT_PASSED_ON.contains(&name.as_str()) && !name.as_str().starts_with("x-bosun-") {
                 req = req.header(name, value);
             }
         }
@@ -413,9 +414,11 @@ impl AgentClient {
 
 /// The protocol a request asks to switch to (`Connection: Upgrade` with `Upgrade: P`).
 pub fn upgrade_asked(headers: &HeaderMap) -> Option<&http::HeaderValue> {
-    let connection = headers.get(header::CONNECTION)?.to_str().ok()?;
-    connection
-        .split(',')
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
         .then(|| headers.get(header::UPGRADE))
         .flatten()

@@ -30,13 +30,15 @@ use crate::auth::Role;
 /// The most of an error answer read for the audit row (Docker's are a line of JSON).
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// The headers of an agent's answer that belong to its connection with the console.
-const HOP_BY_HOP: [&str; 5] = [
+/// The headers of an agent's answer not passed on: those of its connection with the
+/// console, and cookies, which are the console's own to set.
+const HOP_BY_HOP: [&str; 6] = [
     "connection",
     "keep-alive",
     "transfer-encoding",
     "upgrade",
     "trailer",
+    "set-cookie",
 ];
 
 pub(super) fn routes() -> Router<Shared> {
@@ -53,8 +55,13 @@ fn docker_path(uri: &axum::http::Uri, id: i64) -> Result<String, ApiError> {
             format!("the Docker API of endpoint {id} is under {prefix}"),
         )
     })?;
-    if rest.split('/').any(|s| s == ".." || s == ".") {
-        return Err(ApiError::bad("a Docker API path has no . or .. segments"));
+    if rest
+        .split('/')
+        .any(|s| s == ".." || s == "." || s.is_empty())
+    {
+        return Err(ApiError::bad(
+            "a Docker API path has no empty, . or .. segments",
+        ));
     }
     // The agent's own API (`/agent/...`, `/metrics`) is the console's to use, not passed on.
     let unversioned = match rest.split_once('/') {
@@ -79,6 +86,17 @@ async fn forward(
     Path((id, _)): Path<(i64, String)>,
     mut req: Request,
 ) -> Response {
+    if who.by_session() {
+        // For tools, not pages: a session's cookie would let a page of this site reach the
+        // engine (a WebSocket attach is a GET), and the engine's answers would be served
+        // from the console's origin.
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "the Docker API through the console takes a personal token (Authorization: \
+             Bearer bosun_pat_…), not a session: make one on the Tokens page",
+        )
+        .into_response();
+    }
     let method = req.method().clone();
     let path = match docker_path(req.uri(), id) {
         Ok(path) => path,
@@ -88,14 +106,14 @@ async fn forward(
         Ok(cluster) => cluster,
         Err(e) => return e.into_response(),
     };
-    // Reads are not audited: a write is, with the node the agent says ran it.
-    let audited = (method != Method::GET && method != Method::HEAD).then(|| {
+    // Reads are not audited: a write is, and every upgrade (a WebSocket attach is a GET),
+    // with the node the agent says ran it.
+    let upgrading = agent::upgrade_asked(req.headers()).is_some();
+    let audited = (upgrading || (method != Method::GET && method != Method::HEAD)).then(|| {
         let endpoint = cluster.endpoint.name.clone();
         (endpoint, format!("{method} {}", path_only(&path)))
     });
-    let client_upgrade = agent::upgrade_asked(req.headers())
-        .is_some()
-        .then(|| hyper::upgrade::on(&mut req));
+    let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
     let body = body.map_err(BoxError::from).boxed_unsync();
     let answer = match cluster.forward(method, &path, &parts.headers, body).await {
@@ -251,6 +269,11 @@ mod tests {
             .unwrap();
         assert_eq!(docker_path(&uri, 3).unwrap(), "/v1.41/images/a%2Fb/json");
         let uri: axum::http::Uri = "/api/endpoints/3/docker/../../users".parse().unwrap();
+        assert_eq!(
+            docker_path(&uri, 3).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+        let uri: axum::http::Uri = "/api/endpoints/3/docker//agent/v1/info".parse().unwrap();
         assert_eq!(
             docker_path(&uri, 3).unwrap_err().status,
             StatusCode::BAD_REQUEST

@@ -159,7 +159,12 @@ async fn rotate_key(
     Ok(Json(rotated))
 }
 
+/// One rotation at a time, console-wide: two at once for one agent could leave it holding
+/// a key the console no longer accepts.
+static ROTATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn rotate(app: &Shared, agent_id: &str) -> ApiResult<Value> {
+    let _one_at_a_time = ROTATING.lock().await;
     let id = agent_id.to_owned();
     let agent = app
         .db
@@ -196,13 +201,43 @@ async fn rotate(app: &Shared, agent_id: &str) -> ApiResult<Value> {
             format!("{status}: {}", begun["message"]),
         ));
     }
-    let (Some(key), Some(proof)) = (begun["key"].as_str(), begun["proof"].as_str()) else {
-        return Err(unreachable("the agent's answer", "no key and proof".into()));
+    let (Some(key), Some(proof), Some(current)) = (
+        begun["key"].as_str(),
+        begun["proof"].as_str(),
+        begun["current_proof"].as_str(),
+    ) else {
+        return Err(unreachable(
+            "the agent's answer",
+            "no key and proofs".into(),
+        ));
     };
     admit::verify_key_proof(key, proof, agent_id, "the new key")
         .map_err(|e| unreachable("the agent's new key", e.to_string()))?;
+    // The key the agent holds now stays its previous key until it takes the new one: the
+    // pinned one, or the previous one when a rotation did not complete.
+    let id = agent_id.to_owned();
+    let previous = app.db.run(move |s| s.previous_key(&id)).await?;
+    let holds = [Some(agent.public_key.clone()), previous]
+        .into_iter()
+        .flatten()
+        .find(|k| admit::verify_key_proof(k, current, agent_id, "the key in use").is_ok())
+        .ok_or_else(|| {
+            unreachable(
+                "the agent's answer",
+                "it proves neither key the console pinned for it".into(),
+            )
+        })?;
     let (id, pinned) = (agent_id.to_owned(), key.to_owned());
-    app.db.run(move |s| s.rotate_edge_key(&id, &pinned)).await?;
+    if !app
+        .db
+        .run(move |s| s.rotate_edge_key(&id, &pinned, &holds))
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "the agent was revoked meanwhile",
+        ));
+    }
     let took = edge::ask(
         &opener,
         Method::POST,

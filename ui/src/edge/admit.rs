@@ -70,15 +70,18 @@ pub fn admit(store: &Store, hello: &Hello) -> Result<Admitted, Refusal> {
         if agent.revoked {
             return Err(Refusal::Revoked(hello.agent_id.clone()));
         }
-        if let Err(refused) = verify_proof(&agent.public_key, hello, "its pinned key") {
-            // A rotation whose last step did not reach the agent: its old key still opens
-            // the tunnel, until a rotation completes.
-            let previous = store.previous_key(&hello.agent_id)?;
-            match previous {
-                Some(old) if verify_proof(&old, hello, "its previous key").is_ok() => {
-                    tracing::warn!(agent_id = %hello.agent_id, node = %hello.node, "an edge agent proved its previous key: its key rotation did not complete; rotate it again");
+        match verify_proof(&agent.public_key, hello, "its pinned key") {
+            // It holds its newest key: an older one opens nothing any more.
+            Ok(()) => store.forget_previous_key(&hello.agent_id)?,
+            Err(refused) => {
+                // A rotation whose last step did not reach the agent: the key it held
+                // still opens the tunnel, until a rotation completes.
+                match store.previous_key(&hello.agent_id)? {
+                    Some(old) if verify_proof(&old, hello, "its previous key").is_ok() => {
+                        tracing::warn!(agent_id = %hello.agent_id, node = %hello.node, "an edge agent proved its previous key: its key rotation did not complete; rotate it again");
+                    }
+                    _ => return Err(refused),
                 }
-                _ => return Err(refused),
             }
         }
         store.edge_agent_seen(&hello.agent_id, &hello.node, &hello.address, &hello.version)?;
@@ -256,23 +259,48 @@ mod tests {
         admit(&store, &first).unwrap();
         let (_, new_key) = hello("a1", None);
         let new_b64 = base64::engine::general_purpose::STANDARD.encode(new_key.public_raw());
-        assert!(store.rotate_edge_key("a1", &new_b64).unwrap());
+        let old_b64 = base64::engine::general_purpose::STANDARD.encode(old_key.public_raw());
+        assert!(store.rotate_edge_key("a1", &new_b64, &old_b64).unwrap());
         let with = |key: &SigningKey| Hello {
             enrol_token: None,
             key: None,
             proof: proof(key, "a1"),
             ..first.clone()
         };
-        assert!(admit(&store, &with(&new_key)).is_ok(), "the new key opens");
         assert!(
             admit(&store, &with(&old_key)).is_ok(),
             "the old key still opens while the agent may not have the new one"
         );
-        store.forget_previous_key("a1").unwrap();
-        assert!(admit(&store, &with(&new_key)).is_ok());
+        assert!(admit(&store, &with(&new_key)).is_ok(), "the new key opens");
         assert!(
             matches!(admit(&store, &with(&old_key)), Err(Refusal::BadProof(..))),
-            "once forgotten, the old key opens nothing"
+            "once the agent proved the new key, the old one opens nothing"
         );
+        store.revoke_edge_agent("a1").unwrap();
+        assert!(
+            !store.rotate_edge_key("a1", &old_b64, &new_b64).unwrap(),
+            "a revoked agent's key is not rotated"
+        );
+    }
+
+    #[test]
+    fn an_agents_table_from_before_rotations_gains_the_previous_key() {
+        let store = Store::in_memory().unwrap();
+        store
+            .add_tables(
+                "CREATE TABLE edge_agents (agent_id TEXT PRIMARY KEY, endpoint INTEGER NOT NULL, \
+                 node TEXT NOT NULL, public_key TEXT NOT NULL, enrolled INTEGER NOT NULL, \
+                 last_seen INTEGER NOT NULL, address TEXT NOT NULL DEFAULT '', \
+                 version TEXT NOT NULL DEFAULT '', revoked INTEGER NOT NULL DEFAULT 0);",
+            )
+            .unwrap();
+        store.add_tables(super::super::store::SCHEMA).unwrap();
+        store
+            .add_columns(super::super::store::ADDED_COLUMNS)
+            .unwrap();
+        assert_eq!(store.previous_key("nobody").unwrap(), None);
+        store
+            .add_columns(super::super::store::ADDED_COLUMNS)
+            .expect("added once, then left alone");
     }
 }

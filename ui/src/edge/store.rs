@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS edge_agents (
 );
 ";
 
+/// Columns added since the tables were first made, added when the database is opened.
+pub const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("edge_agents", "previous_key", "TEXT")];
+
 /// An enrol token as listed: never the token itself.
 #[derive(Debug, Clone, Serialize)]
 pub struct EnrolToken {
@@ -205,12 +208,18 @@ impl Store {
         Ok(())
     }
 
-    /// Pins `key` as the agent's, keeping the one before as its previous key until the
-    /// agent has taken the new one ([`Store::forget_previous_key`]).
-    pub fn rotate_edge_key(&self, agent_id: &str, key: &str) -> Result<bool, StoreError> {
+    /// Pins `key` as the agent's, keeping `holds`, the key the agent holds now, as its
+    /// previous key until it has taken the new one ([`Store::forget_previous_key`]).
+    /// `false` when the agent is unknown or revoked.
+    pub fn rotate_edge_key(
+        &self,
+        agent_id: &str,
+        key: &str,
+        holds: &str,
+    ) -> Result<bool, StoreError> {
         Ok(self.conn().execute(
-            "UPDATE edge_agents SET previous_key = public_key, public_key = ?2 WHERE agent_id = ?1 AND revoked = 0",
-            params![agent_id, key],
+            "UPDATE edge_agents SET previous_key = ?3, public_key = ?2 WHERE agent_id = ?1 AND revoked = 0",
+            params![agent_id, key, holds],
         )? > 0)
     }
 

@@ -68,6 +68,22 @@ impl Cli {
         )
     }
 
+    /// `docker logs -f CONTAINER`, checked to be still following 2 s later.
+    pub(crate) async fn follow(&self, container: &str) -> tokio::process::Child {
+        let mut following = self
+            .command(&["logs", "-f", container])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker logs -f");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(
+            following.try_wait().expect("the CLI").is_none(),
+            "the followed log runs"
+        );
+        following
+    }
+
     pub(crate) async fn ok(&self, args: &[&str]) -> String {
         let (ok, out, err) = self.run(args).await;
         assert!(ok, "docker {args:?} through the console failed: {err}{out}");
@@ -229,6 +245,21 @@ async fn the_docker_cli_runs_logs_and_execs_through_the_console_at_an_edge_agent
         .run(&["ps"])
         .await;
     assert!(!ok && err.contains("unknown"), "a made-up token: {err}");
+    // A session's cookie does not open the Docker API: it is for tools, with tokens.
+    let by_session = admin
+        .get(&format!("/api/endpoints/{id}/docker/_ping"))
+        .await;
+    assert_eq!(
+        by_session.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        by_session.text()
+    );
+    assert!(
+        by_session.message().contains("personal token"),
+        "{}",
+        by_session.text()
+    );
     // A token cannot make another.
     let by_token = Client::with_token(addr, &token);
     assert_eq!(
@@ -239,17 +270,7 @@ async fn the_docker_cli_runs_logs_and_execs_through_the_console_at_an_edge_agent
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
 
     // Deleting the token ends a followed log through it within a second or two.
-    let mut follow = cli.command(&["logs", "-f", &waiting.0]);
-    let mut following = follow
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("docker logs -f");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(
-        following.try_wait().expect("the CLI").is_none(),
-        "the followed log runs"
-    );
+    let mut following = cli.follow(&waiting.0).await;
     let deleted_at = Instant::now();
     let answer = admin.delete(&format!("/api/tokens/{token_id}")).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());

@@ -612,17 +612,20 @@ async fn a_clusters_agents_enrol_with_one_token_and_any_of_them_reaches_every_no
         .iter()
         .filter_map(|a| a["agent_id"].as_str())
         .collect();
-    assert_eq!(ids.len(), 3, "each enrolled with its own identity: {enrolled:?}");
+    assert_eq!(
+        ids.len(),
+        3,
+        "each enrolled with its own identity: {enrolled:?}"
+    );
     assert!(
-        enrolled.iter().all(|a| a["endpoint"] == enrolled[0]["endpoint"]),
+        enrolled
+            .iter()
+            .all(|a| a["endpoint"] == enrolled[0]["endpoint"]),
         "one endpoint for the cluster: {enrolled:?}"
     );
     let endpoint = crate::docker_api::endpoint_id(&admin, "swarm-a").await;
     let every_node = async |what: &str| {
-        let names: Vec<String> = engines
-            .iter()
-            .flat_map(|e| e.container_names())
-            .collect();
+        let names: Vec<String> = engines.iter().flat_map(|e| e.container_names()).collect();
         eventually(what, SETTLE, || async {
             let list = admin
                 .get(&format!("/api/endpoints/{endpoint}/containers"))

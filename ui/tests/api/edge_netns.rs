@@ -32,10 +32,13 @@ fn ip(args: &[&str]) {
     );
 }
 
-/// A network namespace joined to this one by a veth pair on a /30 of its own: this side
-/// `.1`, the namespace's side `.2`. Removed when dropped.
+/// Two network namespaces joined by a veth pair on a /30 of their own: the console's
+/// side (`.1`) and the agent's (`.2`). Nothing changes in the machine's own namespace: a
+/// browser test running at the same time gives up its page loads (ERR_NETWORK_CHANGED)
+/// when an address comes or goes there. Removed when dropped.
 struct Netns {
-    name: String,
+    console_ns: String,
+    agent_ns: String,
     outside: String,
     inside: String,
     host_ip: Ipv4Addr,
@@ -47,14 +50,18 @@ impl Netns {
         let pid = std::process::id();
         let subnet = (pid % 250) as u8;
         let net = Self {
-            name: format!("bosun-edge-{pid}"),
+            console_ns: format!("bosun-edge-c{pid}"),
+            agent_ns: format!("bosun-edge-a{pid}"),
             outside: format!("be{pid}o"),
             inside: format!("be{pid}i"),
             host_ip: Ipv4Addr::new(10, 213, subnet, 1),
             ns_ip: Ipv4Addr::new(10, 213, subnet, 2),
         };
-        ip(&["netns", "add", &net.name]);
+        ip(&["netns", "add", &net.console_ns]);
+        ip(&["netns", "add", &net.agent_ns]);
         ip(&[
+            "-n",
+            &net.console_ns,
             "link",
             "add",
             &net.outside,
@@ -63,27 +70,19 @@ impl Netns {
             "peer",
             "name",
             &net.inside,
+            "netns",
+            &net.agent_ns,
         ]);
-        ip(&["link", "set", &net.inside, "netns", &net.name]);
-        ip(&[
-            "addr",
-            "add",
-            &format!("{}/30", net.host_ip),
-            "dev",
-            &net.outside,
-        ]);
-        ip(&["link", "set", &net.outside, "up"]);
-        net.inside(&["link", "set", "lo", "up"]);
-        net.inside(&[
-            "addr",
-            "add",
-            &format!("{}/30", net.ns_ip),
-            "dev",
-            &net.inside,
-        ]);
-        net.inside(&["link", "set", &net.inside, "up"]);
-        // As behind a NAT: what the namespace opens goes out, nothing opened from outside
-        // comes in.
+        for (ns, dev, addr) in [
+            (&net.console_ns, &net.outside, net.host_ip),
+            (&net.agent_ns, &net.inside, net.ns_ip),
+        ] {
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+            ip(&["-n", ns, "addr", "add", &format!("{addr}/30"), "dev", dev]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+        }
+        // As behind a NAT: what the agent's namespace opens goes out, nothing opened from
+        // outside comes in.
         net.nft(&["add", "table", "inet", "edge"]);
         net.nft(&[
             "add",
@@ -109,10 +108,10 @@ impl Netns {
         net
     }
 
-    /// `nft ARGS` inside the namespace.
+    /// `nft ARGS` in the agent's namespace.
     fn nft(&self, args: &[&str]) {
         let out = Command::new("ip")
-            .args(["netns", "exec", &self.name, "nft"])
+            .args(["netns", "exec", &self.agent_ns, "nft"])
             .args(args)
             .output()
             .expect("ip netns exec nft");
@@ -123,35 +122,37 @@ impl Netns {
         );
     }
 
-    /// `ip ARGS` inside the namespace.
-    fn inside(&self, args: &[&str]) {
-        let mut all = vec!["netns", "exec", &self.name, "ip"];
-        all.extend_from_slice(args);
-        ip(&all);
-    }
-
-    /// Takes the namespace's side of the link down: its path to the console is gone.
+    /// Takes the agent's side of the link down: its path to the console is gone.
     fn cut(&self) {
-        self.inside(&["link", "set", &self.inside, "down"]);
+        ip(&["-n", &self.agent_ns, "link", "set", &self.inside, "down"]);
     }
 
     fn mend(&self) {
-        self.inside(&["link", "set", &self.inside, "up"]);
+        ip(&["-n", &self.agent_ns, "link", "set", &self.inside, "up"]);
     }
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        // Removing the namespace removes its end of the pair, and so the pair.
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .stderr(Stdio::null())
-            .status();
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.outside])
-            .stderr(Stdio::null())
-            .status();
+        // Removing a namespace removes its end of the pair, and so the pair.
+        for ns in [&self.agent_ns, &self.console_ns] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
+}
+
+/// Moves the calling thread into the network namespace `name`: the sockets it and the
+/// threads and processes it starts open are there.
+fn enter(name: &str) {
+    let ns = std::fs::File::open(format!("/var/run/netns/{name}")).expect("the namespace's file");
+    rustix::thread::move_into_link_name_space(
+        ns.as_fd(),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    )
+    .expect("setns into the namespace");
 }
 
 /// An agent run on a thread of its own that moved into `net`'s namespace first, so that
@@ -164,17 +165,12 @@ struct NetnsAgent {
 
 impl NetnsAgent {
     fn start(net: &Netns, config: bosun_agent::config::AgentConfig) -> Self {
-        let path = format!("/var/run/netns/{}", net.name);
+        let name = net.agent_ns.clone();
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
-            let ns = std::fs::File::open(&path).expect("the namespace's file");
-            rustix::thread::move_into_link_name_space(
-                ns.as_fd(),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )
-            .expect("setns into the agent's namespace");
+            enter(&name);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -208,9 +204,28 @@ impl NetnsAgent {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_behind_a_one_way_network_serves_the_docker_cli_and_returns_after_a_cut() {
+/// The test runs in the console's namespace: the console, this side's client and the
+/// docker CLI are all there (the engine's socket is a Unix one, reached all the same).
+#[test]
+fn an_agent_behind_a_one_way_network_serves_the_docker_cli_and_returns_after_a_cut() {
     let net = Netns::make();
+    let name = net.console_ns.clone();
+    let ran = std::thread::spawn(move || {
+        enter(&name);
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime in the console's namespace")
+            .block_on(behind_a_one_way_network(&net));
+    })
+    .join();
+    if let Err(panic) = ran {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn behind_a_one_way_network(net: &Netns) {
     let pki = Pki::new();
     let data = tempfile::tempdir().expect("tempdir");
     let stop_console = CancellationToken::new();
@@ -234,7 +249,7 @@ async fn an_agent_behind_a_one_way_network_serves_the_docker_cli_and_returns_aft
         https_proxy: None,
         no_proxy: None,
     });
-    let agent = NetnsAgent::start(&net, config);
+    let agent = NetnsAgent::start(net, config);
     until_connected(&admin, 1, SETTLE).await;
 
     // One way: the agent's port in its namespace cannot be reached from here.
@@ -260,17 +275,7 @@ async fn an_agent_behind_a_one_way_network_serves_the_docker_cli_and_returns_aft
 
     // The path is cut during a followed log: the log ends once the console gives the
     // tunnel up.
-    let mut follow = cli.command(&["logs", "-f", &waiting.0]);
-    let mut following = follow
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("docker logs -f");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(
-        following.try_wait().expect("the CLI").is_none(),
-        "the followed log runs"
-    );
+    let mut following = cli.follow(&waiting.0).await;
     net.cut();
     let cut_at = Instant::now();
     tokio::time::timeout(Duration::from_secs(30), following.wait())

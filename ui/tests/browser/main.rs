@@ -237,14 +237,31 @@ impl Browser {
                 Ok(id) => return id,
                 Err(e) if start.elapsed() > Duration::from_secs(20) => {
                     let shot = self.screenshot("failure").await;
+                    let page = self.page_state().await;
                     panic!(
-                        "{css} did not appear within 20 s ({e}); screenshot {}",
+                        "{css} did not appear within 20 s ({e}); screenshot {}; the page: {page}",
                         shot.display()
                     )
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(150)).await,
             }
         }
+    }
+
+    /// What the page is at, for a failure's message: its address, whether it finished
+    /// loading, and the resources it fetched with how long each took.
+    async fn page_state(&self) -> String {
+        let script = "return [location.href, document.readyState, \
+             performance.getEntriesByType('resource').map(e => \
+             e.name.split('/').pop() + ' ' + Math.round(e.duration) + ' ms').join(', ')].join(' | ')";
+        self.cmd(
+            Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+        .map(|v| v.to_string())
+        .unwrap_or_else(|e| format!("not readable: {e}"))
     }
 
     /// Clicks the element matching `css`. A live page may replace it between finding and
