@@ -203,6 +203,29 @@ impl Browser {
         );
     }
 
+    /// Waits for `css` on a page a redirect landed on (an OpenID provider's, back to the
+    /// console). A landing that stays on the shell's "Loading…" with its first API call
+    /// unanswered for 20 s is said on stderr, with the page's state, and loaded again
+    /// once, as `open_until` does for a first load.
+    pub(crate) async fn wait_landed(&self, css: &str) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if self.find(css).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        let page = self.page_state().await;
+        eprintln!("{css} did not appear within 20 s of landing; loading the page again: {page}");
+        let url = self
+            .cmd(Method::GET, "/url", None)
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        self.open_until(&url, css).await;
+    }
+
     /// Opens the console at `base` on a fresh page and signs `user` in with a password;
     /// waits for the home page.
     pub(crate) async fn log_in(&self, base: &str, user: &str, password: &str) {

@@ -32,7 +32,7 @@ async fn sign_in_through_the_openid_provider_lands_with_the_mapped_role() {
     browser.type_into("input[name=sub]", "u-dana").await;
     browser.click("form button[type=submit]:not([name])").await;
 
-    browser.wait("#current-user").await;
+    browser.wait_landed("#current-user").await;
     assert_eq!(browser.text("#current-user").await, "dana");
     assert_eq!(browser.text("#current-role").await, "operator");
     browser.screenshot("login-oidc").await;
@@ -55,7 +55,7 @@ async fn sign_in_through_the_openid_provider_lands_with_the_mapped_role() {
     browser.click("#login-oidc").await;
     browser.type_into("input[name=sub]", "u-erin").await;
     browser.click("form button[type=submit]:not([name])").await;
-    browser.wait("#login-oidc").await;
+    browser.wait_landed("#login-oidc").await;
     let error = browser.text("#login-error").await;
     assert!(
         error.contains("erin") && error.contains("maps to a role"),
@@ -78,7 +78,7 @@ async fn sign_in_through_the_openid_provider_lands_with_the_mapped_role() {
     browser.click("#login-oidc").await;
     browser.type_into("input[name=sub]", "u-root").await;
     browser.click("form button[type=submit]:not([name])").await;
-    browser.wait("#current-user").await;
+    browser.wait_landed("#current-user").await;
     assert_eq!(browser.text("#current-role").await, "admin");
     browser.goto(&format!("{base}/#/users")).await;
     assert_eq!(
