@@ -116,13 +116,17 @@ async fn forward(
     let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
     let body = body.map_err(BoxError::from).boxed_unsync();
+    // An error answer of an audited request is read whole, for its message in the row;
+    // any other answer streams back as it comes.
     let answer = match cluster.forward(method, &path, &parts.headers, body).await {
         Err(e) => {
             let e = ApiError::from(e);
-            let resp = ApiError::new(e.status, e.message.clone()).into_response();
-            Err((e, resp))
+            Err((e.message.clone(), e.into_response()))
         }
-        Ok(resp) if resp.status().is_client_error() || resp.status().is_server_error() => {
+        Ok(resp)
+            if audited.is_some()
+                && (resp.status().is_client_error() || resp.status().is_server_error()) =>
+        {
             Err(error_answer(resp).await)
         }
         Ok(resp) => Ok(resp),
@@ -135,11 +139,11 @@ async fn forward(
             .unwrap_or_default()
             .to_owned();
         if let Ok(action) = Action::start(&who, Role::Viewer, "docker.api") {
-            let error = answer.as_ref().err().map(|(e, _)| e.message.clone());
+            let error = answer.as_ref().err().map(|(message, _)| message.as_str());
             action
                 .at(endpoint, &node)
                 .on(target.clone())
-                .record(&app, error.as_deref())
+                .record(&app, error)
                 .await;
         }
     }
@@ -162,7 +166,7 @@ fn path_only(path_and_query: &str) -> &str {
 }
 
 /// An error answer, read whole: its message for the audit row, and the answer to give.
-async fn error_answer(resp: hyper::Response<Incoming>) -> (ApiError, Response) {
+async fn error_answer(resp: hyper::Response<Incoming>) -> (String, Response) {
     let (mut parts, body) = resp.into_parts();
     let limited = http_body_util::Limited::new(body, MAX_ERROR_BODY);
     let bytes = limited
@@ -173,11 +177,7 @@ async fn error_answer(resp: hyper::Response<Incoming>) -> (ApiError, Response) {
     let message = agent::error_message(&bytes, parts.status);
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(header::CONTENT_LENGTH);
-    let status = parts.status;
-    (
-        ApiError::new(status, message),
-        Response::from_parts(parts, Body::from(bytes)),
-    )
+    (message, Response::from_parts(parts, Body::from(bytes)))
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
