@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmark described in docs/benchmarks.md: engine socket vs HAProxy vs bosun-agent, one table.
 # Arguments go to bosun-bench (--quick, --keep, --markdown, --skip-agent, --agent-bin PATH; or a
-# section first: cluster, console, policy, fanout, usage, history, checks, edge).
+# section first: ping, cluster, console, policy, fanout, usage, history, checks, edge).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -254,6 +254,7 @@ impl Agent {
                     first_request: Some(FIRST_REQUEST_TIMEOUT),
                 },
                 grace: config.shutdown_grace,
+                lanes: bosun_serve::lanes::per_core(),
             }),
             handler,
             proxy,

@@ -1,6 +1,7 @@
 //! Memory that a burst of connections freed goes back to the system once the burst is
-//! over. glibc keeps freed memory in its arenas, and hands back only what lies at the top
-//! of each; `malloc_trim` returns the free pages in the middle too.
+//! over, and so does memory a single long stream left free. glibc keeps freed memory in
+//! its arenas, and hands back only what lies at the top of each; `malloc_trim` returns the
+//! free pages in the middle too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,8 @@ const EVERY: Duration = Duration::from_secs(5);
 /// How many connections must have gone since the last look for it to count as the end of
 /// a burst.
 const BURST: usize = 16;
+/// Free memory glibc may keep between looks; more is handed back at the next look.
+const KEPT_FREE: usize = 8 << 20;
 /// Looks that trim after a burst ends: idle upstream connections close 5 s after their last
 /// use, so the second one finds their buffers freed too.
 const TRIMS_PER_BURST: u32 = 2;
@@ -30,7 +33,7 @@ pub fn spawn(admission: Arc<Admission>, stop: CancellationToken) {
                 _ = tick.tick() => {}
             }
             let (peak, open) = admission.take_peak();
-            if bursts.look(peak, open) {
+            if bursts.look(peak, open) || free_in_arenas() > KEPT_FREE {
                 release_free_memory();
             }
         }
@@ -68,6 +71,21 @@ fn release_free_memory() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn release_free_memory() {}
 
+/// Bytes glibc holds free in its arenas (a stream's buffers, once it ended).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn free_in_arenas() -> usize {
+    // SAFETY: mallinfo2 takes no arguments and returns counters by value, read under the
+    // arenas' locks.
+    let info = unsafe { libc::mallinfo2() };
+    info.fordblks
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn free_in_arenas() -> usize {
+    0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +100,19 @@ mod tests {
         assert!(bursts.look(2, 2), "and once more, for what closes later");
         assert!(!bursts.look(2, 2));
         assert!(!bursts.look(2, 1));
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn freed_memory_shows_as_free_in_the_arenas_until_trimmed() {
+        // Many blocks below the mmap threshold, freed except for one at the end that holds
+        // the heap's top in place: the rest stays in the arenas as free memory.
+        let mut blocks: Vec<Vec<u8>> = (0..256).map(|_| vec![1u8; 64 << 10]).collect();
+        let last = blocks.pop();
+        drop(blocks);
+        let free = free_in_arenas();
+        assert!(free >= 8 << 20, "{free} bytes free after freeing 16 MiB");
+        release_free_memory();
+        drop(last);
     }
 }

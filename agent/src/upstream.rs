@@ -139,6 +139,13 @@ fn is_log_stream(req: &Request<Body>) -> bool {
     req.method() == http::Method::GET && req.uri().path().ends_with("/logs")
 }
 
+/// A connection in the pool.
+struct Pooled {
+    sender: SendRequest<Body>,
+    since: Instant,
+    lane: usize,
+}
+
 /// A client for one upstream (an engine or a peer agent), cheap to clone.
 #[derive(Clone)]
 pub struct UpstreamPool {
@@ -150,9 +157,12 @@ struct Inner {
     /// How errors name this upstream: "the Docker daemon at unix://...", "agent node-2 at ...".
     label: String,
     /// Every connection not being handed a request right now, with when it was last
-    /// handed one, the most recent last. One is idle when its sender is ready; one still
-    /// streaming an answer is not, and is passed over.
-    pooled: Mutex<Vec<(SendRequest<Body>, Instant)>>,
+    /// handed one and the lane that drives it, the most recent last. One is idle when its
+    /// sender is ready; one still streaming an answer is not, and is passed over. A lane
+    /// takes only its own connections, so that a request and its answer stay on the lane's
+    /// thread ([`bosun_serve::lanes`]); a lane that has none yet takes another's idle one
+    /// rather than open a new one, so that light traffic keeps to one connection.
+    pooled: Mutex<Vec<Pooled>>,
     /// Whether a task closes connections idle for [`IDLE_FOR`].
     reaping: AtomicBool,
     /// One permit per open connection.
@@ -208,11 +218,11 @@ impl UpstreamPool {
         }
         // A pooled connection the engine has closed in the meantime hands the request
         // back untouched; it then goes out on a fresh one.
-        while let Some(mut sender) = self.take_idle() {
+        while let Some((mut sender, lane)) = self.take_idle() {
             match sender.try_send_request(req).await {
                 Ok(resp) => {
                     if !closes {
-                        self.recycle(sender);
+                        self.recycle(sender, lane);
                     }
                     return Ok(resp);
                 }
@@ -234,33 +244,50 @@ impl UpstreamPool {
             .await
             .map_err(|e| (self.http_error(e), None))?;
         if !closes {
-            self.recycle(sender);
+            // Driven from here: the task was spawned on this thread's runtime.
+            self.recycle(sender, bosun_serve::lanes::current());
         }
         Ok(resp)
     }
 
-    /// The most recently used idle connection. A closed one is never ready; the reaper
-    /// forgets it.
-    fn take_idle(&self) -> Option<SendRequest<Body>> {
+    /// The most recently used idle connection this lane drives, or another lane's when this
+    /// one drives none, with the lane that drives it. A closed one is never ready; the
+    /// reaper forgets it.
+    fn take_idle(&self) -> Option<(SendRequest<Body>, usize)> {
+        let lane = bosun_serve::lanes::current();
         let mut pooled = self.inner.pooled.lock().unwrap_or_else(|p| p.into_inner());
-        let at = pooled.iter().rposition(|(sender, _)| sender.is_ready())?;
-        Some(pooled.remove(at).0)
+        let drives_some = pooled
+            .iter()
+            .any(|p| p.lane == lane && !p.sender.is_closed());
+        let at = if drives_some {
+            pooled
+                .iter()
+                .rposition(|p| p.lane == lane && p.sender.is_ready())
+        } else {
+            pooled.iter().rposition(|p| p.sender.is_ready())
+        }?;
+        let taken = pooled.remove(at);
+        Some((taken.sender, taken.lane))
     }
 
     /// Puts a connection back at once, its answer still streaming: it is idle again when
     /// that answer has been read to the end. Beyond [`MAX_IDLE`] idle ones, the least
-    /// recently used idle one is closed.
-    fn recycle(&self, sender: SendRequest<Body>) {
+    /// recently used idle one is closed. `lane` drives the connection.
+    fn recycle(&self, sender: SendRequest<Body>, lane: usize) {
         let inner = &self.inner;
         if !inner.reaping.load(Ordering::Relaxed) && !inner.reaping.swap(true, Ordering::Relaxed) {
             tokio::spawn(reap_idle(Arc::downgrade(inner)));
         }
         let mut pooled = inner.pooled.lock().unwrap_or_else(|p| p.into_inner());
-        pooled.push((sender, Instant::now()));
+        pooled.push(Pooled {
+            sender,
+            since: Instant::now(),
+            lane,
+        });
         if pooled.len() > MAX_IDLE {
-            let idle = pooled.iter().filter(|(s, _)| s.is_ready()).count();
+            let idle = pooled.iter().filter(|p| p.sender.is_ready()).count();
             if idle > MAX_IDLE {
-                if let Some(oldest) = pooled.iter().position(|(s, _)| s.is_ready()) {
+                if let Some(oldest) = pooled.iter().position(|p| p.sender.is_ready()) {
                     pooled.remove(oldest);
                 }
             }
@@ -464,10 +491,9 @@ async fn reap_idle(inner: std::sync::Weak<Inner>) {
         tick.tick().await;
         let Some(inner) = inner.upgrade() else { return };
         let mut pooled = inner.pooled.lock().unwrap_or_else(|p| p.into_inner());
-        let stale = |sender: &SendRequest<Body>, since: &Instant| {
-            sender.is_closed() || (sender.is_ready() && since.elapsed() >= IDLE_FOR)
-        };
-        pooled.retain(|(sender, since)| !stale(sender, since));
+        pooled.retain(|p| {
+            !(p.sender.is_closed() || (p.sender.is_ready() && p.since.elapsed() >= IDLE_FOR))
+        });
     }
 }
 
@@ -520,5 +546,113 @@ mod tests {
         );
         assert!(EngineAddr::parse("http://x").is_err());
         assert!(EngineAddr::parse("unix://").is_err());
+    }
+
+    /// An engine on a unix socket that answers every request with the number of the
+    /// connection it came on (from 1, in the order accepted), `/slow` after 300 ms; it
+    /// tells the connection of each `/slow` as soon as that arrives.
+    async fn numbering_engine(path: PathBuf) -> tokio::sync::mpsc::UnboundedReceiver<usize> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::UnixListener::bind(path).unwrap();
+        let (arrived, slow) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut number = 0;
+            while let Ok((mut socket, _)) = listener.accept().await {
+                number += 1;
+                let arrived = arrived.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut seen = Vec::new();
+                    loop {
+                        let Ok(n) = socket.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        seen.extend_from_slice(&buf[..n]);
+                        while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                            if seen.starts_with(b"GET /slow") {
+                                let _ = arrived.send(number);
+                                tokio::time::sleep(Duration::from_millis(300)).await;
+                            }
+                            seen.drain(..end + 4);
+                            let body = number.to_string();
+                            let answer = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if socket.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        slow
+    }
+
+    /// Sends `GET path` on a lane and says which lane and which engine connection.
+    async fn ask_on_lane(
+        lanes: &bosun_serve::lanes::Lanes,
+        pool: &UpstreamPool,
+        path: &'static str,
+    ) -> tokio::sync::oneshot::Receiver<(usize, String)> {
+        let pool = pool.clone();
+        let (done, answered) = tokio::sync::oneshot::channel();
+        lanes.spawn(async move {
+            let body = pool.get(path, Duration::from_secs(5)).await.unwrap();
+            let _ = done.send((
+                bosun_serve::lanes::current(),
+                String::from_utf8_lossy(&body).into_owned(),
+            ));
+        });
+        answered
+    }
+
+    async fn until_idle(lanes: &bosun_serve::lanes::Lanes) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while lanes.running() > 0 {
+            assert!(Instant::now() < deadline, "the jobs ended");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lane_takes_its_own_connections_and_another_lanes_only_while_it_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("engine.sock");
+        let mut slow = numbering_engine(socket.clone()).await;
+        let pool = UpstreamPool::new(EngineAddr::Unix(socket));
+        let lanes = bosun_serve::lanes::Lanes::start(2, "pool-test").unwrap();
+
+        // One request at a time, on lanes in turn: lane 2 has no connection of its own and
+        // takes lane 1's, so the first connection serves them all.
+        for expected_lane in [1, 2] {
+            let (lane, conn) = ask_on_lane(&lanes, &pool, "/_ping").await.await.unwrap();
+            assert_eq!((lane, conn.as_str()), (expected_lane, "1"));
+            until_idle(&lanes).await;
+        }
+
+        // Two at once: lane 1's request takes its idle connection; lane 2's, while that is
+        // busy, opens the second and drives it.
+        let first = ask_on_lane(&lanes, &pool, "/slow").await;
+        assert_eq!(
+            slow.recv().await,
+            Some(1),
+            "lane 1's request on connection 1"
+        );
+        let second = ask_on_lane(&lanes, &pool, "/slow").await;
+        assert_eq!(first.await.unwrap(), (1, "1".to_owned()));
+        assert_eq!(second.await.unwrap(), (2, "2".to_owned()));
+        until_idle(&lanes).await;
+
+        // From now on each lane has an idle connection of its own and takes it.
+        for expected in [(1, "1"), (2, "2"), (1, "1"), (2, "2")] {
+            let (lane, conn) = ask_on_lane(&lanes, &pool, "/_ping").await.await.unwrap();
+            assert_eq!((lane, conn.as_str()), expected);
+            until_idle(&lanes).await;
+        }
     }
 }

@@ -12,6 +12,7 @@ mod fanout;
 mod history;
 mod logs;
 mod measure;
+mod ping;
 mod policy;
 mod procs;
 mod report;
@@ -60,6 +61,7 @@ usage: bosun-bench cluster [--agent-bin PATH] [--quick] [--markdown]   (see bosu
        bosun-bench alerts [--rounds N] [--markdown]   (see bosun-bench alerts --help)
        bosun-bench checks [--agent-bin PATH] [--window SECS] [--http N] [--scripts N] [--latency-runs N] [--markdown]   (see bosun-bench checks --help)
        bosun-bench edge [--agent-bin PATH] [--keep] [--quick] [--markdown]   (see bosun-bench edge --help)
+       bosun-bench ping [--agent-bin PATH]... [--rounds N] [--window SECS] [--markdown]   (see bosun-bench ping --help)
        bosun-bench fanout [--agent-bin PATH] [--nodes LIST] [--containers N] [--quick] [--markdown]   (see bosun-bench fanout --help)
        bosun-bench [--agent-bin PATH] [--haproxy-bin PATH] [--skip-agent] [--keep] [--markdown] [--quick]
 
@@ -195,6 +197,12 @@ async fn main() -> ExitCode {
     }
     if args.peek().map(String::as_str) == Some("usage") {
         return match usage::main(args.skip(1).collect()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
+    if args.peek().map(String::as_str) == Some("ping") {
+        return match ping::main(args.skip(1).collect()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         };

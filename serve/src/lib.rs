@@ -3,6 +3,7 @@
 //! | module | holds |
 //! | --- | --- |
 //! | [`listen`] | the accept loop: TLS, deadlines per connection, graceful drain |
+//! | [`lanes`] | threads with a runtime each, which serve the connections handed to them |
 //! | [`signal`] | SIGTERM and SIGINT as a stop request |
 //! | [`tls`] | the process's crypto provider |
 //! | [`pki`] | the cluster CA, the certificates it issues, reading PEM files |
@@ -27,6 +28,7 @@ pub mod ed25519;
 pub mod hex;
 pub mod host;
 pub mod kept_cert;
+pub mod lanes;
 pub mod listen;
 pub mod node_name;
 pub mod pki;

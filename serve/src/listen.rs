@@ -19,6 +19,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::lanes::Lanes;
+
 /// How long each step of a connection may take. Streams are never timed out.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadlines {
@@ -85,6 +87,9 @@ pub struct Server<H> {
     pub deadlines: Deadlines,
     /// How long in-flight requests and streams may run on once asked to stop.
     pub grace: Duration,
+    /// Threads of their own that serve the connections ([`crate::lanes`]); 0: the
+    /// runtime that runs the server serves them too.
+    pub lanes: usize,
 }
 
 impl<H: Handler> Server<H> {
@@ -99,6 +104,16 @@ impl<H: Handler> Server<H> {
     ) {
         let conns = TaskTracker::new();
         let hard_stop = CancellationToken::new();
+        let lanes = match self.lanes {
+            0 => None,
+            n => match Lanes::start(n, "bosun-lane") {
+                Ok(lanes) => Some(lanes),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no lanes could be started: connections are served on the main runtime");
+                    None
+                }
+            },
+        };
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
@@ -108,18 +123,37 @@ impl<H: Handler> Server<H> {
                             drop(stream);
                             continue;
                         };
-                        conns.spawn(serve_connection(
-                            Connection {
-                                stream,
-                                peer,
-                                acceptor: self.acceptor.clone(),
-                                handler: Arc::clone(&self.handler),
-                                deadlines: self.deadlines,
-                                stop: stop.clone(),
-                                hard_stop: hard_stop.clone(),
-                            },
-                            ticket,
-                        ));
+                        let connection = Connection {
+                            stream,
+                            peer,
+                            acceptor: self.acceptor.clone(),
+                            handler: Arc::clone(&self.handler),
+                            deadlines: self.deadlines,
+                            stop: stop.clone(),
+                            hard_stop: hard_stop.clone(),
+                        };
+                        match &lanes {
+                            None => {
+                                conns.spawn(serve_connection(connection, ticket));
+                            }
+                            Some(lanes) => {
+                                // The socket moves to the lane's own reactor.
+                                let Ok(socket) = connection.stream.into_std() else {
+                                    continue;
+                                };
+                                let Connection { peer, acceptor, handler, deadlines, stop, hard_stop, .. } = connection;
+                                lanes.spawn(conns.track_future(async move {
+                                    let Ok(stream) = TcpStream::from_std(socket) else {
+                                        return;
+                                    };
+                                    serve_connection(
+                                        Connection { stream, peer, acceptor, handler, deadlines, stop, hard_stop },
+                                        ticket,
+                                    )
+                                    .await;
+                                }));
+                            }
+                        }
                     }
                     Err(e) => {
                         // Out of descriptors, usually: wait rather than spin.
@@ -151,6 +185,8 @@ impl<H: Handler> Server<H> {
             })
             .await;
         }
+        // What still runs on the lanes ends with them.
+        drop(lanes);
     }
 }
 

@@ -183,6 +183,7 @@ impl Console {
                     first_request: None,
                 },
                 grace: SHUTDOWN_GRACE,
+                lanes: 0,
             },
             app,
         })

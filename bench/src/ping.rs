@@ -1,0 +1,280 @@
+//! `bosun-bench ping`: `GET /_ping` at 64 kept-alive connections through HAProxy with TLS
+//! and through one or more agent binaries, in alternating rounds, so that the machine's
+//! drift from one minute to the next falls on every column alike. It is the main table's
+//! row that moves most from run to run, measured on its own, and the way to hold two
+//! builds of the agent side by side.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::client::{Conn, Dial};
+use crate::measure::{self, turn};
+use crate::procs::{
+    cpu_millis, find_process, memory, start_agent, start_haproxy, HaproxyTls, Scratch,
+};
+
+const USAGE: &str = "\
+usage: bosun-bench ping [--agent-bin PATH]... [--haproxy-bin PATH] [--rounds N] [--window SECS] [--markdown]
+
+GET /_ping at 64 kept-alive connections through HAProxy terminating TLS 1.3 with client
+certificates, and through each agent binary given (default target/release/bosun-agent), in
+N rounds (default 8) of SECS seconds (default 3) each, the order turning every round.
+Prints requests per second (median, lowest, highest round), the CPU the engine, the proxy
+and this client spent per 1000 requests, and the proxies' resident memory idle and 11 s
+after the load, with each column's ratio to HAProxy's.";
+
+const CONCURRENCY: usize = 64;
+const PATH: &str = "/_ping";
+/// How long after the load the memory is read again.
+const AFTER: Duration = Duration::from_secs(11);
+
+/// One column: what it is called, how it is reached, whose CPU is its proxy's.
+struct Column {
+    name: String,
+    dial: Dial,
+    pid: u32,
+    conns: Vec<Conn>,
+    rates: Vec<f64>,
+    completed: u64,
+    /// CPU milliseconds of the engine, the proxy and this client.
+    cpu: [u64; 3],
+    /// Resident memory in bytes: idle before the rounds, and 11 s after their connections
+    /// closed (idle engine connections close after 5 s and the agent trims after that).
+    rss: [u64; 2],
+}
+
+pub async fn main(args: Vec<String>) -> Result<()> {
+    let mut agent_bins = Vec::new();
+    let mut haproxy_bin = "haproxy".to_owned();
+    let mut rounds = 8usize;
+    let mut window = Duration::from_secs(3);
+    let mut markdown = false;
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--agent-bin" => agent_bins.push(PathBuf::from(it.next().context("--agent-bin PATH")?)),
+            "--haproxy-bin" => haproxy_bin = it.next().context("--haproxy-bin PATH")?,
+            "--rounds" => {
+                rounds = it
+                    .next()
+                    .context("--rounds N")?
+                    .parse()
+                    .context("--rounds N")?;
+            }
+            "--window" => {
+                let secs: u64 = it
+                    .next()
+                    .context("--window SECS")?
+                    .parse()
+                    .context("--window SECS")?;
+                window = Duration::from_secs(secs);
+            }
+            "--markdown" => markdown = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => bail!("unknown argument {other}\n{USAGE}"),
+        }
+    }
+    if rounds == 0 || rounds > 100 || window.is_zero() || window > Duration::from_secs(60) {
+        bail!("--rounds is 1 to 100 and --window 1 to 60 seconds\n{USAGE}");
+    }
+    if agent_bins.is_empty() {
+        agent_bins.push(PathBuf::from("target/release/bosun-agent"));
+    }
+    bosun_serve::tls::install_crypto_provider();
+    let scratch = Scratch::new()?;
+    let socket = std::path::Path::new(crate::ENGINE_SOCKET);
+    let mut services = Vec::new();
+    let mut columns = Vec::new();
+    for (n, bin) in agent_bins.iter().enumerate() {
+        let dir = scratch.path().join(format!("agent-{n}"));
+        std::fs::create_dir_all(&dir)?;
+        let agent = start_agent(bin, &dir).await?;
+        columns.push(Column::new(
+            format!("agent {}", bin.display()),
+            agent.dial.clone(),
+            agent.service.pid()?,
+        ));
+        services.push(agent.service);
+    }
+    // HAProxy's certificate comes from the first agent's CA, so that the client presents
+    // that CA's certificate to both.
+    let tls = HaproxyTls::issue(&scratch.path().join("agent-0"))?;
+    let haproxy = start_haproxy(&haproxy_bin, scratch.path(), socket, Some(&tls)).await?;
+    columns.insert(
+        0,
+        Column::new(
+            "haproxy-tls".to_owned(),
+            haproxy.dial.clone(),
+            haproxy.service.pid()?,
+        ),
+    );
+    let engine = find_process("dockerd");
+    crate::wait_quiet().await;
+    for column in &mut columns {
+        column.rss[0] = memory(column.pid)?.rss;
+    }
+    for column in &mut columns {
+        column.conns = measure::open(&column.dial, PATH, CONCURRENCY).await?;
+    }
+    crate::wait_quiet().await;
+    for round in 0..rounds {
+        for i in turn(round, columns.len()) {
+            let column = &mut columns[i];
+            eprintln!("round {}/{rounds}: {}", round + 1, column.name);
+            let parties = [engine, Some(column.pid), Some(std::process::id())];
+            let before = parties.map(|p| p.and_then(|pid| cpu_millis(&pid.to_string())));
+            let rate = measure::rate_on(&mut column.conns, &column.dial, PATH, window).await?;
+            let after = parties.map(|p| p.and_then(|pid| cpu_millis(&pid.to_string())));
+            if rate.errors > 0 {
+                eprintln!("  {} failed requests", rate.errors);
+            }
+            column.rates.push(rate.per_second);
+            column.completed += rate.completed;
+            for party in 0..3 {
+                if let (Some(a), Some(b)) = (before[party], after[party]) {
+                    column.cpu[party] += b.saturating_sub(a);
+                }
+            }
+        }
+    }
+    for column in &mut columns {
+        column.conns.clear();
+    }
+    tokio::time::sleep(AFTER).await;
+    for column in &mut columns {
+        column.rss[1] = memory(column.pid)?.rss;
+    }
+    haproxy.service.stop().await?;
+    for service in services {
+        service.stop().await?;
+    }
+    let table = table(&columns, rounds, window);
+    println!("{}", table.text());
+    if markdown {
+        println!("{}", table.markdown());
+    }
+    Ok(())
+}
+
+impl Column {
+    fn new(name: String, dial: Dial, pid: u32) -> Self {
+        Self {
+            name,
+            dial,
+            pid,
+            conns: Vec::new(),
+            rates: Vec::new(),
+            completed: 0,
+            cpu: [0; 3],
+            rss: [0; 2],
+        }
+    }
+
+    /// The rounds' rates, lowest first.
+    fn sorted(&self) -> Vec<f64> {
+        let mut rates = self.rates.clone();
+        rates.sort_by(f64::total_cmp);
+        rates
+    }
+
+    fn per_thousand(&self, party: usize) -> f64 {
+        self.cpu[party] as f64 / (self.completed as f64 / 1e3)
+    }
+}
+
+/// Rows of values, one per column, each with its ratio to the first column.
+struct Table {
+    heading: String,
+    names: Vec<String>,
+    rows: Vec<(&'static str, Vec<f64>, &'static str)>,
+}
+
+fn table(columns: &[Column], rounds: usize, window: Duration) -> Table {
+    let pick = |f: &dyn Fn(&Column) -> f64| columns.iter().map(f).collect::<Vec<_>>();
+    Table {
+        heading: format!(
+            "GET {PATH}, {CONCURRENCY} kept-alive connections, {rounds} rounds of {} s, order turning each round",
+            window.as_secs()
+        ),
+        names: columns.iter().map(|c| c.name.clone()).collect(),
+        rows: vec![
+            ("req/s, median round", pick(&|c| c.sorted()[c.rates.len() / 2]), "0"),
+            ("req/s, lowest round", pick(&|c| c.sorted()[0]), "0"),
+            ("req/s, highest round", pick(&|c| c.sorted()[c.rates.len() - 1]), "0"),
+            ("proxy CPU per 1k (ms)", pick(&|c| c.per_thousand(1)), "1"),
+            ("engine CPU per 1k (ms)", pick(&|c| c.per_thousand(0)), "1"),
+            ("client CPU per 1k (ms)", pick(&|c| c.per_thousand(2)), "1"),
+            ("RSS idle (MB)", pick(&|c| c.rss[0] as f64 / 1e6), "1"),
+            ("RSS 11 s after (MB)", pick(&|c| c.rss[1] as f64 / 1e6), "1"),
+        ],
+    }
+}
+
+impl Table {
+    fn cells(&self, values: &[f64], digits: &str) -> Vec<String> {
+        let first = values[0];
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let v_text = if digits == "0" {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.1}")
+                };
+                if i == 0 || first <= 0.0 {
+                    v_text
+                } else {
+                    format!("{v_text} ({:.2}x)", v / first)
+                }
+            })
+            .collect()
+    }
+
+    fn text(&self) -> String {
+        let mut out = format!("{}\n\n", self.heading);
+        for (n, name) in self.names.iter().enumerate() {
+            out.push_str(&format!("  [{n}] {name}\n"));
+        }
+        out.push('\n');
+        out.push_str(&format!("{:<26}", ""));
+        for n in 0..self.names.len() {
+            out.push_str(&format!("{:>20}", format!("[{n}]")));
+        }
+        out.push('\n');
+        for (label, values, digits) in &self.rows {
+            out.push_str(&format!("{label:<26}"));
+            for cell in self.cells(values, digits) {
+                out.push_str(&format!("{cell:>20}"));
+            }
+            out.push('\n');
+        }
+        out.push_str("\nIn brackets: the column's ratio to the first (HAProxy with TLS).\n");
+        out
+    }
+
+    fn markdown(&self) -> String {
+        let mut out = format!("{}\n\n|", self.heading);
+        for name in &self.names {
+            out.push_str(&format!(" | {name}"));
+        }
+        out.push_str(" |\n|---|");
+        for _ in &self.names {
+            out.push_str("---:|");
+        }
+        out.push('\n');
+        for (label, values, digits) in &self.rows {
+            out.push_str(&format!("| {label}"));
+            for cell in self.cells(values, digits) {
+                out.push_str(&format!(" | {cell}"));
+            }
+            out.push_str(" |\n");
+        }
+        out
+    }
+}
