@@ -217,8 +217,10 @@ impl UpstreamPool {
             *req.version_mut() = http::Version::HTTP_10;
         }
         // A pooled connection the engine has closed in the meantime hands the request
-        // back untouched; it then goes out on a fresh one.
-        while let Some((mut sender, lane)) = self.take_idle() {
+        // back untouched; it then goes out on a fresh one. A log stream, which closes its
+        // connection, always opens its own, driven on this thread: a borrowed one would
+        // carry the whole stream across threads.
+        while let Some((mut sender, lane)) = if closes { None } else { self.take_idle() } {
             match sender.try_send_request(req).await {
                 Ok(resp) => {
                     if !closes {
