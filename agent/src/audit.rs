@@ -37,15 +37,17 @@ pub struct Audit {
 }
 
 /// What is known of a request as it passes through, written once it is answered.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Record {
     pub time: String,
     pub subject: Option<String>,
     pub profile: Option<String>,
-    pub client: String,
+    /// Written as `address:port`; formatted only for a record that is written.
+    pub client: SocketAddr,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forwarded_by: Option<String>,
-    pub method: String,
+    #[serde(serialize_with = "method_text")]
+    pub method: http::Method,
     pub path: String,
     /// The object acted on (`container 3f2a…`, `new service`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,10 +62,17 @@ pub struct Record {
 impl Record {
     pub fn new(client: SocketAddr, method: &http::Method, path: &str) -> Self {
         Self {
-            client: client.to_string(),
-            method: method.to_string(),
+            time: String::new(),
+            subject: None,
+            profile: None,
+            client,
+            forwarded_by: None,
+            method: method.clone(),
             path: path.to_owned(),
-            ..Self::default()
+            object: None,
+            node: None,
+            status: 0,
+            reads: false,
         }
     }
 
@@ -81,6 +90,10 @@ impl Record {
             (None, None) => None,
         };
     }
+}
+
+fn method_text<S: serde::Serializer>(method: &http::Method, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(method.as_str())
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -301,7 +301,12 @@ fn poll_coalesced(
     while streamed.pending.is_none() && streamed.gathered.len() < COALESCE {
         match Pin::new(&mut streamed.body).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                Ok(data) if streamed.gathered.is_empty() && data.len() >= COALESCE => {
+                // A frame as large as a gathering, or one that ends the body (a small
+                // answer arrives whole), goes on as it is: nothing to join it to.
+                Ok(data)
+                    if streamed.gathered.is_empty()
+                        && (data.len() >= COALESCE || streamed.body.is_end_stream()) =>
+                {
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Ok(data) => {
@@ -339,6 +344,61 @@ fn poll_coalesced(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The body of the answer `raw` (a whole HTTP/1.1 response, written at once) as the
+    /// agent relays it, its frames read one by one.
+    async fn relayed(raw: &'static [u8]) -> (Vec<Bytes>, Body) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, mut server) = tokio::io::duplex(64 * 1024);
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake::<_, Body>(hyper_util::rt::TokioIo::new(client))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let answer = tokio::spawn(async move {
+            sender.ready().await?;
+            sender
+                .send_request(http::Request::get("/").body(empty()).unwrap())
+                .await
+        });
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            server.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        server.write_all(raw).await.unwrap();
+        let resp = answer.await.unwrap().expect("an answer");
+        let mut body = Body::from(resp.into_body());
+        let mut frames = Vec::new();
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            frames.push(frame.unwrap().into_data().unwrap());
+        }
+        (frames, body)
+    }
+
+    #[tokio::test]
+    async fn a_small_answer_goes_on_as_it_came_and_a_chunked_one_is_joined() {
+        let (frames, body) = relayed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK").await;
+        assert_eq!(frames, [Bytes::from_static(b"OK")]);
+        let Body::Incoming(streamed) = body else {
+            panic!("a relayed body")
+        };
+        assert_eq!(
+            streamed.gathered.capacity(),
+            0,
+            "an answer that came whole is not copied into a gathering"
+        );
+
+        // A line per chunk, all arrived together: one frame.
+        let (frames, _) = relayed(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+              6\r\nline1\n\r\n6\r\nline2\n\r\n6\r\nline3\n\r\n0\r\n\r\n",
+        )
+        .await;
+        assert_eq!(frames, [Bytes::from_static(b"line1\nline2\nline3\n")]);
+    }
 
     #[tokio::test]
     async fn the_budget_holds_for_the_whole_agent_and_comes_back() {

@@ -234,7 +234,9 @@ impl UpstreamPool {
                 },
             }
         }
-        let mut sender = match self.connect().await {
+        // Boxed: dialling (a TLS handshake, for a peer) is rare next to a reused
+        // connection, and its state would otherwise enlarge every request's future.
+        let mut sender = match Box::pin(self.connect()).await {
             Ok((sender, driving)) => {
                 tokio::spawn(driving);
                 sender
@@ -253,7 +255,10 @@ impl UpstreamPool {
     }
 
     /// The most recently used idle connection this lane drives, or another lane's when this
-    /// one drives none, with the lane that drives it. A closed one is never ready; the
+    /// one drives none, with the lane that drives it. A lane never borrows one that the
+    /// process's own runtime drives (lane 0: background work, the edge tunnel): its
+    /// threads sleep between tasks, and waking one twice per request would be paid on
+    /// every request of a lane that keeps borrowing it. A closed one is never ready; the
     /// reaper forgets it.
     fn take_idle(&self) -> Option<(SendRequest<Body>, usize)> {
         let lane = bosun_serve::lanes::current();
@@ -266,7 +271,9 @@ impl UpstreamPool {
                 .iter()
                 .rposition(|p| p.lane == lane && p.sender.is_ready())
         } else {
-            pooled.iter().rposition(|p| p.sender.is_ready())
+            pooled
+                .iter()
+                .rposition(|p| (lane == 0 || p.lane != 0) && p.sender.is_ready())
         }?;
         let taken = pooled.remove(at);
         Some((taken.sender, taken.lane))
@@ -629,32 +636,40 @@ mod tests {
         let pool = UpstreamPool::new(EngineAddr::Unix(socket));
         let lanes = bosun_serve::lanes::Lanes::start(2, "pool-test").unwrap();
 
-        // One request at a time, on lanes in turn: lane 2 has no connection of its own and
-        // takes lane 1's, so the first connection serves them all.
+        // Background work off the lanes (this test's own runtime, lane 0) opens the first
+        // connection; no lane ever borrows it.
+        let off_lanes = pool.get("/_ping", Duration::from_secs(5)).await.unwrap();
+        assert_eq!(&off_lanes[..], b"1");
+
+        // One request at a time, on lanes in turn: lane 1 opens a connection of its own;
+        // lane 2 has none yet and takes lane 1's, so that one serves them both.
         for expected_lane in [1, 2] {
             let (lane, conn) = ask_on_lane(&lanes, &pool, "/_ping").await.await.unwrap();
-            assert_eq!((lane, conn.as_str()), (expected_lane, "1"));
+            assert_eq!((lane, conn.as_str()), (expected_lane, "2"));
             until_idle(&lanes).await;
         }
 
         // Two at once: lane 1's request takes its idle connection; lane 2's, while that is
-        // busy, opens the second and drives it.
+        // busy, opens the third and drives it.
         let first = ask_on_lane(&lanes, &pool, "/slow").await;
         assert_eq!(
             slow.recv().await,
-            Some(1),
-            "lane 1's request on connection 1"
+            Some(2),
+            "lane 1's request on connection 2"
         );
         let second = ask_on_lane(&lanes, &pool, "/slow").await;
-        assert_eq!(first.await.unwrap(), (1, "1".to_owned()));
-        assert_eq!(second.await.unwrap(), (2, "2".to_owned()));
+        assert_eq!(first.await.unwrap(), (1, "2".to_owned()));
+        assert_eq!(second.await.unwrap(), (2, "3".to_owned()));
         until_idle(&lanes).await;
 
-        // From now on each lane has an idle connection of its own and takes it.
-        for expected in [(1, "1"), (2, "2"), (1, "1"), (2, "2")] {
+        // From now on each lane has an idle connection of its own and takes it, and so does
+        // the work off the lanes.
+        for expected in [(1, "2"), (2, "3"), (1, "2"), (2, "3")] {
             let (lane, conn) = ask_on_lane(&lanes, &pool, "/_ping").await.await.unwrap();
             assert_eq!((lane, conn.as_str()), expected);
             until_idle(&lanes).await;
         }
+        let off_lanes = pool.get("/_ping", Duration::from_secs(5)).await.unwrap();
+        assert_eq!(&off_lanes[..], b"1");
     }
 }

@@ -21,12 +21,17 @@ usage: bosun-bench ping [--agent-bin PATH]... [--haproxy-bin PATH] [--rounds N] 
 GET /_ping at 64 kept-alive connections through HAProxy terminating TLS 1.3 with client
 certificates, and through each agent binary given (default target/release/bosun-agent), in
 N rounds (default 8) of SECS seconds (default 3) each, the order turning every round.
-Prints requests per second (median, lowest, highest round), the CPU the engine, the proxy
-and this client spent per 1000 requests, and the proxies' resident memory idle and 11 s
+First times 2000 requests on one connection per column (interleaved, before any load).
+Prints their p50 and p99, requests per second (median, lowest, highest round), the CPU the
+engine, the proxy and this client spent per 1000 requests, and the proxies' resident memory idle and 11 s
 after the load, with each column's ratio to HAProxy's.";
 
 const CONCURRENCY: usize = 64;
 const PATH: &str = "/_ping";
+/// Sequential requests timed per column, after untimed ones, within a bound.
+const LATENCY_WARMUP: usize = 50;
+const LATENCY_COUNT: usize = 2000;
+const LATENCY_BUDGET: Duration = Duration::from_secs(60);
 /// How long after the load the memory is read again.
 const AFTER: Duration = Duration::from_secs(11);
 
@@ -40,6 +45,8 @@ struct Column {
     completed: u64,
     /// CPU milliseconds of the engine, the proxy and this client.
     cpu: [u64; 3],
+    /// p50 and p99 of sequential requests on one connection, before the rounds.
+    latency: [Duration; 2],
     /// Resident memory in bytes: idle before the rounds, and 11 s after their connections
     /// closed (idle engine connections close after 5 s and the agent trims after that).
     rss: [u64; 2],
@@ -118,6 +125,15 @@ pub async fn main(args: Vec<String>) -> Result<()> {
     for column in &mut columns {
         column.rss[0] = memory(column.pid)?.rss;
     }
+    // Sequential requests first, as a lone client meets a proxy that has served nothing yet.
+    eprintln!("latency: {LATENCY_COUNT} requests on one connection per column, interleaved");
+    let dials: Vec<Dial> = columns.iter().map(|c| c.dial.clone()).collect();
+    let latencies =
+        measure::latency_interleaved(&dials, PATH, LATENCY_WARMUP, LATENCY_COUNT, LATENCY_BUDGET)
+            .await?;
+    for (column, latency) in columns.iter_mut().zip(latencies) {
+        column.latency = [latency.p50, latency.p99];
+    }
     for column in &mut columns {
         column.conns = measure::open(&column.dial, PATH, CONCURRENCY).await?;
     }
@@ -171,6 +187,7 @@ impl Column {
             rates: Vec::new(),
             completed: 0,
             cpu: [0; 3],
+            latency: [Duration::ZERO; 2],
             rss: [0; 2],
         }
     }
@@ -203,6 +220,8 @@ fn table(columns: &[Column], rounds: usize, window: Duration) -> Table {
         ),
         names: columns.iter().map(|c| c.name.clone()).collect(),
         rows: vec![
+            ("p50, one connection (ms)", pick(&|c| c.latency[0].as_secs_f64() * 1e3), "3"),
+            ("p99, one connection (ms)", pick(&|c| c.latency[1].as_secs_f64() * 1e3), "3"),
             ("req/s, median round", pick(&|c| c.sorted()[c.rates.len() / 2]), "0"),
             ("req/s, lowest round", pick(&|c| c.sorted()[0]), "0"),
             ("req/s, highest round", pick(&|c| c.sorted()[c.rates.len() - 1]), "0"),
@@ -222,10 +241,10 @@ impl Table {
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                let v_text = if digits == "0" {
-                    format!("{v:.0}")
-                } else {
-                    format!("{v:.1}")
+                let v_text = match digits {
+                    "0" => format!("{v:.0}"),
+                    "3" => format!("{v:.3}"),
+                    _ => format!("{v:.1}"),
                 };
                 if i == 0 || first <= 0.0 {
                     v_text

@@ -110,7 +110,7 @@ impl Policy {
     }
 
     pub fn is_revoked(&self, serial: &str) -> bool {
-        self.revoked.contains(&normalize_serial(serial))
+        !self.revoked.is_empty() && self.revoked.contains(&normalize_serial(serial))
     }
 
     /// Parses a policy file's text; `path` names it in errors.

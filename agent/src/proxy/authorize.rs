@@ -93,8 +93,13 @@ impl Authorizer<'_> {
         if !access.profile.is_unrestricted() {
             guard::api_version(&access, req.uri().path())?;
             guard::narrow(&access, &mut req)?;
-            let checked =
-                guard::specification(self.budget, &access, &identity.subject, req).await?;
+            let checked = Box::pin(guard::specification(
+                self.budget,
+                &access,
+                &identity.subject,
+                req,
+            ))
+            .await?;
             req = checked.req;
             held = checked.held;
             access.spec = checked.spec;

@@ -73,29 +73,26 @@ impl Executor<'_> {
                     budget: self.budget,
                     edge_keys: self.edge_keys,
                 };
-                Ok(agent_api::handle(&cx, req).await)
+                Ok(Box::pin(agent_api::handle(&cx, req)).await)
             }
             Placement::Here => self.forward(self.here(), req, upgrade).await,
             Placement::Node(node) => self.forward(node, req, upgrade).await,
-            Placement::Managers(managers) => self.forward_first(&managers, req).await,
+            Placement::Managers(managers) => Box::pin(self.forward_first(&managers, req)).await,
             Placement::FanOut {
                 kind,
                 nodes,
                 missing,
             } => {
-                self.nodes(&nodes)
-                    .fan_out(&missing, kind, self.owners, req)
-                    .await
+                let nodes = self.nodes(&nodes);
+                Box::pin(nodes.fan_out(&missing, kind, self.owners, req)).await
             }
             Placement::Owner { object, among } => {
-                let node = self.find_owner(&among, &object).await?;
+                let node = Box::pin(self.find_owner(&among, &object)).await?;
                 self.forward(&node, req, upgrade).await
             }
             Placement::NetworkScope { id, swarm, local } => {
-                let scope = match self
-                    .calls
-                    .engine()
-                    .get_json(&format!("/networks/{id}"), SCOPE_QUERY_TIMEOUT)
+                let path = format!("/networks/{id}");
+                let scope = match Box::pin(self.calls.engine().get_json(&path, SCOPE_QUERY_TIMEOUT))
                     .await
                 {
                     Ok(network) => network["Scope"].as_str().map(str::to_owned),
@@ -109,16 +106,14 @@ impl Executor<'_> {
             }
             Placement::NetworkDriver { overlay, other } => {
                 let (parts, body) = req.into_parts();
-                let (bytes, _held) = self
-                    .budget
-                    .collect(
-                        body,
-                        MAX_PEEKED_BODY,
-                        "a network's specification",
-                        &self.identity.subject,
-                    )
-                    .await
-                    .map_err(guard::budget_error)?;
+                let (bytes, _held) = Box::pin(self.budget.collect(
+                    body,
+                    MAX_PEEKED_BODY,
+                    "a network's specification",
+                    &self.identity.subject,
+                ))
+                .await
+                .map_err(guard::budget_error)?;
                 let driver = serde_json::from_slice::<serde_json::Value>(&bytes)
                     .ok()
                     .and_then(|v| v["Driver"].as_str().map(str::to_owned));
@@ -130,8 +125,10 @@ impl Executor<'_> {
                 };
                 Box::pin(self.execute(next, req, None)).await
             }
-            Placement::PingAsManager => self.ping_as_manager(req, upgrade).await,
-            Placement::InfoWithManagers(managers) => self.info_with_managers(&managers, req).await,
+            Placement::PingAsManager => Box::pin(self.ping_as_manager(req, upgrade)).await,
+            Placement::InfoWithManagers(managers) => {
+                Box::pin(self.info_with_managers(&managers, req)).await
+            }
             Placement::Refused(unplaced) => Err(unplaced.into()),
         }
     }

@@ -143,7 +143,10 @@ impl Proxy {
         let mut record = Record::new(conn.peer, &method, &path);
         let started = Instant::now();
         let mut class = "refused";
-        let mut resp = match self.serve(&conn, req, &mut record, &mut class).await {
+        // Boxed: a request's whole path is one large state, and hyper moves the future
+        // it is given; a box moves as a pointer.
+        let serving = Box::pin(self.serve(&conn, req, &mut record, &mut class));
+        let mut resp = match serving.await {
             Ok(resp) => {
                 tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
                 resp
@@ -190,18 +193,17 @@ impl Proxy {
         if raw_path == "/agent/v1/health" && req.method() == http::Method::GET {
             record.path = raw_path;
             *class = "health";
-            return Ok(self.health.answer(&self.calls).await);
+            return Ok(Box::pin(self.health.answer(&self.calls)).await);
         }
         let policy = self.policy.current();
-        let authorized = authorize::Authorizer {
+        let authorizer = authorize::Authorizer {
             calls: &self.calls,
             auth: &self.auth,
             policy: &policy,
             budget: &self.budget,
             streams: &self.streams,
-        }
-        .authorize(conn, req, &raw_path, record)
-        .await?;
+        };
+        let authorized = authorizer.authorize(conn, req, &raw_path, record).await?;
         let view = self.calls.cluster().view();
         let placement = place::place(
             &Ask {
