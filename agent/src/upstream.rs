@@ -263,18 +263,23 @@ impl UpstreamPool {
     fn take_idle(&self) -> Option<(SendRequest<Body>, usize)> {
         let lane = bosun_serve::lanes::current();
         let mut pooled = self.inner.pooled.lock().unwrap_or_else(|p| p.into_inner());
-        let drives_some = pooled
-            .iter()
-            .any(|p| p.lane == lane && !p.sender.is_closed());
-        let at = if drives_some {
-            pooled
-                .iter()
-                .rposition(|p| p.lane == lane && p.sender.is_ready())
-        } else {
-            pooled
-                .iter()
-                .rposition(|p| (lane == 0 || p.lane != 0) && p.sender.is_ready())
-        }?;
+        // One pass, newest first: this lane's first ready connection ends it; on the way,
+        // whether this lane drives any, and another lane's newest ready one to borrow.
+        let mut own = None;
+        let mut drives_some = false;
+        let mut borrowable = None;
+        for (at, p) in pooled.iter().enumerate().rev() {
+            if p.lane == lane {
+                if p.sender.is_ready() {
+                    own = Some(at);
+                    break;
+                }
+                drives_some |= !p.sender.is_closed();
+            } else if borrowable.is_none() && (lane == 0 || p.lane != 0) && p.sender.is_ready() {
+                borrowable = Some(at);
+            }
+        }
+        let at = own.or(if drives_some { None } else { borrowable })?;
         let taken = pooled.remove(at);
         Some((taken.sender, taken.lane))
     }

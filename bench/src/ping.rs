@@ -14,6 +14,7 @@ use crate::measure::{self, turn};
 use crate::procs::{
     cpu_millis, find_process, memory, start_agent, start_haproxy, HaproxyTls, Scratch,
 };
+use crate::report::Unit;
 
 const USAGE: &str = "\
 usage: bosun-bench ping [--agent-bin PATH]... [--haproxy-bin PATH] [--rounds N] [--window SECS] [--markdown]
@@ -208,7 +209,7 @@ impl Column {
 struct Table {
     heading: String,
     names: Vec<String>,
-    rows: Vec<(&'static str, Vec<f64>, &'static str)>,
+    rows: Vec<(&'static str, Vec<f64>, Unit)>,
 }
 
 fn table(columns: &[Column], rounds: usize, window: Duration) -> Table {
@@ -220,32 +221,28 @@ fn table(columns: &[Column], rounds: usize, window: Duration) -> Table {
         ),
         names: columns.iter().map(|c| c.name.clone()).collect(),
         rows: vec![
-            ("p50, one connection (ms)", pick(&|c| c.latency[0].as_secs_f64() * 1e3), "3"),
-            ("p99, one connection (ms)", pick(&|c| c.latency[1].as_secs_f64() * 1e3), "3"),
-            ("req/s, median round", pick(&|c| c.sorted()[c.rates.len() / 2]), "0"),
-            ("req/s, lowest round", pick(&|c| c.sorted()[0]), "0"),
-            ("req/s, highest round", pick(&|c| c.sorted()[c.rates.len() - 1]), "0"),
-            ("proxy CPU per 1k (ms)", pick(&|c| c.per_thousand(1)), "1"),
-            ("engine CPU per 1k (ms)", pick(&|c| c.per_thousand(0)), "1"),
-            ("client CPU per 1k (ms)", pick(&|c| c.per_thousand(2)), "1"),
-            ("RSS idle (MB)", pick(&|c| c.rss[0] as f64 / 1e6), "1"),
-            ("RSS 11 s after (MB)", pick(&|c| c.rss[1] as f64 / 1e6), "1"),
+            ("p50, one connection (ms)", pick(&|c| c.latency[0].as_secs_f64() * 1e3), Unit::Millis),
+            ("p99, one connection (ms)", pick(&|c| c.latency[1].as_secs_f64() * 1e3), Unit::Millis),
+            ("req/s, median round", pick(&|c| c.sorted()[c.rates.len() / 2]), Unit::PerSecond),
+            ("req/s, lowest round", pick(&|c| c.sorted()[0]), Unit::PerSecond),
+            ("req/s, highest round", pick(&|c| c.sorted()[c.rates.len() - 1]), Unit::PerSecond),
+            ("proxy CPU per 1k (ms)", pick(&|c| c.per_thousand(1)), Unit::CpuMillisPerThousand),
+            ("engine CPU per 1k (ms)", pick(&|c| c.per_thousand(0)), Unit::CpuMillisPerThousand),
+            ("client CPU per 1k (ms)", pick(&|c| c.per_thousand(2)), Unit::CpuMillisPerThousand),
+            ("RSS idle (MB)", pick(&|c| c.rss[0] as f64 / 1e6), Unit::Megabytes),
+            ("RSS 11 s after (MB)", pick(&|c| c.rss[1] as f64 / 1e6), Unit::Megabytes),
         ],
     }
 }
 
 impl Table {
-    fn cells(&self, values: &[f64], digits: &str) -> Vec<String> {
+    fn cells(&self, values: &[f64], unit: Unit) -> Vec<String> {
         let first = values[0];
         values
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                let v_text = match digits {
-                    "0" => format!("{v:.0}"),
-                    "3" => format!("{v:.3}"),
-                    _ => format!("{v:.1}"),
-                };
+                let v_text = unit.format(*v);
                 if i == 0 || first <= 0.0 {
                     v_text
                 } else {
@@ -266,9 +263,9 @@ impl Table {
             out.push_str(&format!("{:>20}", format!("[{n}]")));
         }
         out.push('\n');
-        for (label, values, digits) in &self.rows {
+        for (label, values, unit) in &self.rows {
             out.push_str(&format!("{label:<26}"));
-            for cell in self.cells(values, digits) {
+            for cell in self.cells(values, *unit) {
                 out.push_str(&format!("{cell:>20}"));
             }
             out.push('\n');
@@ -287,9 +284,9 @@ impl Table {
             out.push_str("---:|");
         }
         out.push('\n');
-        for (label, values, digits) in &self.rows {
+        for (label, values, unit) in &self.rows {
             out.push_str(&format!("| {label}"));
-            for cell in self.cells(values, digits) {
+            for cell in self.cells(values, *unit) {
                 out.push_str(&format!(" | {cell}"));
             }
             out.push_str(" |\n");

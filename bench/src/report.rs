@@ -19,6 +19,8 @@ pub enum Unit {
     Nanos,
     /// CPU time: whole milliseconds, as the kernel counts in 10 ms ticks.
     CpuMillis,
+    /// CPU time per 1000 requests, averaged over many thousands: tenths are meaningful.
+    CpuMillisPerThousand,
     PerSecond,
     MegabytesPerSecond,
     Megabytes,
@@ -29,7 +31,9 @@ impl Unit {
         match self {
             Unit::Millis => format!("{value:.3}"),
             Unit::Nanos | Unit::PerSecond | Unit::CpuMillis => format!("{value:.0}"),
-            Unit::MegabytesPerSecond | Unit::Megabytes => format!("{value:.1}"),
+            Unit::MegabytesPerSecond | Unit::Megabytes | Unit::CpuMillisPerThousand => {
+                format!("{value:.1}")
+            }
         }
     }
 }
