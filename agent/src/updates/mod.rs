@@ -4,6 +4,7 @@
 //! | part | file |
 //! | --- | --- |
 //! | what to check: containers, services, their digests and labels | [`targets`] |
+//! | image names taken apart: registry, repository, tag, digest | [`reference`] |
 //! | watch labels (What's Up Docker's and Bosun's) | [`labels`] |
 //! | versions in tags, newer tags, link templates | [`version`] |
 //! | registry credentials: the console's and the Docker config's | [`credentials`] |
@@ -14,6 +15,7 @@
 pub mod check;
 pub mod credentials;
 pub mod labels;
+pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod targets;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use oci_client::Reference;
 use serde_json::Value;
 
+use super::reference;
 use crate::upstream::UpstreamPool;
 
 /// How long the engine has to answer one of the check's questions.
@@ -53,8 +54,8 @@ fn tagged(image: &str) -> Result<Reference, String> {
     if image.starts_with("sha256:") {
         return Err("runs an image by its ID, with no name to look up in a registry".into());
     }
-    let reference = Reference::try_from(image)
-        .map_err(|e| format!("{image:?} is not an image reference: {e}"))?;
+    let reference =
+        reference::parse(image).map_err(|e| format!("{image:?} is not an image reference: {e}"))?;
     match reference.tag() {
         Some(tag) => Ok(Reference::with_tag(
             reference.registry().to_owned(),
@@ -75,7 +76,7 @@ fn tagged(image: &str) -> Result<Reference, String> {
 /// The digest among an image's `RepoDigests` for the reference's repository.
 fn repo_digest(repo_digests: &[String], reference: &Reference) -> Option<String> {
     repo_digests.iter().find_map(|rd| {
-        let parsed = Reference::try_from(rd.as_str()).ok()?;
+        let parsed = reference::parse(rd).ok()?;
         (parsed.registry() == reference.registry() && parsed.repository() == reference.repository())
             .then(|| parsed.digest().map(str::to_owned))
             .flatten()
@@ -138,12 +139,7 @@ pub async fn containers(engine: &UpstreamPool) -> Result<Vec<Target>, EngineErro
                 images
                     .get(&image_id)
                     .and_then(|d| repo_digest(d, r))
-                    .or_else(|| {
-                        Reference::try_from(image.as_str())
-                            .ok()?
-                            .digest()
-                            .map(str::to_owned)
-                    })
+                    .or_else(|| reference::parse(&image).ok()?.digest().map(str::to_owned))
             }
             Err(_) => None,
         };
@@ -183,7 +179,7 @@ pub async fn services(engine: &UpstreamPool) -> Result<Vec<Target>, EngineError>
                 .to_owned();
             let mut labels = labels(&spec["TaskTemplate"]["ContainerSpec"]["Labels"]);
             labels.extend(self::labels(&spec["Labels"]));
-            let running_digest = Reference::try_from(image.as_str())
+            let running_digest = reference::parse(&image)
                 .ok()
                 .and_then(|r| r.digest().map(str::to_owned));
             Target {
