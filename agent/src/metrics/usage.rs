@@ -369,6 +369,7 @@ fn nic(i: &Interface) -> Labels<'_> {
 /// A container's labels: its id, name and image, and its Compose project and Swarm
 /// service and task where it has them.
 fn labels(c: &ContainerUsage) -> Labels<'_> {
+    let c = &*c.container;
     let mut l = vec![
         ("id", c.id.as_str()),
         ("name", c.name.as_str()),
@@ -397,14 +398,21 @@ fn containers(e: &mut DescriptorEncoder, list: &[ContainerUsage]) -> Result<(), 
                 "container_running",
                 "1 when the container runs, 0 otherwise",
                 None,
-                |c: &ContainerUsage| Some(if c.state == "running" { 1.0 } else { 0.0 }),
+                |c: &ContainerUsage| {
+                    Some(if c.container.state == "running" {
+                        1.0
+                    } else {
+                        0.0
+                    })
+                },
             ),
             gauge(
                 "container_healthy",
                 "1 when the container's health check passes, 0 when it fails or is starting",
                 None,
                 |c: &ContainerUsage| {
-                    c.health
+                    c.container
+                        .health
                         .as_deref()
                         .map(|h| if h == "healthy" { 1.0 } else { 0.0 })
                 },

@@ -101,6 +101,18 @@ pub struct Temperature {
 /// One container's usage, as `docker stats` reckons it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ContainerUsage {
+    /// What the engine lists about it; the same `Arc` from sample to sample while it does
+    /// not change, so that an hour of samples holds it once.
+    #[serde(flatten)]
+    pub container: Arc<Container>,
+    pub restarts: Option<u64>,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// A container as the engine lists it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Container {
     pub id: String,
     pub name: String,
     pub image: String,
@@ -112,9 +124,6 @@ pub struct ContainerUsage {
     pub state: String,
     /// `healthy`, `unhealthy` or `starting`; `None` without a health check.
     pub health: Option<String>,
-    pub restarts: Option<u64>,
-    #[serde(flatten)]
-    pub figures: Figures,
     /// The container's labels, kept to answer a client with a label scope only with the
     /// containers in it; not sent.
     #[serde(skip)]
@@ -141,7 +150,9 @@ pub struct Figures {
 impl ContainerUsage {
     /// Whether the container carries every one of `labels` with its value.
     pub fn in_scope(&self, labels: &BTreeMap<String, String>) -> bool {
-        labels.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+        labels
+            .iter()
+            .all(|(k, v)| self.container.labels.get(k) == Some(v))
     }
 }
 

@@ -7,13 +7,14 @@ pub mod cgroup;
 pub mod engine;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::upstream::UpstreamPool;
 
-use super::sample::{ContainerUsage, Figures};
+use super::sample::{Container, ContainerUsage, Figures};
 
 const LIST_TIMEOUT: Duration = Duration::from_secs(10);
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -72,6 +73,7 @@ pub struct ContainerReader {
     by_engine: engine::EngineStats,
     by_cgroup: cgroup::CgroupStats,
     inspected: HashMap<String, Inspected>,
+    known: Known,
     samples: u64,
 }
 
@@ -88,6 +90,7 @@ impl ContainerReader {
             engine,
             source,
             inspected: HashMap::new(),
+            known: Known::default(),
             samples: 0,
         }
     }
@@ -97,16 +100,24 @@ impl ContainerReader {
         let list = ask(&self.engine, "/containers/json?all=1", LIST_TIMEOUT).await?;
         let mut out: Vec<ContainerUsage> = list
             .as_array()
-            .map(|a| a.iter().filter_map(listed).collect())
-            .unwrap_or_default();
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(listed)
+            .map(|c| ContainerUsage {
+                container: self.known.share(c),
+                ..ContainerUsage::default()
+            })
+            .collect();
         self.inspect(&out).await;
         for c in &mut out {
-            if let Some(i) = self.inspected.get(&c.id) {
+            if let Some(i) = self.inspected.get(&c.container.id) {
                 c.restarts = Some(i.restarts);
             }
         }
         let running: Vec<(String, u32)> = out
             .iter()
+            .map(|c| &*c.container)
             .filter(|c| c.state == "running")
             .map(|c| (c.id.clone(), self.inspected.get(&c.id).map_or(0, |i| i.pid)))
             .collect();
@@ -115,20 +126,23 @@ impl ContainerReader {
             Source::Cgroup => self.by_cgroup.read(&running).await,
         };
         for c in &mut out {
-            if let Some(u) = usage.remove(&c.id) {
+            if let Some(u) = usage.remove(&c.container.id) {
                 c.figures = u;
             }
         }
-        let present: std::collections::HashSet<&str> = out.iter().map(|c| c.id.as_str()).collect();
+        let present: std::collections::HashSet<&str> =
+            out.iter().map(|c| c.container.id.as_str()).collect();
         self.inspected.retain(|id, _| present.contains(id.as_str()));
+        self.known.0.retain(|id, _| present.contains(id.as_str()));
         Ok(out)
     }
 
     /// Inspects containers new to the reader, changed in state, or not inspected for
     /// [`INSPECT_EVERY`] samples.
     async fn inspect(&mut self, listed: &[ContainerUsage]) {
-        let due: Vec<&ContainerUsage> = listed
+        let due: Vec<&Container> = listed
             .iter()
+            .map(|c| &*c.container)
             .filter(|c| match self.inspected.get(&c.id) {
                 None => true,
                 Some(i) => i.state != c.state || self.samples - i.at_sample >= INSPECT_EVERY,
@@ -156,10 +170,29 @@ impl ContainerReader {
     }
 }
 
+/// Each container as last listed, shared by every sample that lists it the same: an
+/// hour of samples holds a container's names and labels once, not 360 times.
+#[derive(Default)]
+struct Known(HashMap<String, Arc<Container>>);
+
+impl Known {
+    /// The container as listed: the `Arc` of the last sample when nothing changed.
+    fn share(&mut self, listed: Container) -> Arc<Container> {
+        match self.0.get(&listed.id) {
+            Some(known) if **known == listed => Arc::clone(known),
+            _ => {
+                let shared = Arc::new(listed);
+                self.0.insert(shared.id.clone(), Arc::clone(&shared));
+                shared
+            }
+        }
+    }
+}
+
 /// A container as `GET /containers/json` lists it, without usage yet.
-fn listed(v: &Value) -> Option<ContainerUsage> {
+fn listed(v: &Value) -> Option<Container> {
     let label = |k: &str| v["Labels"][k].as_str().map(str::to_owned);
-    Some(ContainerUsage {
+    Some(Container {
         id: v["Id"].as_str()?.to_owned(),
         name: v["Names"][0]
             .as_str()
@@ -180,7 +213,6 @@ fn listed(v: &Value) -> Option<ContainerUsage> {
                     .collect()
             })
             .unwrap_or_default(),
-        ..ContainerUsage::default()
     })
 }
 
@@ -243,5 +275,39 @@ mod tests {
         assert_eq!(c.project.as_deref(), Some("shop"));
         assert_eq!(c.service.as_deref(), Some("svc"));
         assert_eq!(c.task, None);
+    }
+
+    #[test]
+    fn samples_share_a_container_until_its_listing_changes() {
+        let v = serde_json::json!({
+            "Id": "abc", "Names": ["/web"], "Image": "nginx", "State": "running",
+            "Status": "Up 1 minute", "Labels": {"tier": "front"}
+        });
+        let mut known = Known::default();
+        let first = known.share(listed(&v).unwrap());
+        let second = known.share(listed(&v).unwrap());
+        assert!(Arc::ptr_eq(&first, &second), "listed the same: held once");
+        let mut stopped = v.clone();
+        stopped["State"] = "exited".into();
+        let third = known.share(listed(&stopped).unwrap());
+        assert!(!Arc::ptr_eq(&second, &third));
+        assert_eq!(third.state, "exited");
+        assert!(Arc::ptr_eq(&third, &known.share(listed(&stopped).unwrap())));
+
+        // The answer's JSON is flat, as before: the listing beside the figures.
+        let usage = ContainerUsage {
+            container: third,
+            restarts: Some(2),
+            figures: Figures {
+                cpu_percent: Some(1.5),
+                ..Figures::default()
+            },
+        };
+        let json = serde_json::to_value(&usage).unwrap();
+        assert_eq!(json["id"], "abc");
+        assert_eq!(json["state"], "exited");
+        assert_eq!(json["restarts"], 2);
+        assert_eq!(json["cpu_percent"], 1.5);
+        assert!(json.get("container").is_none() && json.get("labels").is_none());
     }
 }
