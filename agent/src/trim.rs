@@ -15,8 +15,12 @@ const EVERY: Duration = Duration::from_secs(5);
 /// How many connections must have gone since the last look for it to count as the end of
 /// a burst.
 const BURST: usize = 16;
-/// Free memory glibc may keep between looks; more is handed back at the next look.
+/// Free memory glibc may keep between looks while the same connections stay open; more is
+/// handed back at the next look.
 const KEPT_FREE: usize = 8 << 20;
+/// Free memory glibc may keep once a connection has ended since the last look (a log
+/// stream that finished leaves a few MiB free in the arenas of the lane that served it).
+const KEPT_FREE_AFTER_AN_END: usize = 1 << 20;
 /// Looks that trim after a burst ends: idle upstream connections close 5 s after their last
 /// use, so the second one finds their buffers freed too.
 const TRIMS_PER_BURST: u32 = 2;
@@ -33,7 +37,7 @@ pub fn spawn(admission: Arc<Admission>, stop: CancellationToken) {
                 _ = tick.tick() => {}
             }
             let (peak, open) = admission.take_peak();
-            if bursts.look(peak, open) || free_in_arenas() > KEPT_FREE {
+            if bursts.look(peak, open) || free_in_arenas() > kept_free(peak, open) {
                 release_free_memory();
             }
         }
@@ -55,6 +59,16 @@ impl Bursts {
         let trim = self.due > 0;
         self.due = self.due.saturating_sub(1);
         trim
+    }
+}
+
+/// What glibc may keep free: less once a connection ended since the last look, since what
+/// it used is free now, and whole pages of it can go back.
+fn kept_free(peak: usize, open: usize) -> usize {
+    if peak > open {
+        KEPT_FREE_AFTER_AN_END
+    } else {
+        KEPT_FREE
     }
 }
 
@@ -100,6 +114,19 @@ mod tests {
         assert!(bursts.look(2, 2), "and once more, for what closes later");
         assert!(!bursts.look(2, 2));
         assert!(!bursts.look(2, 1));
+    }
+
+    #[test]
+    fn less_is_kept_free_once_a_connection_ended() {
+        assert_eq!(
+            kept_free(1, 0),
+            KEPT_FREE_AFTER_AN_END,
+            "a log stream finished"
+        );
+        assert_eq!(kept_free(5, 4), KEPT_FREE_AFTER_AN_END);
+        assert_eq!(kept_free(1, 1), KEPT_FREE, "a stream still open");
+        assert_eq!(kept_free(64, 64), KEPT_FREE, "steady load");
+        assert_eq!(kept_free(0, 0), KEPT_FREE, "idle");
     }
 
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
