@@ -151,7 +151,7 @@ fn check_tag(tag: &str) -> Result<(), NameError> {
 /// `algorithm:hex`, of a supported algorithm and its length.
 fn check_digest(digest: &str) -> Result<(), NameError> {
     let Some((algorithm, hex)) = digest.split_once(':') else {
-        return Err(NameError::Format);
+        return Err(NameError::Digest);
     };
     let algorithm_ok = !algorithm.is_empty()
         && algorithm.split(['-', '_', '+', '.']).all(|part| {
@@ -159,7 +159,7 @@ fn check_digest(digest: &str) -> Result<(), NameError> {
                 && part.bytes().all(|b| b.is_ascii_alphanumeric())
         });
     if !algorithm_ok || hex.len() < 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(NameError::Format);
+        return Err(NameError::Digest);
     }
     let length = match algorithm {
         "sha256" => 64,
@@ -283,5 +283,6 @@ mod tests {
         );
         assert_eq!(parse(""), Err(NameError::Empty));
         assert_eq!(parse("Nginx"), Err(NameError::Format));
+        assert_eq!(parse("nginx@sha256"), Err(NameError::Digest));
     }
 }

@@ -56,21 +56,15 @@ fn tagged(image: &str) -> Result<Reference, String> {
     }
     let reference =
         reference::parse(image).map_err(|e| format!("{image:?} is not an image reference: {e}"))?;
-    match reference.tag() {
-        Some(tag) => Ok(Reference::with_tag(
-            reference.registry().to_owned(),
-            reference.repository().to_owned(),
-            tag.to_owned(),
-        )),
-        None if reference.digest().is_some() => {
-            Err("pinned to a digest without a tag: there is no newer image to look for".into())
-        }
-        None => Ok(Reference::with_tag(
-            reference.registry().to_owned(),
-            reference.repository().to_owned(),
-            "latest".to_owned(),
-        )),
-    }
+    // A name without a tag reads as `latest`; one with only a digest has no tag to follow.
+    let Some(tag) = reference.tag() else {
+        return Err("pinned to a digest without a tag: there is no newer image to look for".into());
+    };
+    Ok(Reference::with_tag(
+        reference.registry().to_owned(),
+        reference.repository().to_owned(),
+        tag.to_owned(),
+    ))
 }
 
 /// The digest among an image's `RepoDigests` for the reference's repository.

@@ -133,7 +133,7 @@ impl ContainerReader {
         let present: std::collections::HashSet<&str> =
             out.iter().map(|c| c.container.id.as_str()).collect();
         self.inspected.retain(|id, _| present.contains(id.as_str()));
-        self.known.0.retain(|id, _| present.contains(id.as_str()));
+        self.known.keep(&present);
         Ok(out)
     }
 
@@ -186,6 +186,11 @@ impl Known {
                 shared
             }
         }
+    }
+
+    /// Forgets the containers no longer listed.
+    fn keep(&mut self, present: &std::collections::HashSet<&str>) {
+        self.0.retain(|id, _| present.contains(id.as_str()));
     }
 }
 
