@@ -15,6 +15,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Most a streamed body gathers before passing it on.
 const COALESCE: usize = 64 * 1024;
+/// A frame this large fills a TLS record already and goes on without waiting for more.
+const FULL_RECORD: usize = 16 * 1024;
 /// What a streamed body sets aside when it starts gathering; it grows as needed.
 const FIRST_GATHER: usize = 8 * 1024;
 /// How long a streamed body waits for more once it holds something: engines write a
@@ -301,11 +303,11 @@ fn poll_coalesced(
     while streamed.pending.is_none() && streamed.gathered.len() < COALESCE {
         match Pin::new(&mut streamed.body).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                // A frame as large as a gathering, or one that ends the body (a small
-                // answer arrives whole), goes on as it is: nothing to join it to.
+                // A frame that fills a TLS record (a paced read of a log), or one that
+                // ends the body (a small answer arrives whole), goes on as it is.
                 Ok(data)
                     if streamed.gathered.is_empty()
-                        && (data.len() >= COALESCE || streamed.body.is_end_stream()) =>
+                        && (data.len() >= FULL_RECORD || streamed.body.is_end_stream()) =>
                 {
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }

@@ -25,7 +25,8 @@
 //! check policies and buffers their results; [`edge`] dials out to a console that cannot
 //! reach the agent and serves over that tunnel, from [`proxy::identify`] on.
 //!
-//! No unsafe code, but for one call: `trim.rs` asks glibc to give freed memory back.
+//! No unsafe code, but for two calls: `trim.rs` asks glibc to give freed memory back, and
+//! `upstream/paced.rs` registers its timerfd with tokio.
 #![deny(unsafe_code)]
 
 pub mod access;

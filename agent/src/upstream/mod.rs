@@ -1,6 +1,7 @@
 //! Upstreams: the local Docker Engine and the other nodes' agents, each reached through a
 //! pool of kept-alive HTTP/1.1 connections. Each connection is its own hyper handshake, so
-//! an upgraded one (attach, exec) simply leaves the pool.
+//! an upgraded one (attach, exec) simply leaves the pool. A log stream from the engine is
+//! read at a pace (`paced.rs`).
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -20,6 +21,9 @@ use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::TlsConnector;
 
 use crate::body::{self, Body};
+
+mod paced;
+use paced::Paced;
 
 /// Idle connections kept for reuse; more are closed once their response is done.
 const MAX_IDLE: usize = 64;
@@ -236,7 +240,7 @@ impl UpstreamPool {
         }
         // Boxed: dialling (a TLS handshake, for a peer) is rare next to a reused
         // connection, and its state would otherwise enlarge every request's future.
-        let mut sender = match Box::pin(self.connect()).await {
+        let mut sender = match Box::pin(self.connect(closes)).await {
             Ok((sender, driving)) => {
                 tokio::spawn(driving);
                 sender
@@ -313,7 +317,9 @@ impl UpstreamPool {
         MAX_CONNECTIONS - self.inner.connections.available_permits()
     }
 
-    async fn connect(&self) -> Result<(SendRequest<Body>, Driving), UpstreamError> {
+    /// A new connection; `paced`: one for a log stream, read at a pace when it goes to
+    /// an engine (a peer agent gathers its own).
+    async fn connect(&self, paced: bool) -> Result<(SendRequest<Body>, Driving), UpstreamError> {
         let permit = tokio::time::timeout(
             CONNECTION_WAIT,
             Arc::clone(&self.inner.connections).acquire_owned(),
@@ -335,6 +341,13 @@ impl UpstreamPool {
                             addr: format!("unix://{}", path.display()),
                             source,
                         })?;
+                if paced {
+                    let paced = Paced::new(stream).map_err(|source| UpstreamError::Connect {
+                        addr: self.inner.label.clone(),
+                        source,
+                    })?;
+                    return self.handshake(paced, permit).await;
+                }
                 self.handshake(stream, permit).await
             }
             Dialer::Tcp(hostport) => {
@@ -346,6 +359,13 @@ impl UpstreamPool {
                             source,
                         })?;
                 let _ = stream.set_nodelay(true);
+                if paced {
+                    let paced = Paced::new(stream).map_err(|source| UpstreamError::Connect {
+                        addr: self.inner.label.clone(),
+                        source,
+                    })?;
+                    return self.handshake(paced, permit).await;
+                }
                 self.handshake(stream, permit).await
             }
             Dialer::Tls {
