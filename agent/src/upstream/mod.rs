@@ -341,14 +341,7 @@ impl UpstreamPool {
                             addr: format!("unix://{}", path.display()),
                             source,
                         })?;
-                if paced {
-                    let paced = Paced::new(stream).map_err(|source| UpstreamError::Connect {
-                        addr: self.inner.label.clone(),
-                        source,
-                    })?;
-                    return self.handshake(paced, permit).await;
-                }
-                self.handshake(stream, permit).await
+                self.engine_handshake(stream, paced, permit).await
             }
             Dialer::Tcp(hostport) => {
                 let stream =
@@ -359,14 +352,7 @@ impl UpstreamPool {
                             source,
                         })?;
                 let _ = stream.set_nodelay(true);
-                if paced {
-                    let paced = Paced::new(stream).map_err(|source| UpstreamError::Connect {
-                        addr: self.inner.label.clone(),
-                        source,
-                    })?;
-                    return self.handshake(paced, permit).await;
-                }
-                self.handshake(stream, permit).await
+                self.engine_handshake(stream, paced, permit).await
             }
             Dialer::Tls {
                 addr,
@@ -386,6 +372,27 @@ impl UpstreamPool {
                 self.handshake(stream, permit).await
             }
         }
+    }
+
+    /// [`UpstreamPool::handshake`] on a connection to an engine, read at a pace if `paced`.
+    async fn engine_handshake<S>(
+        &self,
+        stream: S,
+        paced: bool,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<(SendRequest<Body>, Driving), UpstreamError>
+    where
+        S: paced::Rejoin + Send + 'static,
+        S::Std: Send,
+    {
+        if !paced {
+            return self.handshake(stream, permit).await;
+        }
+        let stream = Paced::new(stream).map_err(|source| UpstreamError::Connect {
+            addr: self.inner.label.clone(),
+            source,
+        })?;
+        self.handshake(stream, permit).await
     }
 
     /// Starts HTTP/1.1 on a new connection, which holds `permit` for as long as it lives;
@@ -433,12 +440,20 @@ impl UpstreamPool {
         for (name, value) in headers {
             builder = builder.header(*name, value.as_str());
         }
-        let req = builder
-            .body(body::empty())
-            .map_err(|e| UpstreamError::Json {
-                addr: self.inner.label.clone(),
-                reason: e.to_string(),
-            })?;
+        self.ask(builder, body::empty(), timeout).await
+    }
+
+    /// Builds the request and reads its whole answer: [`UpstreamPool::read_answer`].
+    async fn ask(
+        &self,
+        builder: http::request::Builder,
+        body: Body,
+        timeout: Duration,
+    ) -> Result<Bytes, UpstreamError> {
+        let req = builder.body(body).map_err(|e| UpstreamError::Json {
+            addr: self.inner.label.clone(),
+            reason: e.to_string(),
+        })?;
         self.read_answer(req, timeout).await
     }
 
@@ -484,15 +499,11 @@ impl UpstreamPool {
         body: &serde_json::Value,
         timeout: Duration,
     ) -> Result<Bytes, UpstreamError> {
-        let req = Request::post(path)
+        let builder = Request::post(path)
             .header(header::HOST, "docker")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(body::full(body.to_string()))
-            .map_err(|e| UpstreamError::Json {
-                addr: self.inner.label.clone(),
-                reason: e.to_string(),
-            })?;
-        self.read_answer(req, timeout).await
+            .header(header::CONTENT_TYPE, "application/json");
+        self.ask(builder, body::full(body.to_string()), timeout)
+            .await
     }
 
     /// [`UpstreamPool::get`], read as JSON.

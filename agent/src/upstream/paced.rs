@@ -116,7 +116,7 @@ impl Rest {
         self.armed = !rest.is_zero();
         if self.armed {
             let value = Timespec {
-                tv_sec: 0,
+                tv_sec: rest.as_secs().try_into().unwrap_or(i64::MAX),
                 tv_nsec: rest.subsec_nanos().into(),
             };
             let zero = Timespec {
@@ -140,7 +140,11 @@ impl Rest {
             let mut ready = ready!(self.timer.poll_read_ready(cx))?;
             let mut expirations = [0u8; 8];
             match rustix::io::read(self.timer.get_ref(), &mut expirations) {
-                Ok(_) => self.armed = false,
+                // One-shot: not readable again until it is set again.
+                Ok(_) => {
+                    self.armed = false;
+                    ready.clear_ready();
+                }
                 Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
                 Err(e) => return Poll::Ready(Err(e.into())),
             }
