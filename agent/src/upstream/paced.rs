@@ -25,9 +25,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// What a rest should bring in.
 const GOAL: usize = 16 * 1024;
 /// The shortest rest: a stream faster than [`GOAL`] per this is read this often.
-pub const MIN_PACE: Duration = Duration::from_micros(100);
+const MIN_PACE: Duration = Duration::from_micros(100);
 /// The longest rest: a slow stream (`logs -f`) passes each line on within about this.
-pub const MAX_PACE: Duration = Duration::from_millis(1);
+const MAX_PACE: Duration = Duration::from_millis(1);
 /// The first rest.
 const FIRST_PACE: Duration = Duration::from_micros(500);
 
@@ -38,7 +38,7 @@ fn next_pace(rested: Duration, arrived: usize) -> Duration {
         return MAX_PACE;
     }
     let goal = rested.as_nanos() * GOAL as u128 / arrived as u128;
-    let goal = Duration::from_nanos(goal.min(u64::MAX as u128) as u64);
+    let goal = Duration::from_nanos(u64::try_from(goal).unwrap_or(u64::MAX));
     ((rested + goal.clamp(MIN_PACE, MAX_PACE)) / 2).clamp(MIN_PACE, MAX_PACE)
 }
 
@@ -163,17 +163,19 @@ impl<S: Rejoin> Paced<S> {
         })
     }
 
+    /// Moves the socket from the state it is in to the next.
+    fn turn(&mut self, next: impl FnOnce(Socket<S>) -> Socket<S>) {
+        self.socket = next(std::mem::replace(&mut self.socket, Socket::Lost(None)));
+    }
+
     /// The socket back in the event loop, whether or not its rest is over.
     fn watched(&mut self) -> io::Result<&mut S> {
-        if !matches!(self.socket, Socket::Watched(_)) {
-            self.socket = match std::mem::replace(&mut self.socket, Socket::Lost(None)) {
-                Socket::Resting { std, .. } => match S::rejoin(std) {
-                    Ok(s) => Socket::Watched(s),
-                    Err(e) => Socket::Lost(Some(e)),
-                },
-                other => other,
-            };
-        }
+        self.turn(|socket| match socket {
+            Socket::Resting { std, .. } => {
+                S::rejoin(std).map_or_else(|e| Socket::Lost(Some(e)), Socket::Watched)
+            }
+            other => other,
+        });
         match &mut self.socket {
             Socket::Watched(s) => Ok(s),
             Socket::Lost(e) => Err(e.take().unwrap_or_else(|| {
@@ -183,18 +185,17 @@ impl<S: Rejoin> Paced<S> {
         }
     }
 
+    /// Takes the socket out of the event loop for a whole rest.
     fn start_resting(&mut self) {
-        if let Socket::Watched(_) = self.socket {
-            let Socket::Watched(s) = std::mem::replace(&mut self.socket, Socket::Lost(None)) else {
-                return;
-            };
-            self.socket = match s.leave() {
-                Ok(std) => Socket::Resting { std, whole: true },
-                Err(e) => Socket::Lost(Some(e)),
-            };
-            self.since_rest = 0;
-            self.rest_for(self.pace);
-        }
+        self.turn(|socket| match socket {
+            Socket::Watched(s) => s.leave().map_or_else(
+                |e| Socket::Lost(Some(e)),
+                |std| Socket::Resting { std, whole: true },
+            ),
+            other => other,
+        });
+        self.since_rest = 0;
+        self.rest_for(self.pace);
     }
 
     /// All that had come is read: the next rest is sized by how much that was.
