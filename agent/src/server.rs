@@ -84,6 +84,8 @@ pub struct Agent {
     background: CancellationToken,
     /// Dialling out to the console, in edge mode.
     edge: Option<Edge>,
+    /// How long in-flight requests and streams may run on once the agent is stopping.
+    grace: Duration,
 }
 
 /// What answers the agent's connections: the client's certificate checked once per
@@ -261,6 +263,7 @@ impl Agent {
             admission,
             background,
             edge,
+            grace: config.shutdown_grace,
         })
     }
 
@@ -304,7 +307,7 @@ impl Agent {
             admission.admit(peer.ip(), peer_agent)
         };
         crate::trim::spawn(Arc::clone(&admission), self.background.clone());
-        if let Some(edge) = self.edge {
+        let tunnel = self.edge.map(|edge| {
             let serving = edge::Serving {
                 handler: Arc::clone(&self.handler),
                 deadlines: Deadlines {
@@ -312,12 +315,18 @@ impl Agent {
                     header_read: HEADER_READ_TIMEOUT,
                     first_request: None,
                 },
+                grace: self.grace,
+                relays: proxy.relays().clone(),
             };
-            tokio::spawn(edge.run(serving, shutdown.clone()));
-        }
+            tokio::spawn(edge.run(serving, shutdown.clone()))
+        });
         match self.server {
             Some(server) => server.run(shutdown, admit, proxy.relays()).await,
             None => shutdown.cancelled().await,
+        }
+        // The tunnel drains alongside the listener, within the same grace period.
+        if let Some(tunnel) = tunnel {
+            let _ = tunnel.await;
         }
         // Leaving last lets the others learn at once that this node is gone.
         self.background.cancel();

@@ -168,25 +168,37 @@ impl<H: Handler> Server<H> {
             grace_secs = self.grace.as_secs(),
             "shutting down: no new connections, in-flight requests may finish"
         );
-        conns.close();
-        lingering.close();
-        let drained = tokio::time::timeout(self.grace, async {
+        drain(&conns, &hard_stop, self.grace, lingering).await;
+        // What still runs on the lanes ends with them.
+        drop(lanes);
+    }
+}
+
+/// Once the connections in `conns` have been asked to stop: lets them and what lingers
+/// finish within `grace`, then cancels `hard_stop` and stops what lingers, and waits 2 s
+/// more for them to end.
+pub async fn drain(
+    conns: &TaskTracker,
+    hard_stop: &CancellationToken,
+    grace: Duration,
+    lingering: &impl Lingering,
+) {
+    conns.close();
+    lingering.close();
+    let drained = tokio::time::timeout(grace, async {
+        conns.wait().await;
+        lingering.wait().await;
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("grace period over: closing the remaining streams");
+        hard_stop.cancel();
+        lingering.stop();
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
             conns.wait().await;
             lingering.wait().await;
         })
         .await;
-        if drained.is_err() {
-            tracing::warn!("grace period over: closing the remaining streams");
-            hard_stop.cancel();
-            lingering.stop();
-            let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                conns.wait().await;
-                lingering.wait().await;
-            })
-            .await;
-        }
-        // What still runs on the lanes ends with them.
-        drop(lanes);
     }
 }
 
@@ -244,7 +256,8 @@ async fn serve_connection<H: Handler, T>(c: Connection<H>, _ticket: T) {
 }
 
 /// Serves requests on a connection that is already secured (a stream of an edge tunnel,
-/// inside the tunnel's TLS), until it closes or `stop` is cancelled.
+/// inside the tunnel's TLS), until it closes: once `stop` is cancelled, the request in
+/// flight finishes and no other starts; once `hard_stop` is, the connection ends at once.
 pub async fn serve_stream<H, S>(
     handler: Arc<H>,
     info: H::Conn,
@@ -252,6 +265,7 @@ pub async fn serve_stream<H, S>(
     io: S,
     deadlines: Deadlines,
     stop: CancellationToken,
+    hard_stop: CancellationToken,
 ) where
     H: Handler,
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
@@ -262,8 +276,8 @@ pub async fn serve_stream<H, S>(
             info: Arc::new(info),
             peer,
             deadlines,
-            hard_stop: stop.clone(),
             stop,
+            hard_stop,
         },
         io,
     )

@@ -40,6 +40,8 @@ pub const PROOF_TTL: u64 = 60;
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// An agent that saw no stream this long takes its tunnel for dead and dials again.
 pub const SILENCE: Duration = Duration::from_secs(15);
+/// How long a stopping agent waits for the console to take its tunnel's close.
+const CLOSING: Duration = Duration::from_secs(2);
 
 /// What an agent's key signs on each connect.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -167,11 +169,16 @@ pub enum Ended {
 }
 
 /// The agent's side of an upgraded connection: each stream the console opens goes to
-/// `serve`, until the tunnel ends or `stop` is cancelled.
+/// `serve`, until the tunnel ends or `stop` is cancelled. Once stopped, the tunnel is
+/// carried on until `drained` ends (the caller's wait for its streams to finish, bounded
+/// by its grace period), then closes. Streams the console opens meanwhile still go to
+/// `serve`, which answers them as a stopping server does: the console learns the agent is
+/// stopping, and its heartbeat, answered, does not take the tunnel for dead.
 pub async fn agent_side<T>(
     io: T,
     mut serve: impl FnMut(TunnelStream),
     stop: &CancellationToken,
+    drained: impl Future<Output = ()>,
 ) -> Ended
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -192,7 +199,20 @@ where
             },
         }
     };
-    // Dropped, not closed gracefully: the streams being served end now.
+    if let Ended::Stopped = ended {
+        let carrying = async {
+            while let Some(Ok(stream)) = std::future::poll_fn(|cx| conn.poll_next_inbound(cx)).await
+            {
+                serve(stream.compat());
+            }
+        };
+        tokio::select! {
+            _ = drained => {}
+            _ = carrying => {}
+        }
+        let _ = tokio::time::timeout(CLOSING, std::future::poll_fn(|cx| conn.poll_close(cx))).await;
+    }
+    // Dropped, not closed gracefully: what still runs on it ends now.
     drop(conn);
     ended
 }
@@ -222,6 +242,7 @@ mod tests {
                         });
                     },
                     &stop,
+                    std::future::ready(()),
                 )
                 .await
             }
@@ -251,5 +272,100 @@ mod tests {
             "{ended:?}"
         );
         assert!(opener.open().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_stopped_agent_finishes_the_streams_open_and_answers_new_ones_as_stopping() {
+        let (console_io, agent_io) = tokio::io::duplex(64 << 10);
+        let (opener, driving) = console_side(console_io);
+        tokio::spawn(driving);
+        let stop = CancellationToken::new();
+        let served = tokio_util::task::TaskTracker::new();
+        // The agent's answer waits for this, as a long request waits for its engine.
+        let release = CancellationToken::new();
+        let (got_tx, mut got) = mpsc::unbounded_channel::<()>();
+        let agent = tokio::spawn({
+            let (stop, served, release) = (stop.clone(), served.clone(), release.clone());
+            async move {
+                let drained = {
+                    let served = served.clone();
+                    async move {
+                        served.close();
+                        served.wait().await;
+                    }
+                };
+                agent_side(
+                    agent_io,
+                    |mut stream| {
+                        let (release, got_tx) = (release.clone(), got_tx.clone());
+                        // What the owner of `serve` does once it is stopping.
+                        if stop.is_cancelled() {
+                            served.spawn(async move {
+                                let _ = stream.write_all(b"stopping").await;
+                                let _ = stream.shutdown().await;
+                            });
+                            return;
+                        }
+                        served.spawn(async move {
+                            let mut buf = [0u8; 5];
+                            if stream.read_exact(&mut buf).await.is_err() {
+                                return;
+                            }
+                            let _ = got_tx.send(());
+                            release.cancelled().await;
+                            let _ = stream.write_all(&buf).await;
+                            let _ = stream.flush().await;
+                        });
+                    },
+                    &stop,
+                    drained,
+                )
+                .await
+            }
+        });
+        let mut in_flight = opener.open().await.unwrap();
+        in_flight.write_all(b"hello").await.unwrap();
+        in_flight.flush().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), got.recv())
+            .await
+            .expect("the agent reads the open stream")
+            .unwrap();
+
+        stop.cancel();
+        // Past the stop: a new stream is answered as stopping, not served.
+        let late = async {
+            let mut late = opener.open().await?;
+            late.write_all(b"later").await?;
+            late.flush().await?;
+            let mut back = Vec::new();
+            late.read_to_end(&mut back).await?;
+            Ok::<_, io::Error>(back)
+        };
+        let back = tokio::time::timeout(Duration::from_secs(5), late)
+            .await
+            .expect("a stream opened after the stop ends within 5 s")
+            .expect("a stream opened after the stop is answered");
+        assert_eq!(back, b"stopping");
+        assert!(
+            got.try_recv().is_err(),
+            "a stream opened after the stop was served"
+        );
+        assert!(
+            !agent.is_finished(),
+            "the agent left before its stream was done"
+        );
+
+        release.cancel();
+        let mut back = [0u8; 5];
+        tokio::time::timeout(Duration::from_secs(5), in_flight.read_exact(&mut back))
+            .await
+            .expect("the open stream's answer within 5 s")
+            .expect("the open stream is answered in full after the stop");
+        assert_eq!(&back, b"hello");
+        let ended = tokio::time::timeout(Duration::from_secs(5), agent)
+            .await
+            .expect("the agent's side ends once its streams are done")
+            .unwrap();
+        assert!(matches!(ended, Ended::Stopped), "{ended:?}");
     }
 }

@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | `key.rs` | the agent's own key and the console's, kept in the data directory |
 //! | `dial.rs` | TCP (through `HTTPS_PROXY` when set), TLS, the upgrade to a tunnel |
-//! | here | the loop: dial, enrol or prove the key, serve the streams, back off, again |
+//! | here | the loop: dial, enrol or prove the key, serve the streams, back off, again; on stop, drain |
 
 mod dial;
 mod key;
@@ -14,11 +14,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bosun_serve::listen::{Deadlines, Handler};
+use bosun_serve::listen::{self, Deadlines, Handler};
 use bosun_serve::tunnel::{self, Ended};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::{LearnedKeys, TrustedKey};
+use crate::error::ProxyError;
+use crate::proxy::Relays;
 
 pub use dial::ConsoleUrl;
 pub use key::{EdgeKeys, KeyError};
@@ -27,6 +31,8 @@ pub use key::{EdgeKeys, KeyError};
 /// which keeps an agent back within 10 s of its path to the console returning.
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(8);
+/// How long a stopping agent waits for the head of a request it will refuse.
+const STOPPING_HEAD: Duration = Duration::from_secs(5);
 
 /// What edge mode is told.
 #[derive(Debug, Clone)]
@@ -56,11 +62,17 @@ pub struct Edge {
 pub struct Serving<H: Handler> {
     pub handler: Arc<H>,
     pub deadlines: Deadlines,
+    /// How long, once the agent is stopping, the requests in flight through the tunnel and
+    /// the streams they upgraded to may run on.
+    pub grace: Duration,
+    pub relays: Relays,
 }
 
 impl Edge {
     /// Keeps a tunnel to the console up until `stop` is cancelled: dials, serves, and
-    /// after a failure or a lost tunnel dials again, backing off with jitter.
+    /// after a failure or a lost tunnel dials again, backing off with jitter. Once stopped,
+    /// it ends when the requests and streams in flight through the tunnel have, or when
+    /// the grace period is over.
     pub async fn run<H: Handler>(self, serving: Serving<H>, stop: CancellationToken) {
         if let Some(pem) = self.keys.console_key() {
             self.trust(&pem);
@@ -91,25 +103,42 @@ impl Edge {
                     backoff = BACKOFF_MIN;
                     tracing::info!(console = %self.config.console, enrolled = open.enrolled, "edge tunnel up");
                     let peer = open.peer;
-                    let streams = stop.child_token();
+                    let served = TaskTracker::new();
+                    // Stopping: the request in flight on each stream finishes, no other
+                    // starts; cut: the stream ends now.
+                    let (stopping, cut) = (CancellationToken::new(), CancellationToken::new());
+                    let drained = async {
+                        tracing::info!(
+                            grace_secs = serving.grace.as_secs(),
+                            "edge tunnel: no new requests, in-flight ones may finish"
+                        );
+                        stopping.cancel();
+                        listen::drain(&served, &cut, serving.grace, &serving.relays).await;
+                    };
                     let ended = tunnel::agent_side(
                         open.io,
                         |stream| {
-                            let serving = Arc::clone(&serving);
-                            tokio::spawn(bosun_serve::listen::serve_stream(
+                            if stopping.is_cancelled() {
+                                served.spawn(answer_stopping(stream, cut.clone()));
+                                return;
+                            }
+                            served.spawn(listen::serve_stream(
                                 Arc::clone(&serving.handler),
                                 serving.handler.connect(peer, None),
                                 peer,
                                 stream,
                                 serving.deadlines,
-                                streams.clone(),
+                                stopping.clone(),
+                                cut.clone(),
                             ));
                         },
                         &stop,
+                        drained,
                     )
                     .await;
                     // Streams of a dead tunnel go with it.
-                    streams.cancel();
+                    stopping.cancel();
+                    cut.cancel();
                     match ended {
                         Ended::Stopped => return,
                         Ended::Closed => {
@@ -169,6 +198,25 @@ fn jitter(wait: Duration) -> Duration {
     let _ = getrandom::fill(&mut byte);
     let fifth = wait / 5;
     wait - fifth + fifth * 2 * u32::from(byte[0]) / 255
+}
+
+/// Serves a stream the console opened once the agent was stopping: its request is answered
+/// 503, in Docker's message shape, and the stream closes.
+async fn answer_stopping(stream: tunnel::TunnelStream, cut: CancellationToken) {
+    let service = hyper::service::service_fn(|_| async {
+        let stopping =
+            ProxyError::Unavailable("this agent is stopping: the request was not started".into());
+        Ok::<_, std::convert::Infallible>(stopping.into_response())
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(STOPPING_HEAD)
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        _ = conn => {}
+        _ = cut.cancelled() => {}
+    }
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use tokio_util::task::TaskTracker;
 use crate::body::Keep;
 
 /// The relayed streams: they outlive their HTTP exchange, so shutdown waits for them here,
-/// and closes them when its grace period is over.
-#[derive(Default)]
+/// and closes them when its grace period is over. A clone is a handle on the same relays.
+#[derive(Default, Clone)]
 pub struct Relays {
     tracker: TaskTracker,
     hard_stop: CancellationToken,

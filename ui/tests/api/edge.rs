@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bosun_agent::edge::{ConsoleUrl, EdgeConfig};
+use bosun_serve::tunnel;
 use http::StatusCode;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -101,6 +102,19 @@ pub(crate) async fn edge_agent_with(
     stop: &CancellationToken,
     change: impl FnOnce(&mut bosun_agent::config::AgentConfig),
 ) -> tempfile::TempDir {
+    edge_agent_running(pki, console, token, stop, change)
+        .await
+        .0
+}
+
+/// [`edge_agent_with`], with the task that runs the agent, which ends once it has stopped.
+pub(crate) async fn edge_agent_running(
+    pki: &Pki,
+    console: SocketAddr,
+    token: Option<&str>,
+    stop: &CancellationToken,
+    change: impl FnOnce(&mut bosun_agent::config::AgentConfig),
+) -> (tempfile::TempDir, tokio::task::JoinHandle<()>) {
     let data = tempfile::tempdir().expect("tempdir");
     let mut config = pki.agent_config("127.0.0.1:0".parse().unwrap());
     config.data_dir = data.path().to_path_buf();
@@ -115,8 +129,8 @@ pub(crate) async fn edge_agent_with(
     let agent = bosun_agent::server::Agent::bind(config)
         .await
         .expect("the agent starts");
-    tokio::spawn(agent.run(stop.clone()));
-    data
+    let running = tokio::spawn(agent.run(stop.clone()));
+    (data, running)
 }
 
 pub(crate) async fn agents(admin: &Client) -> Vec<Value> {
@@ -655,4 +669,115 @@ async fn a_clusters_agents_enrol_with_one_token_and_any_of_them_reaches_every_no
     for stop in stops {
         stop.cancel();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_edge_agent_finishes_what_is_in_flight_and_takes_nothing_new() {
+    let (pki, _data, addr, admin) = scene().await;
+    let made = enrol_token(&admin, json!({"endpoint": "site-drain", "max_uses": 1})).await;
+    let stop = CancellationToken::new();
+    let grace = Duration::from_secs(30);
+    let (_dir, running) = edge_agent_running(&pki, addr, made["token"].as_str(), &stop, |c| {
+        // Only the tunnel serves, as with `--listen none`.
+        c.no_listener = true;
+        c.shutdown_grace = grace;
+    })
+    .await;
+    until_connected(&admin, 1, SETTLE).await;
+    let endpoints = admin.get("/api/endpoints").await.json();
+    let endpoint = endpoints
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "site-drain")
+        .expect("the token's endpoint was made")["id"]
+        .as_i64()
+        .unwrap();
+
+    // In flight: a followed log, which ends when its container does.
+    let name = Name::new("ui-drain");
+    name.run(&[
+        "sh",
+        "-c",
+        "echo drain-first; trap 'echo drain-last; exit 0' TERM; while true; do sleep 1; done",
+    ]);
+    let resp = admin
+        .stream(&format!(
+            "/api/endpoints/{endpoint}/containers/{}/logs?follow=1&tail=all",
+            name.as_str()
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let mut seen = String::new();
+    let mut ended = false;
+    let mut read_until = async |seen: &mut String, ended: &mut bool, line: &str| {
+        while !seen.contains(line) && !*ended {
+            match tokio::time::timeout(SETTLE, body.frame()).await {
+                Err(_) => panic!("no {line:?} within {SETTLE:?}; so far: {seen:?}"),
+                Ok(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        seen.push_str(&String::from_utf8_lossy(data));
+                    }
+                }
+                Ok(_) => *ended = true,
+            }
+        }
+    };
+    read_until(&mut seen, &mut ended, "drain-first").await;
+
+    let stopped_at = Instant::now();
+    stop.cancel();
+    // Nothing new reaches the engine through a stopping agent: it says it is stopping...
+    let version = format!("/api/endpoints/{endpoint}/containers");
+    let mut refused = None;
+    until(
+        "a request to the stopping agent refused",
+        SETTLE,
+        async || {
+            let answer = admin.get(&version).await;
+            let done = answer.status != StatusCode::OK;
+            refused = Some(answer);
+            done
+        },
+    )
+    .await;
+    let refused = refused.expect("an answer");
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.text()
+    );
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("stopping")),
+        "{}",
+        refused.text()
+    );
+    // ...and answers the console's heartbeat (every 5 s) meanwhile, so that the tunnel
+    // stays up for the log in flight...
+    tokio::time::sleep(tunnel::HEARTBEAT + Duration::from_secs(2)).await;
+    assert!(
+        !running.is_finished(),
+        "the agent left with a log in flight"
+    );
+
+    // ...which runs on to its end.
+    engine_ok(&["stop", "-t", "10", name.as_str()]);
+    read_until(&mut seen, &mut ended, "drain-last").await;
+    assert!(
+        seen.contains("drain-last"),
+        "the followed log was cut before its container's last line: {seen:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the agent stops within 10 s of its last request ending")
+        .expect("the agent's task");
+    assert!(
+        stopped_at.elapsed() < grace,
+        "the agent waited out its whole grace period ({:?})",
+        stopped_at.elapsed()
+    );
 }
