@@ -187,15 +187,7 @@ async fn an_edge_agent_enrols_serves_through_its_tunnel_and_revocation_cuts_it_o
     until_connected(&admin, 1, SETTLE).await;
     let enrolled = agents(&admin).await;
     let agent_id = enrolled[0]["agent_id"].as_str().unwrap().to_owned();
-    let endpoints = admin.get("/api/endpoints").await.json();
-    let endpoint = endpoints
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "site-a")
-        .expect("the token's endpoint was made")["id"]
-        .as_i64()
-        .unwrap();
+    let endpoint = crate::docker_api::endpoint_id(&admin, "site-a").await;
 
     // The console reaches the engine through the tunnel: the containers, and a followed log.
     let box_ = container("edge");
@@ -684,15 +676,7 @@ async fn a_stopping_edge_agent_finishes_what_is_in_flight_and_takes_nothing_new(
     })
     .await;
     until_connected(&admin, 1, SETTLE).await;
-    let endpoints = admin.get("/api/endpoints").await.json();
-    let endpoint = endpoints
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "site-drain")
-        .expect("the token's endpoint was made")["id"]
-        .as_i64()
-        .unwrap();
+    let endpoint = crate::docker_api::endpoint_id(&admin, "site-drain").await;
 
     // In flight: a followed log, which ends when its container does.
     let name = Name::new("ui-drain");
