@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bosun_serve::listen::{self, Deadlines, Handler};
+use bosun_serve::listen::{self, Deadlines, Handler, Lingering};
 use bosun_serve::tunnel::{self, Ended};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio_util::sync::CancellationToken;
@@ -22,7 +22,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::{LearnedKeys, TrustedKey};
 use crate::error::ProxyError;
-use crate::proxy::Relays;
 
 pub use dial::ConsoleUrl;
 pub use key::{EdgeKeys, KeyError};
@@ -59,13 +58,14 @@ pub struct Edge {
 
 /// How a tunnel's streams are served: as the handler serves a connection from the console's
 /// address that presented no certificate.
-pub struct Serving<H: Handler> {
+pub struct Serving<H: Handler, L: Lingering> {
     pub handler: Arc<H>,
     pub deadlines: Deadlines,
     /// How long, once the agent is stopping, the requests in flight through the tunnel and
     /// the streams they upgraded to may run on.
     pub grace: Duration,
-    pub relays: Relays,
+    /// The upgraded streams (attach, exec), which outlive their requests.
+    pub relays: L,
 }
 
 impl Edge {
@@ -73,7 +73,11 @@ impl Edge {
     /// after a failure or a lost tunnel dials again, backing off with jitter. Once stopped,
     /// it ends when the requests and streams in flight through the tunnel have, or when
     /// the grace period is over.
-    pub async fn run<H: Handler>(self, serving: Serving<H>, stop: CancellationToken) {
+    pub async fn run<H: Handler, L: Lingering>(
+        self,
+        serving: Serving<H, L>,
+        stop: CancellationToken,
+    ) {
         if let Some(pem) = self.keys.console_key() {
             self.trust(&pem);
         }
