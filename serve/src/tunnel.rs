@@ -207,6 +207,8 @@ where
             }
         };
         tokio::select! {
+            // First: the drain tells `serve` it is stopping before any new stream is taken.
+            biased;
             _ = drained => {}
             _ = carrying => {}
         }
