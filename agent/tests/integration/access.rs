@@ -171,12 +171,19 @@ async fn head_with_body_announced(pki: &Pki, agent: &Agent, token: &str) -> (u16
         "GET /v1.41/services?probe=18 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
         4 << 20
     );
-    exchange(pki, agent, head, vec![b'x'; 64 << 10]).await
+    exchange(pki, agent, head, vec![b'x'; 64 << 10], LIVENESS).await
 }
 
 /// Writes a request head and body over TLS while reading the answer, so that an answer
-/// the agent gives before it has read the body (a refusal) is seen, not a write error.
-pub async fn exchange(pki: &Pki, agent: &Agent, head: String, body: Vec<u8>) -> (u16, String) {
+/// the agent gives before it has read the body (a refusal) is seen, not a write error;
+/// the whole answer must come `within`.
+pub async fn exchange(
+    pki: &Pki,
+    agent: &Agent,
+    head: String,
+    body: Vec<u8>,
+    within: Duration,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let tls = tls_stream(pki, agent.addr, false).await.expect("TLS");
     let (mut rd, mut wr) = tokio::io::split(tls);
@@ -193,7 +200,7 @@ pub async fn exchange(pki: &Pki, agent: &Agent, head: String, body: Vec<u8>) -> 
             .position(|w| w == b"\r\n\r\n")
             .is_some_and(|at| answer[at + 4..].contains(&b'\n'))
     };
-    let read = tokio::time::timeout(LIVENESS, async {
+    let read = tokio::time::timeout(within, async {
         while !complete(&answer) {
             match rd.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
@@ -202,7 +209,7 @@ pub async fn exchange(pki: &Pki, agent: &Agent, head: String, body: Vec<u8>) -> 
         }
     })
     .await;
-    assert!(read.is_ok(), "no answer within {LIVENESS:?}");
+    assert!(read.is_ok(), "no answer within {within:?}");
     writer.abort();
     let text = String::from_utf8_lossy(&answer).into_owned();
     let status = text

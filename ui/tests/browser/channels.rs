@@ -42,6 +42,24 @@ async fn a_channel_is_added_tested_logged_and_edited_on_the_page() {
         .await;
     let got = receiver.until("/page-hook", 1).await;
     assert!(got[0].header("x-bosun-signature").starts_with("sha256="));
+    // The attempt is logged once the receiver has answered: the page says so when it is.
+    let asked = std::time::Instant::now();
+    loop {
+        let said = b.text("#toasts").await;
+        if said.contains("ops-hook: delivered") {
+            break;
+        }
+        // A failed test says why at once, rather than as a missing notice 20 s later.
+        assert!(
+            b.find("#toasts .toast.error").await.is_err(),
+            "the test notice failed: {said:?}"
+        );
+        assert!(
+            asked.elapsed() < std::time::Duration::from_secs(20),
+            "no notice of the test's delivery within 20 s: {said:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     b.click("tr[data-channel=ops-hook] [data-action=log]").await;
     b.wait("#delivery-log tr[data-ok=true][data-attempt=\"1\"]")
         .await;

@@ -185,15 +185,21 @@ export async function channels(main, _p, ctx) {
     ],
   });
 
+  // Each reading of a log is numbered: an answer that comes after a newer reading began
+  // (a test that ended while the log was loading) is dropped, not shown over it.
+  let logReading = 0;
   async function showLog(c) {
+    const reading = ++logReading;
     logPanel.hidden = false;
     logPanel.dataset.id = String(c.id);
     logPanel.replaceChildren(h('h2', null, `Deliveries to ${c.name}`), loading());
     try {
-      logTable.set(listOf(await get(`/api/channels/${enc(c.id)}/deliveries`, { signal: ctx.signal })));
+      const rows = listOf(await get(`/api/channels/${enc(c.id)}/deliveries`, { signal: ctx.signal }));
+      if (reading !== logReading) return;
+      logTable.set(rows);
       logPanel.replaceChildren(h('h2', null, `Deliveries to ${c.name}`), logTable.el);
     } catch (x) {
-      if (!aborted(ctx, x)) logPanel.replaceChildren(errorBox(x.message, 'Could not read the log'));
+      if (reading === logReading && !aborted(ctx, x)) logPanel.replaceChildren(errorBox(x.message, 'Could not read the log'));
     }
   }
 
