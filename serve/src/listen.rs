@@ -323,6 +323,8 @@ where
     loop {
         tokio::select! {
             result = conn.as_mut() => return log_end(peer, result),
+            // Ends the connection whether or not a graceful stop came first.
+            _ = c.hard_stop.cancelled() => return,
             _ = &mut first_request, if waiting_for_first => {
                 if !asked.load(Ordering::Relaxed) {
                     tracing::debug!(%peer, "no request soon enough after the handshake; closing");

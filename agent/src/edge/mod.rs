@@ -141,7 +141,6 @@ impl Edge {
                     )
                     .await;
                     // Streams of a dead tunnel go with it.
-                    stopping.cancel();
                     cut.cancel();
                     match ended {
                         Ended::Stopped => return,
