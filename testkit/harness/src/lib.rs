@@ -26,13 +26,27 @@ pub use pki::Pki;
 pub use registry::LoopbackRegistry;
 pub use wait::{blocking, eventually, wait_for};
 
-/// The workspace's root, where `scripts/` and `stack/` are.
+/// The workspace's root, where `scripts/` and `stack/` are: that of the package whose test
+/// is running (cargo and nextest say which in `CARGO_MANIFEST_DIR` when they run a test),
+/// so that two checkouts building into one target directory, which then share this
+/// crate's build, each find their own; else this crate's own workspace.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("testkit/harness is two levels below the workspace root")
-        .to_path_buf()
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .and_then(|dir| workspace_of(Path::new(&dir)))
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .nth(2)
+                .expect("testkit/harness is two levels below the workspace root")
+                .to_path_buf()
+        })
+}
+
+/// The nearest of `dir` and its ancestors that holds the workspace's `Cargo.lock`.
+fn workspace_of(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .map(Path::to_path_buf)
 }
 
 /// Asserts that a finished command succeeded, naming it `what` with its output otherwise;
@@ -68,5 +82,23 @@ mod tests {
         ] {
             assert!(root.join(path).is_file(), "{}", root.join(path).display());
         }
+    }
+
+    #[test]
+    fn a_packages_workspace_is_its_nearest_ancestor_with_the_lock_file() {
+        let outer = tempfile::tempdir().unwrap();
+        let checkout = outer.path().join("checkout");
+        let package = checkout.join("ui");
+        std::fs::create_dir_all(package.join("tests")).unwrap();
+        std::fs::write(outer.path().join("Cargo.lock"), "").unwrap();
+        assert_eq!(
+            super::workspace_of(&package.join("tests")).as_deref(),
+            Some(outer.path())
+        );
+        std::fs::write(checkout.join("Cargo.lock"), "").unwrap();
+        assert_eq!(
+            super::workspace_of(&package.join("tests")).as_deref(),
+            Some(checkout.as_path())
+        );
     }
 }
