@@ -1067,7 +1067,7 @@ mod swarm {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread")]
-    async fn services_are_listed_scaled_and_removed_with_audit_rows() {
+    async fn services_and_a_stack_are_listed_scaled_and_removed_with_audit_rows() {
         ensure_image();
         let _swarm = LocalSwarm::join();
         let service = format!("bosun-it-ui-svc-{}", std::process::id());
@@ -1175,5 +1175,109 @@ mod swarm {
             .expect("service.remove audited");
         assert_eq!(remove_row["target"], service.as_str());
         assert_eq!(remove_row["endpoint"], "local");
+
+        stack_deployed_and_removed_with_the_cli(&admin, &console, id).await;
+    }
+
+    /// `docker stack deploy` and `docker stack rm` with the stock CLI through the
+    /// console's Docker API, on the same Swarm: the CLI asks `/info` whether it talks to a
+    /// manager, makes the stack's network and service, and the engine runs its task; the
+    /// writes are audited with the node that ran them.
+    async fn stack_deployed_and_removed_with_the_cli(
+        admin: &Client,
+        console: &ConsoleUnderTest,
+        id: i64,
+    ) {
+        let (token, _) = crate::docker_api::personal_token(admin, "deploy").await;
+        let cli = crate::docker_api::Cli::new(
+            console.addr,
+            id,
+            &console.data.path().join("console-cert.pem"),
+            Some(&token),
+        );
+        let stack = format!("bosun-it-ui-stack-{}", std::process::id());
+        struct RemoveStack(String);
+        impl Drop for RemoveStack {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("docker")
+                    .args(["stack", "rm", &self.0])
+                    .output();
+            }
+        }
+        let _cleanup = RemoveStack(stack.clone());
+        let file = console.data.path().join("stack.yml");
+        std::fs::write(
+            &file,
+            format!(
+                "version: \"3.8\"\nservices:\n  sleeper:\n    image: {IMAGE}\n    command: [\"sleep\", \"3600\"]\n"
+            ),
+        )
+        .expect("the stack file");
+        let file = file.to_str().expect("a UTF-8 path");
+
+        let said = cli
+            .ok(&[
+                "stack",
+                "deploy",
+                "--resolve-image",
+                "never",
+                "-c",
+                file,
+                &stack,
+            ])
+            .await;
+        assert!(said.contains(&format!("{stack}_sleeper")), "{said}");
+        let in_stack = format!("label=com.docker.stack.namespace={stack}");
+        eventually("the stack's service running its task", SETTLE, || async {
+            let replicas = engine_ok(&[
+                "service",
+                "ls",
+                "--filter",
+                &in_stack,
+                "--format",
+                "{{.Name}} {{.Replicas}}",
+            ]);
+            if replicas == format!("{stack}_sleeper 1/1") {
+                Ok(())
+            } else {
+                Err(replicas)
+            }
+        })
+        .await;
+        let listed = cli
+            .ok(&["stack", "services", "--format", "{{.Name}}", &stack])
+            .await;
+        assert_eq!(
+            listed.trim(),
+            format!("{stack}_sleeper"),
+            "through the console"
+        );
+
+        let rows = audit_rows(admin, "action=docker.api").await;
+        let created = rows
+            .iter()
+            .find(|r| {
+                r["target"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("POST ") && t.ends_with("/services/create"))
+            })
+            .unwrap_or_else(|| panic!("the service's creation is audited: {rows:?}"));
+        assert_eq!(created["user"], ADMIN);
+        assert_eq!(created["node"], engine_name(), "the node that ran it");
+
+        cli.ok(&["stack", "rm", &stack]).await;
+        eventually("the stack gone from the engine", SETTLE, || async {
+            let left = format!(
+                "{}{}",
+                engine_ok(&["service", "ls", "--filter", &in_stack, "-q"]),
+                engine_ok(&["network", "ls", "--filter", &in_stack, "-q"])
+            );
+            if left.trim().is_empty() {
+                Ok(())
+            } else {
+                Err(left)
+            }
+        })
+        .await;
     }
 }
