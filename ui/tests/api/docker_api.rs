@@ -101,6 +101,17 @@ pub(crate) async fn personal_token(client: &Client, name: &str) -> (String, i64)
     )
 }
 
+/// The `docker.api` audit row of a `POST` to a path ending in `path_end`, among `rows`.
+pub(crate) fn posted<'a>(rows: &'a [serde_json::Value], path_end: &str) -> &'a serde_json::Value {
+    rows.iter()
+        .find(|r| {
+            r["target"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("POST ") && t.ends_with(path_end))
+        })
+        .unwrap_or_else(|| panic!("no audited POST …{path_end}: {rows:?}"))
+}
+
 /// The endpoint named `name`'s ID.
 pub(crate) async fn endpoint_id(admin: &Client, name: &str) -> i64 {
     let endpoints = admin.get("/api/endpoints").await.json();
@@ -203,14 +214,7 @@ async fn the_docker_cli_runs_logs_and_execs_through_the_console_at_an_edge_agent
 
     // Every write is audited, with the node that ran it; reads are not.
     let rows = audit_rows(&admin, "action=docker.api").await;
-    let created = rows
-        .iter()
-        .find(|r| {
-            r["target"]
-                .as_str()
-                .is_some_and(|t| t.starts_with("POST ") && t.ends_with("/containers/create"))
-        })
-        .unwrap_or_else(|| panic!("docker run's create is audited: {rows:?}"));
+    let created = posted(&rows, "/containers/create");
     assert_eq!(created["user"], ADMIN);
     assert_eq!(created["endpoint"], "shop");
     assert_eq!(created["node"], engine_name(), "the node that ran it");

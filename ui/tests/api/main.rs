@@ -1066,6 +1066,16 @@ async fn an_action_inspects_once_and_goes_to_the_node_that_answered() {
 mod swarm {
     use super::*;
 
+    /// Runs `docker ARGS` on this engine when dropped: what a test made is removed even
+    /// when it fails.
+    struct Removed([String; 3]);
+
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("docker").args(&self.0).output();
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn services_and_a_stack_are_listed_scaled_and_removed_with_audit_rows() {
         ensure_image();
@@ -1083,15 +1093,7 @@ mod swarm {
             "sleep",
             "3600",
         ]);
-        struct RemoveService(String);
-        impl Drop for RemoveService {
-            fn drop(&mut self) {
-                let _ = std::process::Command::new("docker")
-                    .args(["service", "rm", &self.0])
-                    .output();
-            }
-        }
-        let _cleanup = RemoveService(service.clone());
+        let _cleanup = Removed(["service", "rm", &service].map(str::to_owned));
 
         let (_creds, _agent, console) = stack().await;
         let admin = Client::logged_in(console.addr, ADMIN, ADMIN_PASSWORD).await;
@@ -1196,15 +1198,7 @@ mod swarm {
             Some(&token),
         );
         let stack = format!("bosun-it-ui-stack-{}", std::process::id());
-        struct RemoveStack(String);
-        impl Drop for RemoveStack {
-            fn drop(&mut self) {
-                let _ = std::process::Command::new("docker")
-                    .args(["stack", "rm", &self.0])
-                    .output();
-            }
-        }
-        let _cleanup = RemoveStack(stack.clone());
+        let _cleanup = Removed(["stack", "rm", &stack].map(str::to_owned));
         let file = console.data.path().join("stack.yml");
         std::fs::write(
             &file,
@@ -1254,14 +1248,7 @@ mod swarm {
         );
 
         let rows = audit_rows(admin, "action=docker.api").await;
-        let created = rows
-            .iter()
-            .find(|r| {
-                r["target"]
-                    .as_str()
-                    .is_some_and(|t| t.starts_with("POST ") && t.ends_with("/services/create"))
-            })
-            .unwrap_or_else(|| panic!("the service's creation is audited: {rows:?}"));
+        let created = crate::docker_api::posted(&rows, "/services/create");
         assert_eq!(created["user"], ADMIN);
         assert_eq!(created["node"], engine_name(), "the node that ran it");
 
