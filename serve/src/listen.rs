@@ -104,6 +104,8 @@ impl<H: Handler> Server<H> {
     ) {
         let conns = TaskTracker::new();
         let hard_stop = CancellationToken::new();
+        // What the connections watch: the hard stop's child, so that it ends them too.
+        let graceful = hard_stop.child_token();
         let lanes = match self.lanes {
             0 => None,
             n => match Lanes::start(n, "bosun-lane") {
@@ -129,7 +131,7 @@ impl<H: Handler> Server<H> {
                             acceptor: self.acceptor.clone(),
                             handler: Arc::clone(&self.handler),
                             deadlines: self.deadlines,
-                            stop: stop.clone(),
+                            stop: graceful.clone(),
                             hard_stop: hard_stop.clone(),
                         };
                         match &lanes {
@@ -164,6 +166,7 @@ impl<H: Handler> Server<H> {
             }
         }
         drop(self.listener);
+        graceful.cancel();
         tracing::info!(
             grace_secs = self.grace.as_secs(),
             "shutting down: no new connections, in-flight requests may finish"
@@ -258,6 +261,8 @@ async fn serve_connection<H: Handler, T>(c: Connection<H>, _ticket: T) {
 /// Serves requests on a connection that is already secured (a stream of an edge tunnel,
 /// inside the tunnel's TLS), until it closes: once `stop` is cancelled, the request in
 /// flight finishes and no other starts; once `hard_stop` is, the connection ends at once.
+/// `stop` is `hard_stop`'s child (`hard_stop.child_token()`), so that a hard stop alone
+/// ends the connection too, while the connection watches one token.
 pub async fn serve_stream<H, S>(
     handler: Arc<H>,
     info: H::Conn,
@@ -323,8 +328,6 @@ where
     loop {
         tokio::select! {
             result = conn.as_mut() => return log_end(peer, result),
-            // Ends the connection whether or not a graceful stop came first.
-            _ = c.hard_stop.cancelled() => return,
             _ = &mut first_request, if waiting_for_first => {
                 if !asked.load(Ordering::Relaxed) {
                     tracing::debug!(%peer, "no request soon enough after the handshake; closing");
@@ -332,6 +335,8 @@ where
                 }
                 waiting_for_first = false;
             }
+            // Also on a hard stop, whose child `stop` is: the connection then ends below
+            // at once.
             _ = c.stop.cancelled() => {
                 conn.as_mut().graceful_shutdown();
                 tokio::select! {

@@ -109,8 +109,9 @@ impl Edge {
                     let peer = open.peer;
                     let served = TaskTracker::new();
                     // Stopping: the request in flight on each stream finishes, no other
-                    // starts; cut: the stream ends now.
-                    let (stopping, cut) = (CancellationToken::new(), CancellationToken::new());
+                    // starts; cut: the stream ends now (and is stopping too: its child).
+                    let cut = CancellationToken::new();
+                    let stopping = cut.child_token();
                     let drained = async {
                         tracing::info!(
                             grace_secs = serving.grace.as_secs(),
