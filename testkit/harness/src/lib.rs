@@ -33,13 +33,8 @@ pub use wait::{blocking, eventually, wait_for};
 pub fn repo_root() -> PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR")
         .and_then(|dir| workspace_of(Path::new(&dir)))
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .nth(2)
-                .expect("testkit/harness is two levels below the workspace root")
-                .to_path_buf()
-        })
+        .or_else(|| workspace_of(Path::new(env!("CARGO_MANIFEST_DIR"))))
+        .expect("the workspace's root holds Cargo.lock")
 }
 
 /// The nearest of `dir` and its ancestors that holds the workspace's `Cargo.lock`.

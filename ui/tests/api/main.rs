@@ -1068,11 +1068,11 @@ mod swarm {
 
     /// Runs `docker ARGS` on this engine when dropped: what a test made is removed even
     /// when it fails.
-    struct Removed([String; 3]);
+    struct Removed<'a>([&'a str; 3]);
 
-    impl Drop for Removed {
+    impl Drop for Removed<'_> {
         fn drop(&mut self) {
-            let _ = std::process::Command::new("docker").args(&self.0).output();
+            let _ = std::process::Command::new("docker").args(self.0).output();
         }
     }
 
@@ -1093,7 +1093,7 @@ mod swarm {
             "sleep",
             "3600",
         ]);
-        let _cleanup = Removed(["service", "rm", &service].map(str::to_owned));
+        let _cleanup = Removed(["service", "rm", &service]);
 
         let (_creds, _agent, console) = stack().await;
         let admin = Client::logged_in(console.addr, ADMIN, ADMIN_PASSWORD).await;
@@ -1198,7 +1198,7 @@ mod swarm {
             Some(&token),
         );
         let stack = format!("bosun-it-ui-stack-{}", std::process::id());
-        let _cleanup = Removed(["stack", "rm", &stack].map(str::to_owned));
+        let _cleanup = Removed(["stack", "rm", &stack]);
         let file = console.data.path().join("stack.yml");
         std::fs::write(
             &file,
