@@ -1,8 +1,8 @@
 #!/bin/sh
-# Starts a Docker engine inside a privileged container: one node of the test Swarm.
+# Starts a Docker engine inside a privileged container: one node of a test Swarm.
 set -eu
 # Started with every capability but CAP_SYS_RESOURCE rather than --privileged (see
-# agent/tests/integration/swarm.rs), /sys and the cgroup hierarchy come read-only; the
+# testkit/harness/src/node.rs), /sys and the cgroup hierarchy come read-only; the
 # engine needs them writable.
 mount -o remount,rw /sys 2>/dev/null || true
 if [ -d /sys/fs/cgroup ]; then

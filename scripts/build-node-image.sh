@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the image the multi-node Swarm test runs its Docker engines in: a Debian root
+# Builds the image the Swarm tests run their Docker engines in: a Debian root
 # filesystem made by debootstrap from Debian's packages, with docker.io, imported as an
 # image, plus docker/node-entrypoint.sh. Nothing is pulled from a registry. Prints the tag.
 #

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, the integration tests against this machine's real
 # Docker Engine, the console's API and browser tests (Debian's chromium, installed here if
-# missing), and the Swarm end-to-end tests (the agent's image on a single-node Swarm
-# of this engine, and on a three-node Swarm of engines in containers). Builds what the
+# missing), and the Swarm end-to-end tests (the agent's image on a single-node and a
+# three-node Swarm, every Swarm made of engines in containers). Builds what the
 # tests need first (the test image FROM scratch with Debian's busybox-static, the agent's
 # and the console's images, the node image made with debootstrap) and fails loudly when
 # the engine is not reachable.

@@ -1,18 +1,19 @@
 //! End to end on real Swarms: the agent's image, built FROM scratch by
 //! `scripts/build-image.sh`, deployed with `stack/portainer-agent.yml`, and the docker CLI
-//! pointed at a node's published port.
+//! pointed at a node's published port. The Swarms are made of Docker engines running in
+//! containers on this machine ([`Node`], from the image `scripts/build-node-image.sh`
+//! builds with debootstrap), so that this machine's own engine never goes through
+//! `swarm init` and `leave`:
 //!
-//! - On this machine's own engine as a single-node Swarm (created and left by the test when
-//!   the engine is not in one).
-//! - On a Swarm of three Docker engines running in containers on this machine (one manager,
-//!   two workers), from the image `scripts/build-node-image.sh` builds with debootstrap.
+//! - a single-node Swarm;
+//! - a Swarm of three (one manager, two workers).
 //!
-//! Both change the engine's state (a Swarm, published ports, several engines' worth of
-//! load), so `.config/nextest.toml` runs them alone.
+//! Both put several engines' worth of load on this machine, so `.config/nextest.toml` runs
+//! them alone.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use http::HeaderMap;
@@ -21,8 +22,7 @@ use serde_json::Value;
 use bosun_testkit::https;
 
 use crate::harness::{
-    engine, engine_ok, ensure_image, free_port, ok, repo_root, wait_for, AgentCommands, Docker,
-    LocalSwarm, Pki, IMAGE,
+    engine, ensure_image, ok, repo_root, wait_for, AgentCommands, Docker, Node, Pki, IMAGE,
 };
 
 const AGENT_IMAGE: &str = "bosun-agent:latest";
@@ -159,82 +159,35 @@ fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-/// On the machine's own engine: deploy the stack, and use the agent it runs through the
-/// published port with the docker CLI.
+/// On one engine in a container made a single-node Swarm: deploy the stack, and use the
+/// agent it runs through the port it publishes with the docker CLI.
 #[test]
 fn single_node_swarm_serves_the_docker_cli_through_the_published_port() {
     build_agent_image();
     let pki = Pki::by_commands();
-    let mut undo = Undo::default();
     let tag = format!("bosun-e2e-{}", std::process::id());
+    let node = Node::start(&format!("{tag}-single"), "bosun-single", None);
+    node.load(&[AGENT_IMAGE, IMAGE]);
+    node.swarm_init();
 
-    let swarm = LocalSwarm::join();
-    let created = swarm.created();
-    if created {
-        undo.push("leave the Swarm the test created", move || drop(swarm));
-    } else {
-        let control = engine_ok(&["info", "--format", "{{.Swarm.ControlAvailable}}"]);
-        assert_eq!(
-            control, "true",
-            "this engine is a Swarm worker; the test deploys a stack and needs a manager"
-        );
-    }
-
-    // The cluster's credentials as Docker secrets, named for this run.
-    let prefix = format!("{tag}-");
-    let ca_cert = pki.ca_dir.join("ca.pem");
-    let ca_key = pki.ca_dir.join("ca-key.pem");
-    for (name, file) in [
-        ("secret", &pki.secret),
-        ("ca", &ca_cert),
-        ("ca_key", &ca_key),
-    ] {
-        let secret = format!("{prefix}{name}");
-        engine_ok(&["secret", "create", &secret, path_str(file)]);
-        undo.push(format!("remove secret {secret}"), move || {
-            // A secret cannot go while a task still uses it.
-            for _ in 0..60 {
-                if engine(&["secret", "rm", &secret]).status.success() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        });
-    }
-
-    let port = free_port("0.0.0.0");
-    let mut deploy = Command::new("docker");
-    deploy
+    // The cluster's credentials as Docker secrets, under names of the operator's choice,
+    // and the agent on a port of theirs.
+    let prefix = "cluster1_";
+    create_secrets(&node, &pki, prefix);
+    let port = 9443;
+    let deployed = node
+        .command()
         .args(["stack", "deploy", "--resolve-image", "never", "-c"])
         .arg(stack_file())
-        .arg(&tag)
-        .env_remove("DOCKER_HOST")
-        .envs(stack_env(&prefix, port, "10s"));
-    // The stack's data volume outlives the stack: removed once its task's container is.
-    let volume = format!("{tag}_agent_data");
-    undo.push(format!("remove volume {volume}"), move || {
-        for _ in 0..60 {
-            let out = engine(&["volume", "rm", &volume]);
-            if out.status.success()
-                || String::from_utf8_lossy(&out.stderr).contains("no such volume")
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    });
-    let stack = tag.clone();
-    undo.push(format!("remove stack {stack}"), move || {
-        let _ = engine(&["stack", "rm", &stack]);
-    });
-    run_ok(
-        &mut deploy,
-        "docker stack deploy of stack/portainer-agent.yml",
-    );
+        .arg("agent")
+        .envs(stack_env(prefix, port, "10s"))
+        .output()
+        .expect("docker stack deploy");
+    ok(deployed, "docker stack deploy of stack/portainer-agent.yml");
 
-    let service = format!("{tag}_agent");
+    let service = "agent_agent";
     let agent_container = wait_for("the agent's task healthy", Duration::from_secs(90), || {
-        let out = engine(&[
+        let out = node.run(&[
             "ps",
             "--filter",
             &format!("label=com.docker.swarm.service.name={service}"),
@@ -246,14 +199,14 @@ fn single_node_swarm_serves_the_docker_cli_through_the_published_port() {
             Some((id, status)) if status.contains("(healthy)") => Ok(id.to_owned()),
             _ => Err(format!(
                 "{line:?}; logs: {}",
-                stdout(&engine(&["service", "logs", "--raw", &service]))
+                stdout(&node.run(&["service", "logs", "--raw", service]))
             )),
         }
     });
 
     // Through the published port, as a client outside the Swarm would.
-    let docker = Docker::at(&format!("tcp://127.0.0.1:{port}"), &pki.client, None);
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let docker = Docker::at(&format!("tcp://{}:{port}", node.ip()), &pki.client, None);
+    let addr = SocketAddr::new(node.ip(), port);
     wait_for(
         "the agent answering on the published port",
         Duration::from_secs(30),
@@ -268,7 +221,6 @@ fn single_node_swarm_serves_the_docker_cli_through_the_published_port() {
     );
 
     // ps: the engine's containers, each decorated with its node.
-    let node = engine_ok(&["info", "--format", "{{.Name}}"]);
     let ids = docker.ok(&["ps", "-q", "--no-trunc"]);
     assert!(
         ids.contains(&agent_container),
@@ -281,18 +233,15 @@ fn single_node_swarm_serves_the_docker_cli_through_the_published_port() {
             .as_array()
             .expect("a list")
             .iter()
-            .all(|c| c["Agent"]["NodeName"] == node.as_str()),
-        "every item names node {node}: {items}"
+            .all(|c| c["Agent"]["NodeName"] == node.hostname()),
+        "every item names node {}: {items}",
+        node.hostname()
     );
 
     // A service made and listed through the agent.
-    let svc = format!("{tag}-svc");
-    let svc_rm = svc.clone();
-    undo.push(format!("remove service {svc}"), move || {
-        let _ = engine(&["service", "rm", &svc_rm]);
-    });
+    let svc = "e2e-svc";
     docker.ok(&[
-        "service", "create", "--detach", "--name", &svc, IMAGE, "sleep", "3600",
+        "service", "create", "--detach", "--name", svc, IMAGE, "sleep", "3600",
     ]);
     let listed = docker.ok(&["service", "ls", "--format", "{{.Name}}"]);
     assert!(
@@ -305,11 +254,7 @@ fn single_node_swarm_serves_the_docker_cli_through_the_published_port() {
     );
 
     // A stack deployed through the agent; logs and exec on its task.
-    let app = format!("{tag}-app");
-    let app_rm = app.clone();
-    undo.push(format!("remove stack {app}"), move || {
-        let _ = engine(&["stack", "rm", &app_rm]);
-    });
+    let app = "app";
     docker.ok(&[
         "stack",
         "deploy",
@@ -317,7 +262,7 @@ fn single_node_swarm_serves_the_docker_cli_through_the_published_port() {
         "never",
         "-c",
         path_str(&app_stack_file()),
-        &app,
+        app,
     ]);
     let task = wait_for(
         "the app stack's task running",
@@ -354,85 +299,22 @@ fn single_node_swarm_serves_the_docker_cli_through_the_published_port() {
         stacks.lines().any(|l| l == app),
         "stack ls through the agent: {stacks}"
     );
-
-    // Everything the test made goes, and nothing else.
-    undo.run();
-    if created {
-        assert_eq!(
-            engine_ok(&["info", "--format", "{{.Swarm.LocalNodeState}}"]),
-            "inactive"
-        );
-    } else {
-        let services = engine_ok(&["service", "ls", "--format", "{{.Name}}"]);
-        assert!(!services.contains(&tag), "services left behind: {services}");
-    }
-    let containers = engine_ok(&["ps", "-a", "--format", "{{.Names}}"]);
-    assert!(
-        !containers.contains(&tag),
-        "containers left behind: {containers}"
-    );
 }
 
-/// The flags a node container runs with: every capability but CAP_SYS_RESOURCE, which
-/// this machine's engine does not hold and so cannot grant (`--privileged` asks for it
-/// and fails with "unable to apply caps: operation not permitted"), and no seccomp,
-/// AppArmor or masked paths, with access to every device.
-const NODE_FLAGS: &[&str] = &[
-    "--cap-add=ALL",
-    "--cap-drop=SYS_RESOURCE",
-    "--security-opt=seccomp=unconfined",
-    "--security-opt=apparmor=unconfined",
-    "--security-opt=systempaths=unconfined",
-    "--device-cgroup-rule=a *:* rwm",
-];
-
-/// One Docker engine of the test Swarm, running in a container.
-struct Node {
-    container: String,
-    hostname: String,
-    ip: IpAddr,
-}
-
-impl Node {
-    fn exec(&self, args: &[&str]) -> Output {
-        Command::new("timeout")
-            .arg("120")
-            .args(["docker", "exec", &self.container])
-            .args(args)
-            .env_remove("DOCKER_HOST")
-            .output()
-            .expect("docker exec")
-    }
-
-    /// `docker ARGS` on this node's own engine.
-    fn docker(&self, args: &[&str]) -> String {
-        let mut full = vec!["docker"];
-        full.extend_from_slice(args);
-        ok(
-            self.exec(&full),
-            &format!("on {}: docker {}", self.hostname, args.join(" ")),
-        )
-        .trim()
-        .to_owned()
-    }
-
-    fn wait_engine(&self) {
-        wait_for(
-            &format!("{}'s engine", self.hostname),
-            Duration::from_secs(60),
-            || {
-                let out = self.exec(&["docker", "info", "--format", "{{.ServerVersion}}"]);
-                if out.status.success() {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "{}; container log: {}",
-                        String::from_utf8_lossy(&out.stderr),
-                        stdout(&engine(&["logs", "--tail", "5", &self.container]))
-                    ))
-                }
-            },
-        );
+/// The cluster's secret and CA as the Docker secrets the stack names `PREFIXsecret`,
+/// `PREFIXca` and `PREFIXca_key`, on `node`'s Swarm.
+fn create_secrets(node: &Node, pki: &Pki, prefix: &str) {
+    for (name, file) in [
+        ("secret", pki.secret.clone()),
+        ("ca", pki.ca_dir.join("ca.pem")),
+        ("ca_key", pki.ca_dir.join("ca-key.pem")),
+    ] {
+        node.docker(&[
+            "secret",
+            "create",
+            &format!("{prefix}{name}"),
+            path_str(&file),
+        ]);
     }
 }
 
@@ -462,74 +344,30 @@ fn node_network(name: &str, undo: &mut Undo) -> [u8; 3] {
 #[test]
 fn multi_node_swarm_of_engines_in_containers() {
     build_agent_image();
-    let node_image = run_ok(
-        Command::new("flock")
-            .arg("/tmp/bosun-node-image.lock")
-            .arg(repo_root().join("scripts/build-node-image.sh")),
-        "scripts/build-node-image.sh",
-    );
-    let node_image = node_image
-        .lines()
-        .last()
-        .expect("the node image's tag")
-        .to_owned();
     let pki = Pki::by_commands();
     let mut undo = Undo::default();
     let tag = format!("bosun-e2e-{}", std::process::id());
     let network = format!("{tag}-net");
     let net = node_network(&network, &mut undo);
 
+    // Dropped before `undo`, which removes their network.
     let nodes: Vec<Node> = (1..=3)
         .map(|i| {
-            let container = format!("{tag}-n{i}");
             let ip = IpAddr::from([net[0], net[1], net[2], 10 + i]);
-            let c = container.clone();
-            undo.push(format!("remove node {container}"), move || {
-                let _ = engine(&["rm", "-f", "-v", &c]);
-            });
-            let ip_flag = format!("--ip={ip}");
-            let mut args = vec![
-                "run",
-                "-d",
-                "--name",
-                &container,
-                "--network",
-                &network,
-                &ip_flag,
-            ];
-            let hostname = format!("bosun-n{i}");
-            args.extend(["--hostname", &hostname]);
-            args.extend_from_slice(NODE_FLAGS);
-            args.push(&node_image);
-            engine_ok(&args);
-            Node {
-                container,
-                hostname,
-                ip,
-            }
+            let node = Node::start(
+                &format!("{tag}-n{i}"),
+                &format!("bosun-n{i}"),
+                Some((&network, ip)),
+            );
+            // There is no registry to pull the images from.
+            node.load(&[AGENT_IMAGE, IMAGE]);
+            node
         })
         .collect();
-    for node in &nodes {
-        node.wait_engine();
-    }
-
-    // The images, loaded into every node: there is no registry to pull from.
-    let images = tempfile::NamedTempFile::new().expect("temp file");
-    engine_ok(&["save", "-o", path_str(images.path()), AGENT_IMAGE, IMAGE]);
-    for node in &nodes {
-        let file = std::fs::File::open(images.path()).expect("open saved images");
-        run_ok(
-            Command::new("docker")
-                .args(["exec", "-i", &node.container, "docker", "load", "-q"])
-                .env_remove("DOCKER_HOST")
-                .stdin(Stdio::from(file)),
-            &format!("docker load on {}", node.hostname),
-        );
-    }
 
     // The Swarm: n1 manages, n2 and n3 work.
     let (manager, workers) = nodes.split_first().expect("three nodes");
-    manager.docker(&["swarm", "init", "--advertise-addr", &manager.ip.to_string()]);
+    manager.swarm_init();
     let token = manager.docker(&["swarm", "join-token", "-q", "worker"]);
     for worker in workers {
         worker.docker(&[
@@ -537,41 +375,26 @@ fn multi_node_swarm_of_engines_in_containers() {
             "join",
             "--token",
             &token,
-            &format!("{}:2377", manager.ip),
+            &format!("{}:2377", manager.ip()),
         ]);
     }
 
     // The credentials and the stack, deployed on the manager as an operator would.
-    for (file, target) in [
-        (stack_file(), "/tmp/stack.yml"),
-        (pki.secret.clone(), "/tmp/secret"),
-        (pki.ca_dir.join("ca.pem"), "/tmp/ca.pem"),
-        (pki.ca_dir.join("ca-key.pem"), "/tmp/ca-key.pem"),
-    ] {
-        engine_ok(&[
-            "cp",
-            path_str(&file),
-            &format!("{}:{target}", manager.container),
-        ]);
-    }
-    manager.docker(&["secret", "create", "bosun_secret", "/tmp/secret"]);
-    manager.docker(&["secret", "create", "bosun_ca", "/tmp/ca.pem"]);
-    manager.docker(&["secret", "create", "bosun_ca_key", "/tmp/ca-key.pem"]);
-    ok(
-        Command::new("docker")
-            .args(["exec", "-e", "AGENT_FANOUT_DEADLINE=4s", &manager.container])
-            .args(["docker", "stack", "deploy", "--resolve-image", "never"])
-            .args(["-c", "/tmp/stack.yml", "agent"])
-            .env_remove("DOCKER_HOST")
-            .output()
-            .expect("docker exec"),
-        "docker stack deploy on the manager",
-    );
+    create_secrets(manager, &pki, "bosun_");
+    let deployed = manager
+        .command()
+        .args(["stack", "deploy", "--resolve-image", "never", "-c"])
+        .arg(stack_file())
+        .arg("agent")
+        .envs(stack_env("bosun_", 9001, "4s"))
+        .output()
+        .expect("docker stack deploy");
+    ok(deployed, "docker stack deploy on the manager");
 
     // Everything below goes through the second node's agent: a worker.
     let worker = &workers[0];
-    let addr = SocketAddr::new(worker.ip, 9001);
-    let names: Vec<String> = nodes.iter().map(|n| n.hostname.clone()).collect();
+    let addr = SocketAddr::new(worker.ip(), 9001);
+    let names: Vec<String> = nodes.iter().map(|n| n.hostname().to_owned()).collect();
     wait_for(
         "every agent alive in the worker's view",
         Duration::from_secs(120),
@@ -584,7 +407,7 @@ fn multi_node_swarm_of_engines_in_containers() {
             }
         },
     );
-    let docker = Docker::at(&format!("tcp://{}:9001", worker.ip), &pki.client, None);
+    let docker = Docker::at(&format!("tcp://{}:9001", worker.ip()), &pki.client, None);
 
     // A container on every node, started on each node's own engine.
     for node in &nodes {
@@ -592,7 +415,7 @@ fn multi_node_swarm_of_engines_in_containers() {
             "run",
             "-d",
             "--name",
-            &format!("app-{}", node.hostname),
+            &format!("app-{}", node.hostname()),
             IMAGE,
             "sh",
             "-c",
@@ -604,7 +427,7 @@ fn multi_node_swarm_of_engines_in_containers() {
         assert!(
             listed
                 .lines()
-                .any(|l| l == format!("app-{}", node.hostname)),
+                .any(|l| l == format!("app-{}", node.hostname())),
             "one docker ps through a worker lists every node's containers: {listed}"
         );
     }
@@ -616,8 +439,8 @@ fn multi_node_swarm_of_engines_in_containers() {
     );
 
     // logs and exec on containers of other nodes.
-    let n1_app = format!("app-{}", manager.hostname);
-    let n3_app = format!("app-{}", workers[1].hostname);
+    let n1_app = format!("app-{}", manager.hostname());
+    let n3_app = format!("app-{}", workers[1].hostname());
     let n1_host = manager.docker(&["inspect", "--format", "{{.Config.Hostname}}", &n1_app]);
     let expected = format!("hello from {n1_host}");
     wait_for(
@@ -659,7 +482,7 @@ fn multi_node_swarm_of_engines_in_containers() {
 
     // One node stops: answers keep coming, naming it, and it is marked down.
     let lost = &workers[1];
-    engine_ok(&["stop", "-t", "2", &lost.container]);
+    lost.stop();
     let asked = Instant::now();
     let (headers, items) = agent_get(&pki, addr, "/containers/json").expect("GET /containers/json");
     let took = asked.elapsed();
@@ -673,7 +496,7 @@ fn multi_node_swarm_of_engines_in_containers() {
         .unwrap_or_default();
     let live: Vec<String> = names[..2].to_vec();
     assert!(
-        partial.contains(&lost.hostname),
+        partial.contains(lost.hostname()),
         "the missing node is named: {headers:?}"
     );
     assert_eq!(nodes_of(&items), live, "the other nodes still answer");
@@ -682,8 +505,10 @@ fn multi_node_swarm_of_engines_in_containers() {
         Duration::from_secs(20),
         || {
             let seen = members(&pki, addr)?;
-            let down = seen.iter().any(|(n, s)| n == &lost.hostname && s == "down")
-                && !is_alive(&seen, &lost.hostname);
+            let down = seen
+                .iter()
+                .any(|(n, s)| n == lost.hostname() && s == "down")
+                && !is_alive(&seen, lost.hostname());
             if down {
                 Ok(())
             } else {
@@ -697,7 +522,7 @@ fn multi_node_swarm_of_engines_in_containers() {
         .map(|v| v.to_str().unwrap_or_default().to_owned())
         .unwrap_or_default();
     assert!(
-        partial.contains(&lost.hostname),
+        partial.contains(lost.hostname()),
         "a down node is named as missing: {headers:?}"
     );
     assert_eq!(nodes_of(&items), live);
@@ -708,14 +533,13 @@ fn multi_node_swarm_of_engines_in_containers() {
     );
 
     // It starts again and is back: its agent rejoins and its containers are listed.
-    engine_ok(&["start", &lost.container]);
-    lost.wait_engine();
+    lost.start_again();
     wait_for(
         "the node back in the worker's view",
         Duration::from_secs(120),
         || {
             let seen = members(&pki, addr)?;
-            if !is_alive(&seen, &lost.hostname) {
+            if !is_alive(&seen, lost.hostname()) {
                 return Err(format!("{seen:?}"));
             }
             let (headers, items) = agent_get(&pki, addr, "/containers/json?all=1")?;

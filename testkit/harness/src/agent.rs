@@ -1,5 +1,5 @@
 //! A real agent started in the test process: `bosun_agent::server::Agent` bound to a free
-//! loopback port, in front of this machine's engine.
+//! loopback port, in front of this machine's engine or another on a unix socket.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,6 +18,8 @@ pub struct AgentOptions {
     pub audit_reads: bool,
     /// `--max-connections-per-client`, when not the default.
     pub max_connections_per_client: Option<usize>,
+    /// `--docker-host unix://PATH`, when not this machine's engine: a [`crate::Node`]'s.
+    pub engine_socket: Option<PathBuf>,
 }
 
 /// An agent of `pki`'s cluster in front of the real engine, in this process, trusting
@@ -47,6 +49,9 @@ pub async fn start_agent_with(
     config.audit.reads = options.audit_reads;
     if let Some(max) = options.max_connections_per_client {
         config.max_connections_per_client = max;
+    }
+    if let Some(socket) = &options.engine_socket {
+        config.engine = bosun_agent::upstream::EngineAddr::Unix(socket.clone());
     }
     let agent = bosun_agent::server::Agent::bind(config)
         .await

@@ -1,8 +1,7 @@
 //! This machine's Docker engine, through the docker CLI talking to it directly (the ground
 //! truth a test compares the agent's answers with), the image every test container runs,
-//! containers named for one test and removed after it, and a single-node Swarm.
+//! and containers named for one test and removed after it.
 
-use std::net::IpAddr;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -95,66 +94,5 @@ impl Name {
 impl Drop for Name {
     fn drop(&mut self) {
         let _ = engine(&["rm", "-f", &self.0]);
-    }
-}
-
-/// This host's address on its default route: what `docker swarm init` advertises.
-pub fn default_route_ip() -> IpAddr {
-    let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp socket");
-    socket
-        .connect("192.0.2.1:9")
-        .expect("a default route (docker swarm init needs an address to advertise)");
-    socket.local_addr().expect("local address").ip()
-}
-
-/// This engine in a Swarm for the length of a test: one it was already in, or a
-/// single-node Swarm made for the test and left again (with the bridge network joining it
-/// made) when this is dropped.
-pub struct LocalSwarm {
-    created: bool,
-    had_gwbridge: bool,
-}
-
-impl LocalSwarm {
-    /// Makes a single-node Swarm of this engine unless it is in one; panics when the
-    /// engine's Swarm state is neither `inactive` nor `active`.
-    pub fn join() -> Self {
-        let state = engine_ok(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
-        let had_gwbridge = engine(&["network", "inspect", "docker_gwbridge"])
-            .status
-            .success();
-        match state.as_str() {
-            "inactive" => {
-                let ip = default_route_ip().to_string();
-                engine_ok(&["swarm", "init", "--advertise-addr", &ip]);
-                Self {
-                    created: true,
-                    had_gwbridge,
-                }
-            }
-            "active" => Self {
-                created: false,
-                had_gwbridge,
-            },
-            other => panic!(
-                "this engine's Swarm state is {other:?}; the test needs it inactive or active"
-            ),
-        }
-    }
-
-    /// Whether the Swarm was made for the test (and goes when this is dropped).
-    pub fn created(&self) -> bool {
-        self.created
-    }
-}
-
-impl Drop for LocalSwarm {
-    fn drop(&mut self) {
-        if self.created {
-            let _ = engine(&["swarm", "leave", "--force"]);
-            if !self.had_gwbridge {
-                let _ = engine(&["network", "rm", "docker_gwbridge"]);
-            }
-        }
     }
 }

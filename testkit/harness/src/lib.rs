@@ -1,7 +1,8 @@
 //! What the agent's integration tests (`agent/tests/integration/`) and the console's tests
 //! (`ui/tests/`) share: a cluster's credentials ([`Pki`]), a real agent started in the test
 //! process ([`start_agent`]), HTTPS clients ([`https`]), this machine's Docker engine and
-//! the test image ([`engine`]), a registry on loopback ([`registry`]), and waiting ([`eventually`], [`wait_for`]).
+//! the test image ([`engine`]), engines in containers for Swarms ([`node`]), a registry on
+//! loopback ([`registry`]), and waiting ([`eventually`], [`wait_for`]).
 //!
 //! What only one suite needs stays in that suite: the agent's binary, its commands and its
 //! processes in `agent/tests/integration/harness.rs`, the console and its browser-like
@@ -10,6 +11,7 @@
 pub mod agent;
 pub mod engine;
 pub mod https;
+pub mod node;
 pub mod pki;
 pub mod registry;
 pub mod wait;
@@ -18,10 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 pub use agent::{start_agent, start_agent_with, AgentOptions};
-pub use engine::{
-    default_route_ip, engine, engine_has_container, engine_name, engine_ok, ensure_image,
-    LocalSwarm, Name, IMAGE,
-};
+pub use engine::{engine, engine_has_container, engine_name, engine_ok, ensure_image, Name, IMAGE};
+pub use node::Node;
 pub use pki::Pki;
 pub use registry::LoopbackRegistry;
 pub use wait::{blocking, eventually, wait_for};
