@@ -72,8 +72,8 @@ cleanup() {
   [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
   nets=$(docker network ls -q --filter 'name=bosun-e2e-' 2>/dev/null || true)
   [ -z "$nets" ] || docker network rm $nets >/dev/null 2>&1 || true
-  # The edge test's network namespaces, of a run that was killed.
-  for ns in $(ip netns list 2>/dev/null | awk '/^bosun-edge-/ {print $1}'); do
+  # The edge test's and the browsers' network namespaces, of a run that was killed.
+  for ns in $(ip netns list 2>/dev/null | awk '/^bosun-(edge|browser)-/ {print $1}'); do
     ip netns del "$ns" 2>/dev/null || true
   done
 }

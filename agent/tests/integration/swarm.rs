@@ -175,15 +175,7 @@ fn single_node_swarm_serves_the_docker_cli_through_the_published_port() {
     let prefix = "cluster1_";
     create_secrets(&node, &pki, prefix);
     let port = 9443;
-    let deployed = node
-        .command()
-        .args(["stack", "deploy", "--resolve-image", "never", "-c"])
-        .arg(stack_file())
-        .arg("agent")
-        .envs(stack_env(prefix, port, "10s"))
-        .output()
-        .expect("docker stack deploy");
-    ok(deployed, "docker stack deploy of stack/portainer-agent.yml");
+    deploy_agents(&node, prefix, port, "10s");
 
     let service = "agent_agent";
     let agent_container = wait_for("the agent's task healthy", Duration::from_secs(90), || {
@@ -301,6 +293,27 @@ fn single_node_swarm_serves_the_docker_cli_through_the_published_port() {
     );
 }
 
+/// `docker stack deploy` of `stack/portainer-agent.yml` as the stack `agent` on `node`, a
+/// manager, with this machine's CLI: the agents' image, the secrets `PREFIX*`, the port they
+/// publish and their fan-out deadline.
+fn deploy_agents(node: &Node, prefix: &str, published_port: u16, fanout_deadline: &str) {
+    let deployed = node
+        .command()
+        .args(["stack", "deploy", "--resolve-image", "never", "-c"])
+        .arg(stack_file())
+        .arg("agent")
+        .envs(stack_env(prefix, published_port, fanout_deadline))
+        .output()
+        .expect("docker stack deploy");
+    ok(
+        deployed,
+        &format!(
+            "docker stack deploy of stack/portainer-agent.yml on {}",
+            node.hostname()
+        ),
+    );
+}
+
 /// The cluster's secret and CA as the Docker secrets the stack names `PREFIXsecret`,
 /// `PREFIXca` and `PREFIXca_key`, on `node`'s Swarm.
 fn create_secrets(node: &Node, pki: &Pki, prefix: &str) {
@@ -381,15 +394,7 @@ fn multi_node_swarm_of_engines_in_containers() {
 
     // The credentials and the stack, deployed on the manager as an operator would.
     create_secrets(manager, &pki, "bosun_");
-    let deployed = manager
-        .command()
-        .args(["stack", "deploy", "--resolve-image", "never", "-c"])
-        .arg(stack_file())
-        .arg("agent")
-        .envs(stack_env("bosun_", 9001, "4s"))
-        .output()
-        .expect("docker stack deploy");
-    ok(deployed, "docker stack deploy on the manager");
+    deploy_agents(manager, "bosun_", 9001, "4s");
 
     // Everything below goes through the second node's agent: a worker.
     let worker = &workers[0];

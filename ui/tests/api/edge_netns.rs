@@ -7,7 +7,6 @@
 //! returning.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,26 +15,14 @@ use http::StatusCode;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::common::netns::{enter, ip};
 use crate::common::*;
 use crate::docker_api::{endpoint_id, lists_runs_follows_and_execs, personal_token, Cli};
 use crate::edge::{agents, console_on, enrol_token, until, until_connected};
 
-/// Runs `ip ARGS`, failing loudly with what it said.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().unwrap_or_else(|e| {
-        panic!("ip {args:?}: {e}: this test needs iproute2's ip (scripts/test.sh installs it)")
-    });
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Two network namespaces joined by a veth pair on a /30 of their own: the console's
-/// side (`.1`) and the agent's (`.2`). Nothing changes in the machine's own namespace: a
-/// browser test running at the same time gives up its page loads (ERR_NETWORK_CHANGED)
-/// when an address comes or goes there. Removed when dropped.
+/// side (`.1`) and the agent's (`.2`). Nothing changes in the machine's own namespace.
+/// Removed when dropped.
 struct Netns {
     console_ns: String,
     agent_ns: String,
@@ -144,17 +131,6 @@ impl Drop for Netns {
     }
 }
 
-/// Moves the calling thread into the network namespace `name`: the sockets it and the
-/// threads and processes it starts open are there.
-fn enter(name: &str) {
-    let ns = std::fs::File::open(format!("/var/run/netns/{name}")).expect("the namespace's file");
-    rustix::thread::move_into_link_name_space(
-        ns.as_fd(),
-        Some(rustix::thread::LinkNameSpaceType::Network),
-    )
-    .expect("setns into the namespace");
-}
-
 /// An agent run on a thread of its own that moved into `net`'s namespace first, so that
 /// every socket it opens is there (the engine's is a Unix socket, reached all the same).
 struct NetnsAgent {
@@ -170,7 +146,7 @@ impl NetnsAgent {
         let stopped = stop.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
-            enter(&name);
+            enter(&name).expect("setns into the agent's namespace");
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -211,7 +187,7 @@ fn an_agent_behind_a_one_way_network_serves_the_docker_cli_and_returns_after_a_c
     let net = Netns::make();
     let name = net.console_ns.clone();
     let ran = std::thread::spawn(move || {
-        enter(&name);
+        enter(&name).expect("setns into the console's namespace");
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

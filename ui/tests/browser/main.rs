@@ -7,10 +7,12 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod look;
+mod netns;
 
 use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -21,6 +23,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
 use common::*;
+use netns::BrowserNet;
 
 mod alerts;
 mod channels;
@@ -32,11 +35,14 @@ mod terminal;
 mod tokens;
 mod updates;
 
-/// chromedriver, stopped when dropped.
+/// chromedriver in a network namespace of its own ([`BrowserNet`]), stopped when dropped.
 pub(crate) struct Driver {
     child: Child,
-    port: u16,
+    net: Arc<BrowserNet>,
 }
+
+/// chromedriver's port, in its namespace.
+const DRIVER_PORT: u16 = 9515;
 
 impl Driver {
     pub(crate) fn start() -> Self {
@@ -45,17 +51,24 @@ impl Driver {
             found.is_ok_and(|o| o.status.success()),
             "chromedriver is not installed: scripts/test.sh installs Debian's chromium and chromium-driver"
         );
-        let port = free_port("127.0.0.1");
+        let net = Arc::new(BrowserNet::make());
         // A process group of its own, so that chromium goes with it even when a test
         // panics before it ends its session.
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
+        let child = net
+            .command("chromedriver")
+            .arg(format!("--port={DRIVER_PORT}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
             .expect("start chromedriver");
-        Self { child, port }
+        Self { child, net }
+    }
+
+    /// Lets the browser reach `port` on this machine's loopback (a server the test started
+    /// that the browser is sent to without [`Browser::goto`], such as an OpenID provider).
+    pub(crate) async fn forward(&self, port: u16) {
+        self.net.forward(port).await;
     }
 }
 
@@ -72,20 +85,18 @@ impl Drop for Driver {
 
 /// A WebDriver session: the handful of commands the test needs.
 pub(crate) struct Browser {
-    port: u16,
+    net: Arc<BrowserNet>,
     session: String,
 }
 
 impl Browser {
     pub(crate) async fn call(
-        port: u16,
+        net: &BrowserNet,
         method: Method,
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, String> {
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .map_err(|e| e.to_string())?;
+        let tcp = net.connect(DRIVER_PORT).await.map_err(|e| e.to_string())?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
             .await
             .map_err(|e| e.to_string())?;
@@ -94,7 +105,7 @@ impl Browser {
         let req = Request::builder()
             .method(method)
             .uri(path)
-            .header(header::HOST, format!("127.0.0.1:{port}"))
+            .header(header::HOST, format!("127.0.0.1:{DRIVER_PORT}"))
             .header(header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
@@ -126,10 +137,10 @@ impl Browser {
             ]},
         }}});
         loop {
-            match Self::call(driver.port, Method::POST, "/session", Some(caps.clone())).await {
+            match Self::call(&driver.net, Method::POST, "/session", Some(caps.clone())).await {
                 Ok(v) => {
                     return Self {
-                        port: driver.port,
+                        net: Arc::clone(&driver.net),
                         session: v["sessionId"].as_str().expect("a session ID").to_owned(),
                     }
                 }
@@ -148,7 +159,7 @@ impl Browser {
         body: Option<Value>,
     ) -> Result<Value, String> {
         Self::call(
-            self.port,
+            &self.net,
             method,
             &format!("/session/{}{path}", self.session),
             body,
@@ -156,74 +167,54 @@ impl Browser {
         .await
     }
 
-    /// Opens `url`. Chromium gives up a load with ERR_NETWORK_CHANGED when the host's
-    /// interfaces change under it (other tests' containers come and go), so a load that
-    /// ends on its network error page is tried again, a few times.
+    /// Opens `url`, letting the browser reach its port first.
     pub(crate) async fn goto(&self, url: &str) {
-        for attempt in 1..=5 {
-            self.cmd(Method::POST, "/url", Some(json!({"url": url})))
-                .await
-                .unwrap_or_else(|e| panic!("open {url}: {e}"));
-            let error_page = self
-                .cmd(
-                    Method::POST,
-                    "/execute/sync",
-                    Some(json!({"script": "return !!document.querySelector('.neterror, #main-frame-error')", "args": []})),
-                )
-                .await
-                .ok()
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false);
-            if !error_page {
-                return;
-            }
-            assert!(attempt < 5, "open {url}: a network error page, five times");
-            tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Some(port) = netns::port_of(url) {
+            self.net.forward(port).await;
+        }
+        self.cmd(Method::POST, "/url", Some(json!({"url": url})))
+            .await
+            .unwrap_or_else(|e| panic!("open {url}: {e}"));
+        let error = self
+            .script(
+                "const page = document.querySelector('.neterror, #main-frame-error');\
+                 return page && (document.querySelector('.error-code')?.textContent || 'no code');",
+            )
+            .await;
+        if let Some(code) = error.as_str() {
+            let page = self.page_state().await;
+            panic!("open {url}: the browser's network error page ({code}): {page}");
         }
     }
 
-    /// Opens `url` and waits for `css`. A first load whose module scripts did not all
-    /// arrive (the same network changes as in [`Self::goto`]) stays on the shell's
-    /// "Loading…": it is loaded again, a few times.
+    /// Opens `url` and waits up to 30 s for `css`.
     pub(crate) async fn open_until(&self, url: &str, css: &str) {
-        for _ in 0..3 {
-            self.goto(url).await;
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(10) {
-                if self.find(css).await.is_ok() {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(150)).await;
-            }
-        }
-        let shot = self.screenshot("failure").await;
-        panic!(
-            "{css} did not appear on {url}, loaded three times; screenshot {}",
-            shot.display()
-        );
+        self.goto(url).await;
+        self.landed(css, Duration::from_secs(30)).await;
     }
 
-    /// Waits for `css` on a page a redirect landed on (an OpenID provider's, back to the
-    /// console). A landing that stays on the shell's "Loading…" with its first API call
-    /// unanswered for 20 s is said on stderr, with the page's state, and loaded again
-    /// once, as `open_until` does for a first load.
+    /// Waits up to 30 s for `css` on a page a redirect landed on (an OpenID provider's,
+    /// back to the console).
     pub(crate) async fn wait_landed(&self, css: &str) {
+        self.landed(css, Duration::from_secs(30)).await;
+    }
+
+    /// Waits up to `limit` for `css` on a page just loaded; fails with the page's state
+    /// and a screenshot.
+    async fn landed(&self, css: &str, limit: Duration) {
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
+        while start.elapsed() < limit {
             if self.find(css).await.is_ok() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
         let page = self.page_state().await;
-        eprintln!("{css} did not appear within 20 s of landing; loading the page again: {page}");
-        let url = self
-            .cmd(Method::GET, "/url", None)
-            .await
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        self.open_until(&url, css).await;
+        let shot = self.screenshot("failure").await;
+        panic!(
+            "{css} did not appear within {limit:?} of loading the page: {page}; screenshot {}",
+            shot.display()
+        );
     }
 
     /// Opens the console at `base` on a fresh page and signs `user` in with a password;

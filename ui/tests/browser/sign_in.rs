@@ -10,6 +10,10 @@ use crate::{Browser, Driver};
 async fn sign_in_through_the_openid_provider_lands_with_the_mapped_role() {
     let driver = Driver::start();
     let provider = Provider::start().await;
+    // The console sends the browser to the provider.
+    driver
+        .forward(crate::netns::port_of(&provider.url).expect("the provider's port"))
+        .await;
     provider
         .set_user(
             "u-dana",

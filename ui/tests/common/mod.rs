@@ -2,6 +2,7 @@
 //! real agent run in the test process, and an HTTPS client with a cookie jar.
 #![allow(dead_code)]
 
+pub mod netns;
 pub mod oidc;
 pub mod process;
 
