@@ -22,7 +22,7 @@ use serde_json::Value;
 use bosun_testkit::https;
 
 use crate::harness::{
-    engine, ensure_image, ok, repo_root, wait_for, AgentCommands, Docker, Node, Pki, IMAGE,
+    engine, ensure_image, ok, repo_root, wait_for, AgentCommands, Docker, Images, Node, Pki, IMAGE,
 };
 
 const AGENT_IMAGE: &str = "bosun-agent:latest";
@@ -167,7 +167,7 @@ fn single_node_swarm_serves_the_docker_cli_through_the_published_port() {
     let pki = Pki::by_commands();
     let tag = format!("bosun-e2e-{}", std::process::id());
     let node = Node::start(&format!("{tag}-single"), "bosun-single", None);
-    node.load(&[AGENT_IMAGE, IMAGE]);
+    node.load(&Images::save(&[AGENT_IMAGE, IMAGE]));
     node.swarm_init();
 
     // The cluster's credentials as Docker secrets, under names of the operator's choice,
@@ -364,6 +364,7 @@ fn multi_node_swarm_of_engines_in_containers() {
     let net = node_network(&network, &mut undo);
 
     // Dropped before `undo`, which removes their network.
+    let images = Images::save(&[AGENT_IMAGE, IMAGE]);
     let nodes: Vec<Node> = (1..=3)
         .map(|i| {
             let ip = IpAddr::from([net[0], net[1], net[2], 10 + i]);
@@ -372,8 +373,7 @@ fn multi_node_swarm_of_engines_in_containers() {
                 &format!("bosun-n{i}"),
                 Some((&network, ip)),
             );
-            // There is no registry to pull the images from.
-            node.load(&[AGENT_IMAGE, IMAGE]);
+            node.load(&images);
             node
         })
         .collect();

@@ -21,7 +21,7 @@ use std::process::Output;
 
 pub use agent::{start_agent, start_agent_with, AgentOptions};
 pub use engine::{engine, engine_has_container, engine_name, engine_ok, ensure_image, Name, IMAGE};
-pub use node::Node;
+pub use node::{Images, Node};
 pub use pki::Pki;
 pub use registry::LoopbackRegistry;
 pub use wait::{blocking, eventually, wait_for};

@@ -50,6 +50,20 @@ pub fn node_image() -> String {
         .clone()
 }
 
+/// Images saved once from this machine's engine (`docker save`), to load into nodes.
+pub struct Images(tempfile::NamedTempFile);
+
+impl Images {
+    pub fn save(names: &[&str]) -> Self {
+        let saved = tempfile::NamedTempFile::new().expect("a file for the saved images");
+        let path = saved.path().to_str().expect("a UTF-8 path");
+        let mut args = vec!["save", "-o", path];
+        args.extend_from_slice(names);
+        engine_ok(&args);
+        Self(saved)
+    }
+}
+
 /// One Docker engine in a container; the container, its volumes and everything its
 /// engine made (a Swarm included) go when this is dropped.
 pub struct Node {
@@ -154,15 +168,10 @@ impl Node {
         .to_owned()
     }
 
-    /// Copies `images` from this machine's engine into the node's: there is no registry
-    /// to pull them from.
-    pub fn load(&self, images: &[&str]) {
-        let saved = tempfile::NamedTempFile::new().expect("a file for the saved images");
-        let path = saved.path().to_str().expect("a UTF-8 path");
-        let mut args = vec!["save", "-o", path];
-        args.extend_from_slice(images);
-        engine_ok(&args);
-        let file = std::fs::File::open(saved.path()).expect("the saved images");
+    /// Loads `images`, saved from this machine's engine, into the node's: there is no
+    /// registry to pull them from.
+    pub fn load(&self, images: &Images) {
+        let file = std::fs::File::open(images.0.path()).expect("the saved images");
         let out = blocking(|| {
             self.command()
                 .args(["load", "-q"])

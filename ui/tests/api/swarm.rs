@@ -19,7 +19,7 @@ fn swarm_of_one(hostname: &str) -> Node {
             hostname,
             None,
         );
-        node.load(&[IMAGE]);
+        node.load(&Images::save(&[IMAGE]));
         node.swarm_init();
         node
     })

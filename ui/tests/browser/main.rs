@@ -44,6 +44,9 @@ pub(crate) struct Driver {
 /// chromedriver's port, in its namespace.
 const DRIVER_PORT: u16 = 9515;
 
+/// How long a page just opened may take to show what a test waits for.
+const FIRST_LOAD: Duration = Duration::from_secs(30);
+
 impl Driver {
     pub(crate) fn start() -> Self {
         let found = Command::new("chromedriver").arg("--version").output();
@@ -190,31 +193,13 @@ impl Browser {
     /// Opens `url` and waits up to 30 s for `css`.
     pub(crate) async fn open_until(&self, url: &str, css: &str) {
         self.goto(url).await;
-        self.landed(css, Duration::from_secs(30)).await;
+        self.wait_up_to(css, FIRST_LOAD).await;
     }
 
     /// Waits up to 30 s for `css` on a page a redirect landed on (an OpenID provider's,
     /// back to the console).
     pub(crate) async fn wait_landed(&self, css: &str) {
-        self.landed(css, Duration::from_secs(30)).await;
-    }
-
-    /// Waits up to `limit` for `css` on a page just loaded; fails with the page's state
-    /// and a screenshot.
-    async fn landed(&self, css: &str, limit: Duration) {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if self.find(css).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(150)).await;
-        }
-        let page = self.page_state().await;
-        let shot = self.screenshot("failure").await;
-        panic!(
-            "{css} did not appear within {limit:?} of loading the page: {page}; screenshot {}",
-            shot.display()
-        );
+        self.wait_up_to(css, FIRST_LOAD).await;
     }
 
     /// Opens the console at `base` on a fresh page and signs `user` in with a password;
@@ -245,15 +230,21 @@ impl Browser {
 
     /// Waits up to 20 s for an element matching `css`.
     pub(crate) async fn wait(&self, css: &str) -> String {
+        self.wait_up_to(css, Duration::from_secs(20)).await
+    }
+
+    /// Waits up to `limit` for an element matching `css`; fails with a screenshot and the
+    /// page's state.
+    async fn wait_up_to(&self, css: &str, limit: Duration) -> String {
         let start = Instant::now();
         loop {
             match self.find(css).await {
                 Ok(id) => return id,
-                Err(e) if start.elapsed() > Duration::from_secs(20) => {
+                Err(e) if start.elapsed() > limit => {
                     let shot = self.screenshot("failure").await;
                     let page = self.page_state().await;
                     panic!(
-                        "{css} did not appear within 20 s ({e}); screenshot {}; the page: {page}",
+                        "{css} did not appear within {limit:?} ({e}); screenshot {}; the page: {page}",
                         shot.display()
                     )
                 }
