@@ -342,7 +342,7 @@ export function dataTable({ columns, rowAttrs, empty = 'Nothing to show.', sort 
 
 /**
  * Names every cell of the `table.grid`s under `root` after its column's header
- * (`data-label`), now and whenever rows are added, for tables not made by dataTable().
+ * (`data-label`) whenever rows are added, for tables not made by dataTable().
  */
 export function labelTableCells(root) {
   const label = table => {
@@ -356,9 +356,8 @@ export function labelTableCells(root) {
       }
     }
   };
-  let queued = false;
-  const run = () => { queued = false; root.querySelectorAll('table.grid').forEach(label); };
-  new MutationObserver(() => {
-    if (!queued) { queued = true; requestAnimationFrame(run); }
-  }).observe(root, { childList: true, subtree: true });
+  // Mutation callbacks run once per task, after its changes and before anything else
+  // reads the page, so a row is never seen without its labels.
+  new MutationObserver(() => root.querySelectorAll('table.grid').forEach(label))
+    .observe(root, { childList: true, subtree: true });
 }
