@@ -5,13 +5,16 @@
 //! - `token.rs`: the tokens, and the console's own signing key;
 //! - [`crate::connector`]: TCP and TLS under the pool, shared with the Prometheus client;
 //! - `clients.rs`: the clients, one per endpoint, made again when the endpoint changes;
-//! - `docker_stream.rs`: the engine's stdout/stderr framing in what logs and exec answer.
+//! - `docker_stream.rs`: the engine's stdout/stderr framing in what logs and exec answer;
+//! - `failing.rs`: the pullers' failed endpoints, each failure logged once while it lasts.
 
 mod clients;
 pub mod docker_stream;
+mod failing;
 mod token;
 
 pub use clients::AgentClients;
+pub use failing::Failing;
 pub use token::ConsoleKey;
 
 use std::time::Duration;

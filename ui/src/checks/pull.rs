@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::push::mark_nodes;
 use super::store::Ingest;
-use crate::agent::{AgentError, Call, Caller};
+use crate::agent::{AgentError, Call, Caller, Failing};
 use crate::app::App;
 use crate::store::{Endpoint, StoreError};
 use crate::watch::{CheckFinding, Signal};
@@ -37,7 +37,7 @@ pub enum PullError {
 pub async fn run(app: Arc<App>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(app.checks.pull_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut failing: std::collections::HashSet<i64> = Default::default();
+    let mut failing = Failing::new("checks");
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -60,23 +60,14 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
                 continue;
             }
         };
+        failing.retain(&endpoints);
         let rounds = endpoints.iter().map(|endpoint| {
             let app = &app;
             async move { (endpoint, pull(app, endpoint).await) }
         });
         for (endpoint, result) in futures_util::future::join_all(rounds).await {
-            match result {
-                Ok(n) => {
-                    if failing.remove(&endpoint.id) {
-                        tracing::info!(endpoint = %endpoint.name, "checks: pulling again");
-                    }
-                    tracing::debug!(endpoint = %endpoint.name, results = n, "checks: pulled");
-                }
-                Err(e) => {
-                    if failing.insert(endpoint.id) {
-                        tracing::warn!(endpoint = %endpoint.name, error = %e, "checks: cannot pull");
-                    }
-                }
+            if let Some(n) = failing.note(endpoint, &result) {
+                tracing::debug!(endpoint = %endpoint.name, results = n, "checks: pulled");
             }
         }
         let cutoff = super::now_ms().saturating_sub(super::store::HISTORY_MS);

@@ -3,7 +3,6 @@
 //! (`GET /agent/v1/updates?scope=cluster`) stored as the endpoint's report, and its
 //! findings sent to the alerts and to the notification channels.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::credentials::{self, CredentialError};
 use super::report::ClusterReport;
-use crate::agent::{AgentError, Call, Caller, CONSOLE_SUBJECT};
+use crate::agent::{AgentError, Call, Caller, Failing, CONSOLE_SUBJECT};
 use crate::app::App;
 use crate::auth::Role;
 use crate::store::{Endpoint, StoreError};
@@ -44,7 +43,7 @@ pub enum PullError {
 pub async fn run(app: Arc<App>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(app.update_pull_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut failing: HashSet<i64> = HashSet::new();
+    let mut failing = Failing::new("updates");
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -57,24 +56,14 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
                 continue;
             }
         };
+        failing.retain(&endpoints);
         let rounds = endpoints.iter().map(|endpoint| {
             let app = &app;
             async move { (endpoint, pull(app, endpoint).await) }
         });
         for (endpoint, result) in futures_util::future::join_all(rounds).await {
-            // A failure is logged once while it lasts.
-            match result {
-                Ok(report) => {
-                    if failing.remove(&endpoint.id) {
-                        tracing::info!(endpoint = %endpoint.name, "updates: pulling again");
-                    }
-                    tracing::debug!(endpoint = %endpoint.name, available = report.available(), "updates: pulled");
-                }
-                Err(e) => {
-                    if failing.insert(endpoint.id) {
-                        tracing::warn!(endpoint = %endpoint.name, error = %e, "updates: cannot pull");
-                    }
-                }
+            if let Some(report) = failing.note(endpoint, &result) {
+                tracing::debug!(endpoint = %endpoint.name, available = report.available(), "updates: pulled");
             }
         }
     }

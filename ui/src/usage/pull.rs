@@ -16,7 +16,7 @@ use super::sample::ClusterAnswer;
 use super::series::Tier;
 use super::store::Ingested;
 use super::Usage;
-use crate::agent::{AgentClients, AgentError, Call, Caller};
+use crate::agent::{AgentClients, AgentError, Call, Caller, Failing};
 use crate::store::{now_secs, Db, Endpoint, StoreError};
 use crate::watch::Signal;
 
@@ -47,8 +47,6 @@ struct Pulled {
     /// The oldest sample stored since then: a node a little behind the others may have
     /// sent samples of an hour already recomputed.
     pending: Option<i64>,
-    /// The last pull failed (its error was logged).
-    failing: bool,
 }
 
 /// Pulls every endpoint's usage each `usage.config.interval` until `stop`, handing each
@@ -63,6 +61,7 @@ pub async fn run(
     let mut tick = tokio::time::interval(usage.config.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pulled: HashMap<i64, Pulled> = HashMap::new();
+    let mut failing = Failing::new("usage");
     let mut pruned: Option<Instant> = None;
     loop {
         tokio::select! {
@@ -77,6 +76,7 @@ pub async fn run(
             }
         };
         pulled.retain(|id, _| endpoints.iter().any(|e| e.id == *id));
+        failing.retain(&endpoints);
         // Endpoints are asked at once; a slow one delays the next round, not the others.
         let states: Vec<Pulled> = endpoints
             .iter()
@@ -85,11 +85,16 @@ pub async fn run(
         let rounds = endpoints.iter().zip(states).map(|(endpoint, mut state)| {
             let (agents, usage, alerts) = (&agents, &usage, &alerts);
             async move {
-                pull_logged(agents, usage, alerts, endpoint, &mut state).await;
-                (endpoint.id, state)
+                let result = pull(agents, usage, alerts, endpoint, &mut state).await;
+                (endpoint, state, result)
             }
         });
-        pulled.extend(futures_util::future::join_all(rounds).await);
+        for (endpoint, state, result) in futures_util::future::join_all(rounds).await {
+            if let Some(done) = failing.note(endpoint, &result) {
+                tracing::debug!(endpoint = %endpoint.name, samples = done.samples, "usage: pulled");
+            }
+            pulled.insert(endpoint.id, state);
+        }
 
         if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
             pruned = Some(Instant::now());
@@ -103,31 +108,6 @@ pub async fn run(
                 Ok(p) => tracing::debug!(rows = p.rows, series = p.series, "usage: pruned"),
                 Err(e) => tracing::error!(error = %e, "usage: cannot delete old rows"),
             }
-        }
-    }
-}
-
-/// One pull, its failure logged once while it lasts.
-async fn pull_logged(
-    agents: &AgentClients,
-    usage: &Usage,
-    alerts: &UnboundedSender<Signal>,
-    endpoint: &Endpoint,
-    state: &mut Pulled,
-) {
-    match pull(agents, usage, alerts, endpoint, state).await {
-        Ok(done) => {
-            if state.failing {
-                tracing::info!(endpoint = %endpoint.name, "usage: pulling again");
-            }
-            state.failing = false;
-            tracing::debug!(endpoint = %endpoint.name, samples = done.samples, "usage: pulled");
-        }
-        Err(e) => {
-            if !state.failing {
-                tracing::warn!(endpoint = %endpoint.name, error = %e, "usage: cannot pull");
-            }
-            state.failing = true;
         }
     }
 }

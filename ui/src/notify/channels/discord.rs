@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::{color, post, SendError, Sent};
+use super::color;
 use crate::notify::message::Message;
 use crate::notify::settings::ChatSettings;
 
@@ -36,18 +36,6 @@ fn cut(text: &str, most: usize) -> String {
     let mut kept: String = text.chars().take(most - 1).collect();
     kept.push('…');
     kept
-}
-
-pub async fn send(
-    http: &reqwest::Client,
-    settings: &ChatSettings,
-    message: &Message,
-) -> Result<Sent, SendError> {
-    let request = http
-        .post(&settings.url)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(body(settings, message).to_string());
-    post("the Discord webhook", request).await
 }
 
 #[cfg(test)]

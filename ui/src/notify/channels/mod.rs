@@ -23,7 +23,7 @@ pub mod webhook;
 use std::time::Duration;
 
 use super::message::Message;
-use super::settings::Settings;
+use super::settings::{ChatSettings, Settings};
 
 /// How long one attempt may take, connection included.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,14 +79,34 @@ impl Senders {
     ) -> Result<Sent, SendError> {
         match settings {
             Settings::Webhook(s) => webhook::send(&self.http, channel, s, message).await,
-            Settings::Slack(s) => slack::send(&self.http, s, message).await,
-            Settings::Discord(s) => discord::send(&self.http, s, message).await,
+            Settings::Slack(s) => {
+                let body = slack::body(s, message);
+                chat(&self.http, "the Slack-compatible webhook", s, body).await
+            }
+            Settings::Discord(s) => {
+                let body = discord::body(s, message);
+                chat(&self.http, "the Discord webhook", s, body).await
+            }
             Settings::Ntfy(s) => ntfy::send(&self.http, s, message).await,
             Settings::Gotify(s) => gotify::send(&self.http, s, message).await,
             Settings::Email(s) => email::send(s, message).await,
             Settings::Mqtt(s) => mqtt::send_alerts(s, message).await,
         }
     }
+}
+
+/// Posts a chat service's JSON to its webhook.
+async fn chat(
+    http: &reqwest::Client,
+    service: &'static str,
+    settings: &ChatSettings,
+    body: serde_json::Value,
+) -> Result<Sent, SendError> {
+    let request = http
+        .post(&settings.url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(body.to_string());
+    post(service, request).await
 }
 
 /// Sends a prepared request and reads the answer: a 2xx is done, anything else says why.

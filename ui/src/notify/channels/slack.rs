@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::{color, post, SendError, Sent};
+use super::color;
 use crate::notify::message::Message;
 use crate::notify::settings::ChatSettings;
 
@@ -20,18 +20,6 @@ pub fn body(settings: &ChatSettings, message: &Message) -> Value {
         body["username"] = Value::String(name.clone());
     }
     body
-}
-
-pub async fn send(
-    http: &reqwest::Client,
-    settings: &ChatSettings,
-    message: &Message,
-) -> Result<Sent, SendError> {
-    let request = http
-        .post(&settings.url)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(body(settings, message).to_string());
-    post("the Slack-compatible webhook", request).await
 }
 
 #[cfg(test)]
