@@ -1,4 +1,5 @@
-// The console's JSON API: session cookie, CSRF header, uniform errors.
+// The console's JSON API: session cookie, CSRF header, uniform errors, reads tried again
+// through a network's failure.
 
 const NO_CSRF = new Set(['/api/login', '/api/setup']);
 const SAFE = new Set(['GET', 'HEAD']);
@@ -44,6 +45,37 @@ async function errorMessage(res) {
   return text.trim() || `${res.status} ${res.statusText}`.trim();
 }
 
+/** Pauses before each new attempt at a read the network failed: a changed network
+ * (Wi-Fi, VPN) fails what was in flight at once, and a lost one takes seconds to return. */
+const RETRY_PAUSES_MS = [250, 1000, 2000, 4000];
+
+const pause = (ms, signal) => new Promise((resolve, reject) => {
+  const t = setTimeout(resolve, ms);
+  signal?.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason); }, { once: true });
+});
+
+/**
+ * fetch(), with a read tried again while the network fails it, and a network failure said
+ * as the console's: a write is never sent twice, since the first may have been carried out.
+ */
+async function send(path, init) {
+  const read = SAFE.has(init.method);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fetch(path, init);
+    } catch (e) {
+      if (init.signal?.aborted || e?.name === 'AbortError') throw e;
+      if (read && attempt < RETRY_PAUSES_MS.length) {
+        await pause(RETRY_PAUSES_MS[attempt], init.signal);
+        continue;
+      }
+      throw new ApiError(0, read
+        ? `The console could not be reached (${e.message}).`
+        : `The console could not be reached (${e.message}): the change may or may not have been made; reload the page to see.`);
+    }
+  }
+}
+
 /**
  * One API call. Options: body (sent as JSON), signal, text (answer as text),
  * authRedirect (default true: a 401 hands over to the login page).
@@ -54,7 +86,7 @@ export async function request(method, path, { body, signal, text = false, authRe
   const bare = path.split('?')[0];
   if (!SAFE.has(method) && !NO_CSRF.has(bare) && csrfToken) headers['X-CSRF-Token'] = csrfToken;
 
-  const res = await fetch(path, {
+  const res = await send(path, {
     method,
     headers,
     credentials: 'same-origin',
@@ -99,7 +131,7 @@ export function query(params) {
 export async function postEvents(path, body, onEvent, { signal } = {}) {
   const headers = { Accept: 'text/event-stream', 'Content-Type': 'application/json' };
   if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
-  const res = await fetch(path, {
+  const res = await send(path, {
     method: 'POST', headers, credentials: 'same-origin', cache: 'no-store', signal, body: JSON.stringify(body),
   });
   if (!res.ok) {

@@ -30,6 +30,7 @@ mod channels;
 mod checks;
 mod containers;
 mod logs;
+mod network;
 mod sign_in;
 mod terminal;
 mod tokens;
