@@ -49,9 +49,11 @@ async function errorMessage(res) {
  * (Wi-Fi, VPN) fails what was in flight at once, and a lost one takes seconds to return. */
 const RETRY_PAUSES_MS = [250, 1000, 2000, 4000];
 
+/** Waits `ms`, or rejects as soon as `signal` aborts (the page was left). */
 const pause = (ms, signal) => new Promise((resolve, reject) => {
-  const t = setTimeout(resolve, ms);
-  signal?.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason); }, { once: true });
+  const left = () => { clearTimeout(t); reject(signal.reason); };
+  const t = setTimeout(() => { signal?.removeEventListener('abort', left); resolve(); }, ms);
+  signal?.addEventListener('abort', left, { once: true });
 });
 
 /**
