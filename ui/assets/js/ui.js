@@ -342,22 +342,32 @@ export function dataTable({ columns, rowAttrs, empty = 'Nothing to show.', sort 
 
 /**
  * Names every cell of the `table.grid`s under `root` after its column's header
- * (`data-label`) whenever rows are added, for tables not made by dataTable().
+ * (`data-label`) as its row is added, for tables not made by dataTable().
  */
 export function labelTableCells(root) {
-  const label = table => {
-    const heads = [...(table.tHead?.rows[0]?.cells ?? [])].map(th => th.textContent.trim());
-    if (!heads.length) return;
-    for (const row of table.tBodies[0]?.rows ?? []) {
-      let col = 0;
-      for (const cell of row.cells) {
-        if (!cell.hasAttribute('data-label') && heads[col] != null) cell.setAttribute('data-label', heads[col]);
-        col += cell.colSpan || 1;
-      }
+  const ROW = 'table.grid tbody tr';
+  const label = (row, heads) => {
+    const table = row.closest('table');
+    if (!heads.has(table)) heads.set(table, [...(table.tHead?.rows[0]?.cells ?? [])].map(th => th.textContent.trim()));
+    const names = heads.get(table);
+    let col = 0;
+    for (const cell of row.cells) {
+      if (!cell.hasAttribute('data-label') && names[col] != null) cell.setAttribute('data-label', names[col]);
+      col += cell.colSpan || 1;
     }
   };
   // Mutation callbacks run once per task, after its changes and before anything else
-  // reads the page, so a row is never seen without its labels.
-  new MutationObserver(() => root.querySelectorAll('table.grid').forEach(label))
-    .observe(root, { childList: true, subtree: true });
+  // reads the page, so a row is never seen without its labels; only what was added is
+  // looked at, so a live table's new row costs one row.
+  new MutationObserver(records => {
+    const heads = new Map();
+    for (const record of records) {
+      for (const node of record.addedNodes) {
+        if (node.nodeType !== Node.ELEMENT_NODE) continue;
+        const row = node.closest(ROW);
+        if (row) label(row, heads);
+        for (const inner of node.querySelectorAll(ROW)) label(inner, heads);
+      }
+    }
+  }).observe(root, { childList: true, subtree: true });
 }

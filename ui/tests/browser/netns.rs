@@ -2,8 +2,9 @@
 //! (ERR_NETWORK_CHANGED: "Failed to fetch" on the page, or a load that never ends) when an
 //! address comes or goes on the machine, as it does whenever another test's container or
 //! network does. chromedriver and chromium therefore run in a namespace of their own with
-//! nothing but its loopback, where nothing changes; the loopback ports the browser opens are forwarded, port for port, to this
-//! machine's loopback, where the console and the other servers of the test listen.
+//! nothing but its loopback, where nothing changes; the loopback ports the browser opens
+//! are forwarded, port for port, to this machine's loopback, where the console and the
+//! other servers of the test listen.
 
 use std::collections::HashSet;
 use std::process::{Command, Stdio};

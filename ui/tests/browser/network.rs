@@ -4,7 +4,7 @@
 //! reached; a write that cannot is never sent again, and says that it may or may not have
 //! been made.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::Method;
 use serde_json::json;
@@ -29,19 +29,6 @@ async fn network(b: &Browser, online: bool) {
             if online { "on" } else { "off" }
         )
     });
-}
-
-/// The page's text under `css`, once it holds something.
-async fn text_once_filled(b: &Browser, css: &str) -> String {
-    let start = Instant::now();
-    loop {
-        let text = b.text(css).await;
-        if !text.trim().is_empty() {
-            return text;
-        }
-        assert!(start.elapsed() < SETTLE, "{css} stayed empty");
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -69,7 +56,15 @@ async fn reads_ride_out_a_short_outage_and_a_write_is_never_sent_twice() {
     network(&b, false).await;
     b.type_into("#token-name", "offline-laptop").await;
     b.click("#token-submit").await;
-    let said = text_once_filled(&b, "#token-error").await;
+    let said = eventually("the form's error", SETTLE, || async {
+        let text = b.text("#token-error").await;
+        if text.trim().is_empty() {
+            Err("nothing".to_owned())
+        } else {
+            Ok(text)
+        }
+    })
+    .await;
     assert!(
         said.contains("could not be reached") && said.contains("may or may not have been made"),
         "the form says what became of the token: {said}"
