@@ -556,9 +556,10 @@ fn run(args: RunArgs) -> Result<(), UsageError> {
             .local_addr()
             .map_or_else(|_| "none".to_owned(), |a| a.to_string());
         let gossip = agent.gossip_addr().map(|a| a.to_string()).unwrap_or_default();
-        tracing::info!(addr = %addr, gossip = %gossip, node = %agent.node_name(), agent_id = %agent.agent_id(), version = crate::VERSION, "listening");
+        // Handled before the agent says it listens: a stop from then on is graceful.
         let shutdown = CancellationToken::new();
         tokio::spawn(signal::cancel_on_stop_signal(shutdown.clone()));
+        tracing::info!(addr = %addr, gossip = %gossip, node = %agent.node_name(), agent_id = %agent.agent_id(), version = crate::VERSION, "listening");
         agent.run(shutdown).await;
         Ok::<(), UsageError>(())
     })

@@ -33,6 +33,7 @@ use hyper::{Method, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
 
 use crate::client::{snippet, Dial};
 use crate::procs::{self, Scratch, Service};
@@ -551,6 +552,7 @@ async fn latency(runs: usize) -> Result<(Vec<f64>, Vec<f64>)> {
         engine: UpstreamPool::new(EngineAddr::Unix(crate::ENGINE_SOCKET.into())),
         agent_id: format!("bench{:x}-{}", std::process::id(), now_ms()),
         node: "bench".into(),
+        stop: CancellationToken::new(),
     };
     let check = make_check(
         "latency",
@@ -582,8 +584,10 @@ async fn latency(runs: usize) -> Result<(Vec<f64>, Vec<f64>)> {
         Ok((ours, theirs))
     }
     .await;
-    probe::remove_leftovers(&cx).await;
-    timed
+    let removed = probe::remove_sandboxes(&cx).await;
+    let timings = timed?;
+    removed.context("removing the script checks' containers")?;
+    Ok(timings)
 }
 
 async fn docker_run() -> Result<()> {

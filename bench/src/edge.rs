@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use http_body_util::BodyExt;
+use tokio_util::sync::CancellationToken;
 
 use bosun_ui::agent::{AgentClient, Call, Caller};
 use bosun_ui::store::Endpoint;
@@ -130,7 +131,7 @@ pub async fn main(args: Vec<String>) -> Result<()> {
     let console =
         bosun_ui::server::Console::bind(args.listen, chain, key, Arc::clone(&app)).await?;
     let console_addr: SocketAddr = console.local_addr()?;
-    tokio::spawn(console.run());
+    tokio::spawn(console.run_until(CancellationToken::new()));
     let token = bosun_ui::auth::random_token();
     let hash = bosun_ui::auth::token_hash(&token);
     app.db

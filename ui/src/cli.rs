@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use bosun_serve::duration::parse as parse_duration;
 use bosun_serve::hex;
+use bosun_serve::signal;
 use bosun_serve::usage::{self, UsageError};
 use clap::Parser;
 use ipnet::IpNet;
+use tokio_util::sync::CancellationToken;
 
 use crate::agent::ConsoleKey;
 use crate::app::{Access, App};
@@ -428,8 +430,11 @@ fn run(args: Args) -> Result<(), UsageError> {
         .build()?;
     runtime.block_on(async {
         let console = Console::bind(args.listen, chain, key, Arc::new(app)).await?;
+        // Handled before the console says it listens: a stop from then on is graceful.
+        let stop = CancellationToken::new();
+        tokio::spawn(signal::cancel_on_stop_signal(stop.clone()));
         tracing::info!(addr = %console.local_addr()?, version = env!("CARGO_PKG_VERSION"), "listening");
-        console.run().await;
+        console.run_until(stop).await;
         Ok::<(), UsageError>(())
     })
 }

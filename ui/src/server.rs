@@ -12,7 +12,6 @@ use axum::Router;
 use bosun_serve::host::host_name;
 use bosun_serve::kept_cert;
 use bosun_serve::listen::{Deadlines, Handler, NoLingering, Server};
-use bosun_serve::signal;
 use hyper::body::Incoming;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -193,15 +192,8 @@ impl Console {
         self.server.listener.local_addr()
     }
 
-    /// Pulls usage, delivers notifications and serves until SIGTERM or SIGINT, then lets
-    /// in-flight requests finish.
-    pub async fn run(self) {
-        let stop = CancellationToken::new();
-        tokio::spawn(signal::cancel_on_stop_signal(stop.clone()));
-        self.run_until(stop).await;
-    }
-
-    /// [`Self::run`] until `stop` is cancelled.
+    /// Pulls usage, delivers notifications and serves until `stop` is cancelled (by SIGTERM
+    /// or SIGINT, through `bosun_serve::signal`), then lets in-flight requests finish.
     pub async fn run_until(self, stop: CancellationToken) {
         tokio::spawn(crate::usage::pull::run(
             self.app.db.clone(),

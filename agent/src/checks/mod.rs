@@ -16,6 +16,7 @@ pub mod results;
 pub mod schedule;
 pub mod verify;
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -95,17 +96,18 @@ impl Checks {
             engine,
             agent_id: agent_id.clone(),
             node: node.clone(),
+            stop: stop.clone(),
         };
-        let scheduler = Scheduler::new(cx(engine.clone()), Arc::clone(&ring), ready.clone(), stop);
+        let scheduler = Scheduler::new(
+            cx(engine.clone()),
+            Arc::clone(&ring),
+            ready.clone(),
+            stop.clone(),
+        );
         let cleanup = cx(engine);
         let at_stop = cleanup.clone();
         tokio::spawn(async move {
-            if tokio::time::timeout(LEFTOVERS_TIMEOUT, probe::remove_leftovers(&cleanup))
-                .await
-                .is_err()
-            {
-                tracing::warn!("checks: the previous run's sandbox containers were not all removed within {} s; running checks anyway", LEFTOVERS_TIMEOUT.as_secs());
-            }
+            sweep(&cleanup, LEFTOVERS_TIMEOUT, async {}, "a previous run").await;
             ready.cancel();
         });
         let checks = Arc::new(Self {
@@ -123,18 +125,13 @@ impl Checks {
         checks
     }
 
-    /// Removes the sandbox containers of script checks still running, once the scheduler
-    /// has stopped: a stopping agent leaves none behind. Bounded by `within`.
+    /// Once the agent's stop is cancelled: waits for the runs in progress to end (a script
+    /// run, cut short, removes its own container), then removes any sandbox container of
+    /// this agent's still on the engine. A stopping agent leaves none behind. Bounded by
+    /// `within`.
     pub async fn remove_sandboxes(&self, within: Duration) {
-        if tokio::time::timeout(within, probe::remove_leftovers(&self.cleanup))
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                "checks: the sandbox containers were not all removed within {} s; the next start removes them",
-                within.as_secs()
-            );
-        }
+        let runs_ended = self.scheduler.runs_ended();
+        sweep(&self.cleanup, within, runs_ended, "this run").await;
     }
 
     pub fn node(&self) -> &str {
@@ -270,6 +267,37 @@ fn status(running: &Running) -> PolicyStatus {
         checks: running.policy.as_ref().map_or(0, |p| p.checks.len()),
         applied_at: running.applied_at,
         refused: running.refused.clone(),
+    }
+}
+
+/// Once `after` is done, removes this agent's sandbox containers within `within`, and says
+/// in the log what it removed or why it could not; the next start tries again.
+async fn sweep(
+    cx: &ProbeContext,
+    within: Duration,
+    after: impl Future<Output = ()>,
+    left_by: &str,
+) {
+    let sweep = async {
+        after.await;
+        probe::remove_sandboxes(cx).await
+    };
+    match tokio::time::timeout(within, sweep).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(removed)) => {
+            tracing::info!(
+                removed,
+                "checks: removed the sandbox containers left by {left_by}"
+            )
+        }
+        Ok(Err(e)) => tracing::warn!(
+            error = %e,
+            "checks: could not remove the sandbox containers left by {left_by}"
+        ),
+        Err(_) => tracing::warn!(
+            "checks: the sandbox containers left by {left_by} were not all removed within {} s",
+            within.as_secs()
+        ),
     }
 }
 

@@ -15,6 +15,7 @@ use bosun_serve::checks::{Check, CheckResult, CheckState, Policy, Status};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::probe::{self, Outcome, ProbeContext};
 use super::results::Ring;
@@ -110,6 +111,8 @@ struct Tasks {
 pub struct Scheduler {
     shared: Arc<Shared>,
     tasks: Mutex<Tasks>,
+    /// Every check's task, those a policy dropped included until their run ends.
+    tracker: TaskTracker,
     stop: CancellationToken,
 }
 
@@ -132,8 +135,17 @@ impl Scheduler {
                 ready,
             }),
             tasks: Mutex::new(Tasks::default()),
+            tracker: TaskTracker::new(),
             stop,
         }
+    }
+
+    /// Waits, once `stop` is cancelled, for every task to end: between runs they end at
+    /// once, and a run in progress ends with its probe.
+    pub async fn runs_ended(&self) {
+        self.stop.cancelled().await;
+        self.tracker.close();
+        self.tracker.wait().await;
     }
 
     /// Runs `policy`'s checks from now on.
@@ -191,7 +203,7 @@ impl Scheduler {
     fn spawn(&self, check: Check) -> Task {
         let cancel = self.stop.child_token();
         let machine = Arc::new(Mutex::new(Machine::new(now_ms())));
-        tokio::spawn(run_check(
+        self.tracker.spawn(run_check(
             Arc::clone(&self.shared),
             check.clone(),
             Arc::clone(&machine),

@@ -3,7 +3,7 @@
 //! over TLS with a certificate about to expire), tcp on an open and a closed port, dns
 //! against a responder in the test, container states of real containers, and scripts in
 //! real sandbox containers (exit codes, timeout, memory limit, read-only root, no network,
-//! read-only mounts).
+//! read-only mounts, a run cut short by the agent's stop).
 //!
 //! Every test has its own agent id, so that parallel tests never see each other's sandbox
 //! containers; every container a test makes itself is named `bosun-it-...`.
@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use bosun_agent::checks::probe::{self, Outcome, ProbeContext};
 use bosun_agent::upstream::{EngineAddr, UpstreamPool};
 use bosun_serve::checks::{Check, Probe, Status};
+use tokio_util::sync::CancellationToken;
 
 use crate::harness::*;
 
@@ -35,6 +36,7 @@ fn context() -> ProbeContext {
         engine: UpstreamPool::new(EngineAddr::Unix(bosun_testkit::https::ENGINE_SOCKET.into())),
         agent_id: format!("{tag:08x}-bosun-it-{}-{n}", std::process::id()),
         node: "test-node".into(),
+        stop: CancellationToken::new(),
     }
 }
 

@@ -85,7 +85,7 @@ pub async fn start_console(args: &Args) -> SocketAddr {
         .await
         .expect("the console binds");
     let addr = console.local_addr().expect("addr");
-    tokio::spawn(console.run());
+    tokio::spawn(console.run_until(CancellationToken::new()));
     addr
 }
 
@@ -153,7 +153,7 @@ pub async fn start_console_with_app(args: &Args) -> (SocketAddr, Arc<bosun_ui::a
         .await
         .expect("the console binds");
     let addr = console.local_addr().expect("addr");
-    tokio::spawn(console.run());
+    tokio::spawn(console.run_until(CancellationToken::new()));
     (addr, app)
 }
 

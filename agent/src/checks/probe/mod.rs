@@ -16,20 +16,24 @@ mod http;
 mod script;
 mod tcp;
 
+use std::future::Future;
 use std::time::Duration;
 
 use bosun_serve::checks::{Check, Probe, Status, OUTPUT_LIMIT};
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 
-use crate::upstream::UpstreamPool;
+use crate::upstream::{UpstreamError, UpstreamPool};
 
-/// What a run needs from the agent: the local engine (container states, sandboxes) and
-/// the agent's identity (sandbox names and labels).
+/// What a run needs from the agent: the local engine (container states, sandboxes), the
+/// agent's identity (sandbox names and labels) and its stop (a script waiting on its
+/// container is cut short by it, not by a new policy).
 #[derive(Clone)]
 pub struct ProbeContext {
     pub engine: UpstreamPool,
     pub agent_id: String,
     pub node: String,
+    pub stop: CancellationToken,
 }
 
 /// One run's answer.
@@ -79,47 +83,47 @@ pub(crate) fn cut(text: &mut String, limit: usize) {
     text.truncate(end);
 }
 
+/// The output of a run the agent's stop cut short (never recorded: the agent is going).
+const STOPPING: &str = "cut short: the agent is stopping";
+
 /// Runs one check once; never longer than its timeout (plus, for a script, at most 45 s
 /// to read its output and remove its container); a timeout is Critical with an output
-/// saying so.
+/// saying so. The agent's stop cuts a run short (a script's after its container is made,
+/// so that the run removes it).
 pub async fn run(check: &Check, seq: u64, cx: &ProbeContext) -> Outcome {
     let limit = Duration::from_secs(check.timeout_secs.max(1));
     if let Err(e) = check.validate() {
         return Outcome::unknown(format!("the check cannot run: {e}")).bounded();
     }
-    let timed_out = || Outcome::critical(format!("timed out after {}s", limit.as_secs()));
     let outcome = match &check.probe {
         // The sandbox keeps its own time: on a timeout it kills and removes the container.
         Probe::Script(p) => script::run(check, p, seq, cx, limit).await,
-        Probe::Http(p) => tokio::time::timeout(limit, http::run(p))
-            .await
-            .unwrap_or_else(|_| timed_out()),
-        Probe::Tcp(p) => tokio::time::timeout(limit, tcp::run(p))
-            .await
-            .unwrap_or_else(|_| timed_out()),
-        Probe::Dns(p) => tokio::time::timeout(limit, dns::run(p))
-            .await
-            .unwrap_or_else(|_| timed_out()),
-        Probe::Container(p) => tokio::time::timeout(limit, container::run(p, cx))
-            .await
-            .unwrap_or_else(|_| timed_out()),
+        Probe::Http(p) => timed(limit, cx, http::run(p)).await,
+        Probe::Tcp(p) => timed(limit, cx, tcp::run(p)).await,
+        Probe::Dns(p) => timed(limit, cx, dns::run(p)).await,
+        Probe::Container(p) => timed(limit, cx, container::run(p, cx)).await,
     };
     outcome.bounded()
 }
 
-/// Removes the sandbox containers a previous run of this agent left behind (it stopped
-/// while a script ran): those labelled with this agent's id.
-pub async fn remove_leftovers(cx: &ProbeContext) {
-    match script::remove_leftovers(cx).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(
-            removed = n,
-            "removed check containers left by a previous run"
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "could not remove check containers left by a previous run")
-        }
+/// `probe` within `limit`, or until the agent stops.
+async fn timed(
+    limit: Duration,
+    cx: &ProbeContext,
+    probe: impl Future<Output = Outcome>,
+) -> Outcome {
+    tokio::select! {
+        _ = cx.stop.cancelled() => Outcome::unknown(STOPPING),
+        ran = tokio::time::timeout(limit, probe) => ran.unwrap_or_else(|_| {
+            Outcome::critical(format!("timed out after {}s", limit.as_secs()))
+        }),
     }
+}
+
+/// Removes every sandbox container labelled with this agent's id, a previous run's or
+/// this one's; how many.
+pub async fn remove_sandboxes(cx: &ProbeContext) -> Result<usize, UpstreamError> {
+    script::remove_all(cx).await
 }
 
 /// Connects to `host:port`, resolving a name with the agent's resolver (the release binary

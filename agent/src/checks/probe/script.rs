@@ -20,7 +20,7 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::{Outcome, ProbeContext};
+use super::{Outcome, ProbeContext, STOPPING};
 use crate::body;
 use crate::upstream::UpstreamError;
 
@@ -174,13 +174,21 @@ async fn create_start_wait(
             )))
         }
     }
+    // A stopping agent starts nothing more; the caller removes what it made.
+    if cx.stop.is_cancelled() {
+        return Ran::Failed(Outcome::unknown(STOPPING));
+    }
     if let Err(e) = call(cx, Method::POST, &format!("/containers/{name}/start"), None).await {
         return Ran::Failed(Outcome::unknown(format!(
             "the check's container did not start: {e}"
         )));
     }
     let wait = format!("/containers/{name}/wait?condition=not-running");
-    let waited = call_within(cx, Method::POST, &wait, None, limit + ENGINE_TIMEOUT).await;
+    let waited = tokio::select! {
+        waited = call_within(cx, Method::POST, &wait, None, limit + ENGINE_TIMEOUT) => waited,
+        // The caller's forced removal kills the script.
+        _ = cx.stop.cancelled() => return Ran::Failed(Outcome::unknown(STOPPING)),
+    };
     match waited {
         Ok(bytes) => {
             let answer: Value = serde_json::from_slice(&bytes).unwrap_or_default();
@@ -312,7 +320,7 @@ async fn remove(cx: &ProbeContext, name: &str) -> Result<(), UpstreamError> {
 }
 
 /// Removes every container labelled with this agent's id; how many.
-pub(super) async fn remove_leftovers(cx: &ProbeContext) -> Result<usize, UpstreamError> {
+pub(super) async fn remove_all(cx: &ProbeContext) -> Result<usize, UpstreamError> {
     let filters = json!({"label": [format!("{AGENT_LABEL}={}", cx.agent_id)]}).to_string();
     let path = format!(
         "/containers/json?all=1&filters={}",

@@ -124,10 +124,15 @@ async fn an_agent_stopped_during_a_script_check_leaves_no_sandbox_behind() {
 
     agent.terminate();
     let exit = blocking(|| agent.wait_exit(Duration::from_secs(30)));
-    assert!(exit.is_some(), "the agent stops within 30 s of SIGTERM");
+    assert!(
+        exit.is_some_and(|status| status.success()),
+        "the agent stops of itself within 30 s of SIGTERM ({exit:?}); its log:\n{}",
+        agent.log()
+    );
     assert_eq!(
         blocking(|| sandboxes(&agent_id)),
         "",
-        "no sandbox container of the stopped agent"
+        "no sandbox container of the stopped agent; its log:\n{}",
+        agent.log()
     );
 }

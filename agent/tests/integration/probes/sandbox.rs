@@ -1,7 +1,7 @@
 //! The `script` kind in real sandbox containers: Nagios exit codes with their output, a
 //! timeout (killed, critical, nothing left behind), the memory limit, the read-only root,
-//! the network off (and on), a read-only host mount, a missing image, and the leftovers a
-//! stopped agent left.
+//! the network off (and on), a read-only host mount, a missing image, a run cut short by
+//! the agent's stop, and the leftovers a stopped agent left.
 
 use serde_json::{json, Value};
 
@@ -71,6 +71,40 @@ async fn script_past_its_timeout_is_killed() {
         labelled(&cx).is_empty(),
         "no container left with label bosun.check.agent={}: {:?}",
         cx.agent_id,
+        labelled(&cx)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agents_stop_cuts_a_script_short_and_its_run_removes_the_container() {
+    ensure_image();
+    let cx = context();
+    let sleeper = script("sleeper", 50, json!({"script": "sleep 40"}));
+    let run = tokio::spawn({
+        let cx = cx.clone();
+        async move { probe::run(&sleeper, 1, &cx).await }
+    });
+    eventually(
+        "the script's container",
+        std::time::Duration::from_secs(20),
+        || async {
+            match labelled(&cx) {
+                names if names.is_empty() => Err("none yet".to_owned()),
+                _ => Ok(()),
+            }
+        },
+    )
+    .await;
+    cx.stop.cancel();
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(20), run)
+        .await
+        .expect("the run ends within 20 s of the stop, not after the script's 40 s")
+        .expect("the run's task");
+    assert_status(&outcome, Status::Unknown);
+    assert_eq!(outcome.output, "cut short: the agent is stopping");
+    assert!(
+        labelled(&cx).is_empty(),
+        "the run removed its container: {:?}",
         labelled(&cx)
     );
 }
@@ -249,7 +283,10 @@ async fn leftovers_of_this_agent_are_removed() {
             "300",
         ]);
     }
-    probe::remove_leftovers(&cx).await;
+    let removed = probe::remove_sandboxes(&cx)
+        .await
+        .expect("the engine lists");
+    assert_eq!(removed, 1, "this agent's one container");
     assert!(labelled(&cx).is_empty(), "{:?}", labelled(&cx));
     assert!(!engine_has_container(ours.as_str()));
     assert_eq!(labelled(&other).len(), 1, "another agent's container stays");
