@@ -71,11 +71,18 @@ async function send(path, init) {
         await pause(RETRY_PAUSES_MS[attempt], init.signal);
         continue;
       }
-      throw new ApiError(0, read
-        ? `The console could not be reached (${e.message}).`
-        : `The console could not be reached (${e.message}): the change may or may not have been made; reload the page to see.`);
+      throw new ApiError(0, unreachable(init.method, path, e));
     }
   }
+}
+
+/** What a request the network failed says: a write may have been carried out, but a
+ * sign-in changes nothing a user would look for, and is simply tried again. */
+function unreachable(method, path, e) {
+  const said = `The console could not be reached (${e.message})`;
+  if (SAFE.has(method)) return `${said}.`;
+  if (path.split('?')[0] === '/api/login') return `${said}; sign in again once the network is back.`;
+  return `${said}: the change may or may not have been made; reload the page to see.`;
 }
 
 /**

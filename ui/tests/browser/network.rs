@@ -2,7 +2,7 @@
 //! emulation, switched by chromedriver): a page whose reads meet a short outage loads once
 //! the network is back; a read that cannot get through says the console could not be
 //! reached; a write that cannot is never sent again, and says that it may or may not have
-//! been made.
+//! been made; a sign-in that cannot says to sign in again.
 
 use std::time::Duration;
 
@@ -31,12 +31,41 @@ async fn network(b: &Browser, online: bool) {
     });
 }
 
+/// The error a form shows, once it shows one.
+async fn form_error(b: &Browser, selector: &str) -> String {
+    eventually("the form's error", SETTLE, || async {
+        let text = b.text(selector).await;
+        if text.trim().is_empty() {
+            Err("nothing".to_owned())
+        } else {
+            Ok(text)
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn reads_ride_out_a_short_outage_and_a_write_is_never_sent_twice() {
     let driver = Driver::start();
     let (_creds, _agent, console) = stack().await;
     let base = format!("https://localhost:{}", console.addr.port());
     let b = Browser::start(&driver).await;
+
+    // A sign-in while the network is off says to sign in again, not that a change may
+    // have been made.
+    b.open_until(&format!("{base}/"), "#login-username").await;
+    network(&b, false).await;
+    b.type_into("#login-username", ADMIN).await;
+    b.type_into("#login-password", ADMIN_PASSWORD).await;
+    b.click("#login-submit").await;
+    let said = form_error(&b, "#login-error").await;
+    assert!(
+        said.contains("could not be reached")
+            && said.contains("sign in again")
+            && !said.contains("may or may not"),
+        "the login form says what to do: {said}"
+    );
+    network(&b, true).await;
     b.log_in(&base, ADMIN, ADMIN_PASSWORD).await;
 
     // A page opened while the network is off, back a moment later: its lists load.
@@ -56,15 +85,7 @@ async fn reads_ride_out_a_short_outage_and_a_write_is_never_sent_twice() {
     network(&b, false).await;
     b.type_into("#token-name", "offline-laptop").await;
     b.click("#token-submit").await;
-    let said = eventually("the form's error", SETTLE, || async {
-        let text = b.text("#token-error").await;
-        if text.trim().is_empty() {
-            Err("nothing".to_owned())
-        } else {
-            Ok(text)
-        }
-    })
-    .await;
+    let said = form_error(&b, "#token-error").await;
     assert!(
         said.contains("could not be reached") && said.contains("may or may not have been made"),
         "the form says what became of the token: {said}"
