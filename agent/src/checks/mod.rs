@@ -98,12 +98,7 @@ impl Checks {
             node: node.clone(),
             stop: stop.clone(),
         };
-        let scheduler = Scheduler::new(
-            cx(engine.clone()),
-            Arc::clone(&ring),
-            ready.clone(),
-            stop.clone(),
-        );
+        let scheduler = Scheduler::new(cx(engine.clone()), Arc::clone(&ring), ready.clone());
         let cleanup = cx(engine);
         let at_stop = cleanup.clone();
         tokio::spawn(async move {

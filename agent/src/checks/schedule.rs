@@ -113,18 +113,12 @@ pub struct Scheduler {
     tasks: Mutex<Tasks>,
     /// Every check's task, those a policy dropped included until their run ends.
     tracker: TaskTracker,
-    stop: CancellationToken,
 }
 
 impl Scheduler {
     /// A scheduler with nothing to run yet; runs start once `ready` is cancelled, and all
-    /// end with `stop`.
-    pub fn new(
-        cx: ProbeContext,
-        ring: Arc<Mutex<Ring>>,
-        ready: CancellationToken,
-        stop: CancellationToken,
-    ) -> Self {
+    /// end with the agent's stop (`cx.stop`).
+    pub fn new(cx: ProbeContext, ring: Arc<Mutex<Ring>>, ready: CancellationToken) -> Self {
         let concurrency = bosun_serve::checks::DEFAULT_CONCURRENCY;
         Self {
             shared: Arc::new(Shared {
@@ -136,14 +130,13 @@ impl Scheduler {
             }),
             tasks: Mutex::new(Tasks::default()),
             tracker: TaskTracker::new(),
-            stop,
         }
     }
 
-    /// Waits, once `stop` is cancelled, for every task to end: between runs they end at
-    /// once, and a run in progress ends with its probe.
+    /// Waits, once the agent's stop is cancelled, for every task to end: between runs they
+    /// end at once, and a run in progress ends with its probe.
     pub async fn runs_ended(&self) {
-        self.stop.cancelled().await;
+        self.shared.cx.stop.cancelled().await;
         self.tracker.close();
         self.tracker.wait().await;
     }
@@ -201,7 +194,7 @@ impl Scheduler {
     }
 
     fn spawn(&self, check: Check) -> Task {
-        let cancel = self.stop.child_token();
+        let cancel = self.shared.cx.stop.child_token();
         let machine = Arc::new(Mutex::new(Machine::new(now_ms())));
         self.tracker.spawn(run_check(
             Arc::clone(&self.shared),

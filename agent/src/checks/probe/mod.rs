@@ -16,6 +16,8 @@ mod http;
 mod script;
 mod tcp;
 
+pub use script::remove_sandboxes;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -23,7 +25,7 @@ use bosun_serve::checks::{Check, Probe, Status, OUTPUT_LIMIT};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::upstream::{UpstreamError, UpstreamPool};
+use crate::upstream::UpstreamPool;
 
 /// What a run needs from the agent: the local engine (container states, sandboxes), the
 /// agent's identity (sandbox names and labels) and its stop (a script waiting on its
@@ -118,12 +120,6 @@ async fn timed(
             Outcome::critical(format!("timed out after {}s", limit.as_secs()))
         }),
     }
-}
-
-/// Removes every sandbox container labelled with this agent's id, a previous run's or
-/// this one's; how many.
-pub async fn remove_sandboxes(cx: &ProbeContext) -> Result<usize, UpstreamError> {
-    script::remove_all(cx).await
 }
 
 /// Connects to `host:port`, resolving a name with the agent's resolver (the release binary

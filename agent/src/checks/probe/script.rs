@@ -319,8 +319,9 @@ async fn remove(cx: &ProbeContext, name: &str) -> Result<(), UpstreamError> {
     }
 }
 
-/// Removes every container labelled with this agent's id; how many.
-pub(super) async fn remove_all(cx: &ProbeContext) -> Result<usize, UpstreamError> {
+/// Removes every sandbox container labelled with this agent's id, a previous run's or
+/// this one's; how many.
+pub async fn remove_sandboxes(cx: &ProbeContext) -> Result<usize, UpstreamError> {
     let filters = json!({"label": [format!("{AGENT_LABEL}={}", cx.agent_id)]}).to_string();
     let path = format!(
         "/containers/json?all=1&filters={}",
