@@ -2,6 +2,7 @@
 //! terminating TLS with client certificates, in one run, side by side.
 
 mod alerts;
+mod bare;
 mod checks;
 mod client;
 mod cluster;
@@ -197,6 +198,12 @@ async fn main() -> ExitCode {
     }
     if args.peek().map(String::as_str) == Some("usage") {
         return match usage::main(args.skip(1).collect()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
+    if args.peek().map(String::as_str) == Some("bare-relay") {
+        return match bare::main(args.skip(1).collect()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         };

@@ -2,7 +2,9 @@
 //! and through one or more agent binaries, in alternating rounds, so that the machine's
 //! drift from one minute to the next falls on every column alike. It is the main table's
 //! row that moves most from run to run, measured on its own, and the way to hold two
-//! builds of the agent side by side.
+//! builds of the agent side by side. A last column, the bare relay ([`crate::bare`]), is
+//! the agent's serving stack without its steps: the agent's ratio to it is what those
+//! steps cost.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,8 +22,9 @@ const USAGE: &str = "\
 usage: bosun-bench ping [--agent-bin PATH]... [--haproxy-bin PATH] [--rounds N] [--window SECS] [--markdown]
 
 GET /_ping at 64 kept-alive connections through HAProxy terminating TLS 1.3 with client
-certificates, and through each agent binary given (default target/release/bosun-agent), in
-N rounds (default 8) of SECS seconds (default 3) each, the order turning every round.
+certificates, through each agent binary given (default target/release/bosun-agent), and
+through the bare relay (the agent's listener, lanes, TLS and hyper relaying to the engine
+with none of the agent's steps, run as `bosun-bench bare-relay`), in N rounds (default 8) of SECS seconds (default 3) each, the order turning every round.
 First times 2000 requests on one connection per column (interleaved, before any load).
 Prints their p50 and p99, requests per second (median, lowest, highest round), the CPU the
 engine, the proxy and this client spent per 1000 requests, and the proxies' resident memory idle and 11 s
@@ -121,6 +124,9 @@ pub async fn main(args: Vec<String>) -> Result<()> {
             haproxy.service.pid()?,
         ),
     );
+    let (bare, dial) = crate::bare::start(&scratch.path().join("agent-0")).await?;
+    columns.push(Column::new("bare relay".to_owned(), dial, bare.pid()?));
+    services.push(bare);
     let engine = find_process("dockerd");
     crate::wait_quiet().await;
     for column in &mut columns {
