@@ -8,7 +8,7 @@
 //! CPU is counted apart from the client's.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,16 +32,18 @@ use crate::procs::Service;
 
 type Body = BoxBody<Bytes, hyper::Error>;
 
-/// Starts the bare relay with a server certificate from the CA in `agent_dir/ca`, reached
-/// with the client bundle in `agent_dir/client` (as `procs::start_agent` leaves them).
-pub async fn start(agent_dir: &Path) -> Result<(Service, Dial)> {
+/// Starts the bare relay in front of the engine at `socket`, with a server certificate from
+/// the CA in `agent_dir/ca`, reached with the client bundle in `agent_dir/client` (as
+/// `procs::start_agent` leaves them).
+pub async fn start(agent_dir: &Path, socket: &Path) -> Result<(Service, Dial)> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
     let mut service = Service::spawn(
         "bare relay",
         Command::new(std::env::current_exe()?)
             .arg("bare-relay")
             .arg(addr.to_string())
-            .arg(agent_dir.join("ca")),
+            .arg(agent_dir.join("ca"))
+            .arg(socket),
         agent_dir.join("bare-relay.log"),
     )?;
     let dial = Dial::Tls {
@@ -55,10 +57,10 @@ pub async fn start(agent_dir: &Path) -> Result<(Service, Dial)> {
     Ok((service, dial))
 }
 
-/// `bosun-bench bare-relay ADDR CA_DIR`: serves until SIGTERM or SIGINT.
+/// `bosun-bench bare-relay ADDR CA_DIR SOCKET`: serves until SIGTERM or SIGINT.
 pub async fn main(args: Vec<String>) -> Result<()> {
-    let [addr, ca_dir] = args.as_slice() else {
-        bail!("usage: bosun-bench bare-relay ADDR CA_DIR");
+    let [addr, ca_dir, socket] = args.as_slice() else {
+        bail!("usage: bosun-bench bare-relay ADDR CA_DIR SOCKET");
     };
     let addr: SocketAddr = addr.parse().context("ADDR")?;
     bosun_serve::tls::install_crypto_provider();
@@ -70,7 +72,9 @@ pub async fn main(args: Vec<String>) -> Result<()> {
     let server = Server {
         listener: tokio::net::TcpListener::bind(addr).await?,
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config)),
-        handler: Arc::new(Relay),
+        handler: Arc::new(Relay {
+            engine: PathBuf::from(socket),
+        }),
         deadlines: Deadlines {
             handshake: Duration::from_secs(10),
             header_read: Duration::from_secs(30),
@@ -85,7 +89,10 @@ pub async fn main(args: Vec<String>) -> Result<()> {
     Ok(())
 }
 
-struct Relay;
+/// Where the engine listens.
+struct Relay {
+    engine: PathBuf,
+}
 
 /// A client connection's own connection to the engine, opened at its first request.
 struct Engine(Mutex<Option<SendRequest<Incoming>>>);
@@ -105,7 +112,7 @@ impl Handler for Relay {
     ) -> Response<Body> {
         let mut sender = engine.0.lock().await;
         if sender.as_ref().is_none_or(SendRequest::is_closed) {
-            *sender = dial_engine().await;
+            *sender = dial_engine(&self.engine).await;
         }
         let Some(sender) = sender.as_mut() else {
             return bad_gateway();
@@ -120,10 +127,8 @@ impl Handler for Relay {
     }
 }
 
-async fn dial_engine() -> Option<SendRequest<Incoming>> {
-    let stream = tokio::net::UnixStream::connect(crate::ENGINE_SOCKET)
-        .await
-        .ok()?;
+async fn dial_engine(socket: &Path) -> Option<SendRequest<Incoming>> {
+    let stream = tokio::net::UnixStream::connect(socket).await.ok()?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .ok()?;

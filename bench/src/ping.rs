@@ -124,7 +124,7 @@ pub async fn main(args: Vec<String>) -> Result<()> {
             haproxy.service.pid()?,
         ),
     );
-    let (bare, dial) = crate::bare::start(&scratch.path().join("agent-0")).await?;
+    let (bare, dial) = crate::bare::start(&scratch.path().join("agent-0"), socket).await?;
     columns.push(Column::new("bare relay".to_owned(), dial, bare.pid()?));
     services.push(bare);
     let engine = find_process("dockerd");
