@@ -36,11 +36,15 @@ use crate::updates::Updates;
 use crate::upstream::UpstreamPool;
 use crate::usage::Usage;
 
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time allowed for a request head to arrive; a stalled client is closed, a stream never.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// A connection that sends no complete request this long after its handshake is closed.
-const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// What a client connection to the agent's listener is allowed: 10 s for its handshake,
+/// 30 s for each request head (a stalled client is closed, a stream never), and 10 s after
+/// the handshake for its first complete request. A stream of the edge tunnel keeps the
+/// first two, with no first-request deadline.
+pub const DEADLINES: Deadlines = Deadlines {
+    handshake: Duration::from_secs(10),
+    header_read: Duration::from_secs(30),
+    first_request: Some(Duration::from_secs(10)),
+};
 const SERVER_CERT_DAYS: i64 = 365;
 
 #[derive(Debug, thiserror::Error)]
@@ -250,11 +254,7 @@ impl Agent {
                 listener,
                 acceptor,
                 handler: Arc::clone(&handler),
-                deadlines: Deadlines {
-                    handshake: TLS_HANDSHAKE_TIMEOUT,
-                    header_read: HEADER_READ_TIMEOUT,
-                    first_request: Some(FIRST_REQUEST_TIMEOUT),
-                },
+                deadlines: DEADLINES,
                 grace: config.shutdown_grace,
                 lanes: bosun_serve::lanes::per_core(),
             }),
@@ -311,9 +311,8 @@ impl Agent {
             let serving = edge::Serving {
                 handler: Arc::clone(&self.handler),
                 deadlines: Deadlines {
-                    handshake: TLS_HANDSHAKE_TIMEOUT,
-                    header_read: HEADER_READ_TIMEOUT,
                     first_request: None,
+                    ..DEADLINES
                 },
                 grace: self.grace,
                 relays: proxy.relays().clone(),

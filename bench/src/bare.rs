@@ -1,7 +1,7 @@
-//! The bare relay: the agent's serving stack (its listener, lanes and TLS set-up, hyper on
-//! both sides) relaying every request to the engine on a connection of its own per client
-//! connection, with none of the agent's steps (identify, authorize, place, the pool,
-//! headers, metrics, audit). `bosun-bench ping` measures it beside the agent, so that what
+//! The bare relay: the agent's serving stack (its listener, lanes, deadlines and TLS
+//! configuration, hyper on both sides) relaying every request to the engine on a connection of its own per client
+//! connection, with none of the agent's steps (the client certificate's chain check and
+//! identity, authorize, place, the pool, headers, metrics, audit). `bosun-bench ping` measures it beside the agent, so that what
 //! the agent's own steps cost per request reads as the ratio between the two columns.
 //!
 //! It runs as this binary's hidden `bare-relay` command, a process of its own, so that its
@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use bosun_serve::listen::{Deadlines, Handler, NoLingering, Server};
+use bosun_serve::listen::{Handler, NoLingering, Server};
 use bytes::Bytes;
-use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use http_body_util::{combinators::BoxBody, BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, Response, StatusCode};
@@ -75,11 +75,7 @@ pub async fn main(args: Vec<String>) -> Result<()> {
         handler: Arc::new(Relay {
             engine: PathBuf::from(socket),
         }),
-        deadlines: Deadlines {
-            handshake: Duration::from_secs(10),
-            header_read: Duration::from_secs(30),
-            first_request: Some(Duration::from_secs(30)),
-        },
+        deadlines: bosun_agent::server::DEADLINES,
         grace: Duration::from_secs(1),
         lanes: bosun_serve::lanes::per_core(),
     };
@@ -137,7 +133,7 @@ async fn dial_engine(socket: &Path) -> Option<SendRequest<Incoming>> {
 }
 
 fn bad_gateway() -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::new()).map_err(|e| match e {}).boxed());
+    let mut resp = Response::new(Empty::new().map_err(|e| match e {}).boxed());
     *resp.status_mut() = StatusCode::BAD_GATEWAY;
     resp
 }

@@ -24,7 +24,8 @@ usage: bosun-bench ping [--agent-bin PATH]... [--haproxy-bin PATH] [--rounds N] 
 GET /_ping at 64 kept-alive connections through HAProxy terminating TLS 1.3 with client
 certificates, through each agent binary given (default target/release/bosun-agent), and
 through the bare relay (the agent's listener, lanes, TLS and hyper relaying to the engine
-with none of the agent's steps, run as `bosun-bench bare-relay`), in N rounds (default 8) of SECS seconds (default 3) each, the order turning every round.
+with none of the agent's steps, run as `bosun-bench bare-relay`), in N rounds (default 8)
+of SECS seconds (default 3) each, the order turning every round.
 First times 2000 requests on one connection per column (interleaved, before any load).
 Prints their p50 and p99, requests per second (median, lowest, highest round), the CPU the
 engine, the proxy and this client spent per 1000 requests, and the proxies' resident memory idle and 11 s
