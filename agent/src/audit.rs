@@ -60,7 +60,7 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn new(client: SocketAddr, method: &http::Method, path: &str) -> Self {
+    pub fn new(client: SocketAddr, method: &http::Method, path: String) -> Self {
         Self {
             time: String::new(),
             subject: None,
@@ -68,7 +68,7 @@ impl Record {
             client,
             forwarded_by: None,
             method: method.clone(),
-            path: path.to_owned(),
+            path,
             object: None,
             node: None,
             status: 0,
@@ -140,17 +140,22 @@ impl Audit {
         }
     }
 
-    /// Writes the record if the request is one that is audited: anything not on the read
-    /// allowlist from a client that authenticated or tried to, and refused reads.
-    pub async fn write(&self, mut record: Record, status: u16) {
-        record.status = status;
+    /// Whether a request gets a line: anything not on the read allowlist from a client
+    /// that authenticated or tried to, and refused reads.
+    pub fn wants(&self, record: &Record, status: u16) -> bool {
         let refused_read = status == 403;
         if record.reads && !self.reads && !refused_read {
+            return false;
+        }
+        !(record.subject.is_none() && record.reads)
+    }
+
+    /// Writes the record if the request is one that is audited ([`Audit::wants`]).
+    pub async fn write(&self, mut record: Record, status: u16) {
+        if !self.wants(&record, status) {
             return;
         }
-        if record.subject.is_none() && record.reads {
-            return;
-        }
+        record.status = status;
         record.time = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();

@@ -72,10 +72,22 @@ impl Calls {
         &self,
         node: &Node,
         identity: &Identity,
-        mut req: Request<Body>,
+        req: Request<Body>,
     ) -> Result<Response<Incoming>, ProxyError> {
+        let (pool, req) = self.addressed(node, identity, req)?;
+        Ok(pool.send(req).await?)
+    }
+
+    /// `req` made fit to send to `node` ([`Calls::address`]), with the pool to send it
+    /// through: [`Calls::send`] for a caller that awaits the sending itself.
+    pub fn addressed(
+        &self,
+        node: &Node,
+        identity: &Identity,
+        mut req: Request<Body>,
+    ) -> Result<(UpstreamPool, Request<Body>), ProxyError> {
         self.address(node, identity, &mut req)?;
-        Ok(self.pool(node).send(req).await?)
+        Ok((self.pool(node), req))
     }
 
     /// A request with a whole body addressed to `node`, with the pool to send it through.

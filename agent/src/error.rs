@@ -12,7 +12,8 @@ pub const NOT_A_MANAGER: &str = "This node is not a swarm manager. Worker nodes 
 
 /// Set on an agent's answer when its own engine could not be reached: the request was not
 /// served, and whoever forwarded it may try another node.
-pub const ENGINE_UNREACHABLE: &str = "x-agent-engine-unreachable";
+pub const ENGINE_UNREACHABLE: http::HeaderName =
+    http::HeaderName::from_static("x-agent-engine-unreachable");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {

@@ -4,57 +4,72 @@
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Routing headers the agent reads itself.
-pub const TARGET: &str = "x-agent-target";
-pub const TARGET_ALIAS: &str = "x-portaineragent-target";
-pub const STRICT: &str = "x-agent-strict";
-pub const MANAGER_OPERATION: &str = "x-agent-manager-operation";
+pub const TARGET: HeaderName = HeaderName::from_static("x-agent-target");
+pub const TARGET_ALIAS: HeaderName = HeaderName::from_static("x-portaineragent-target");
+pub const STRICT: HeaderName = HeaderName::from_static("x-agent-strict");
+pub const MANAGER_OPERATION: HeaderName = HeaderName::from_static("x-agent-manager-operation");
 /// Set on every answer one node's engine gave: the name of that node.
-pub const NODE: &str = "x-agent-node";
+pub const NODE: HeaderName = HeaderName::from_static("x-agent-node");
 
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-];
+/// Headers that stay on their hop. `Upgrade` is among them: the caller sets it again
+/// where a switch is wanted.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
 
-/// Removes the hop-by-hop headers, those the `Connection` header names included.
-/// `Upgrade` goes too: the caller sets it again where a switch is wanted.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+/// What a client sends that is for the agent alone: its credentials and its routing
+/// (the constants above, and the agent token).
+fn is_for_the_agent(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "authorization"
+            | "x-agent-target"
+            | "x-portaineragent-target"
+            | "x-agent-strict"
+            | "x-agent-manager-operation"
+            | "x-bosun-agent-token"
+    )
+}
+
+/// Removes the hop-by-hop headers, those the `Connection` header names included, and
+/// those `also` picks. One look over the names there are: most requests and answers
+/// carry none of them, and are left as they are.
+fn strip(headers: &mut HeaderMap, also: fn(&HeaderName) -> bool) {
+    let mut doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_hop_by_hop(name) || also(name))
+        .cloned()
         .collect();
-    for name in named {
+    if doomed.contains(&header::CONNECTION) {
+        doomed.extend(
+            headers
+                .get_all(header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok()),
+        );
+    }
+    for name in doomed {
         headers.remove(name);
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
-    }
-    headers.remove(header::UPGRADE);
 }
 
 /// Makes a client's request headers fit for the engine. `upgrade` is the protocol to ask
 /// the engine to switch to, for hijacks and upgrades.
 pub fn for_engine(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
-    strip_hop_by_hop(headers);
-    headers.remove(header::AUTHORIZATION);
-    for name in [
-        TARGET,
-        TARGET_ALIAS,
-        STRICT,
-        MANAGER_OPERATION,
-        crate::cluster::token::HEADER,
-    ] {
-        headers.remove(name);
-    }
+    strip(headers, is_for_the_agent);
     // Go's server refuses an HTTP/1.1 request without a Host header; an empty one (as
     // BuildKit sends) is fine and kept.
     if !headers.contains_key(header::HOST) {
@@ -69,7 +84,7 @@ pub fn for_engine(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
 /// The engine's response headers, fit for the client. `Content-Type` and every custom
 /// header are kept exactly.
 pub fn for_client(headers: &mut HeaderMap) {
-    strip_hop_by_hop(headers);
+    strip(headers, |_| false);
 }
 
 /// The protocol a client asked to switch to, if it asked.
@@ -122,6 +137,22 @@ mod tests {
         assert_eq!(h["x-registry-auth"], "eyJ9");
         assert_eq!(h["content-type"], "application/x-tar");
         assert_eq!(h["host"], "example:9001");
+    }
+
+    #[test]
+    fn the_agents_own_headers_are_known_as_its_own() {
+        for name in [
+            header::AUTHORIZATION,
+            TARGET,
+            TARGET_ALIAS,
+            STRICT,
+            MANAGER_OPERATION,
+            crate::cluster::token::HEADER,
+        ] {
+            assert!(is_for_the_agent(&name), "{name}");
+        }
+        assert!(!is_for_the_agent(&NODE));
+        assert!(!is_for_the_agent(&header::HOST));
     }
 
     #[test]

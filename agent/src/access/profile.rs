@@ -203,13 +203,16 @@ impl Profile {
     /// Whether the profile changes nothing about a request it allows: no scope, no create
     /// rules, every node. Such a request takes the fast path.
     pub fn is_unrestricted(&self) -> bool {
+        // Every section at write: each one named says so, and the default covers the
+        // rest (or none is left to it).
+        let all_write = self.sections.values().all(|l| *l == Level::Write)
+            && (self.default == Some(Level::Write)
+                || Section::ALL.iter().all(|s| self.sections.contains_key(s)));
         self.unknown_routes
             && self.labels.is_empty()
             && self.nodes.is_none()
+            && all_write
             && self.create.is_unrestricted()
-            && Section::ALL
-                .iter()
-                .all(|s| self.level(*s) == Some(Level::Write))
     }
 
     pub fn is_scoped(&self) -> bool {

@@ -8,6 +8,7 @@
 
 use http::Method;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 /// An API section, as profiles name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -193,7 +194,7 @@ pub fn classify(method: &Method, api_path: &str) -> Operation {
     let get = method == Method::GET;
     // HEAD reads what GET reads, except on archives, where it stats a path in a container.
     let look = get || method == Method::HEAD;
-    let segments: Vec<&str> = api_path.trim_start_matches('/').split('/').collect();
+    let segments: SmallVec<[&str; 8]> = api_path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["_ping"] => Operation::new(S::System, look),
         ["version"] | ["info"] => Operation::new(S::System, look),
@@ -352,15 +353,25 @@ pub struct UnclearPath(pub String, pub &'static str);
 /// two disagree: an encoded `/`, dot segments, empty segments, and control characters.
 pub fn decode(raw: &str) -> Result<String, UnclearPath> {
     let bad = |why| UnclearPath(raw.to_owned(), why);
-    for encoded in ["%2f", "%2F", "%5c", "%5C", "%00"] {
-        if raw.contains(encoded) {
+    let escapes = raw
+        .match_indices('%')
+        .map(|(at, _)| raw.as_bytes()[at + 1..].get(..2));
+    for escaped in escapes.flatten() {
+        if [b"2f", b"5c", b"00"]
+            .iter()
+            .any(|e| escaped.eq_ignore_ascii_case(*e))
+        {
             return Err(bad("it encodes a path separator or NUL"));
         }
     }
-    let decoded = percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| bad("it is not UTF-8 once decoded"))?
-        .into_owned();
+    let decoded = if raw.contains('%') {
+        percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| bad("it is not UTF-8 once decoded"))?
+            .into_owned()
+    } else {
+        raw.to_owned()
+    };
     if decoded.chars().any(|c| c.is_control() || c == '\\') {
         return Err(bad("it holds control characters or backslashes"));
     }
@@ -544,6 +555,14 @@ mod tests {
         assert!(decode("/containers/%2e%2e/json").is_err());
         assert!(decode("/containers//json").is_err());
         assert!(decode("/containers/a%00/json").is_err());
+        assert!(decode("/containers/x%2fy/json").is_err());
+        assert!(decode("/containers/x%5cy/json").is_err());
+        assert!(decode("/containers/x%%5Cy/json").is_err());
+        assert_eq!(
+            decode("/containers/x%25y").as_deref(),
+            Ok("/containers/x%y")
+        );
+        assert!(decode("/containers/x%2").is_ok());
         assert_eq!(decode("/_ping").as_deref(), Ok("/_ping"));
         assert_eq!(decode("/").as_deref(), Ok("/"));
     }

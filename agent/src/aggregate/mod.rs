@@ -23,7 +23,7 @@ use crate::upstream::UpstreamError;
 use merge::{ListQuery, NodeAnswer};
 
 /// Names the nodes left out of a merged answer, and why.
-pub const PARTIAL: &str = "x-agent-partial";
+pub const PARTIAL: http::HeaderName = http::HeaderName::from_static("x-agent-partial");
 
 /// Why a node known to be down is left out of a cluster-wide answer.
 pub const NODE_DOWN: &str = "node down: its agent stopped answering";

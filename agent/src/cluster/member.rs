@@ -128,6 +128,20 @@ pub struct Node {
     pub meta: NodeMeta,
     /// This agent's own node: requests for it go to the local engine.
     pub local: bool,
+    /// Its name as the `X-Agent-Node` header of the answers it gives; `None` for a name
+    /// a header cannot carry.
+    pub header: Option<http::HeaderValue>,
+}
+
+impl Node {
+    fn new(meta: NodeMeta, local: bool) -> Self {
+        let header = http::HeaderValue::from_str(&meta.node_name).ok();
+        Self {
+            meta,
+            local,
+            header,
+        }
+    }
 }
 
 /// The cluster as this agent sees it at one moment. The node list requests are placed
@@ -137,6 +151,8 @@ pub struct View {
     pub me: AgentId,
     pub members: Vec<Member>,
     nodes: Vec<Node>,
+    /// The nodes' names, in the order of `nodes`.
+    names: Vec<String>,
     missing: Vec<String>,
 }
 
@@ -147,11 +163,13 @@ pub const MISSING_FOR: std::time::Duration = std::time::Duration::from_secs(600)
 impl View {
     pub fn new(me: AgentId, members: Vec<Member>) -> Self {
         let nodes = reachable_nodes(&me, &members);
+        let names = nodes.iter().map(|n| n.meta.node_name.clone()).collect();
         let missing = missing_nodes(&nodes, &members, SystemTime::now());
         Self {
             me,
             members,
             nodes,
+            names,
             missing,
         }
     }
@@ -170,6 +188,11 @@ impl View {
     /// agents stand in front of it.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
+    }
+
+    /// The names of [`View::nodes`], in their order.
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     pub fn node(&self, name: &str) -> Option<Node> {
@@ -214,10 +237,7 @@ fn missing_nodes(nodes: &[Node], members: &[Member], now: SystemTime) -> Vec<Str
 }
 
 fn reachable_nodes(me: &AgentId, members: &[Member]) -> Vec<Node> {
-    let mut nodes = vec![Node {
-        meta: me.meta.clone(),
-        local: true,
-    }];
+    let mut nodes = vec![Node::new(me.meta.clone(), true)];
     let mut others: Vec<&Member> = members
         .iter()
         .filter(|m| m.state != MemberState::Down)
@@ -230,10 +250,11 @@ fn reachable_nodes(me: &AgentId, members: &[Member]) -> Vec<Node> {
     });
     others.dedup_by(|a, b| a.id.meta.engine_id == b.id.meta.engine_id);
     others.sort_by(|a, b| a.id.meta.node_name.cmp(&b.id.meta.node_name));
-    nodes.extend(others.into_iter().map(|m| Node {
-        meta: m.id.meta.clone(),
-        local: false,
-    }));
+    nodes.extend(
+        others
+            .into_iter()
+            .map(|m| Node::new(m.id.meta.clone(), false)),
+    );
     nodes
 }
 

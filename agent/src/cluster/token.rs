@@ -10,7 +10,7 @@ use crate::auth::{now_secs, AuthError, Credential, Identity};
 use crate::secret::Secret;
 
 /// The header that carries it; never forwarded to an engine.
-pub const HEADER: &str = "x-bosun-agent-token";
+pub const HEADER: http::HeaderName = http::HeaderName::from_static("x-bosun-agent-token");
 /// A forwarded request reaches its node within milliseconds; a few seconds cover a busy
 /// node, and a stolen token is useless soon after.
 const TTL_SECS: u64 = 10;

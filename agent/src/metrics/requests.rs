@@ -1,6 +1,8 @@
 //! Requests the agent served: how many by placement class and status, how long they
 //! took, and which nodes fan-outs answered without.
 
+use std::sync::RwLock;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -34,6 +36,17 @@ pub struct Requests {
     served: Family<Served, Counter>,
     duration: Family<Class, Histogram, fn() -> Histogram>,
     partial: Family<LeftOut, Counter>,
+    /// The series of each class and status served so far, so that counting a request
+    /// looks in a short list rather than hashing its labels into both families.
+    seen: RwLock<Vec<Series>>,
+}
+
+/// The two series one class and status of answer counts in.
+struct Series {
+    class: &'static str,
+    status: u16,
+    served: Counter,
+    duration: Histogram,
 }
 
 impl Default for Requests {
@@ -42,6 +55,7 @@ impl Default for Requests {
             served: Family::default(),
             duration: Family::new_with_constructor(latency),
             partial: Family::default(),
+            seen: RwLock::default(),
         }
     }
 }
@@ -69,10 +83,10 @@ impl Requests {
     /// One request served. `partial` is the answer's `X-Agent-Partial` header, which
     /// names the nodes left out as `node: reason; node: reason`.
     pub fn served(&self, class: &'static str, status: u16, seconds: f64, partial: Option<&str>) {
-        self.served.get_or_create(&Served { class, status }).inc();
-        self.duration
-            .get_or_create(&Class { class })
-            .observe(seconds);
+        self.with_series(class, status, |series| {
+            series.served.inc();
+            series.duration.observe(seconds);
+        });
         for part in partial.into_iter().flat_map(|p| p.split("; ")) {
             if let Some((peer, _)) = part.split_once(": ") {
                 self.partial
@@ -81,6 +95,64 @@ impl Requests {
                     })
                     .inc();
             }
+        }
+    }
+
+    fn with_series(&self, class: &'static str, status: u16, count: impl FnOnce(&Series)) {
+        let find = |seen: &[Series]| {
+            seen.iter()
+                .position(|s| s.status == status && s.class == class)
+        };
+        {
+            let seen = self.seen.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(at) = find(&seen) {
+                return count(&seen[at]);
+            }
+        }
+        let mut seen = self.seen.write().unwrap_or_else(|p| p.into_inner());
+        let at = find(&seen).unwrap_or_else(|| {
+            seen.push(Series {
+                class,
+                status,
+                served: self.served.get_or_create(&Served { class, status }).clone(),
+                duration: self.duration.get_or_create(&Class { class }).clone(),
+            });
+            seen.len() - 1
+        });
+        count(&seen[at]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exposition(requests: &Requests) -> String {
+        let mut registry = Registry::default();
+        requests.register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        text
+    }
+
+    #[test]
+    fn each_class_and_status_is_counted_in_its_own_series() {
+        let requests = Requests::default();
+        requests.served("here", 200, 0.001, None);
+        requests.served("here", 200, 0.002, None);
+        requests.served("here", 404, 0.001, None);
+        requests.served("fanout", 200, 0.3, Some("b: node down; c: timed out"));
+        let text = exposition(&requests);
+        for line in [
+            "agent_requests_total{class=\"here\",status=\"200\"} 2",
+            "agent_requests_total{class=\"here\",status=\"404\"} 1",
+            "agent_requests_total{class=\"fanout\",status=\"200\"} 1",
+            "agent_request_duration_seconds_count{class=\"here\"} 3",
+            "agent_request_duration_seconds_count{class=\"fanout\"} 1",
+            "agent_fanout_partial_total{peer=\"b\"} 1",
+            "agent_fanout_partial_total{peer=\"c\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
         }
     }
 }

@@ -143,11 +143,7 @@ pub fn place<'v>(ask: &Ask<'_>, view: &'v View, clustered: bool) -> Placement<'v
             (_, placed) => placed,
         };
     }
-    let names: Vec<&str> = view
-        .nodes()
-        .iter()
-        .map(|n| n.meta.node_name.as_str())
-        .collect();
+    let names = view.names();
     // Only a profile limited to some nodes needs a list of its own.
     let in_reach = || -> Cow<'v, [Node]> {
         if profile.nodes.is_none() {
@@ -159,7 +155,7 @@ pub fn place<'v>(ask: &Ask<'_>, view: &'v View, clustered: bool) -> Placement<'v
             .cloned()
             .collect()
     };
-    match route(ask.method, ask.api_path, ask.headers, &names, clustered) {
+    match route(ask.method, ask.api_path, ask.headers, names, clustered) {
         Route::Agent => Placement::Agent,
         Route::UnknownNode { name, known } => {
             Placement::Refused(Unplaced::UnknownNode { name, known })
@@ -173,7 +169,7 @@ pub fn place<'v>(ask: &Ask<'_>, view: &'v View, clustered: bool) -> Placement<'v
                     || {
                         Placement::Refused(Unplaced::UnknownNode {
                             name,
-                            known: names.iter().map(|n| (*n).to_owned()).collect(),
+                            known: names.to_vec(),
                         })
                     },
                     Placement::Node,
@@ -278,12 +274,9 @@ mod tests {
     use crate::headers::TARGET;
     use http::HeaderValue;
 
-    fn with(name: &str, value: &str) -> HeaderMap {
+    fn with(name: http::header::HeaderName, value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(
-            http::header::HeaderName::from_bytes(name.as_bytes()).expect("name"),
-            HeaderValue::from_str(value).expect("value"),
-        );
+        h.insert(name, HeaderValue::from_str(value).expect("value"));
         h
     }
 

@@ -2,6 +2,7 @@
 //! and the client's profile are taken into account.
 
 use http::{HeaderMap, Method};
+use smallvec::SmallVec;
 
 use crate::headers::{MANAGER_OPERATION, TARGET, TARGET_ALIAS};
 
@@ -60,7 +61,7 @@ pub fn route(
     method: &Method,
     api_path: &str,
     headers: &HeaderMap,
-    nodes: &[&str],
+    nodes: &[impl AsRef<str>],
     clustered: bool,
 ) -> Route {
     if is_agent_api(api_path) {
@@ -73,12 +74,12 @@ pub fn route(
         .map(str::trim)
         .filter(|t| !t.is_empty());
     if let Some(name) = target {
-        return if nodes.contains(&name) {
+        return if nodes.iter().any(|n| n.as_ref() == name) {
             Route::Node(name.to_owned())
         } else {
             Route::UnknownNode {
                 name: name.to_owned(),
-                known: nodes.iter().map(|n| (*n).to_owned()).collect(),
+                known: nodes.iter().map(|n| n.as_ref().to_owned()).collect(),
             }
         };
     }
@@ -88,7 +89,7 @@ pub fn route(
     if headers.contains_key(MANAGER_OPERATION) || is_manager_path(api_path) {
         return Route::Manager;
     }
-    let segments: Vec<&str> = api_path.trim_matches('/').split('/').collect();
+    let segments: SmallVec<[&str; 8]> = api_path.trim_matches('/').split('/').collect();
     if method == Method::GET {
         let fan_out = match segments.as_slice() {
             ["containers", "json"] => Some(FanOut::Containers),
@@ -137,12 +138,9 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    fn with(name: &str, value: &str) -> HeaderMap {
+    fn with(name: http::header::HeaderName, value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(
-            http::header::HeaderName::from_bytes(name.as_bytes()).expect("name"),
-            HeaderValue::from_str(value).expect("value"),
-        );
+        h.insert(name, HeaderValue::from_str(value).expect("value"));
         h
     }
 

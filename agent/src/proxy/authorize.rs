@@ -36,7 +36,7 @@ pub struct Authorized {
     pub profile: Arc<Profile>,
     /// Percent-decoded, without its version prefix.
     pub api_path: String,
-    /// Carries its [`Access`] in its extensions.
+    /// Carries its [`Access`] in its extensions when the profile restricts anything.
     pub req: Request<Body>,
     /// The protocol to ask the engine to switch to.
     pub upgrade: Option<HeaderValue>,
@@ -52,11 +52,10 @@ impl Authorizer<'_> {
         &self,
         conn: &ConnInfo,
         req: Request<Incoming>,
-        raw_path: &str,
         record: &mut Record,
     ) -> Result<Authorized, ProxyError> {
         // Known before the client is: a refused read by a stranger is not audited.
-        let decoded = routes::decode(raw_path);
+        let decoded = routes::decode(crate::path::strip_version(req.uri().path()));
         let op = decoded
             .as_ref()
             .map(|p| routes::classify(req.method(), p))
@@ -84,13 +83,14 @@ impl Authorizer<'_> {
             .map_err(ProxyError::from)?;
         let upgrade = upgrade_protocol(&req, &api_path);
         let mut req = req.map(Body::from);
-        let mut access = Access {
-            profile,
-            op,
-            spec: None,
-        };
+        let long_lived = op.long_lived;
         let mut held = None;
-        if !access.profile.is_unrestricted() {
+        if !profile.is_unrestricted() {
+            let mut access = Access {
+                profile: Arc::clone(&profile),
+                op,
+                spec: None,
+            };
             guard::api_version(&access, req.uri().path())?;
             guard::narrow(&access, &mut req)?;
             let checked = Box::pin(guard::specification(
@@ -103,8 +103,9 @@ impl Authorizer<'_> {
             req = checked.req;
             held = checked.held;
             access.spec = checked.spec;
+            req.extensions_mut().insert(access);
         }
-        let place = if access.op.long_lived {
+        let place = if long_lived {
             let place = self
                 .streams
                 .admit(&identity.subject)
@@ -115,8 +116,6 @@ impl Authorizer<'_> {
         } else {
             None
         };
-        let profile = Arc::clone(&access.profile);
-        req.extensions_mut().insert(access);
         Ok(Authorized {
             identity,
             forwarded,

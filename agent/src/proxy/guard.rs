@@ -64,6 +64,9 @@ pub fn no_body_on_reads<B>(req: &Request<B>) -> Result<(), ProxyError> {
 /// engine attaches to the container's output, fails the handshake and blocks for good,
 /// freezing the container.
 pub fn websocket_attach<B>(req: &Request<B>, api_path: &str) -> Result<(), ProxyError> {
+    if !api_path.trim_end_matches('/').ends_with("/attach/ws") {
+        return Ok(());
+    }
     let segments: Vec<&str> = api_path.trim_matches('/').split('/').collect();
     if !matches!(segments.as_slice(), ["containers", _, "attach", "ws"]) {
         return Ok(());

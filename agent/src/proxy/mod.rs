@@ -9,7 +9,7 @@
 //! | checks on this node's own objects | `object_scope.rs` |
 //! | upgraded streams | `relay.rs` |
 //!
-//! and back here, where the answer gets its `X-Agent-Node` and its audit line.
+//! and back here, where the answer gets its audit line.
 
 mod authorize;
 mod execute;
@@ -25,7 +25,7 @@ pub mod streams;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use hyper::body::Incoming;
 
 use crate::access::PolicyStore;
@@ -45,9 +45,11 @@ use crate::updates::Updates;
 use crate::upstream::UpstreamPool;
 use crate::usage::Usage;
 
-use forward::ServedBy;
 pub use identify::ConnInfo;
 pub use relay::Relays;
+
+/// The open health endpoint: answered before anything else, and never audited.
+const HEALTH: &str = "/agent/v1/health";
 
 /// What a proxy is made of.
 pub struct Parts {
@@ -139,44 +141,43 @@ impl Proxy {
         req: Request<Incoming>,
     ) -> Response<Body> {
         let method = req.method().clone();
-        let path = req.uri().path().to_owned();
-        let mut record = Record::new(conn.peer, &method, &path);
+        let mut record = Record::new(conn.peer, &method, req.uri().path().to_owned());
         let started = Instant::now();
         let mut class = "refused";
         // Boxed: a request's whole path is one large state, and hyper moves the future
         // it is given; a box moves as a pointer.
         let serving = Box::pin(self.serve(&conn, req, &mut record, &mut class));
-        let mut resp = match serving.await {
+        let resp = match serving.await {
             Ok(resp) => {
-                tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+                tracing::debug!(%method, path = %record.path, status = resp.status().as_u16(), "request");
                 resp
             }
             Err(e) => {
                 let status = e.status();
                 if status.is_server_error() {
-                    tracing::warn!(%method, %path, peer = %conn.peer, status = status.as_u16(), error = %e, "request failed");
+                    tracing::warn!(%method, path = %record.path, peer = %conn.peer, status = status.as_u16(), error = %e, "request failed");
                 } else {
-                    tracing::info!(%method, %path, peer = %conn.peer, status = status.as_u16(), error = %e, "request refused");
+                    tracing::info!(%method, path = %record.path, peer = %conn.peer, status = status.as_u16(), error = %e, "request refused");
                 }
                 e.into_response()
             }
         };
-        if let Some(ServedBy(node)) = resp.extensions_mut().remove::<ServedBy>() {
-            if let Ok(value) = HeaderValue::from_str(&node) {
-                resp.headers_mut().insert(headers::NODE, value);
-            }
-            record.node = Some(node);
-        }
+        let status = resp.status().as_u16();
         self.metrics.requests().served(
             class,
-            resp.status().as_u16(),
+            status,
             started.elapsed().as_secs_f64(),
             resp.headers()
                 .get(crate::aggregate::PARTIAL)
                 .and_then(|v| v.to_str().ok()),
         );
-        if record.path != "/agent/v1/health" {
-            self.audit.write(record, resp.status().as_u16()).await;
+        if record.path != HEALTH && self.audit.wants(&record, status) {
+            record.node = resp
+                .headers()
+                .get(headers::NODE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            self.audit.write(record, status).await;
         }
         resp
     }
@@ -189,9 +190,10 @@ impl Proxy {
         record: &mut Record,
         class: &mut &'static str,
     ) -> Result<Response<Body>, ProxyError> {
-        let raw_path = crate::path::strip_version(req.uri().path()).to_owned();
-        if raw_path == "/agent/v1/health" && req.method() == http::Method::GET {
-            record.path = raw_path;
+        if crate::path::strip_version(req.uri().path()) == HEALTH
+            && req.method() == http::Method::GET
+        {
+            record.path = HEALTH.to_owned();
             *class = "health";
             return Ok(Box::pin(self.health.answer(&self.calls)).await);
         }
@@ -203,7 +205,7 @@ impl Proxy {
             budget: &self.budget,
             streams: &self.streams,
         };
-        let authorized = authorizer.authorize(conn, req, &raw_path, record).await?;
+        let authorized = authorizer.authorize(conn, req, record).await?;
         let view = self.calls.cluster().view();
         let placement = place::place(
             &Ask {

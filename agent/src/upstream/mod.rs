@@ -203,16 +203,7 @@ impl UpstreamPool {
 
     /// Sends a request, on an idle connection when there is one. Returns as soon as the
     /// response head arrives; the body streams afterwards.
-    pub async fn send(&self, req: Request<Body>) -> Result<Response<Incoming>, UpstreamError> {
-        self.try_send(req).await.map_err(|(e, _)| e)
-    }
-
-    /// [`UpstreamPool::send`], except that when the upstream cannot be reached the request comes
-    /// back unsent (its body untouched), so that it can go elsewhere.
-    pub async fn try_send(
-        &self,
-        mut req: Request<Body>,
-    ) -> Result<Response<Incoming>, (UpstreamError, Option<Request<Body>>)> {
+    pub async fn send(&self, mut req: Request<Body>) -> Result<Response<Incoming>, UpstreamError> {
         // Asked in HTTP/1.0, the engine cannot cut its logs into a chunk per line: the
         // answer is its bytes until the connection closes, read as much at a time as has
         // arrived. The connection then closes, so it does not go back to the pool.
@@ -234,7 +225,7 @@ impl UpstreamPool {
                 }
                 Err(mut e) => match e.take_message() {
                     Some(back) => req = back,
-                    None => return Err((self.http_error(e.into_error()), None)),
+                    None => return Err(self.http_error(e.into_error())),
                 },
             }
         }
@@ -245,12 +236,12 @@ impl UpstreamPool {
                 tokio::spawn(driving);
                 sender
             }
-            Err(e) => return Err((e, Some(req))),
+            Err(e) => return Err(e),
         };
         let resp = sender
             .send_request(req)
             .await
-            .map_err(|e| (self.http_error(e), None))?;
+            .map_err(|e| self.http_error(e))?;
         if !closes {
             // Driven from here: the task was spawned on this thread's runtime.
             self.recycle(sender, bosun_serve::lanes::current());
