@@ -79,7 +79,8 @@ impl Calls {
     }
 
     /// `req` made fit to send to `node` ([`Calls::address`]), with the pool to send it
-    /// through: [`Calls::send`] for a caller that awaits the sending itself.
+    /// through: [`Calls::send`] for a caller that awaits the sending itself, and the
+    /// end of every request this file builds.
     pub fn addressed(
         &self,
         node: &Node,
@@ -99,15 +100,14 @@ impl Calls {
         path: &str,
         content: bytes::Bytes,
     ) -> Result<(UpstreamPool, Request<Body>), ProxyError> {
-        let mut req = Request::builder()
+        let req = Request::builder()
             .method(method)
             .uri(path)
             .header(header::HOST, "docker")
             .header(header::CONTENT_TYPE, "application/json")
             .body(body::full(content))
             .map_err(|e| ProxyError::BadRequest(format!("{path}: {e}")))?;
-        self.address(node, identity, &mut req)?;
-        Ok((self.pool(node), req))
+        self.addressed(node, identity, req)
     }
 
     /// A `GET path` addressed to `node`, with the pool to send it through.
@@ -117,12 +117,11 @@ impl Calls {
         identity: &Identity,
         path: &str,
     ) -> Result<(UpstreamPool, Request<Body>), ProxyError> {
-        let mut req = Request::get(path)
+        let req = Request::get(path)
             .header(header::HOST, "docker")
             .body(body::empty())
             .map_err(|e| ProxyError::BadRequest(format!("{path}: {e}")))?;
-        self.address(node, identity, &mut req)?;
-        Ok((self.pool(node), req))
+        self.addressed(node, identity, req)
     }
 
     /// The agent token that carries `identity` to `node` for one request.

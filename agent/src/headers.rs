@@ -28,18 +28,18 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
-/// What a client sends that is for the agent alone: its credentials and its routing
-/// (the constants above, and the agent token).
+/// What a client sends that is for the agent alone: its credentials and its routing.
+static FOR_THE_AGENT: [HeaderName; 6] = [
+    header::AUTHORIZATION,
+    TARGET,
+    TARGET_ALIAS,
+    STRICT,
+    MANAGER_OPERATION,
+    crate::cluster::token::HEADER,
+];
+
 fn is_for_the_agent(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "authorization"
-            | "x-agent-target"
-            | "x-portaineragent-target"
-            | "x-agent-strict"
-            | "x-agent-manager-operation"
-            | "x-bosun-agent-token"
-    )
+    FOR_THE_AGENT.contains(name)
 }
 
 /// Removes the hop-by-hop headers, those the `Connection` header names included, and

@@ -1,8 +1,9 @@
 //! The bare relay: the agent's serving stack (its listener, lanes, deadlines and TLS
-//! configuration, hyper on both sides) relaying every request to the engine on a connection of its own per client
-//! connection, with none of the agent's steps (the client certificate's chain check and
-//! identity, authorize, place, the pool, headers, metrics, audit). `bosun-bench ping` measures it beside the agent, so that what
-//! the agent's own steps cost per request reads as the ratio between the two columns.
+//! configuration, hyper on both sides) relaying every request to the engine on a
+//! connection of its own per client connection, with none of the agent's steps (the client
+//! certificate's chain check and identity, authorize, place, the pool, headers, metrics,
+//! audit). `bosun-bench ping` measures it beside the agent, so that what the agent's own
+//! steps cost per request reads as the ratio between the two columns.
 //!
 //! It runs as this binary's hidden `bare-relay` command, a process of its own, so that its
 //! CPU is counted apart from the client's.

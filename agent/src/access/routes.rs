@@ -353,24 +353,26 @@ pub struct UnclearPath(pub String, pub &'static str);
 /// two disagree: an encoded `/`, dot segments, empty segments, and control characters.
 pub fn decode(raw: &str) -> Result<String, UnclearPath> {
     let bad = |why| UnclearPath(raw.to_owned(), why);
-    let escapes = raw
+    let mut escapes = raw
         .match_indices('%')
-        .map(|(at, _)| raw.as_bytes()[at + 1..].get(..2));
-    for escaped in escapes.flatten() {
-        if [b"2f", b"5c", b"00"]
-            .iter()
-            .any(|e| escaped.eq_ignore_ascii_case(*e))
-        {
-            return Err(bad("it encodes a path separator or NUL"));
+        .map(|(at, _)| raw.as_bytes()[at + 1..].get(..2))
+        .peekable();
+    // A path without escapes, as most are, is its own decoding.
+    let decoded = if escapes.peek().is_none() {
+        raw.to_owned()
+    } else {
+        for escaped in escapes.flatten() {
+            if [b"2f", b"5c", b"00"]
+                .iter()
+                .any(|e| escaped.eq_ignore_ascii_case(*e))
+            {
+                return Err(bad("it encodes a path separator or NUL"));
+            }
         }
-    }
-    let decoded = if raw.contains('%') {
         percent_encoding::percent_decode_str(raw)
             .decode_utf8()
             .map_err(|_| bad("it is not UTF-8 once decoded"))?
             .into_owned()
-    } else {
-        raw.to_owned()
     };
     if decoded.chars().any(|c| c.is_control() || c == '\\') {
         return Err(bad("it holds control characters or backslashes"));
