@@ -6,6 +6,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -40,15 +41,18 @@ pub struct Audit {
 #[derive(Debug, Serialize)]
 pub struct Record {
     pub time: String,
-    pub subject: Option<String>,
-    pub profile: Option<String>,
+    pub subject: Option<Arc<str>>,
+    pub profile: Option<Arc<str>>,
     /// Written as `address:port`; formatted only for a record that is written.
     pub client: SocketAddr,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forwarded_by: Option<String>,
     #[serde(serialize_with = "method_text")]
     pub method: http::Method,
-    pub path: String,
+    /// The request's target as the client sent it (shared with the request, not copied);
+    /// written as its path.
+    #[serde(rename = "path", serialize_with = "uri_path")]
+    pub uri: http::Uri,
     /// The object acted on (`container 3f2a…`, `new service`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object: Option<String>,
@@ -60,7 +64,7 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn new(client: SocketAddr, method: &http::Method, path: String) -> Self {
+    pub fn new(client: SocketAddr, method: &http::Method, uri: &http::Uri) -> Self {
         Self {
             time: String::new(),
             subject: None,
@@ -68,12 +72,17 @@ impl Record {
             client,
             forwarded_by: None,
             method: method.clone(),
-            path,
+            uri: uri.clone(),
             object: None,
             node: None,
             status: 0,
             reads: false,
         }
+    }
+
+    /// The request's path, without its query.
+    pub fn path(&self) -> &str {
+        self.uri.path()
     }
 
     pub fn identity(&mut self, identity: &Identity) {
@@ -90,6 +99,10 @@ impl Record {
             (None, None) => None,
         };
     }
+}
+
+fn uri_path<S: serde::Serializer>(uri: &http::Uri, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(uri.path())
 }
 
 fn method_text<S: serde::Serializer>(method: &http::Method, s: S) -> Result<S::Ok, S::Error> {
@@ -166,7 +179,7 @@ impl Audit {
             client = %record.client,
             forwarded_by = record.forwarded_by.as_deref().unwrap_or("-"),
             method = %record.method,
-            path = %record.path,
+            path = record.path(),
             object = record.object.as_deref().unwrap_or("-"),
             node = record.node.as_deref().unwrap_or("-"),
             status,

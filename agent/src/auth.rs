@@ -21,7 +21,7 @@ pub const LEEWAY_SECS: u64 = 60;
 pub enum Credential {
     /// A client certificate from the cluster CA, by its serial.
     Certificate {
-        serial: String,
+        serial: Arc<str>,
     },
     Token,
     /// Forwarded by another agent of the cluster (the node named), on behalf of the
@@ -34,9 +34,10 @@ pub enum Credential {
 /// An authenticated client and the profile it acts under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    pub subject: String,
+    /// Shared, as the audit record and the steps of a request take it, rather than copied.
+    pub subject: Arc<str>,
     /// The name of a profile of the policy (`admin`, `read`, or one of the file's).
-    pub profile: String,
+    pub profile: Arc<str>,
     pub credential: Credential,
 }
 
@@ -278,8 +279,8 @@ impl Authenticator {
             return bad("it names neither a profile nor a scope".into());
         };
         Ok(Identity {
-            subject: claims.sub,
-            profile,
+            subject: claims.sub.into(),
+            profile: profile.into(),
             credential: Credential::Token,
         })
     }
@@ -326,11 +327,11 @@ mod tests {
         let (s, auth) = auth();
         let t = mint_token(&s, "alice", Scope::Read, 60).expect("mint");
         let id = auth.verify_token(&t).expect("valid");
-        assert_eq!(id.subject, "alice");
-        assert_eq!(id.profile, "read");
+        assert_eq!(&*id.subject, "alice");
+        assert_eq!(&*id.profile, "read");
         assert_eq!(id.credential, Credential::Token);
         let t = mint_for_profile(&s, "bob", "payments", 60).expect("mint");
-        assert_eq!(auth.verify_token(&t).expect("valid").profile, "payments");
+        assert_eq!(&*auth.verify_token(&t).expect("valid").profile, "payments");
     }
 
     #[test]
@@ -418,14 +419,10 @@ mod tests {
         let (_, auth) = auth();
         let policy = Policy::default();
         let trusted = ClientCert::Trusted {
-            subject: CertSubject {
-                common_name: "bob".into(),
-                organizational_units: vec!["profile=admin".into()],
-                serial: "1f".into(),
-            },
+            subject: CertSubject::new("bob".into(), vec!["profile=admin".into()], "1f"),
         };
         let id = auth.authenticate(None, &trusted, &policy).expect("cert");
-        assert_eq!((id.subject.as_str(), id.profile.as_str()), ("bob", "admin"));
+        assert_eq!((&*id.subject, &*id.profile), ("bob", "admin"));
         assert!(auth
             .authenticate(Some(b"Bearer garbage"), &trusted, &policy)
             .is_err());

@@ -43,12 +43,12 @@ fn is_for_the_agent(name: &HeaderName) -> bool {
 }
 
 /// Removes the hop-by-hop headers, those the `Connection` header names included, and
-/// those `also` picks. One look over the names there are: most requests and answers
-/// carry none of them, and are left as they are.
-fn strip(headers: &mut HeaderMap, also: fn(&HeaderName) -> bool) {
+/// those `also` picks (it is shown every name). One look over the names there are: most
+/// requests and answers carry none of them, and are left as they are.
+fn strip(headers: &mut HeaderMap, mut also: impl FnMut(&HeaderName) -> bool) {
     let mut doomed: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| is_hop_by_hop(name) || also(name))
+        .filter(|name| also(name) | is_hop_by_hop(name))
         .cloned()
         .collect();
     if doomed.contains(&header::CONNECTION) {
@@ -69,10 +69,14 @@ fn strip(headers: &mut HeaderMap, also: fn(&HeaderName) -> bool) {
 /// Makes a client's request headers fit for the engine. `upgrade` is the protocol to ask
 /// the engine to switch to, for hijacks and upgrades.
 pub fn for_engine(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
-    strip(headers, is_for_the_agent);
+    let mut host = false;
+    strip(headers, |name| {
+        host |= name == header::HOST;
+        is_for_the_agent(name)
+    });
     // Go's server refuses an HTTP/1.1 request without a Host header; an empty one (as
     // BuildKit sends) is fine and kept.
-    if !headers.contains_key(header::HOST) {
+    if !host {
         headers.insert(header::HOST, HeaderValue::from_static("docker"));
     }
     if let Some(protocol) = upgrade {
@@ -85,6 +89,31 @@ pub fn for_engine(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
 /// header are kept exactly.
 pub fn for_client(headers: &mut HeaderMap) {
     strip(headers, |_| false);
+}
+
+/// What the agent asks of every request's headers, found in one look over the names it
+/// has (a few, for most clients) rather than a look-up by name each.
+#[derive(Debug, Default)]
+pub struct Asked<'a> {
+    /// The agent token of a request another agent forwarded.
+    pub agent_token: Option<&'a HeaderValue>,
+    pub authorization: Option<&'a HeaderValue>,
+    /// Whether it has a `Connection` header: without one, it asks for no upgrade.
+    pub connection: bool,
+}
+
+pub fn asked(headers: &HeaderMap) -> Asked<'_> {
+    let mut asked = Asked::default();
+    for (name, value) in headers {
+        if name == header::AUTHORIZATION {
+            asked.authorization.get_or_insert(value);
+        } else if name == header::CONNECTION {
+            asked.connection = true;
+        } else if name == crate::cluster::token::HEADER {
+            asked.agent_token.get_or_insert(value);
+        }
+    }
+    asked
 }
 
 /// The protocol a client asked to switch to, if it asked.
@@ -115,6 +144,32 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn asked_finds_what_every_request_is_asked_in_one_look() {
+        let none = map(&[
+            ("host", "docker"),
+            ("user-agent", "curl"),
+            ("accept", "*/*"),
+        ]);
+        let found = asked(&none);
+        assert!(found.agent_token.is_none() && found.authorization.is_none());
+        assert!(!found.connection);
+        let all = map(&[
+            ("Authorization", "Bearer a"),
+            ("authorization", "Bearer b"),
+            ("X-Bosun-Agent-Token", "t"),
+            ("connection", "Upgrade"),
+            ("host", "docker"),
+        ]);
+        let found = asked(&all);
+        assert_eq!(
+            found.authorization,
+            Some(&HeaderValue::from_static("Bearer a"))
+        );
+        assert_eq!(found.agent_token, Some(&HeaderValue::from_static("t")));
+        assert!(found.connection);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -313,7 +314,9 @@ where
         service_fn(move |req| {
             asked.store(true, Ordering::Relaxed);
             let answer = Arc::clone(&handler).answer(Arc::clone(&info), req);
-            async move { Ok::<_, Infallible>(answer.await) }
+            // Polled where it lies: an `async` block would move the answer's whole
+            // future into its own state at the first poll, a copy per request.
+            answer.map(Ok::<_, Infallible>)
         })
     };
     let conn = hyper::server::conn::http1::Builder::new()

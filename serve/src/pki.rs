@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -294,10 +295,29 @@ fn name(common_name: &str) -> DistinguishedName {
 /// What a client certificate tells the policy about its holder.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CertSubject {
-    pub common_name: String,
+    /// Shared rather than copied by every request's identity.
+    pub common_name: Arc<str>,
     pub organizational_units: Vec<String>,
+    /// The profile the certificate names itself (`profile=NAME`), read once.
+    pub named_profile: Option<Arc<str>>,
     /// Lower-case hex, no separators.
-    pub serial: String,
+    pub serial: Arc<str>,
+}
+
+impl CertSubject {
+    /// A certificate's subject; `serial` is normalized already ([`normalize_serial`]).
+    pub fn new(common_name: Arc<str>, organizational_units: Vec<String>, serial: &str) -> Self {
+        let named_profile = organizational_units
+            .iter()
+            .find_map(|ou| ou.strip_prefix(PROFILE_OU_PREFIX))
+            .map(Arc::from);
+        Self {
+            common_name,
+            organizational_units,
+            named_profile,
+            serial: serial.into(),
+        }
+    }
 }
 
 /// The organizational unit `certs client --profile NAME` writes: `profile=NAME`.
@@ -346,18 +366,14 @@ pub fn cert_subject(cert: &CertificateDer<'_>) -> Result<CertSubject, String> {
         .iter_common_name()
         .next()
         .and_then(|a| a.as_str().ok())
-        .map(str::to_owned)
+        .map(Arc::from)
         .unwrap_or_else(|| "unnamed-client".into());
     let organizational_units: Vec<String> = subject
         .iter_organizational_unit()
         .filter_map(|a| a.as_str().ok().map(str::to_owned))
         .collect();
     let serial = normalize_serial(&parsed.raw_serial_as_string());
-    Ok(CertSubject {
-        common_name,
-        organizational_units,
-        serial,
-    })
+    Ok(CertSubject::new(common_name, organizational_units, &serial))
 }
 
 /// The serial number of a PEM certificate, in hex, as the policy's revocation list takes it.

@@ -47,7 +47,7 @@ pub use bosun_serve::pki::{normalize_serial, CertSubject, PROFILE_OU_PREFIX};
 pub struct Policy {
     profiles: HashMap<String, Arc<Profile>>,
     cert_rules: Vec<CertRule>,
-    cert_default: String,
+    cert_default: Arc<str>,
     revoked: HashSet<String>,
 }
 
@@ -55,7 +55,7 @@ pub struct Policy {
 struct CertRule {
     common_name: Option<String>,
     organizational_unit: Option<String>,
-    profile: String,
+    profile: Arc<str>,
 }
 
 impl Default for Policy {
@@ -87,7 +87,7 @@ impl Policy {
 
     /// The profile a certificate gets: the first rule that matches it, else the profile
     /// it names itself, else the configured default.
-    pub fn certificate_profile(&self, cert: &CertSubject) -> String {
+    pub fn certificate_profile(&self, cert: &CertSubject) -> Arc<str> {
         for rule in &self.cert_rules {
             let cn_ok = rule
                 .common_name
@@ -102,10 +102,8 @@ impl Policy {
                 return rule.profile.clone();
             }
         }
-        cert.organizational_units
-            .iter()
-            .find_map(|ou| ou.strip_prefix(PROFILE_OU_PREFIX))
-            .map(str::to_owned)
+        cert.named_profile
+            .clone()
             .unwrap_or_else(|| self.cert_default.clone())
     }
 
@@ -139,7 +137,7 @@ impl Policy {
                     "certificates.default names no profile: {default:?}"
                 )));
             }
-            policy.cert_default = default;
+            policy.cert_default = default.into();
         }
         for (i, rule) in file.certificates.rules.into_iter().enumerate() {
             if !known(&rule.profile) {
@@ -156,7 +154,7 @@ impl Policy {
             policy.cert_rules.push(CertRule {
                 common_name: rule.common_name,
                 organizational_unit: rule.organizational_unit,
-                profile: rule.profile,
+                profile: rule.profile.into(),
             });
         }
         for serial in file.certificates.revoked {
@@ -355,19 +353,17 @@ bind_mounts = ["/srv/payments"]
     #[test]
     fn certificates_map_by_rule_then_by_their_own_profile_then_default() {
         let policy = Policy::parse(EXAMPLE, "policy.toml").expect("valid");
-        let cert = |cn: &str, ou: &[&str]| CertSubject {
-            common_name: cn.into(),
-            organizational_units: ou.iter().map(|s| (*s).to_owned()).collect(),
-            serial: "1".into(),
+        let cert = |cn: &str, ou: &[&str]| {
+            CertSubject::new(cn.into(), ou.iter().map(|s| (*s).to_owned()).collect(), "1")
         };
-        assert_eq!(policy.certificate_profile(&cert("ci-7", &[])), "payments");
+        assert_eq!(&*policy.certificate_profile(&cert("ci-7", &[])), "payments");
         assert_eq!(
-            policy.certificate_profile(&cert("ops", &["profile=admin"])),
+            &*policy.certificate_profile(&cert("ops", &["profile=admin"])),
             "admin"
         );
-        assert_eq!(policy.certificate_profile(&cert("bob", &[])), "read");
+        assert_eq!(&*policy.certificate_profile(&cert("bob", &[])), "read");
         assert_eq!(
-            Policy::default().certificate_profile(&cert("old", &[])),
+            &*Policy::default().certificate_profile(&cert("old", &[])),
             "read"
         );
     }

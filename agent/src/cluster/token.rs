@@ -67,8 +67,8 @@ impl AgentTokens {
     ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = now_secs();
         let claims = AgentClaims {
-            sub: identity.subject.clone(),
-            profile: identity.profile.clone(),
+            sub: identity.subject.to_string(),
+            profile: identity.profile.to_string(),
             exp: now + TTL_SECS,
             iat: now,
             aud: AUDIENCE.into(),
@@ -111,8 +111,8 @@ impl AgentTokens {
             return refuse("path", &c.path, request.path_and_query);
         }
         Ok(Identity {
-            subject: c.sub,
-            profile: c.profile,
+            subject: c.sub.into(),
+            profile: c.profile.into(),
             credential: Credential::Forwarded { by: c.iss },
         })
     }
@@ -150,10 +150,7 @@ mod tests {
         let back = tokens
             .verify(&t, bound("node-2", &get, "/containers/json?all=1"))
             .expect("valid");
-        assert_eq!(
-            (back.subject.as_str(), back.profile.as_str()),
-            ("alice", "payments")
-        );
+        assert_eq!((&*back.subject, &*back.profile), ("alice", "payments"));
         assert_eq!(back.forwarded_by(), Some("node-1"));
 
         let client_token =

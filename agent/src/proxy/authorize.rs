@@ -63,8 +63,16 @@ impl Authorizer<'_> {
         if let Some(op) = &op {
             record.operation(op);
         }
-        let (identity, forwarded) =
-            identify::identify(self.calls.cluster(), self.auth, conn, &req, self.policy)?;
+        let asked = headers::asked(req.headers());
+        let (identity, forwarded) = identify::identify(
+            self.calls.cluster(),
+            self.auth,
+            conn,
+            &req,
+            &asked,
+            self.policy,
+        )?;
+        let connection = asked.connection;
         record.identity(&identity);
         let api_path = decoded.map_err(|e| ProxyError::BadRequest(e.to_string()))?;
         let op = op.unwrap_or_else(|| routes::classify(req.method(), &api_path));
@@ -81,7 +89,7 @@ impl Authorizer<'_> {
         profile
             .permits(&op, format_args!("{} {}", req.method(), api_path))
             .map_err(ProxyError::from)?;
-        let upgrade = upgrade_protocol(&req, &api_path);
+        let upgrade = upgrade_protocol(&req, &api_path, connection);
         let mut req = req.map(Body::from);
         let long_lived = op.long_lived;
         let mut held = None;
@@ -130,9 +138,17 @@ impl Authorizer<'_> {
 }
 
 /// The protocol to ask the engine to switch to: the client's own, or `tcp` for a hijack
-/// the client did not announce (the engine only tunnels when asked to).
-fn upgrade_protocol(req: &Request<Incoming>, api_path: &str) -> Option<HeaderValue> {
-    headers::requested_upgrade(req.headers()).or_else(|| {
+/// the client did not announce (the engine only tunnels when asked to). `connection`:
+/// whether the request has a `Connection` header at all ([`headers::Asked`]).
+fn upgrade_protocol(
+    req: &Request<Incoming>,
+    api_path: &str,
+    connection: bool,
+) -> Option<HeaderValue> {
+    let requested = connection
+        .then(|| headers::requested_upgrade(req.headers()))
+        .flatten();
+    requested.or_else(|| {
         crate::path::is_hijack(req.method(), api_path).then(|| HeaderValue::from_static("tcp"))
     })
 }

@@ -30,10 +30,10 @@ impl Executor<'_> {
     pub(super) async fn forward(
         &self,
         node: &Node,
-        req: Request<Body>,
+        mut req: Request<Body>,
         upgrade: Option<HeaderValue>,
     ) -> Result<Response<Body>, ProxyError> {
-        let (mut req, client_upgrade) = prepare(req, upgrade);
+        let client_upgrade = prepare(&mut req, upgrade);
         if node.local {
             // Only a profile that restricts anything has an access to check.
             if let Some(access) = req.extensions().get::<Access>().cloned() {
@@ -45,9 +45,9 @@ impl Executor<'_> {
         }
         let keep = req.extensions().get::<Keep>().cloned();
         // Sent from here rather than through `Calls::send`: one state fewer in every
-        // request's future.
-        let (pool, req) = self.calls.addressed(node, self.identity, req)?;
-        let resp = pool.send(req).await?;
+        // request's future, and the request addressed where it is.
+        self.calls.address(node, self.identity, &mut req)?;
+        let resp = self.calls.pool(node).send(req).await?;
         let mut resp = self.complete(resp, client_upgrade, keep)?;
         served_by(&mut resp, node);
         Ok(resp)
@@ -60,9 +60,9 @@ impl Executor<'_> {
     pub(super) async fn forward_first(
         &self,
         candidates: &[Node],
-        req: Request<Body>,
+        mut req: Request<Body>,
     ) -> Result<Response<Body>, ProxyError> {
-        let (req, _) = prepare(req, None);
+        prepare(&mut req, None);
         let (mut parts, body) = req.into_parts();
         let (mut bytes, _held) = self
             .budget
@@ -146,34 +146,32 @@ impl Executor<'_> {
             self.relays.spawn(client_upgrade, engine_upgrade, keep);
             return Ok(Response::from_parts(parts, body::empty()));
         }
-        let (mut parts, body) = resp.into_parts();
-        headers::for_client(&mut parts.headers);
+        headers::for_client(resp.headers_mut());
         // The client's connection keeps its own version, whatever the upstream's was.
-        parts.version = http::Version::HTTP_11;
-        Ok(Response::from_parts(parts, Body::from(body)))
+        *resp.version_mut() = http::Version::HTTP_11;
+        Ok(resp.map(Body::from))
     }
 }
 
-/// Makes a client's request fit for an upstream; returns the client's side of a protocol
-/// switch, taken before the request is handed on. A client that asks for one always has
-/// an `upgrade` to ask the engine for: authorization makes it the client's own.
-fn prepare(
-    mut req: Request<Body>,
-    upgrade: Option<HeaderValue>,
-) -> (Request<Body>, Option<OnUpgrade>) {
+/// Makes a client's request fit for an upstream, where it is; returns the client's side of
+/// a protocol switch, taken before the request is handed on. A client that asks for one
+/// always has an `upgrade` to ask the engine for: authorization makes it the client's own.
+fn prepare(req: &mut Request<Body>, upgrade: Option<HeaderValue>) -> Option<OnUpgrade> {
     let client_asked = upgrade.is_some() && headers::requested_upgrade(req.headers()).is_some();
-    let client_upgrade = client_asked.then(|| hyper::upgrade::on(&mut req));
-    let (mut parts, body) = req.into_parts();
-    headers::for_engine(&mut parts.headers, upgrade);
-    parts.uri = origin_form(&parts.uri);
-    (Request::from_parts(parts, body), client_upgrade)
+    let client_upgrade = client_asked.then(|| hyper::upgrade::on(&mut *req));
+    headers::for_engine(req.headers_mut(), upgrade);
+    if let Some(origin) = origin_form(req.uri()) {
+        *req.uri_mut() = origin;
+    }
+    client_upgrade
 }
 
-/// The request target as the engine should see it: path and query, nothing else.
-fn origin_form(uri: &http::Uri) -> http::Uri {
+/// The request target as the engine should see it (path and query, nothing else), when
+/// the client's is not that already.
+fn origin_form(uri: &http::Uri) -> Option<http::Uri> {
     if uri.scheme().is_none() && uri.authority().is_none() {
-        return uri.clone();
+        return None;
     }
     let pq = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
-    pq.parse().unwrap_or_else(|_| http::Uri::from_static("/"))
+    Some(pq.parse().unwrap_or_else(|_| http::Uri::from_static("/")))
 }

@@ -1,14 +1,15 @@
 //! Who the client is: a bearer token or a client certificate, or, for a request another
 //! agent forwarded, the identity its agent token carries.
 
-use http::{header, HeaderValue, Request};
+use http::{HeaderValue, Request};
 use hyper::body::Incoming;
 
 use crate::access::Policy;
 use crate::auth::{AuthError, Authenticator, Identity};
-use crate::cluster::token::{Bound, HEADER as AGENT_TOKEN};
+use crate::cluster::token::Bound;
 use crate::cluster::Cluster;
 use crate::error::ProxyError;
+use crate::headers::Asked;
 use crate::tls::ClientCert;
 
 /// What the agent knows about a client connection once TLS is up.
@@ -24,9 +25,10 @@ pub fn identify(
     auth: &Authenticator,
     conn: &ConnInfo,
     req: &Request<Incoming>,
+    asked: &Asked<'_>,
     policy: &Policy,
 ) -> Result<(Identity, bool), ProxyError> {
-    if let Some(token) = req.headers().get(AGENT_TOKEN) {
+    if let Some(token) = asked.agent_token {
         let tokens = cluster.tokens().ok_or_else(|| {
             ProxyError::Unauthenticated(AuthError::Token(
                 "this agent has no cluster secret and accepts no forwarded requests".into(),
@@ -49,9 +51,7 @@ pub fn identify(
         return Ok((tokens.verify(token, bound)?, true));
     }
     let identity = auth.authenticate(
-        req.headers()
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes),
+        asked.authorization.map(HeaderValue::as_bytes),
         &conn.client_cert,
         policy,
     )?;

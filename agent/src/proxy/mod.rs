@@ -141,36 +141,39 @@ impl Proxy {
         req: Request<Incoming>,
     ) -> Response<Body> {
         let method = req.method().clone();
-        let mut record = Record::new(conn.peer, &method, req.uri().path().to_owned());
+        let mut record = Record::new(conn.peer, &method, req.uri());
         let started = Instant::now();
         let mut class = "refused";
         // Not boxed: hyper keeps each connection's request future in one allocation of its
         // own, made once, where a box would be allocated and freed on every request.
         let resp = match self.serve(&conn, req, &mut record, &mut class).await {
             Ok(resp) => {
-                tracing::debug!(%method, path = %record.path, status = resp.status().as_u16(), "request");
+                tracing::debug!(%method, path = record.path(), status = resp.status().as_u16(), "request");
                 resp
             }
             Err(e) => {
                 let status = e.status();
                 if status.is_server_error() {
-                    tracing::warn!(%method, path = %record.path, peer = %conn.peer, status = status.as_u16(), error = %e, "request failed");
+                    tracing::warn!(%method, path = record.path(), peer = %conn.peer, status = status.as_u16(), error = %e, "request failed");
                 } else {
-                    tracing::info!(%method, path = %record.path, peer = %conn.peer, status = status.as_u16(), error = %e, "request refused");
+                    tracing::info!(%method, path = record.path(), peer = %conn.peer, status = status.as_u16(), error = %e, "request refused");
                 }
                 e.into_response()
             }
         };
         let status = resp.status().as_u16();
-        self.metrics.requests().served(
-            class,
-            status,
-            started.elapsed().as_secs_f64(),
-            resp.headers()
+        // Only an answer merged here, by a fan-out or the agent's own API, leaves nodes out.
+        let partial = match class {
+            "fanout" | "agent" => resp
+                .headers()
                 .get(crate::aggregate::PARTIAL)
                 .and_then(|v| v.to_str().ok()),
-        );
-        if record.path != HEALTH && self.audit.wants(&record, status) {
+            _ => None,
+        };
+        self.metrics
+            .requests()
+            .served(class, status, started.elapsed().as_secs_f64(), partial);
+        if class != "health" && self.audit.wants(&record, status) {
             record.node = resp
                 .headers()
                 .get(headers::NODE)
@@ -192,7 +195,6 @@ impl Proxy {
         if crate::path::strip_version(req.uri().path()) == HEALTH
             && req.method() == http::Method::GET
         {
-            record.path = HEALTH.to_owned();
             *class = "health";
             return Ok(Box::pin(self.health.answer(&self.calls)).await);
         }

@@ -192,7 +192,7 @@ mod tests {
             .cert_pem)];
         match tls.client_cert(Some(&good)) {
             ClientCert::Trusted { subject } => {
-                assert_eq!(subject.common_name, "alice");
+                assert_eq!(&*subject.common_name, "alice");
                 assert_eq!(
                     subject.organizational_units,
                     vec!["profile=admin".to_owned()]

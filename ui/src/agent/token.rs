@@ -143,8 +143,8 @@ mod tests {
         let profile_of = |user: &str, role: Role| {
             let token = tokens.token(Caller { user, role }).expect("token");
             let who = auth.verify_token(&token).expect("the agent accepts it");
-            assert_eq!(who.subject, user);
-            who.profile
+            assert_eq!(&*who.subject, user);
+            who.profile.to_string()
         };
         assert_eq!(profile_of("alice", Role::Viewer), "payments");
         assert_eq!(profile_of("olga", Role::Operator), "watcher");
@@ -209,7 +209,7 @@ mod tests {
                 .expect("sign");
         let auth = bosun_agent::auth::Authenticator::new(None, vec![trusted]);
         let who = auth.verify_token(&token).expect("the agent accepts it");
-        assert_eq!(who.subject, "alice");
-        assert_eq!(who.profile, "read");
+        assert_eq!(&*who.subject, "alice");
+        assert_eq!(&*who.profile, "read");
     }
 }
