@@ -1,7 +1,7 @@
 //! The kind of place a request's method, path and headers call for, before the cluster
 //! and the client's profile are taken into account.
 
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderValue, Method};
 use smallvec::SmallVec;
 
 use crate::headers::{MANAGER_OPERATION, TARGET, TARGET_ALIAS};
@@ -54,6 +54,33 @@ pub fn is_agent_api(api_path: &str) -> bool {
     api_path == "/agent" || api_path.starts_with("/agent/") || api_path == "/metrics"
 }
 
+/// The routing headers a request carries, found in one look over the names it has (most
+/// carry none) rather than a look-up by name each.
+struct Routing<'a> {
+    /// `X-Agent-Target`, else its Portainer alias.
+    target: Option<&'a HeaderValue>,
+    manager_operation: bool,
+}
+
+impl<'a> Routing<'a> {
+    fn of(headers: &'a HeaderMap) -> Self {
+        let (mut target, mut alias, mut manager_operation) = (None, None, false);
+        for (name, value) in headers {
+            if name == TARGET {
+                target.get_or_insert(value);
+            } else if name == TARGET_ALIAS {
+                alias.get_or_insert(value);
+            } else if name == MANAGER_OPERATION {
+                manager_operation = true;
+            }
+        }
+        Self {
+            target: target.or(alias),
+            manager_operation,
+        }
+    }
+}
+
 /// Classifies a request by method, version-less path and headers. `nodes` are the names
 /// of the nodes this agent can reach, its own first; `clustered` says whether there are
 /// other nodes to consider at all.
@@ -67,9 +94,9 @@ pub fn route(
     if is_agent_api(api_path) {
         return Route::Agent;
     }
-    let target = headers
-        .get(TARGET)
-        .or_else(|| headers.get(TARGET_ALIAS))
+    let asked = Routing::of(headers);
+    let target = asked
+        .target
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|t| !t.is_empty());
@@ -86,7 +113,7 @@ pub fn route(
     if !clustered {
         return Route::Local;
     }
-    if headers.contains_key(MANAGER_OPERATION) || is_manager_path(api_path) {
+    if asked.manager_operation || is_manager_path(api_path) {
         return Route::Manager;
     }
     let segments: SmallVec<[&str; 8]> = api_path.trim_matches('/').split('/').collect();
@@ -136,7 +163,6 @@ fn is_manager_path(api_path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     fn with(name: http::header::HeaderName, value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -174,6 +200,13 @@ mod tests {
                 name: "zz".into(),
                 known: vec!["a".into(), "b".into()]
             }
+        );
+        // The header's own name wins over its alias, whichever comes first.
+        let mut both = with(TARGET_ALIAS, "a");
+        both.insert(TARGET, HeaderValue::from_static("b"));
+        assert_eq!(
+            route(&get, "/containers/json", &both, &nodes, true),
+            Route::Node("b".into())
         );
     }
 
