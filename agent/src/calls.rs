@@ -37,25 +37,17 @@ impl Calls {
         self.cluster.view().me.meta.node_name.clone()
     }
 
-    /// The connection pool of a node: the local engine's, or that node's agent's.
-    pub fn pool(&self, node: &Node) -> UpstreamPool {
-        if node.local {
-            self.engine.clone()
-        } else {
-            self.cluster.peers.get(&node.meta)
-        }
-    }
-
-    /// Makes `req` fit to send to `node`: a request to another node's agent carries the
-    /// client's identity in an agent token bound to that node, method, path and query.
+    /// Makes `req` fit to send to `node`, where it lies, and gives the pool to send it
+    /// through: the local engine's, or that node's agent's, to which a request carries
+    /// the client's identity in an agent token bound to that node, method, path and query.
     pub fn address(
         &self,
         node: &Node,
         identity: &Identity,
         req: &mut Request<Body>,
-    ) -> Result<(), ProxyError> {
+    ) -> Result<UpstreamPool, ProxyError> {
         if node.local {
-            return Ok(());
+            return Ok(self.engine.clone());
         }
         let path_and_query = req
             .uri()
@@ -64,7 +56,7 @@ impl Calls {
             .unwrap_or("/");
         let token = self.token(identity, &node.meta.node_name, req.method(), path_and_query)?;
         req.headers_mut().insert(AGENT_TOKEN, token);
-        Ok(())
+        Ok(self.cluster.peers.get(&node.meta))
     }
 
     /// Sends `req` to `node` and returns its answer as it comes.
@@ -72,23 +64,21 @@ impl Calls {
         &self,
         node: &Node,
         identity: &Identity,
-        req: Request<Body>,
+        mut req: Request<Body>,
     ) -> Result<Response<Incoming>, ProxyError> {
-        let (pool, req) = self.addressed(node, identity, req)?;
+        let pool = self.address(node, identity, &mut req)?;
         Ok(pool.send(req).await?)
     }
 
-    /// `req` made fit to send to `node` ([`Calls::address`]), with the pool to send it
-    /// through: [`Calls::send`] for a caller that awaits the sending itself, and the
-    /// end of every request this file builds.
-    pub fn addressed(
+    /// A request this file built, addressed ([`Calls::address`]), with its pool.
+    fn addressed(
         &self,
         node: &Node,
         identity: &Identity,
         mut req: Request<Body>,
     ) -> Result<(UpstreamPool, Request<Body>), ProxyError> {
-        self.address(node, identity, &mut req)?;
-        Ok((self.pool(node), req))
+        let pool = self.address(node, identity, &mut req)?;
+        Ok((pool, req))
     }
 
     /// A request with a whole body addressed to `node`, with the pool to send it through.

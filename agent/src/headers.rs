@@ -91,9 +91,26 @@ pub fn for_client(headers: &mut HeaderMap) {
     strip(headers, |_| false);
 }
 
-/// What the agent asks of every request's headers, found in one look over the names it
-/// has (a few, for most clients) rather than a look-up by name each.
-#[derive(Debug, Default)]
+/// The first value of each of `names` that `headers` holds, found in one look over the
+/// names it has (a few, for most requests) rather than a look-up by name each. Inlined, so
+/// that each caller's comparisons are with names known when it is compiled (a call costs
+/// about 90 instructions more per request otherwise).
+#[inline(always)]
+pub fn first_of<'h, const N: usize>(
+    headers: &'h HeaderMap,
+    names: [&HeaderName; N],
+) -> [Option<&'h HeaderValue>; N] {
+    let mut found = [None; N];
+    for (name, value) in headers {
+        if let Some(at) = names.iter().position(|n| *n == name) {
+            found[at].get_or_insert(value);
+        }
+    }
+    found
+}
+
+/// What the agent asks of every request's headers to know who sent it.
+#[derive(Debug)]
 pub struct Asked<'a> {
     /// The agent token of a request another agent forwarded.
     pub agent_token: Option<&'a HeaderValue>,
@@ -103,17 +120,19 @@ pub struct Asked<'a> {
 }
 
 pub fn asked(headers: &HeaderMap) -> Asked<'_> {
-    let mut asked = Asked::default();
-    for (name, value) in headers {
-        if name == header::AUTHORIZATION {
-            asked.authorization.get_or_insert(value);
-        } else if name == header::CONNECTION {
-            asked.connection = true;
-        } else if name == crate::cluster::token::HEADER {
-            asked.agent_token.get_or_insert(value);
-        }
+    let [agent_token, authorization, connection] = first_of(
+        headers,
+        [
+            &crate::cluster::token::HEADER,
+            &header::AUTHORIZATION,
+            &header::CONNECTION,
+        ],
+    );
+    Asked {
+        agent_token,
+        authorization,
+        connection: connection.is_some(),
     }
-    asked
 }
 
 /// The protocol a client asked to switch to, if it asked.

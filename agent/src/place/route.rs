@@ -1,10 +1,10 @@
 //! The kind of place a request's method, path and headers call for, before the cluster
 //! and the client's profile are taken into account.
 
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderMap, Method};
 use smallvec::SmallVec;
 
-use crate::headers::{MANAGER_OPERATION, TARGET, TARGET_ALIAS};
+use crate::headers::{first_of, MANAGER_OPERATION, TARGET, TARGET_ALIAS};
 
 /// The lists every node answers and the agent merges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,33 +54,6 @@ pub fn is_agent_api(api_path: &str) -> bool {
     api_path == "/agent" || api_path.starts_with("/agent/") || api_path == "/metrics"
 }
 
-/// The routing headers a request carries, found in one look over the names it has (most
-/// carry none) rather than a look-up by name each.
-struct Routing<'a> {
-    /// `X-Agent-Target`, else its Portainer alias.
-    target: Option<&'a HeaderValue>,
-    manager_operation: bool,
-}
-
-impl<'a> Routing<'a> {
-    fn of(headers: &'a HeaderMap) -> Self {
-        let (mut target, mut alias, mut manager_operation) = (None, None, false);
-        for (name, value) in headers {
-            if name == TARGET {
-                target.get_or_insert(value);
-            } else if name == TARGET_ALIAS {
-                alias.get_or_insert(value);
-            } else if name == MANAGER_OPERATION {
-                manager_operation = true;
-            }
-        }
-        Self {
-            target: target.or(alias),
-            manager_operation,
-        }
-    }
-}
-
 /// Classifies a request by method, version-less path and headers. `nodes` are the names
 /// of the nodes this agent can reach, its own first; `clustered` says whether there are
 /// other nodes to consider at all.
@@ -94,9 +67,11 @@ pub fn route(
     if is_agent_api(api_path) {
         return Route::Agent;
     }
-    let asked = Routing::of(headers);
-    let target = asked
-        .target
+    let [target, alias, manager_operation] =
+        first_of(headers, [&TARGET, &TARGET_ALIAS, &MANAGER_OPERATION]);
+    // `X-Agent-Target`, else its Portainer alias.
+    let target = target
+        .or(alias)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|t| !t.is_empty());
@@ -113,7 +88,7 @@ pub fn route(
     if !clustered {
         return Route::Local;
     }
-    if asked.manager_operation || is_manager_path(api_path) {
+    if manager_operation.is_some() || is_manager_path(api_path) {
         return Route::Manager;
     }
     let segments: SmallVec<[&str; 8]> = api_path.trim_matches('/').split('/').collect();
@@ -163,6 +138,7 @@ fn is_manager_path(api_path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     fn with(name: http::header::HeaderName, value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

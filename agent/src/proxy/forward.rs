@@ -46,8 +46,8 @@ impl Executor<'_> {
         let keep = req.extensions().get::<Keep>().cloned();
         // Sent from here rather than through `Calls::send`: one state fewer in every
         // request's future, and the request addressed where it is.
-        self.calls.address(node, self.identity, &mut req)?;
-        let resp = self.calls.pool(node).send(req).await?;
+        let pool = self.calls.address(node, self.identity, &mut req)?;
+        let resp = pool.send(req).await?;
         let mut resp = self.complete(resp, client_upgrade, keep)?;
         served_by(&mut resp, node);
         Ok(resp)

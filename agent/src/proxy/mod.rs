@@ -162,17 +162,14 @@ impl Proxy {
             }
         };
         let status = resp.status().as_u16();
-        // Only an answer merged here, by a fan-out or the agent's own API, leaves nodes out.
-        let partial = match class {
-            "fanout" | "agent" => resp
-                .headers()
+        self.metrics.requests().served(
+            class,
+            status,
+            started.elapsed().as_secs_f64(),
+            resp.headers()
                 .get(crate::aggregate::PARTIAL)
                 .and_then(|v| v.to_str().ok()),
-            _ => None,
-        };
-        self.metrics
-            .requests()
-            .served(class, status, started.elapsed().as_secs_f64(), partial);
+        );
         if class != "health" && self.audit.wants(&record, status) {
             record.node = resp
                 .headers()
