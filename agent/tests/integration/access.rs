@@ -171,25 +171,22 @@ async fn head_with_body_announced(pki: &Pki, agent: &Agent, token: &str) -> (u16
         "GET /v1.41/services?probe=18 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
         4 << 20
     );
-    exchange(pki, agent, head, vec![b'x'; 64 << 10], LIVENESS).await
+    exchange(pki, agent, head, vec![b'x'; 64 << 10]).await
 }
 
 /// Writes a request head and body over TLS while reading the answer, so that an answer
-/// the agent gives before it has read the body (a refusal) is seen, not a write error;
-/// the whole answer must come `within`.
-pub async fn exchange(
-    pki: &Pki,
-    agent: &Agent,
-    head: String,
-    body: Vec<u8>,
-    within: Duration,
-) -> (u16, String) {
+/// the agent gives before it has read the body (a refusal) is seen, not a write error.
+pub async fn exchange(pki: &Pki, agent: &Agent, head: String, body: Vec<u8>) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let tls = tls_stream(pki, agent.addr, false).await.expect("TLS");
     let (mut rd, mut wr) = tokio::io::split(tls);
     let writer = tokio::spawn(async move {
         let _ = wr.write_all(head.as_bytes()).await;
         let _ = wr.write_all(&body).await;
+        // A TLS stream may take the last bytes into its records without sending them
+        // (the socket was full): they go out on a later write or a flush, and a body
+        // missing its end would keep the agent waiting for it.
+        let _ = wr.flush().await;
         wr
     });
     let mut answer = Vec::new();
@@ -200,7 +197,7 @@ pub async fn exchange(
             .position(|w| w == b"\r\n\r\n")
             .is_some_and(|at| answer[at + 4..].contains(&b'\n'))
     };
-    let read = tokio::time::timeout(within, async {
+    let read = tokio::time::timeout(LIVENESS, async {
         while !complete(&answer) {
             match rd.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
@@ -209,7 +206,7 @@ pub async fn exchange(
         }
     })
     .await;
-    assert!(read.is_ok(), "no answer within {within:?}");
+    assert!(read.is_ok(), "no answer within {LIVENESS:?}");
     writer.abort();
     let text = String::from_utf8_lossy(&answer).into_owned();
     let status = text

@@ -18,10 +18,6 @@ use crate::harness::*;
 use bosun_testkit::https::*;
 
 const IDLE: usize = 10_000;
-/// How long each of forty 4 MB bodies may take to be answered through a worker: the two
-/// debug-built agents read, check and forward 160 MB on two cores the rest of the suite
-/// shares (about 2 s alone; over 20 s once beside the other tests).
-const MANY_BODIES: Duration = Duration::from_secs(60);
 const STALLED: usize = 1_000;
 /// What the agent may use at the height of the flood.
 const CEILING_KB: u64 = 64 * 1024;
@@ -251,7 +247,7 @@ async fn a_worker_holds_no_more_manager_bodies_than_its_budget() {
             "POST /v1.41/configs/create HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
-        requests.push(exchange(&pki, &aw, head, body, MANY_BODIES));
+        requests.push(exchange(&pki, &aw, head, body));
     }
     let all = futures_util::future::join_all(requests);
     tokio::pin!(all);
