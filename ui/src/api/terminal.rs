@@ -218,7 +218,7 @@ async fn pipe(
                 Ok(n) => {
                     let bytes = bytes::Bytes::copy_from_slice(&buf[..n]);
                     if socket.send(Message::Binary(bytes)).await.is_err() {
-                        let _ = input.write_all(&[END_OF_INPUT]).await;
+                        let _ = to_input(&mut input, &[END_OF_INPUT]).await;
                         return Ok(());
                     }
                 }
@@ -226,7 +226,7 @@ async fn pipe(
             },
             message = socket.recv() => match message {
                 Some(Ok(Message::Binary(data))) => {
-                    input.write_all(&data).await.map_err(|e| format!("the terminal's input: {e}"))?;
+                    to_input(&mut input, &data).await.map_err(|e| format!("the terminal's input: {e}"))?;
                 }
                 Some(Ok(Message::Text(text))) => {
                     if let Ok(Control { resize: Some(size) }) = serde_json::from_str(text.as_str()) {
@@ -236,16 +236,27 @@ async fn pipe(
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 // The browser closed the terminal or went away.
                 Some(Ok(Message::Close(_)) | Err(_)) | None => {
-                    let _ = input.write_all(&[END_OF_INPUT]).await;
+                    let _ = to_input(&mut input, &[END_OF_INPUT]).await;
                     return Ok(());
                 }
             },
             () = &mut stop => {
-                let _ = input.write_all(&[END_OF_INPUT]).await;
+                let _ = to_input(&mut input, &[END_OF_INPUT]).await;
                 return Err("the session was ended".to_owned());
             }
         }
     }
+}
+
+/// Sends `bytes` to the command's input now. Over TLS the stream may take bytes into its
+/// records and send them only on a later write or a flush (when the socket was full as
+/// they came); a keystroke must not wait for the next one, nor the end of input be lost.
+async fn to_input<W>(input: &mut W, bytes: &[u8]) -> std::io::Result<()>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    input.write_all(bytes).await?;
+    input.flush().await
 }
 
 /// Tells the engine the terminal's size; a failure only leaves the old size.
@@ -260,5 +271,24 @@ async fn resize(cluster: &Cluster<'_>, opened: &Opened, cols: u16, rows: u16) {
     .on(&opened.node);
     if let Err(e) = cluster.call(call, Duration::from_secs(5)).await {
         tracing::debug!(error = %e, "resizing a terminal");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn input_goes_out_at_once_from_a_stream_that_holds_it_until_flushed() {
+        let (near, mut far) = tokio::io::duplex(1024);
+        // Holds what it is given until flushed, as a TLS stream may.
+        let mut input = tokio::io::BufWriter::new(near);
+        to_input(&mut input, b"ls\r").await.expect("written");
+        let mut got = [0u8; 3];
+        tokio::time::timeout(Duration::from_secs(5), far.read_exact(&mut got))
+            .await
+            .expect("the keystrokes arrived without a later write")
+            .expect("read");
+        assert_eq!(&got, b"ls\r");
     }
 }
