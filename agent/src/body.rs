@@ -223,18 +223,26 @@ impl From<Incoming> for Body {
     fn from(body: Incoming) -> Self {
         Body::Incoming(Streamed {
             body,
-            pending: None,
-            gathered: BytesMut::new(),
-            linger: None,
+            gathering: None,
         })
     }
 }
 
-/// A streamed body, and what ended the last gathering of frames (a trailer, an error or
-/// the end), to be passed on next.
+/// A streamed body, and its gathering once a frame has had to wait for others.
 #[derive(Debug)]
 pub struct Streamed {
     body: Incoming,
+    /// Boxed, and made only for a body that comes in more than one frame: a body moves
+    /// with its request or answer through every step, and an answer that arrives whole
+    /// (most of them) needs none of it.
+    gathering: Option<Box<Gathering>>,
+}
+
+/// Frames joined into fewer, larger ones.
+#[derive(Debug, Default)]
+struct Gathering {
+    /// What ended the last gathering (a trailer, an error or the end), to be passed on
+    /// next.
     pending: Option<Option<Result<Frame<Bytes>, BoxError>>>,
     /// Data gathered and not passed on yet.
     gathered: BytesMut,
@@ -268,8 +276,10 @@ impl http_body::Body for Body {
     fn is_end_stream(&self) -> bool {
         match self {
             Body::Incoming(streamed) => {
-                streamed.pending.is_none()
-                    && streamed.gathered.is_empty()
+                streamed
+                    .gathering
+                    .as_ref()
+                    .is_none_or(|g| g.pending.is_none() && g.gathered.is_empty())
                     && streamed.body.is_end_stream()
             }
             Body::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
@@ -295,37 +305,47 @@ fn poll_coalesced(
     streamed: &mut Streamed,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-    if streamed.gathered.is_empty() {
-        if let Some(pending) = streamed.pending.take() {
-            return Poll::Ready(pending);
+    let Streamed { body, gathering } = streamed;
+    if let Some(g) = gathering.as_deref_mut() {
+        if g.gathered.is_empty() {
+            if let Some(pending) = g.pending.take() {
+                return Poll::Ready(pending);
+            }
         }
     }
-    while streamed.pending.is_none() && streamed.gathered.len() < COALESCE {
-        match Pin::new(&mut streamed.body).poll_frame(cx) {
+    loop {
+        if let Some(g) = gathering.as_deref() {
+            if g.pending.is_some() || g.gathered.len() >= COALESCE {
+                break;
+            }
+        }
+        let ended = match Pin::new(&mut *body).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                 // A frame that fills a TLS record (a paced read of a log), or one that
                 // ends the body (a small answer arrives whole), goes on as it is.
                 Ok(data)
-                    if streamed.gathered.is_empty()
-                        && (data.len() >= FULL_RECORD || streamed.body.is_end_stream()) =>
+                    if gathering.as_ref().is_none_or(|g| g.gathered.is_empty())
+                        && (data.len() >= FULL_RECORD || body.is_end_stream()) =>
                 {
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Ok(data) => {
-                    if streamed.gathered.capacity() == 0 {
-                        streamed.gathered.reserve(FIRST_GATHER.max(data.len()));
+                    let g = gathering.get_or_insert_with(Box::default);
+                    if g.gathered.capacity() == 0 {
+                        g.gathered.reserve(FIRST_GATHER.max(data.len()));
                     }
-                    streamed.gathered.extend_from_slice(&data)
+                    g.gathered.extend_from_slice(&data);
+                    continue;
                 }
-                Err(trailers) => streamed.pending = Some(Some(Ok(trailers))),
+                Err(trailers) => Some(Ok(trailers)),
             },
-            Poll::Ready(Some(Err(e))) => streamed.pending = Some(Some(Err(e.into()))),
-            Poll::Ready(None) => streamed.pending = Some(None),
+            Poll::Ready(Some(Err(e))) => Some(Err(e.into())),
+            Poll::Ready(None) => None,
             Poll::Pending => {
-                if streamed.gathered.is_empty() {
+                let Some(g) = gathering.as_deref_mut().filter(|g| !g.gathered.is_empty()) else {
                     return Poll::Pending;
-                }
-                let linger = streamed
+                };
+                let linger = g
                     .linger
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(LINGER)));
                 if std::future::Future::poll(linger.as_mut(), cx).is_pending() {
@@ -333,13 +353,23 @@ fn poll_coalesced(
                 }
                 break;
             }
+        };
+        // A trailer, an error or the end goes on at once when nothing gathered waits
+        // before it.
+        match gathering.as_deref_mut().filter(|g| !g.gathered.is_empty()) {
+            Some(g) => {
+                g.pending = Some(ended);
+                break;
+            }
+            None => return Poll::Ready(ended),
         }
     }
-    streamed.linger = None;
-    if streamed.gathered.is_empty() {
-        return Poll::Ready(streamed.pending.take().flatten());
-    }
-    let data = streamed.gathered.split().freeze();
+    // Only a gathering with data ends the loop above.
+    let Some(g) = gathering.as_deref_mut() else {
+        return Poll::Ready(None);
+    };
+    g.linger = None;
+    let data = g.gathered.split().freeze();
     Poll::Ready(Some(Ok(Frame::data(data))))
 }
 
@@ -387,9 +417,8 @@ mod tests {
         let Body::Incoming(streamed) = body else {
             panic!("a relayed body")
         };
-        assert_eq!(
-            streamed.gathered.capacity(),
-            0,
+        assert!(
+            streamed.gathering.is_none(),
             "an answer that came whole is not copied into a gathering"
         );
 
