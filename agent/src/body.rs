@@ -306,18 +306,16 @@ fn poll_coalesced(
     cx: &mut Context<'_>,
 ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
     let Streamed { body, gathering } = streamed;
-    if let Some(g) = gathering.as_deref_mut() {
-        if g.gathered.is_empty() {
-            if let Some(pending) = g.pending.take() {
-                return Poll::Ready(pending);
-            }
-        }
+    // What ended the last gathering goes on once its data has.
+    if let Some(pending) = gathering.as_deref_mut().and_then(|g| g.pending.take()) {
+        return Poll::Ready(pending);
     }
     loop {
-        if let Some(g) = gathering.as_deref() {
-            if g.pending.is_some() || g.gathered.len() >= COALESCE {
-                break;
-            }
+        if let Some(g) = gathering
+            .as_deref_mut()
+            .filter(|g| g.gathered.len() >= COALESCE)
+        {
+            return g.pass_on();
         }
         let ended = match Pin::new(&mut *body).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
@@ -351,26 +349,27 @@ fn poll_coalesced(
                 if std::future::Future::poll(linger.as_mut(), cx).is_pending() {
                     return Poll::Pending;
                 }
-                break;
+                return g.pass_on();
             }
         };
         // A trailer, an error or the end goes on at once when nothing gathered waits
-        // before it.
-        match gathering.as_deref_mut().filter(|g| !g.gathered.is_empty()) {
+        // before it, and after what has been gathered when something does.
+        return match gathering.as_deref_mut().filter(|g| !g.gathered.is_empty()) {
             Some(g) => {
                 g.pending = Some(ended);
-                break;
+                g.pass_on()
             }
-            None => return Poll::Ready(ended),
-        }
+            None => Poll::Ready(ended),
+        };
     }
-    // Only a gathering with data ends the loop above.
-    let Some(g) = gathering.as_deref_mut() else {
-        return Poll::Ready(None);
-    };
-    g.linger = None;
-    let data = g.gathered.split().freeze();
-    Poll::Ready(Some(Ok(Frame::data(data))))
+}
+
+impl Gathering {
+    /// What has been gathered, as one frame.
+    fn pass_on(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.linger = None;
+        Poll::Ready(Some(Ok(Frame::data(self.gathered.split().freeze()))))
+    }
 }
 
 #[cfg(test)]
