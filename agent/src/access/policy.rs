@@ -20,7 +20,7 @@
 //! log_drivers = ["gelf"]
 //! ```
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -45,7 +45,9 @@ pub use bosun_serve::pki::{normalize_serial, CertSubject, PROFILE_OU_PREFIX};
 /// A loaded policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    profiles: HashMap<String, Arc<Profile>>,
+    /// By name, in order: a policy has a few, which every request looks one up in, and a
+    /// few comparisons of short names cost less than hashing one.
+    profiles: BTreeMap<String, Arc<Profile>>,
     cert_rules: Vec<CertRule>,
     cert_default: Arc<str>,
     revoked: HashSet<String>,
@@ -61,7 +63,7 @@ struct CertRule {
 impl Default for Policy {
     /// No file: the built-in profiles; certificates carry their profile or get `read`.
     fn default() -> Self {
-        let mut profiles = HashMap::new();
+        let mut profiles = BTreeMap::new();
         for p in [Profile::admin(), Profile::read()] {
             profiles.insert(p.name.clone(), Arc::new(p));
         }
@@ -79,10 +81,9 @@ impl Policy {
         self.profiles.get(name).cloned()
     }
 
+    /// In order.
     pub fn profile_names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        names
+        self.profiles.keys().map(String::as_str).collect()
     }
 
     /// The profile a certificate gets: the first rule that matches it, else the profile

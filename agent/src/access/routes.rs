@@ -353,41 +353,63 @@ pub struct UnclearPath(pub String, pub &'static str);
 /// two disagree: an encoded `/`, dot segments, empty segments, and control characters.
 pub fn decode(raw: &str) -> Result<String, UnclearPath> {
     let bad = |why| UnclearPath(raw.to_owned(), why);
-    let mut escapes = raw
+    // A path without escapes, as most are, is its own decoding: checked where it lies,
+    // then copied once.
+    if !raw.contains('%') {
+        return match unclear(raw) {
+            None => Ok(raw.to_owned()),
+            Some(why) => Err(bad(why)),
+        };
+    }
+    let escapes = raw
         .match_indices('%')
-        .map(|(at, _)| raw.as_bytes()[at + 1..].get(..2))
-        .peekable();
-    // A path without escapes, as most are, is its own decoding.
-    let decoded = if escapes.peek().is_none() {
-        raw.to_owned()
-    } else {
-        for escaped in escapes.flatten() {
-            if [b"2f", b"5c", b"00"]
-                .iter()
-                .any(|e| escaped.eq_ignore_ascii_case(*e))
-            {
-                return Err(bad("it encodes a path separator or NUL"));
+        .filter_map(|(at, _)| raw.as_bytes()[at + 1..].get(..2));
+    for escaped in escapes {
+        if [b"2f", b"5c", b"00"]
+            .iter()
+            .any(|e| escaped.eq_ignore_ascii_case(*e))
+        {
+            return Err(bad("it encodes a path separator or NUL"));
+        }
+    }
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| bad("it is not UTF-8 once decoded"))?
+        .into_owned();
+    match unclear(&decoded) {
+        None => Ok(decoded),
+        Some(why) => Err(bad(why)),
+    }
+}
+
+/// Why a decoded path could be read two ways, if it could: control characters or
+/// backslashes, dot segments, or empty segments (a trailing `/` aside). One look over its
+/// bytes; a byte of a character beyond ASCII is never one of those it looks for.
+fn unclear(path: &str) -> Option<&'static str> {
+    const ODD: &str = "it holds control characters or backslashes";
+    if !path.is_ascii() && path.chars().any(char::is_control) {
+        return Some(ODD);
+    }
+    let inner = path.strip_prefix('/').unwrap_or(path).as_bytes();
+    let mut start = 0;
+    for at in 0..=inner.len() {
+        let last = at == inner.len();
+        let byte = if last { b'/' } else { inner[at] };
+        if byte.is_ascii_control() || byte == b'\\' {
+            return Some(ODD);
+        }
+        if byte == b'/' {
+            let segment = &inner[start..at];
+            if segment == b"." || segment == b".." {
+                return Some("it has dot segments");
             }
-        }
-        percent_encoding::percent_decode_str(raw)
-            .decode_utf8()
-            .map_err(|_| bad("it is not UTF-8 once decoded"))?
-            .into_owned()
-    };
-    if decoded.chars().any(|c| c.is_control() || c == '\\') {
-        return Err(bad("it holds control characters or backslashes"));
-    }
-    let inner = decoded.strip_prefix('/').unwrap_or(&decoded);
-    let mut segments = inner.split('/').peekable();
-    while let Some(segment) = segments.next() {
-        if segment == "." || segment == ".." {
-            return Err(bad("it has dot segments"));
-        }
-        if segment.is_empty() && segments.peek().is_some() {
-            return Err(bad("it has empty segments"));
+            if segment.is_empty() && !last {
+                return Some("it has empty segments");
+            }
+            start = at + 1;
         }
     }
-    Ok(decoded)
+    None
 }
 
 #[cfg(test)]
@@ -567,5 +589,16 @@ mod tests {
         assert!(decode("/containers/x%2").is_ok());
         assert_eq!(decode("/_ping").as_deref(), Ok("/_ping"));
         assert_eq!(decode("/").as_deref(), Ok("/"));
+        assert_eq!(decode("/containers/x/").as_deref(), Ok("/containers/x/"));
+        // Control characters and backslashes, as sent and once decoded, ASCII or not.
+        assert!(decode("/containers/a\\b/json").is_err());
+        assert!(decode("/containers/a\u{1}b/json").is_err());
+        assert!(decode("/containers/a\u{7f}b/json").is_err());
+        assert!(decode("/containers/é\u{85}/json").is_err());
+        assert!(decode("/containers/%01/json").is_err());
+        assert!(decode("/containers/%C2%85/json").is_err());
+        assert_eq!(decode("/volumes/é").as_deref(), Ok("/volumes/é"));
+        assert_eq!(decode("/volumes/%C3%A9").as_deref(), Ok("/volumes/é"));
+        assert!(decode("/containers/./json").is_err());
     }
 }
