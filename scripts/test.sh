@@ -34,6 +34,9 @@ dpkg -s libjs-xterm >/dev/null 2>&1 || missing+=(libjs-xterm)
 # pair (iproute2), with a firewall that drops what comes in (nftables).
 command -v ip >/dev/null || missing+=(iproute2)
 command -v nft >/dev/null || missing+=(nftables)
+# The Swarm tests' node image is made with debootstrap (installed here, before that image is
+# built beside the other two, so that only one apt-get runs at a time).
+command -v debootstrap >/dev/null || missing+=(debootstrap)
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
@@ -61,8 +64,19 @@ if ! "$smtp_venv/bin/python" -c 'import aiosmtpd' >/dev/null 2>&1; then
   "$smtp_venv/bin/pip" install -q aiosmtpd
 fi
 scripts/build-test-image.sh
+# The node image's debootstrap mostly waits on Debian's mirror: it runs while the release
+# binaries compile, and its output is shown only if it fails.
+node_log=$(mktemp)
+scripts/build-node-image.sh >"$node_log" 2>&1 &
+node_build=$!
 scripts/build-image.sh
-scripts/build-node-image.sh >/dev/null
+if ! wait "$node_build"; then
+  echo "test.sh: building the node image failed:" >&2
+  cat "$node_log" >&2
+  rm -f "$node_log"
+  exit 1
+fi
+rm -f "$node_log"
 
 cleanup() {
   ids=$(docker ps -aq --filter 'name=bosun-it-' --filter 'name=bosun-e2e-' 2>/dev/null || true)
