@@ -29,7 +29,8 @@ of SECS seconds (default 3) each, the order turning every round.
 First times 2000 requests on one connection per column (interleaved, before any load).
 Prints their p50 and p99, requests per second (median, lowest, highest round), the CPU the
 engine, the proxy and this client spent per 1000 requests, and the proxies' resident memory idle and 11 s
-after the load, with each column's ratio to HAProxy's.";
+after the load, with each column's ratio to HAProxy's; and each column's requests per second
+and proxy CPU per 1000 against HAProxy's in the same round, the median over the rounds.";
 
 const CONCURRENCY: usize = 64;
 const PATH: &str = "/_ping";
@@ -47,6 +48,8 @@ struct Column {
     pid: u32,
     conns: Vec<Conn>,
     rates: Vec<f64>,
+    /// The proxy's CPU milliseconds per 1000 requests in each round (NaN when unread).
+    round_cpu: Vec<f64>,
     completed: u64,
     /// CPU milliseconds of the engine, the proxy and this client.
     cpu: [u64; 3],
@@ -158,6 +161,12 @@ pub async fn main(args: Vec<String>) -> Result<()> {
                 eprintln!("  {} failed requests", rate.errors);
             }
             column.rates.push(rate.per_second);
+            column.round_cpu.push(match (before[1], after[1]) {
+                (Some(a), Some(b)) if rate.completed > 0 => {
+                    b.saturating_sub(a) as f64 / (rate.completed as f64 / 1e3)
+                }
+                _ => f64::NAN,
+            });
             column.completed += rate.completed;
             for party in 0..3 {
                 if let (Some(a), Some(b)) = (before[party], after[party]) {
@@ -193,6 +202,7 @@ impl Column {
             pid,
             conns: Vec::new(),
             rates: Vec::new(),
+            round_cpu: Vec::new(),
             completed: 0,
             cpu: [0; 3],
             latency: [Duration::ZERO; 2],
@@ -219,8 +229,30 @@ struct Table {
     rows: Vec<(&'static str, Vec<f64>, Unit)>,
 }
 
+/// Each column's value in a round over the first column's in the same round, the median
+/// over the rounds: the columns of one round run within seconds of each other, so the
+/// machine's drift between rounds, which moves the medians of whole columns, cancels.
+fn paired(columns: &[&[f64]]) -> Vec<f64> {
+    let first = columns[0];
+    columns
+        .iter()
+        .map(|column| {
+            let mut ratios: Vec<f64> = column
+                .iter()
+                .zip(first)
+                .map(|(v, f)| v / f)
+                .filter(|r| r.is_finite())
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN)
+        })
+        .collect()
+}
+
 fn table(columns: &[Column], rounds: usize, window: Duration) -> Table {
     let pick = |f: &dyn Fn(&Column) -> f64| columns.iter().map(f).collect::<Vec<_>>();
+    let rates: Vec<&[f64]> = columns.iter().map(|c| c.rates.as_slice()).collect();
+    let cpu: Vec<&[f64]> = columns.iter().map(|c| c.round_cpu.as_slice()).collect();
     Table {
         heading: format!(
             "GET {PATH}, {CONCURRENCY} kept-alive connections, {rounds} rounds of {} s, order turning each round",
@@ -238,6 +270,8 @@ fn table(columns: &[Column], rounds: usize, window: Duration) -> Table {
             ("client CPU per 1k (ms)", pick(&|c| c.per_thousand(2)), Unit::CpuMillisPerThousand),
             ("RSS idle (MB)", pick(&|c| c.rss[0] as f64 / 1e6), Unit::Megabytes),
             ("RSS 11 s after (MB)", pick(&|c| c.rss[1] as f64 / 1e6), Unit::Megabytes),
+            ("req/s, rounds paired", paired(&rates), Unit::Ratio),
+            ("proxy CPU/1k, paired", paired(&cpu), Unit::Ratio),
         ],
     }
 }
@@ -250,7 +284,7 @@ impl Table {
             .enumerate()
             .map(|(i, v)| {
                 let v_text = unit.format(*v);
-                if i == 0 || first <= 0.0 {
+                if i == 0 || first <= 0.0 || matches!(unit, Unit::Ratio) {
                     v_text
                 } else {
                     format!("{v_text} ({:.2}x)", v / first)
@@ -277,7 +311,7 @@ impl Table {
             }
             out.push('\n');
         }
-        out.push_str("\nIn brackets: the column's ratio to the first (HAProxy with TLS).\n");
+        out.push_str("\nIn brackets: the column's ratio to the first (HAProxy with TLS). Paired: the median over the rounds of the column's value against the first's in the same round.\n");
         out
     }
 
@@ -299,5 +333,27 @@ impl Table {
             out.push_str(" |\n");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_column_is_paired_with_the_first_round_by_round() {
+        // The machine's pace halves after two rounds; each round's ratio is 0.9 or 1.1,
+        // and the median of the rounds' ratios is 0.9.
+        let first = [100.0, 100.0, 50.0, 50.0];
+        let second = [90.0, 110.0, 45.0, 45.0];
+        let ratios = paired(&[&first, &second]);
+        assert_eq!(ratios[0], 1.0);
+        assert!((ratios[1] - 0.9).abs() < 1e-9, "{ratios:?}");
+        // A round whose CPU was not read is left out, not counted as zero.
+        let with_gap = [f64::NAN, 110.0, 55.0, 110.0];
+        let ratios = paired(&[&first, &with_gap]);
+        assert!((ratios[1] - 1.1).abs() < 1e-9, "{ratios:?}");
+        // Nothing to pair: no ratio rather than a made-up one.
+        assert!(paired(&[&[], &[]])[1].is_nan());
     }
 }

@@ -24,6 +24,8 @@ pub enum Unit {
     PerSecond,
     MegabytesPerSecond,
     Megabytes,
+    /// A ratio already taken against another column.
+    Ratio,
 }
 
 impl Unit {
@@ -34,6 +36,7 @@ impl Unit {
             Unit::MegabytesPerSecond | Unit::Megabytes | Unit::CpuMillisPerThousand => {
                 format!("{value:.1}")
             }
+            Unit::Ratio => format!("{value:.2}x"),
         }
     }
 }
