@@ -160,18 +160,17 @@ pub async fn main(args: Vec<String>) -> Result<()> {
             if rate.errors > 0 {
                 eprintln!("  {} failed requests", rate.errors);
             }
+            // Each party's CPU in this round, where it could be read.
+            let used: [Option<u64>; 3] =
+                std::array::from_fn(|party| Some(after[party]?.saturating_sub(before[party]?)));
             column.rates.push(rate.per_second);
-            column.round_cpu.push(match (before[1], after[1]) {
-                (Some(a), Some(b)) if rate.completed > 0 => {
-                    b.saturating_sub(a) as f64 / (rate.completed as f64 / 1e3)
-                }
+            column.round_cpu.push(match used[1] {
+                Some(ms) if rate.completed > 0 => ms as f64 / (rate.completed as f64 / 1e3),
                 _ => f64::NAN,
             });
             column.completed += rate.completed;
-            for party in 0..3 {
-                if let (Some(a), Some(b)) = (before[party], after[party]) {
-                    column.cpu[party] += b.saturating_sub(a);
-                }
+            for (total, used) in column.cpu.iter_mut().zip(used) {
+                *total += used.unwrap_or(0);
             }
         }
     }
