@@ -24,18 +24,26 @@ pub fn ensure_image() {
     });
 }
 
+/// A docker CLI command talking to the engine directly, whatever the environment points it
+/// at; for one that runs until stopped (`docker events`).
+pub fn engine_command() -> Command {
+    direct(Command::new("docker"))
+}
+
 /// The docker CLI talking to the engine directly, whatever the environment points it at.
 pub fn engine(args: &[&str]) -> Output {
-    Command::new("timeout")
-        .arg("120")
-        .arg("docker")
-        .args(args)
-        .env_remove("DOCKER_HOST")
+    let mut timed = Command::new("timeout");
+    timed.arg("120").arg("docker");
+    direct(timed).args(args).output().expect("run docker")
+}
+
+/// `cmd` without what would point the docker CLI elsewhere than this machine's engine.
+fn direct(mut cmd: Command) -> Command {
+    cmd.env_remove("DOCKER_HOST")
         .env_remove("DOCKER_TLS_VERIFY")
         .env_remove("DOCKER_CERT_PATH")
-        .env_remove("DOCKER_CONTEXT")
-        .output()
-        .expect("run docker")
+        .env_remove("DOCKER_CONTEXT");
+    cmd
 }
 
 /// [`engine`], asserting success; its stdout, trimmed. Safe to call from a test on the

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 pub use agent::{start_agent, start_agent_with, AgentOptions};
-pub use engine::{engine, engine_has_container, engine_name, engine_ok, ensure_image, Name, IMAGE};
+pub use engine::{
+    engine, engine_command, engine_has_container, engine_name, engine_ok, ensure_image, Name, IMAGE,
+};
 pub use node::{Images, Node};
 pub use pki::Pki;
 pub use registry::LoopbackRegistry;

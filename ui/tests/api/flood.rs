@@ -110,14 +110,10 @@ struct EngineEvents {
 
 impl EngineEvents {
     fn watch(container: &str) -> Self {
-        let mut child = std::process::Command::new("docker")
+        let mut child = bosun_testkit::engine_command()
             .args(["events", "--format", "{{.Action}}", "--filter"])
             .arg(format!("container={container}"))
             .args(["--filter", "event=pause", "--filter", "event=unpause"])
-            .env_remove("DOCKER_HOST")
-            .env_remove("DOCKER_TLS_VERIFY")
-            .env_remove("DOCKER_CERT_PATH")
-            .env_remove("DOCKER_CONTEXT")
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("docker events, direct to the engine");
