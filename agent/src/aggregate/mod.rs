@@ -25,6 +25,11 @@ use merge::{ListQuery, NodeAnswer};
 /// Names the nodes left out of a merged answer, and why.
 pub const PARTIAL: http::HeaderName = http::HeaderName::from_static("x-agent-partial");
 
+/// The nodes a merged answer was made without, in its extensions beside [`PARTIAL`], for
+/// the agent's own metrics: found there without looking up a header in every answer.
+#[derive(Debug, Clone)]
+pub struct LeftOut(pub Vec<String>);
+
 /// Why a node known to be down is left out of a cluster-wide answer.
 pub const NODE_DOWN: &str = "node down: its agent stopped answering";
 
@@ -295,6 +300,9 @@ pub fn mark_partial(resp: &mut Response<Body>, failures: &[(String, String)]) {
     if let Ok(value) = HeaderValue::from_str(&text) {
         resp.headers_mut().insert(PARTIAL, value);
     }
+    resp.extensions_mut().insert(LeftOut(
+        failures.iter().map(|(node, _)| node.clone()).collect(),
+    ));
 }
 
 /// Full container IDs in a `/containers/json` answer, found without parsing it again: each
@@ -347,6 +355,23 @@ async fn relay_events(node: String, mut body: Incoming, tx: tokio::sync::mpsc::S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_partial_answer_names_its_missing_nodes_to_the_client_and_to_the_metrics() {
+        let mut whole = Response::new(crate::body::empty());
+        mark_partial(&mut whole, &[]);
+        assert!(whole.headers().get(PARTIAL).is_none());
+        assert!(whole.extensions().get::<LeftOut>().is_none());
+
+        let mut resp = Response::new(crate::body::empty());
+        let failures = [
+            ("b".to_owned(), "node down".to_owned()),
+            ("c".to_owned(), "timed out\n".to_owned()),
+        ];
+        mark_partial(&mut resp, &failures);
+        assert_eq!(resp.headers()[PARTIAL], "b: node down; c: timed out?");
+        assert_eq!(resp.extensions().get::<LeftOut>().unwrap().0, ["b", "c"]);
+    }
 
     #[test]
     fn container_ids_are_found_in_a_list() {

@@ -80,21 +80,16 @@ impl Requests {
         );
     }
 
-    /// One request served. `partial` is the answer's `X-Agent-Partial` header, which
-    /// names the nodes left out as `node: reason; node: reason`.
-    pub fn served(&self, class: &'static str, status: u16, seconds: f64, partial: Option<&str>) {
+    /// One request served. `left_out`: the nodes a merged answer was made without.
+    pub fn served(&self, class: &'static str, status: u16, seconds: f64, left_out: &[String]) {
         self.with_series(class, status, |series| {
             series.served.inc();
             series.duration.observe(seconds);
         });
-        for part in partial.into_iter().flat_map(|p| p.split("; ")) {
-            if let Some((peer, _)) = part.split_once(": ") {
-                self.partial
-                    .get_or_create(&LeftOut {
-                        peer: peer.to_owned(),
-                    })
-                    .inc();
-            }
+        for peer in left_out {
+            self.partial
+                .get_or_create(&LeftOut { peer: peer.clone() })
+                .inc();
         }
     }
 
@@ -138,10 +133,10 @@ mod tests {
     #[test]
     fn each_class_and_status_is_counted_in_its_own_series() {
         let requests = Requests::default();
-        requests.served("here", 200, 0.001, None);
-        requests.served("here", 200, 0.002, None);
-        requests.served("here", 404, 0.001, None);
-        requests.served("fanout", 200, 0.3, Some("b: node down; c: timed out"));
+        requests.served("here", 200, 0.001, &[]);
+        requests.served("here", 200, 0.002, &[]);
+        requests.served("here", 404, 0.001, &[]);
+        requests.served("fanout", 200, 0.3, &["b".into(), "c".into()]);
         let text = exposition(&requests);
         for line in [
             "agent_requests_total{class=\"here\",status=\"200\"} 2",

@@ -5,12 +5,11 @@
 use std::sync::Arc;
 
 use http::{HeaderValue, Request};
-use hyper::body::Incoming;
 
 use crate::access::{routes, Policy, Profile};
 use crate::audit::Record;
 use crate::auth::{Authenticator, Identity};
-use crate::body::{Body, Budget, Held, Keep};
+use crate::body::{self, Body, Budget, Held, Keep};
 use crate::calls::Calls;
 use crate::error::ProxyError;
 use crate::headers;
@@ -28,7 +27,7 @@ pub struct Authorizer<'a> {
     pub streams: &'a Arc<Streams>,
 }
 
-/// A request the client may make, ready to be placed.
+/// What authorizing a request the client may make found out, for placing it.
 pub struct Authorized {
     pub identity: Identity,
     /// Another agent placed it already.
@@ -36,8 +35,6 @@ pub struct Authorized {
     pub profile: Arc<Profile>,
     /// Percent-decoded, without its version prefix.
     pub api_path: String,
-    /// Carries its [`Access`] in its extensions when the profile restricts anything.
-    pub req: Request<Body>,
     /// The protocol to ask the engine to switch to.
     pub upgrade: Option<HeaderValue>,
     /// The part of the body budget a checked specification holds until the answer.
@@ -48,10 +45,13 @@ pub struct Authorized {
 
 impl Authorizer<'_> {
     /// Authorizes `req` or says why not; the record learns the operation and the client.
+    /// `req` is changed where it lies: a restricted profile's request carries its
+    /// [`Access`] in its extensions, narrowed and with its specification checked. It is
+    /// not moved in and out: a request is a few hundred bytes, copied at every move.
     pub async fn authorize(
         &self,
         conn: &ConnInfo,
-        req: Request<Incoming>,
+        req: &mut Request<Body>,
         record: &mut Record,
     ) -> Result<Authorized, ProxyError> {
         // Known before the client is: a refused read by a stranger is not audited.
@@ -68,7 +68,7 @@ impl Authorizer<'_> {
             self.calls.cluster(),
             self.auth,
             conn,
-            &req,
+            req,
             &asked,
             self.policy,
         )?;
@@ -84,13 +84,12 @@ impl Authorizer<'_> {
                 self.policy.profile_names().join(", ")
             ))
         })?;
-        guard::no_body_on_reads(&req)?;
-        guard::websocket_attach(&req, &api_path)?;
+        guard::no_body_on_reads(req)?;
+        guard::websocket_attach(req, &api_path)?;
         profile
             .permits(&op, format_args!("{} {}", req.method(), api_path))
             .map_err(ProxyError::from)?;
-        let upgrade = upgrade_protocol(&req, &api_path, connection);
-        let mut req = req.map(Body::from);
+        let upgrade = upgrade_protocol(req, &api_path, connection);
         let long_lived = op.long_lived;
         let mut held = None;
         if !profile.is_unrestricted() {
@@ -100,15 +99,16 @@ impl Authorizer<'_> {
                 spec: None,
             };
             guard::api_version(&access, req.uri().path())?;
-            guard::narrow(&access, &mut req)?;
+            guard::narrow(&access, req)?;
+            let taken = std::mem::replace(req, Request::new(body::empty()));
             let checked = Box::pin(guard::specification(
                 self.budget,
                 &access,
                 &identity.subject,
-                req,
+                taken,
             ))
             .await?;
-            req = checked.req;
+            *req = checked.req;
             held = checked.held;
             access.spec = checked.spec;
             req.extensions_mut().insert(access);
@@ -129,7 +129,6 @@ impl Authorizer<'_> {
             forwarded,
             profile,
             api_path,
-            req,
             upgrade,
             held,
             place,
@@ -140,11 +139,7 @@ impl Authorizer<'_> {
 /// The protocol to ask the engine to switch to: the client's own, or `tcp` for a hijack
 /// the client did not announce (the engine only tunnels when asked to). `connection`:
 /// whether the request has a `Connection` header at all ([`headers::Asked`]).
-fn upgrade_protocol(
-    req: &Request<Incoming>,
-    api_path: &str,
-    connection: bool,
-) -> Option<HeaderValue> {
+fn upgrade_protocol<B>(req: &Request<B>, api_path: &str, connection: bool) -> Option<HeaderValue> {
     let requested = connection
         .then(|| headers::requested_upgrade(req.headers()))
         .flatten();

@@ -2,7 +2,6 @@
 //! agent forwarded, the identity its agent token carries.
 
 use http::{HeaderValue, Request};
-use hyper::body::Incoming;
 
 use crate::access::Policy;
 use crate::auth::{AuthError, Authenticator, Identity};
@@ -20,11 +19,11 @@ pub struct ConnInfo {
 }
 
 /// The client's identity, and whether another agent forwarded the request on its behalf.
-pub fn identify(
+pub fn identify<B>(
     cluster: &Cluster,
     auth: &Authenticator,
     conn: &ConnInfo,
-    req: &Request<Incoming>,
+    req: &Request<B>,
     asked: &Asked<'_>,
     policy: &Policy,
 ) -> Result<(Identity, bool), ProxyError> {

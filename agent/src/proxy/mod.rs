@@ -166,9 +166,9 @@ impl Proxy {
             class,
             status,
             started.elapsed().as_secs_f64(),
-            resp.headers()
-                .get(crate::aggregate::PARTIAL)
-                .and_then(|v| v.to_str().ok()),
+            resp.extensions()
+                .get::<crate::aggregate::LeftOut>()
+                .map_or(&[], |left_out| &left_out.0),
         );
         if class != "health" && self.audit.wants(&record, status) {
             record.node = resp
@@ -203,13 +203,14 @@ impl Proxy {
             budget: &self.budget,
             streams: &self.streams,
         };
-        let authorized = authorizer.authorize(conn, req, record).await?;
+        let mut req = req.map(Body::from);
+        let authorized = authorizer.authorize(conn, &mut req, record).await?;
         let view = self.calls.cluster().view();
         let placement = place::place(
             &Ask {
-                method: authorized.req.method(),
+                method: req.method(),
                 api_path: &authorized.api_path,
-                headers: authorized.req.headers(),
+                headers: req.headers(),
                 forwarded: authorized.forwarded,
                 profile: &authorized.profile,
             },
@@ -234,9 +235,7 @@ impl Proxy {
             edge_keys: self.edge_keys.as_deref(),
             profile: &authorized.profile,
         };
-        let resp = executor
-            .execute(placement, authorized.req, authorized.upgrade)
-            .await;
+        let resp = executor.execute(placement, req, authorized.upgrade).await;
         drop(authorized.held);
         match authorized.place {
             Some(keep) => resp.map(|r| r.map(|b| b.keeping(keep))),
