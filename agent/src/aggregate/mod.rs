@@ -285,9 +285,10 @@ pub fn mark_partial(resp: &mut Response<Body>, failures: &[(String, String)]) {
     if failures.is_empty() {
         return;
     }
-    tracing::warn!(failed = %describe(failures), "answering without some nodes");
+    let described = describe(failures);
+    tracing::warn!(failed = %described, "answering without some nodes");
     // Header values are visible ASCII: anything else in a reason is replaced.
-    let text: String = describe(failures)
+    let text: String = described
         .chars()
         .map(|c| {
             if c.is_ascii_graphic() || c == ' ' {

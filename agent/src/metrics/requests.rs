@@ -22,7 +22,7 @@ pub struct Class {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct LeftOut {
+pub struct Peer {
     /// The node a fan-out answered without.
     pub peer: String,
 }
@@ -35,7 +35,7 @@ fn latency() -> Histogram {
 pub struct Requests {
     served: Family<Served, Counter>,
     duration: Family<Class, Histogram, fn() -> Histogram>,
-    partial: Family<LeftOut, Counter>,
+    partial: Family<Peer, Counter>,
     /// The series of each class and status served so far, so that counting a request
     /// looks in a short list rather than hashing its labels into both families.
     seen: RwLock<Vec<Series>>,
@@ -88,7 +88,7 @@ impl Requests {
         });
         for peer in left_out {
             self.partial
-                .get_or_create(&LeftOut { peer: peer.clone() })
+                .get_or_create(&Peer { peer: peer.clone() })
                 .inc();
         }
     }
